@@ -1,0 +1,90 @@
+/* Helpers every program object shares: counting and the --pid filter. */
+#ifndef EBPF_COLLECTOR_COMMON_BPF_H
+#define EBPF_COLLECTOR_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "layout.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Per-CPU u64 counters indexed by a thread's counter enum. */
+#define COUNTER_ARRAY(name, entries)                     \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__uint(max_entries, entries);            \
+		__type(key, __u32);                      \
+		__type(value, __u64);                    \
+	} name SEC(".maps")
+
+/* Atomic even though the slot is per-CPU: a preempted program on the same
+ * CPU must not lose an increment, and exact counts are the point. */
+static __always_inline void counter_add(void *map, __u32 index, __u64 n)
+{
+	__u64 *slot = bpf_map_lookup_elem(map, &index);
+	if (slot)
+		__sync_fetch_and_add(slot, n);
+}
+
+/* --pid: when non-zero only this TGID and its descendants are counted. The
+ * set holds every tracked TGID; user space seeds it, the fork and free
+ * hooks below keep it current. */
+const volatile __u32 filter_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} tracked_tgids SEC(".maps");
+
+static __always_inline bool tgid_wanted(__u32 tgid)
+{
+	if (!filter_tgid)
+		return true;
+	return bpf_map_lookup_elem(&tracked_tgids, &tgid) != NULL;
+}
+
+static __always_inline bool current_wanted(void)
+{
+	return tgid_wanted(bpf_get_current_pid_tgid() >> 32);
+}
+
+/* A tracked parent's new process is tracked from its birth on. */
+static __always_inline void filter_on_fork(struct task_struct *parent, struct task_struct *child)
+{
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	__u32 child_tgid = BPF_CORE_READ(child, tgid);
+	__u8 yes = 1;
+
+	if (filter_tgid && child_tgid != parent_tgid && tgid_wanted(parent_tgid))
+		bpf_map_update_elem(&tracked_tgids, &child_tgid, &yes, BPF_ANY);
+}
+
+/* A process leaves the set when its leader is freed, after its last event. */
+static __always_inline void filter_on_free(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
+	if (filter_tgid && BPF_CORE_READ(task, pid) == tgid)
+		bpf_map_delete_elem(&tracked_tgids, &tgid);
+}
+
+/* Objects without their own fork/free hooks load these two when filtering. */
+#define PID_FILTER_PROGRAMS                                                       \
+	SEC("tp_btf/sched_process_fork")                                          \
+	int BPF_PROG(filter_fork, struct task_struct *parent, struct task_struct *child) \
+	{                                                                         \
+		filter_on_fork(parent, child);                                    \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("tp_btf/sched_process_free")                                          \
+	int BPF_PROG(filter_free, struct task_struct *task)                       \
+	{                                                                         \
+		filter_on_free(task);                                             \
+		return 0;                                                         \
+	}
+
+#endif

@@ -1,0 +1,23 @@
+//! The BPF objects, embedded, and the layouts they share with Rust.
+
+pub mod layout;
+
+/// An 8-byte aligned copy of a file: aya parses ELF objects in place.
+macro_rules! object {
+    ($name:literal) => {{
+        #[repr(C, align(8))]
+        struct Aligned<T: ?Sized>(T);
+        const ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/",
+            $name,
+            ".bpf.o"
+        )));
+        &ALIGNED.0
+    }};
+}
+
+/// `src/process.bpf.c`.
+pub const PROCESS: &[u8] = object!("process");
+/// `src/sync.bpf.c`.
+pub const SYNC: &[u8] = object!("sync");

@@ -1,0 +1,126 @@
+/* process: task creation, exit and release, and (return mode) failed
+ * fork/clone calls. */
+#include "common.bpf.h"
+
+COUNTER_ARRAY(process_counters, PROCESS_COUNTER_END);
+
+#define CLONE_THREAD_FLAG 0x00010000
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+
+	filter_on_fork(parent, child);
+	if (!tgid_wanted(parent_tgid))
+		return 0;
+	counter_add(&process_counters,
+		    BPF_CORE_READ(child, tgid) == parent_tgid ? PROCESS_NEW_THREAD : PROCESS_NEW_PROCESS, 1);
+	return 0;
+}
+
+/* Runs in the exiting task after do_exit() decremented signal->live, so a
+ * zero there means this was the process's last task (on every kernel, with
+ * or without the tracepoint's later group_dead argument). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *task)
+{
+	if (!tgid_wanted(BPF_CORE_READ(task, tgid)))
+		return 0;
+	counter_add(&process_counters, PROCESS_TASK_EXIT, 1);
+	if (BPF_CORE_READ(task, signal, live.counter) == 0)
+		counter_add(&process_counters, PROCESS_GROUP_EXIT, 1);
+	return 0;
+}
+
+/* Fired from the RCU callback that release_task() queues: one per reaped task. */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(process_free, struct task_struct *task)
+{
+	if (tgid_wanted(BPF_CORE_READ(task, tgid)))
+		counter_add(&process_counters, PROCESS_TASK_RELEASE, 1);
+	filter_on_free(task);
+	return 0;
+}
+
+/* Return mode. clone(2) and clone3(2) can create a process or a thread; the
+ * flags are only known on entry, so they wait here for the exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} clone_flags SEC(".maps");
+
+static __always_inline void count_failure(long ret, bool thread)
+{
+	if (ret < 0 && current_wanted())
+		counter_add(&process_counters, thread ? PROCESS_ERROR_THREAD : PROCESS_ERROR_PROCESS, 1);
+}
+
+static __always_inline void remember_flags(__u64 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_update_elem(&clone_flags, &id, &flags, BPF_ANY);
+}
+
+static __always_inline bool take_thread_flag(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *flags = bpf_map_lookup_elem(&clone_flags, &id);
+	bool thread = flags && (*flags & CLONE_THREAD_FLAG);
+
+	bpf_map_delete_elem(&clone_flags, &id);
+	return thread;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int process_clone_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	remember_flags(ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int process_clone_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	bool thread = take_thread_flag();
+
+	count_failure(ctx->ret, thread);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int process_clone3_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = 0;
+
+	/* struct clone_args starts with the u64 flags. */
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]);
+	remember_flags(flags);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int process_clone3_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	bool thread = take_thread_flag();
+
+	count_failure(ctx->ret, thread);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fork")
+int process_fork_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	count_failure(ctx->ret, false);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int process_vfork_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	count_failure(ctx->ret, false);
+	return 0;
+}

@@ -1,0 +1,354 @@
+//! Netdata's `ebpf.d.conf` and `ebpf.d/<thread>.conf`, read unchanged into typed settings.
+//!
+//! Why: users migrating from Netdata's `ebpf.plugin` keep their files, so the
+//! stock files must parse without a single warning and every key the original
+//! accepts (legacy aliases included) must keep its meaning. A configuration
+//! problem must never stop collection: [`load`] never fails or panics, it
+//! reports each problem as a [`Diagnostic`] naming file and line, and falls
+//! back to the value the original would have used.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+mod dirs;
+pub mod ini;
+mod load;
+
+pub use dirs::ConfigDirs;
+pub use load::load;
+
+/// Thread identities, in the fixed order of the original's self-monitoring
+/// charts (spec §7), so iteration order matches the dimension order there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ThreadName {
+    Process,
+    Socket,
+    Cachestat,
+    Sync,
+    Dcstat,
+    Swap,
+    Vfs,
+    Filesystem,
+    Disk,
+    Mount,
+    Fd,
+    Hardirq,
+    Softirq,
+    Oomkill,
+    Shm,
+    Mdflush,
+}
+
+impl ThreadName {
+    pub const ALL: [ThreadName; 16] = [
+        ThreadName::Process,
+        ThreadName::Socket,
+        ThreadName::Cachestat,
+        ThreadName::Sync,
+        ThreadName::Dcstat,
+        ThreadName::Swap,
+        ThreadName::Vfs,
+        ThreadName::Filesystem,
+        ThreadName::Disk,
+        ThreadName::Mount,
+        ThreadName::Fd,
+        ThreadName::Hardirq,
+        ThreadName::Softirq,
+        ThreadName::Oomkill,
+        ThreadName::Shm,
+        ThreadName::Mdflush,
+    ];
+
+    /// The thread's key in `ebpf.d.conf` `[ebpf programs]`.
+    pub const fn key(self) -> &'static str {
+        match self {
+            ThreadName::Process => "process",
+            ThreadName::Socket => "socket",
+            ThreadName::Cachestat => "cachestat",
+            ThreadName::Sync => "sync",
+            ThreadName::Dcstat => "dcstat",
+            ThreadName::Swap => "swap",
+            ThreadName::Vfs => "vfs",
+            ThreadName::Filesystem => "filesystem",
+            ThreadName::Disk => "disk",
+            ThreadName::Mount => "mount",
+            ThreadName::Fd => "fd",
+            ThreadName::Hardirq => "hardirq",
+            ThreadName::Softirq => "softirq",
+            ThreadName::Oomkill => "oomkill",
+            ThreadName::Shm => "shm",
+            ThreadName::Mdflush => "mdflush",
+        }
+    }
+
+    /// The thread's own file inside `ebpf.d/`; only socket's name differs from its key.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ThreadName::Process => "process.conf",
+            ThreadName::Socket => "network.conf",
+            ThreadName::Cachestat => "cachestat.conf",
+            ThreadName::Sync => "sync.conf",
+            ThreadName::Dcstat => "dcstat.conf",
+            ThreadName::Swap => "swap.conf",
+            ThreadName::Vfs => "vfs.conf",
+            ThreadName::Filesystem => "filesystem.conf",
+            ThreadName::Disk => "disk.conf",
+            ThreadName::Mount => "mount.conf",
+            ThreadName::Fd => "fd.conf",
+            ThreadName::Hardirq => "hardirq.conf",
+            ThreadName::Softirq => "softirq.conf",
+            ThreadName::Oomkill => "oomkill.conf",
+            ThreadName::Shm => "shm.conf",
+            ThreadName::Mdflush => "mdflush.conf",
+        }
+    }
+
+    /// The original's code default when `[ebpf programs]` lacks the key
+    /// (spec §4.2), which is not always the stock file's value.
+    pub fn default_enabled(self) -> bool {
+        match self {
+            ThreadName::Process
+            | ThreadName::Sync
+            | ThreadName::Mount
+            | ThreadName::Fd
+            | ThreadName::Hardirq
+            | ThreadName::Softirq
+            | ThreadName::Oomkill
+            | ThreadName::Shm => true,
+            ThreadName::Socket
+            | ThreadName::Cachestat
+            | ThreadName::Dcstat
+            | ThreadName::Swap
+            | ThreadName::Vfs
+            | ThreadName::Filesystem
+            | ThreadName::Disk
+            | ThreadName::Mdflush => false,
+        }
+    }
+
+    /// Accepts [`ThreadName::key`] and the legacy `network viewer` for socket.
+    pub fn from_key(s: &str) -> Option<ThreadName> {
+        if s == "network viewer" {
+            return Some(ThreadName::Socket);
+        }
+        ThreadName::ALL.into_iter().find(|t| t.key() == s)
+    }
+}
+
+impl fmt::Display for ThreadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A name that is not a thread key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown eBPF thread `{0}`")]
+pub struct UnknownThread(pub String);
+
+impl FromStr for ThreadName {
+    type Err = UnknownThread;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ThreadName::from_key(s).ok_or_else(|| UnknownThread(s.to_owned()))
+    }
+}
+
+/// `ebpf load mode`: `return` also attaches the return probes that feed the error charts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadMode {
+    Entry,
+    Return,
+}
+
+/// `ebpf type format`: how a thread's programs are loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TypeFormat {
+    Auto,
+    Legacy,
+    CoRe,
+}
+
+/// `ebpf co-re tracing`: how CO-RE programs attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoreTracing {
+    Trampoline,
+    Probe,
+    Tracepoint,
+}
+
+/// `collect pid`: which tgid the kernel side uses as PID-map key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CollectPid {
+    RealParent,
+    Parent,
+    All,
+}
+
+/// Effective settings of one thread: `ebpf.d.conf` `[global]` overridden by `ebpf.d/<file>` `[global]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadSettings {
+    /// From `[ebpf programs]`.
+    pub enabled: bool,
+    pub mode: LoadMode,
+    /// Seconds, 1..=3600.
+    pub update_every: u32,
+    pub apps: bool,
+    pub cgroups: bool,
+    /// 1..=4194304 (the kernel's `pid_max` limit).
+    pub pid_table_size: u32,
+    pub type_format: TypeFormat,
+    pub core_tracing: CoreTracing,
+    pub collect_pid: CollectPid,
+    pub maps_per_core: bool,
+    /// Seconds.
+    pub lifetime: u32,
+}
+
+/// `ebpf.d.conf` `[global]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalSettings {
+    pub update_every: u32,
+    pub mode: LoadMode,
+    pub apps: bool,
+    pub cgroups: bool,
+    pub pid_table_size: u32,
+    pub btf_path: PathBuf,
+    pub type_format: TypeFormat,
+    pub core_tracing: CoreTracing,
+    pub maps_per_core: bool,
+    pub lifetime: u32,
+}
+
+/// `sync.conf` `[syscalls]`: a disabled syscall is not monitored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSyscalls {
+    pub sync: bool,
+    pub msync: bool,
+    pub fsync: bool,
+    pub fdatasync: bool,
+    pub syncfs: bool,
+    pub sync_file_range: bool,
+}
+
+/// `shm.conf` `[syscalls]` (the original ships it but never reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShmSyscalls {
+    pub shmget: bool,
+    pub shmat: bool,
+    pub shmdt: bool,
+    pub shmctl: bool,
+}
+
+/// `filesystem.conf` `[filesystem]`: which `<fs>dist` latency histograms to collect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesystemSelection {
+    pub ext4dist: bool,
+    pub xfsdist: bool,
+    /// Covers mounts of type `nfs` and `nfs4`.
+    pub nfsdist: bool,
+    pub zfsdist: bool,
+    pub btrfsdist: bool,
+}
+
+/// `network.conf` `[global]` map-size requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkTables {
+    pub bandwidth_table_size: u32,
+    pub ipv4_connection_table_size: u32,
+    pub ipv6_connection_table_size: u32,
+    pub udp_connection_table_size: u32,
+}
+
+/// `[network connections]`; the selectors stay raw text here, parsed by their consumer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkConnections {
+    pub maximum_dimensions: u32,
+    pub resolve_hostnames: bool,
+    pub resolve_service_names: bool,
+    /// `None`: no port filter.
+    pub ports: Option<String>,
+    pub ips: String,
+    /// `None`: no hostname filter.
+    pub hostnames: Option<String>,
+}
+
+/// The whole configuration, every value already resolved to what applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub global: GlobalSettings,
+    /// Always holds all 16 threads.
+    pub threads: BTreeMap<ThreadName, ThreadSettings>,
+    /// `[ebpf programs]` `network connections` (alias `network connection monitoring`).
+    pub network_connections_enabled: bool,
+    pub sync_syscalls: SyncSyscalls,
+    pub shm_syscalls: ShmSyscalls,
+    pub filesystems: FilesystemSelection,
+    pub network_tables: NetworkTables,
+    pub network_connections: NetworkConnections,
+    /// `[service name]`: port → name.
+    pub service_names: BTreeMap<u16, String>,
+    /// The files actually read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Config {
+    pub fn thread(&self, t: ThreadName) -> &ThreadSettings {
+        // `threads` is built with every thread and its entries are never removed by this crate.
+        &self.threads[&t]
+    }
+
+    pub fn thread_mut(&mut self, t: ThreadName) -> &mut ThreadSettings {
+        self.threads
+            .get_mut(&t)
+            .expect("Config::threads holds every thread")
+    }
+}
+
+impl Default for Config {
+    /// The original's built-in defaults, as if no file existed, with `update every` = 1.
+    fn default() -> Self {
+        load::built_in(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Ignored input; everything else still applies.
+    Warning,
+    /// A value or file could not be used; a default was used instead.
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// One finding about the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: PathBuf,
+    /// 1-based; `None` when the finding is about the whole file.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.severity, self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}

@@ -1,0 +1,371 @@
+//! Which value wins: search order, per-thread overrides, aliases, defaults.
+
+mod common;
+
+use std::path::Path;
+
+use common::{dirs, show, stock_dir, TempDir};
+use conf::{
+    load, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity, ThreadName,
+    TypeFormat,
+};
+
+fn load_clean(list: &[&Path], default_update_every: u32) -> Config {
+    let (config, diags) = load(&dirs(list), default_update_every);
+    assert!(diags.is_empty(), "{}", show(&diags));
+    config
+}
+
+#[test]
+fn default_equals_loading_nothing() {
+    let empty = TempDir::new();
+    let missing = empty.path().join("does-not-exist");
+    assert_eq!(load_clean(&[empty.path(), &missing], 1), Config::default());
+    assert_eq!(load_clean(&[], 1), Config::default());
+}
+
+#[test]
+fn built_in_defaults() {
+    let c = Config::default();
+    assert_eq!(c.threads.len(), 16);
+    assert_eq!(c.global.update_every, 1);
+    assert_eq!(c.global.mode, LoadMode::Entry);
+    assert!(c.global.apps);
+    assert!(!c.global.cgroups);
+    assert_eq!(c.global.pid_table_size, 32768);
+    assert_eq!(c.global.lifetime, 300);
+    assert!(c.global.maps_per_core);
+    assert!(c.files.is_empty());
+    for t in ThreadName::ALL {
+        assert_eq!(c.thread(t).enabled, t.default_enabled(), "{t}");
+        assert_eq!(c.thread(t).update_every, 1, "{t}");
+    }
+    assert_eq!(c.network_tables.udp_connection_table_size, 4096);
+    assert_eq!(c.network_connections.maximum_dimensions, 50);
+    assert_eq!(c.network_connections.ports, None);
+    assert_eq!(c.network_connections.hostnames, None);
+    assert!(c.network_connections.ips.starts_with("!127.0.0.1/8 "));
+    assert!(c.service_names.is_empty());
+}
+
+#[test]
+fn default_update_every_applies_only_when_no_file_sets_it() {
+    let d = TempDir::new();
+    assert_eq!(
+        load_clean(&[d.path()], 7)
+            .thread(ThreadName::Fd)
+            .update_every,
+        7
+    );
+    // Out-of-range arguments are clamped rather than trusted.
+    assert_eq!(load_clean(&[d.path()], 0).global.update_every, 1);
+    assert_eq!(load_clean(&[d.path()], 99_999).global.update_every, 3600);
+    d.write("ebpf.d.conf", "[global]\nupdate every = 3\n");
+    assert_eq!(load_clean(&[d.path()], 7).global.update_every, 3);
+}
+
+#[test]
+fn per_thread_file_overrides_only_its_thread() {
+    let d = TempDir::new();
+    d.write(
+        "ebpf.d.conf",
+        "[global]\nupdate every = 5\napps = yes\nebpf type format = legacy\n",
+    );
+    d.write(
+        "ebpf.d/sync.conf",
+        "[global]\nupdate every = 2\napps = no\nebpf load mode = return\n\
+         ebpf co-re tracing = tracepoint\ncollect pid = all\nmaps per core = no\n\
+         lifetime = 60\npid table size = 100\ncgroups = yes\nebpf type format = CO-RE\n",
+    );
+    let c = load_clean(&[d.path()], 1);
+    let sync = c.thread(ThreadName::Sync);
+    assert_eq!(sync.update_every, 2);
+    assert!(!sync.apps);
+    assert!(sync.cgroups);
+    assert_eq!(sync.mode, LoadMode::Return);
+    assert_eq!(sync.core_tracing, CoreTracing::Tracepoint);
+    assert_eq!(sync.collect_pid, CollectPid::All);
+    assert!(!sync.maps_per_core);
+    assert_eq!(sync.lifetime, 60);
+    assert_eq!(sync.pid_table_size, 100);
+    assert_eq!(sync.type_format, TypeFormat::CoRe);
+    for t in ThreadName::ALL
+        .into_iter()
+        .filter(|&t| t != ThreadName::Sync)
+    {
+        let s = c.thread(t);
+        assert_eq!(s.update_every, 5, "{t}");
+        assert!(s.apps, "{t}");
+        assert_eq!(s.type_format, TypeFormat::Legacy, "{t}");
+        assert_eq!(s.mode, LoadMode::Entry, "{t}");
+    }
+    assert_eq!(c.global.update_every, 5);
+}
+
+#[test]
+fn user_dir_shadows_stock_dir_per_file() {
+    let user = TempDir::new();
+    user.write(
+        "ebpf.d.conf",
+        "[global]\nupdate every = 7\n[ebpf programs]\nshm = yes\n",
+    );
+    user.write("ebpf.d/vfs.conf", "[global]\nupdate every = 9\n");
+    let stock = stock_dir();
+    let c = load_clean(&[user.path(), &stock], 1);
+    assert_eq!(c.global.update_every, 7);
+    // The user ebpf.d.conf replaces the stock one entirely: its absent keys take code defaults.
+    assert!(c.thread(ThreadName::Shm).enabled);
+    assert!(!c.thread(ThreadName::Socket).enabled);
+    assert_eq!(c.thread(ThreadName::Vfs).update_every, 9);
+    assert_eq!(c.thread(ThreadName::Fd).update_every, 7);
+    assert_eq!(c.files[0], user.path().join("ebpf.d.conf"));
+    assert!(c.files.contains(&user.path().join("ebpf.d/vfs.conf")));
+    assert!(c.files.contains(&stock.join("ebpf.d/network.conf")));
+    assert!(!c.files.contains(&stock.join("ebpf.d.conf")));
+    assert!(!c.files.contains(&stock.join("ebpf.d/vfs.conf")));
+    // network.conf still comes from stock.
+    assert_eq!(
+        c.service_names.get(&19999).map(String::as_str),
+        Some("Netdata")
+    );
+
+    let found = dirs(&[user.path(), &stock]);
+    assert_eq!(
+        found.find("ebpf.d/vfs.conf"),
+        Some(user.path().join("ebpf.d/vfs.conf"))
+    );
+    assert_eq!(
+        found.find("ebpf.d/fd.conf"),
+        Some(stock.join("ebpf.d/fd.conf"))
+    );
+    assert_eq!(found.find("ebpf.d/nope.conf"), None);
+}
+
+#[test]
+fn legacy_main_file_name() {
+    let user = TempDir::new();
+    let stock = TempDir::new();
+    stock.write("ebpf.d.conf", "[global]\nupdate every = 2\n");
+    user.write("ebpf.conf", "[global]\nupdate every = 3\n");
+    // The old name in the user dir still beats the new name in the stock dir.
+    let c = load_clean(&[user.path(), stock.path()], 1);
+    assert_eq!(c.global.update_every, 3);
+    assert_eq!(c.files, [user.path().join("ebpf.conf")]);
+    // In one directory the new name wins.
+    user.write("ebpf.d.conf", "[global]\nupdate every = 4\n");
+    assert_eq!(
+        load_clean(&[user.path(), stock.path()], 1)
+            .global
+            .update_every,
+        4
+    );
+}
+
+#[test]
+fn legacy_aliases() {
+    let d = TempDir::new();
+    d.write(
+        "ebpf.d.conf",
+        "[global]\nload = return\nebpf load mode = entry\napps = yes\ndisable apps = yes\n\
+         [ebpf programs]\nnetwork viewer = yes\nsocket = no\n",
+    );
+    let c = load_clean(&[d.path()], 1);
+    assert_eq!(c.global.mode, LoadMode::Return);
+    assert!(!c.global.apps);
+    assert!(c.thread(ThreadName::Socket).enabled);
+    assert!(!c.network_connections_enabled);
+
+    d.write(
+        "ebpf.d.conf",
+        "[global]\ndisable apps = no\napps = yes\n\
+         [ebpf programs]\nnetwork connection monitoring = yes\nnetwork connections = no\nsocket = no\n",
+    );
+    let c = load_clean(&[d.path()], 1);
+    assert!(c.global.apps);
+    assert!(c.network_connections_enabled);
+    // The connection charts live in the socket thread.
+    assert!(c.thread(ThreadName::Socket).enabled);
+
+    d.write(
+        "ebpf.d.conf",
+        "[global]\nebpf load mode = dev\napps = auto\n",
+    );
+    let c = load_clean(&[d.path()], 1);
+    assert_eq!(c.global.mode, LoadMode::Return);
+    assert!(c.global.apps);
+}
+
+#[test]
+fn programs_section_enables_and_disables() {
+    let d = TempDir::new();
+    let mut text = String::from("[ebpf programs]\n");
+    for t in ThreadName::ALL {
+        let value = if t.default_enabled() { "no" } else { "yes" };
+        text.push_str(&format!("    {} = {value}\n", t.key()));
+    }
+    d.write("ebpf.d.conf", text);
+    let c = load_clean(&[d.path()], 1);
+    for t in ThreadName::ALL {
+        assert_eq!(c.thread(t).enabled, !t.default_enabled(), "{t}");
+    }
+}
+
+#[test]
+fn network_sections_from_both_files_ebpf_d_conf_wins() {
+    let d = TempDir::new();
+    d.write(
+        "ebpf.d/network.conf",
+        "[global]\nbandwidth table size = 100\nudp connection table size = 7\n\
+         [network connections]\nmaximum dimensions = 10\nports = 22 80\nhostnames = *\nips = 10.0.0.0/8\n\
+         [service name]\n19999 = Netdata\n22 = ssh\n",
+    );
+    d.write(
+        "ebpf.d.conf",
+        "[network connections]\nmaximum dimensions = 20\nresolve hostnames = yes\nports = !22\n\
+         [service name]\n22 = secure shell\n80 = web\n",
+    );
+    let c = load_clean(&[d.path()], 1);
+    assert_eq!(c.network_tables.bandwidth_table_size, 100);
+    assert_eq!(c.network_tables.ipv4_connection_table_size, 16384);
+    assert_eq!(c.network_tables.udp_connection_table_size, 7);
+    let n = &c.network_connections;
+    assert_eq!(n.maximum_dimensions, 20);
+    assert!(n.resolve_hostnames);
+    assert!(!n.resolve_service_names);
+    assert_eq!(n.ports.as_deref(), Some("!22"));
+    assert_eq!(n.hostnames.as_deref(), Some("*"));
+    assert_eq!(n.ips, "10.0.0.0/8");
+    let names: Vec<(u16, &str)> = c
+        .service_names
+        .iter()
+        .map(|(p, n)| (*p, n.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [(22, "secure shell"), (80, "web"), (19999, "Netdata")]
+    );
+}
+
+#[test]
+fn thread_specific_sections() {
+    let d = TempDir::new();
+    d.write(
+        "ebpf.d/sync.conf",
+        "[syscalls]\nmsync = no\nsync_file_range = off\n",
+    );
+    d.write("ebpf.d/shm.conf", "[syscalls]\nshmdt = no\n");
+    d.write("ebpf.d/filesystem.conf", "[filesystem]\nzfsdist = no\n");
+    let c = load_clean(&[d.path()], 1);
+    let s = c.sync_syscalls;
+    assert!(s.sync && !s.msync && s.fsync && s.fdatasync && s.syncfs && !s.sync_file_range);
+    let s = c.shm_syscalls;
+    assert!(s.shmget && s.shmat && !s.shmdt && s.shmctl);
+    let f = c.filesystems;
+    assert!(f.ext4dist && f.xfsdist && f.nfsdist && !f.zfsdist && f.btrfsdist);
+}
+
+#[test]
+fn sections_in_the_wrong_file_are_unknown() {
+    let d = TempDir::new();
+    let fd = d.write(
+        "ebpf.d/fd.conf",
+        "[syscalls]\nsync = no\n[global]\nbandwidth table size = 5\n",
+    );
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    assert!(c.sync_syscalls.sync);
+    assert_eq!(c.network_tables.bandwidth_table_size, 16384);
+    let got: Vec<_> = diags
+        .iter()
+        .map(|d| (&d.file, d.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (&fd, Some(1), "unknown section `[syscalls]` (ignored)"),
+            (
+                &fd,
+                Some(4),
+                "[global] unknown key `bandwidth table size` (ignored)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn diagnostic_display() {
+    let warning = Diagnostic {
+        severity: Severity::Warning,
+        file: "/path/ebpf.d.conf".into(),
+        line: Some(12),
+        message: "[global] unknown key `foo` (ignored)".into(),
+    };
+    assert_eq!(
+        warning.to_string(),
+        "warning: /path/ebpf.d.conf:12: [global] unknown key `foo` (ignored)"
+    );
+    let error = Diagnostic {
+        severity: Severity::Error,
+        file: "/path/ebpf.d".into(),
+        line: None,
+        message: "cannot read: is a directory; file skipped".into(),
+    };
+    assert_eq!(
+        error.to_string(),
+        "error: /path/ebpf.d: cannot read: is a directory; file skipped"
+    );
+}
+
+#[test]
+fn thread_names() {
+    let keys: Vec<&str> = ThreadName::ALL.iter().map(|t| t.key()).collect();
+    assert_eq!(
+        keys,
+        [
+            "process",
+            "socket",
+            "cachestat",
+            "sync",
+            "dcstat",
+            "swap",
+            "vfs",
+            "filesystem",
+            "disk",
+            "mount",
+            "fd",
+            "hardirq",
+            "softirq",
+            "oomkill",
+            "shm",
+            "mdflush"
+        ]
+    );
+    let mut sorted = ThreadName::ALL;
+    sorted.sort();
+    assert_eq!(sorted, ThreadName::ALL);
+    for t in ThreadName::ALL {
+        assert_eq!(ThreadName::from_key(t.key()), Some(t));
+        assert_eq!(t.key().parse::<ThreadName>(), Ok(t));
+        assert_eq!(t.to_string(), t.key());
+        let want = if t == ThreadName::Socket {
+            "network.conf".to_owned()
+        } else {
+            format!("{}.conf", t.key())
+        };
+        assert_eq!(t.file_name(), want);
+    }
+    assert_eq!(
+        ThreadName::from_key("network viewer"),
+        Some(ThreadName::Socket)
+    );
+    assert_eq!(ThreadName::from_key("Process"), None);
+    assert_eq!(
+        "dc".parse::<ThreadName>().unwrap_err().to_string(),
+        "unknown eBPF thread `dc`"
+    );
+}
+
+#[test]
+fn config_dirs_new_keeps_order() {
+    let c = ConfigDirs::new(vec!["/a".into(), "/b".into()]);
+    assert_eq!(c.dirs, [Path::new("/a"), Path::new("/b")]);
+}

@@ -1,0 +1,382 @@
+//! Bad input: every problem is a diagnostic naming file and line, the
+//! default is used, and nothing panics.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::{dirs, show, stock_dir, TempDir};
+use conf::{load, Config, Diagnostic, LoadMode, Severity, ThreadName};
+use proptest::prelude::*;
+
+/// (severity, file, line, message) of each diagnostic, for whole-list comparisons.
+fn summary(diags: &[Diagnostic]) -> Vec<(Severity, PathBuf, Option<usize>, String)> {
+    diags
+        .iter()
+        .map(|d| (d.severity, d.file.clone(), d.line, d.message.clone()))
+        .collect()
+}
+
+fn error(
+    file: &Path,
+    line: Option<usize>,
+    message: &str,
+) -> (Severity, PathBuf, Option<usize>, String) {
+    (
+        Severity::Error,
+        file.to_path_buf(),
+        line,
+        message.to_owned(),
+    )
+}
+
+fn warning(file: &Path, line: usize, message: &str) -> (Severity, PathBuf, Option<usize>, String) {
+    (
+        Severity::Warning,
+        file.to_path_buf(),
+        Some(line),
+        message.to_owned(),
+    )
+}
+
+#[test]
+fn bad_values_use_the_default_and_name_file_line_section_key() {
+    let d = TempDir::new();
+    let main = d.write(
+        "ebpf.d.conf",
+        "[global]\n\
+         update every = 5\n\
+         pid table size = 4194305\n\
+         apps = maybe\n\
+         ebpf load mode = exit\n\
+         lifetime = -1\n\
+         btf path =\n\
+         [ebpf programs]\n\
+         sync = sometimes\n",
+    );
+    let sync = d.write(
+        "ebpf.d/sync.conf",
+        "[global]\n\
+         # comment\n\
+         ebpf type format = new\n\
+         collect pid = grandparent\n\
+         update every = abc\n\
+         [syscalls]\n\
+         msync = 2\n",
+    );
+    let network = d.write(
+        "ebpf.d/network.conf",
+        "[global]\nudp connection table size = 0\n\
+         [network connections]\nmaximum dimensions = lots\n\
+         [service name]\n0 = zero\nhttp = 80\n443 =\n22 = ssh\n",
+    );
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    assert_eq!(
+        summary(&diags),
+        [
+            error(&main, Some(3), "[global] `pid table size` = `4194305`: out of range 1..=4194304; using the default 32768"),
+            error(&main, Some(4), "[global] `apps` = `maybe`: not a boolean (yes/no/true/false/on/off/1/0/auto); using the default yes"),
+            error(&main, Some(5), "[global] `ebpf load mode` = `exit`: not one of entry, return, dev; using the default entry"),
+            error(&main, Some(6), "[global] `lifetime` = `-1`: not a non-negative integer; using the default 300"),
+            error(&main, Some(7), "[global] `btf path` is empty; using the default /sys/kernel/btf"),
+            error(&main, Some(9), "[ebpf programs] `sync` = `sometimes`: not a boolean (yes/no/true/false/on/off/1/0/auto); using the default yes"),
+            error(&network, Some(2), "[global] `udp connection table size` = `0`: out of range 1..=4294967295; using the default 4096"),
+            error(&network, Some(4), "[network connections] `maximum dimensions` = `lots`: not a positive integer; using the default 50"),
+            error(&network, Some(6), "[service name] `0` = `zero`: the key is out of range 1..=65535; entry ignored"),
+            error(&network, Some(7), "[service name] `http` = `80`: the key is not a positive integer; entry ignored"),
+            error(&network, Some(8), "[service name] `443` has an empty name; entry ignored"),
+            error(&sync, Some(3), "[global] `ebpf type format` = `new`: not one of auto, legacy, co-re; using the default auto"),
+            error(&sync, Some(4), "[global] `collect pid` = `grandparent`: not one of real parent, parent, all; using the default real parent"),
+            error(&sync, Some(5), "[global] `update every` = `abc`: not a positive integer; using the default 5"),
+            error(&sync, Some(7), "[syscalls] `msync` = `2`: not a boolean (yes/no/true/false/on/off/1/0/auto); using the default yes"),
+        ],
+        "{}",
+        show(&diags)
+    );
+    assert_eq!(
+        diags[13].to_string(),
+        format!(
+            "error: {}:5: [global] `update every` = `abc`: not a positive integer; using the default 5",
+            sync.display()
+        )
+    );
+    assert_eq!(c.global.update_every, 5);
+    assert_eq!(c.global.pid_table_size, 32768);
+    assert!(c.global.apps);
+    assert_eq!(c.global.mode, LoadMode::Entry);
+    assert_eq!(c.global.lifetime, 300);
+    assert_eq!(c.thread(ThreadName::Sync).update_every, 5);
+    assert!(c.thread(ThreadName::Sync).enabled);
+    assert!(c.sync_syscalls.msync);
+    assert_eq!(c.network_tables.udp_connection_table_size, 4096);
+    assert_eq!(c.network_connections.maximum_dimensions, 50);
+    let names: Vec<_> = c
+        .service_names
+        .iter()
+        .map(|(p, n)| (*p, n.as_str()))
+        .collect();
+    assert_eq!(names, [(22, "ssh")]);
+}
+
+#[test]
+fn unknown_keys_sections_and_duplicates_warn() {
+    let d = TempDir::new();
+    let main = d.write(
+        "ebpf.d.conf",
+        "orphan = 1\n\
+         [global]\n\
+         foo = bar\n\
+         update every = 2\n\
+         Update Every = 3\n\
+         [outputs]\n\
+         statsd = yes\n\
+         [global]\n\
+         update every = 4\n\
+         [ebpf programs]\n\
+         dc = yes\n\
+         functions = yes\n",
+    );
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    assert_eq!(
+        summary(&diags),
+        [
+            warning(&main, 1, "`orphan` is outside any [section] (ignored)"),
+            warning(&main, 3, "[global] unknown key `foo` (ignored)"),
+            warning(&main, 5, "[global] unknown key `Update Every` (ignored)"),
+            warning(&main, 6, "unknown section `[outputs]` (ignored)"),
+            warning(
+                &main,
+                9,
+                "[global] `update every` repeats line 4; this later value wins"
+            ),
+            warning(&main, 11, "[ebpf programs] unknown key `dc` (ignored)"),
+            warning(
+                &main,
+                12,
+                "[ebpf programs] unknown key `functions` (ignored)"
+            ),
+        ],
+        "{}",
+        show(&diags)
+    );
+    assert_eq!(c.global.update_every, 4);
+    assert!(!c.thread(ThreadName::Dcstat).enabled);
+}
+
+#[test]
+fn damaged_lines_cost_only_themselves() {
+    let d = TempDir::new();
+    let mut text = b"[global]\nupdate every = 3\n".to_vec();
+    text.extend(format!("apps = {}\n", "x".repeat(5000)).as_bytes());
+    text.extend(b"cgroups = \xff\xfe yes\n");
+    text.extend(b"\x00\x01\x02 binary junk\n");
+    text.extend(b"just some words\n");
+    text.extend(b"# caf\xe9 in Latin-1 is a harmless comment\n");
+    text.extend(b"=\n");
+    text.extend(b"pid table size = 100");
+    let main = d.write("ebpf.d.conf", &text);
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    let got: Vec<_> = diags.iter().map(|d| (d.severity, d.line)).collect();
+    assert_eq!(
+        got,
+        [
+            (Severity::Error, Some(3)),
+            (Severity::Error, Some(4)),
+            (Severity::Error, Some(5)),
+            (Severity::Error, Some(6)),
+            (Severity::Error, Some(8)),
+        ],
+        "{}",
+        show(&diags)
+    );
+    assert!(diags.iter().all(|d| d.file == main));
+    assert!(
+        diags[0].message.starts_with("line too long (5007 bytes"),
+        "{}",
+        diags[0]
+    );
+    assert!(diags[1].message.contains("not valid UTF-8"), "{}", diags[1]);
+    assert!(diags[3].message.contains("just some words"), "{}", diags[3]);
+    assert_eq!(c.global.update_every, 3);
+    assert_eq!(c.global.pid_table_size, 100);
+    assert!(c.global.apps);
+    assert!(!c.global.cgroups);
+}
+
+fn only_file_error(diags: &[Diagnostic], file: &Path, contains: &str) {
+    assert_eq!(diags.len(), 1, "{}", show(diags));
+    assert_eq!(diags[0].severity, Severity::Error);
+    assert_eq!(diags[0].file, file);
+    assert_eq!(diags[0].line, None);
+    assert!(diags[0].message.contains(contains), "{}", diags[0]);
+}
+
+#[test]
+fn a_directory_in_place_of_a_file() {
+    let d = TempDir::new();
+    let path = d.path().join("ebpf.d.conf");
+    fs::create_dir(&path).unwrap();
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    only_file_error(&diags, &path, "is a directory");
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn symlink_loop_and_dangling_symlink() {
+    let d = TempDir::new();
+    let looped = d.path().join("ebpf.d/sync.conf");
+    symlink(&looped, &looped).unwrap();
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    only_file_error(&diags, &looped, "cannot read");
+    assert_eq!(c, Config::default());
+
+    fs::remove_file(&looped).unwrap();
+    symlink(d.path().join("nowhere"), &looped).unwrap();
+    let (_, diags) = load(&dirs(&[d.path()]), 1);
+    only_file_error(&diags, &looped, "cannot read");
+}
+
+#[test]
+fn permission_denied() {
+    let d = TempDir::new();
+    let path = d.write("ebpf.d.conf", "[global]\nupdate every = 3\n");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+    if fs::read(&path).is_ok() {
+        eprintln!("skipped: running with privileges that ignore file modes");
+        return;
+    }
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    only_file_error(&diags, &path, "ermission denied");
+    assert_eq!(c.global.update_every, 1);
+}
+
+#[test]
+fn too_large_file_is_skipped() {
+    let d = TempDir::new();
+    let mut text = String::from("[global]\nupdate every = 3\n");
+    while text.len() <= 1024 * 1024 {
+        text.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    let path = d.write("ebpf.d.conf", text);
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    only_file_error(&diags, &path, "larger than 1048576 bytes");
+    assert_eq!(c.global.update_every, 1);
+    assert!(c.files.is_empty());
+}
+
+#[test]
+fn unreadable_user_file_falls_back_to_the_next_directory() {
+    let user = TempDir::new();
+    let bad = user.path().join("ebpf.d.conf");
+    fs::create_dir(&bad).unwrap();
+    let stock = stock_dir();
+    let (c, diags) = load(&dirs(&[user.path(), &stock]), 1);
+    only_file_error(&diags, &bad, "is a directory");
+    assert_eq!(c.global.update_every, 5);
+    assert_eq!(c.files[0], stock.join("ebpf.d.conf"));
+}
+
+#[test]
+fn diagnostics_come_in_file_order() {
+    let d = TempDir::new();
+    let main = d.write(
+        "ebpf.d.conf",
+        "[global]\nx = 1\n[network connections]\nports\n",
+    );
+    let fd = d.write("ebpf.d/fd.conf", "[global]\ny = 1\n");
+    let (_, diags) = load(&dirs(&[d.path()]), 1);
+    let got: Vec<_> = diags.iter().map(|d| (d.file.clone(), d.line)).collect();
+    assert_eq!(
+        got,
+        [(main.clone(), Some(2)), (main, Some(4)), (fd, Some(2))]
+    );
+}
+
+fn check_invariants(config: &Config) {
+    assert_eq!(config.threads.len(), 16);
+    assert!((1..=3600).contains(&config.global.update_every));
+    assert!(config.global.pid_table_size >= 1);
+    for t in ThreadName::ALL {
+        let s = config.thread(t);
+        assert!((1..=3600).contains(&s.update_every), "{t}");
+        assert!((1..=4_194_304).contains(&s.pid_table_size), "{t}");
+    }
+    assert!(config.network_connections.maximum_dimensions >= 1);
+}
+
+/// Lines made of real keys and sections, so values get exercised, not just the tokenizer.
+fn plausible_line() -> impl Strategy<Value = String> {
+    let section = prop::sample::select(vec![
+        "[global]",
+        "[ebpf programs]",
+        "[syscalls]",
+        "[network connections]",
+        "[service name]",
+        "[filesystem]",
+        "[bogus]",
+    ])
+    .prop_map(str::to_owned);
+    let key = prop::sample::select(vec![
+        "update every",
+        "pid table size",
+        "apps",
+        "disable apps",
+        "load",
+        "ebpf load mode",
+        "collect pid",
+        "lifetime",
+        "socket",
+        "network viewer",
+        "network connections",
+        "maximum dimensions",
+        "bandwidth table size",
+        "sync",
+        "19999",
+        "ext4dist",
+    ]);
+    let value = prop_oneof![
+        prop::sample::select(vec![
+            "0", "1", "yes", "no", "auto", "return", "all", "", "-5"
+        ])
+        .prop_map(str::to_owned),
+        any::<u64>().prop_map(|n| n.to_string()),
+        ".{0,20}",
+    ];
+    prop_oneof![
+        section,
+        (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+        ".{0,30}"
+    ]
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(main in prop::collection::vec(any::<u8>(), 0..2048),
+                                   thread in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let d = TempDir::new();
+        d.write("ebpf.d.conf", &main);
+        d.write("ebpf.d/network.conf", &thread);
+        let (config, diags) = load(&dirs(&[d.path()]), 1);
+        check_invariants(&config);
+        for diag in &diags {
+            prop_assert!(!diag.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn plausible_files_never_panic(main in prop::collection::vec(plausible_line(), 0..40),
+                                   sync in prop::collection::vec(plausible_line(), 0..40),
+                                   update_every in any::<u32>()) {
+        let d = TempDir::new();
+        d.write("ebpf.d.conf", main.join("\n"));
+        d.write("ebpf.d/sync.conf", sync.join("\r\n"));
+        let (config, diags) = load(&dirs(&[d.path()]), update_every);
+        check_invariants(&config);
+        for diag in &diags {
+            let lines = if diag.file.ends_with("ebpf.d.conf") { main.len() } else { sync.len() };
+            prop_assert!(diag.line.is_some_and(|l| (1..=lines.max(1)).contains(&l)), "{}", diag);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Netdata 1.37.1's stock files, copied unchanged, must load cleanly.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{dirs, show, stock_dir};
+use conf::{
+    load, CollectPid, CoreTracing, LoadMode, NetworkConnections, NetworkTables, ThreadName,
+    TypeFormat,
+};
+
+#[test]
+fn stock_files_load_without_diagnostics() {
+    let stock = stock_dir();
+    let (config, diags) = load(&dirs(&[&stock]), 1);
+    assert!(diags.is_empty(), "{}", show(&diags));
+
+    let mut want_files = vec![stock.join("ebpf.d.conf")];
+    want_files.extend(
+        ThreadName::ALL
+            .iter()
+            .map(|t| stock.join("ebpf.d").join(t.file_name())),
+    );
+    assert_eq!(config.files, want_files);
+
+    let g = &config.global;
+    assert_eq!(g.update_every, 5);
+    assert_eq!(g.mode, LoadMode::Entry);
+    assert!(g.apps);
+    assert!(!g.cgroups);
+    assert_eq!(g.pid_table_size, 32768);
+    assert_eq!(g.btf_path, PathBuf::from("/sys/kernel/btf/"));
+    assert_eq!(g.type_format, TypeFormat::Auto);
+    assert_eq!(g.core_tracing, CoreTracing::Trampoline);
+    assert!(g.maps_per_core);
+    assert_eq!(g.lifetime, 300);
+
+    let enabled: Vec<&str> = ThreadName::ALL
+        .iter()
+        .filter(|&&t| config.thread(t).enabled)
+        .map(|t| t.key())
+        .collect();
+    assert_eq!(
+        enabled,
+        ["process", "socket", "sync", "vfs", "mount", "fd", "hardirq", "softirq", "oomkill"]
+    );
+    assert!(!config.network_connections_enabled);
+
+    for t in ThreadName::ALL {
+        let s = config.thread(t);
+        assert_eq!(s.update_every, 5, "{t}");
+        assert_eq!(s.mode, LoadMode::Entry, "{t}");
+        assert!(s.apps, "{t}");
+        assert!(!s.cgroups, "{t}");
+        assert_eq!(s.pid_table_size, 32768, "{t}");
+        assert_eq!(s.type_format, TypeFormat::Auto, "{t}");
+        assert_eq!(s.core_tracing, CoreTracing::Trampoline, "{t}");
+        assert_eq!(s.collect_pid, CollectPid::RealParent, "{t}");
+        assert!(s.maps_per_core, "{t}");
+        assert_eq!(s.lifetime, 300, "{t}");
+    }
+
+    assert_eq!(
+        config.network_tables,
+        NetworkTables {
+            bandwidth_table_size: 16384,
+            ipv4_connection_table_size: 16384,
+            ipv6_connection_table_size: 16384,
+            udp_connection_table_size: 4096,
+        }
+    );
+    assert_eq!(
+        config.network_connections,
+        NetworkConnections {
+            maximum_dimensions: 50,
+            resolve_hostnames: false,
+            resolve_service_names: false,
+            ports: Some("*".to_owned()),
+            ips: "!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128"
+                .to_owned(),
+            hostnames: Some("*".to_owned()),
+        }
+    );
+    assert_eq!(
+        config.service_names.into_iter().collect::<Vec<_>>(),
+        [(19999, "Netdata".to_owned())]
+    );
+    let s = config.sync_syscalls;
+    assert!(s.sync && s.msync && s.fsync && s.fdatasync && s.syncfs && s.sync_file_range);
+    let s = config.shm_syscalls;
+    assert!(s.shmget && s.shmat && s.shmdt && s.shmctl);
+    let f = config.filesystems;
+    assert!(f.ext4dist && f.xfsdist && f.nfsdist && f.zfsdist && f.btrfsdist);
+}
+
+#[test]
+fn stock_values_differ_from_code_defaults_where_expected() {
+    let (stock, _) = load(&dirs(&[&stock_dir()]), 1);
+    let (defaults, _) = load(&dirs(&[]), 1);
+    // Stock 1.37 enables socket and vfs and disables shm, against the code defaults.
+    for t in [ThreadName::Socket, ThreadName::Vfs, ThreadName::Shm] {
+        assert_ne!(stock.thread(t).enabled, defaults.thread(t).enabled, "{t}");
+        assert_eq!(defaults.thread(t).enabled, t.default_enabled(), "{t}");
+    }
+}

@@ -1,0 +1,491 @@
+//! A single-producer single-consumer byte ring in a memfd shared by one
+//! worker (writer) and the supervisor (reader).
+//!
+//! The writer is never trusted: the reader keeps its own copy of the capacity
+//! and of the tail, reads only `head`, `heartbeat` and `dropped` from shared
+//! memory, and validates every frame before handing it out. Frames are
+//! written whole or not at all: when the ring is full the frame is dropped
+//! and counted, never half-written.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytemuck::Zeroable;
+use memmap2::MmapMut;
+use nix::sys::memfd::{memfd_create, MFdFlags};
+
+use crate::record::{FrameHeader, Record, RecordKind, FRAME_MAGIC};
+
+/// Identifies our rings ("EBPFRING").
+pub const RING_MAGIC: u64 = 0x4542_5046_5249_4e47;
+/// Bumped whenever the header, frame or record layout changes.
+pub const LAYOUT_VERSION: u32 = 1;
+
+const HEADER_BYTES: usize = 128;
+const FRAME_HEADER_BYTES: usize = std::mem::size_of::<FrameHeader>();
+const RECORD_BYTES: usize = std::mem::size_of::<Record>();
+/// Smallest useful ring: one frame of a handful of records.
+pub const MIN_CAPACITY: usize = 1024;
+/// Keeps a garbled `record_count` from asking for absurd allocations.
+pub const MAX_CAPACITY: usize = 256 << 20;
+
+#[repr(C)]
+struct SharedHeader {
+    magic: u64,
+    version: u32,
+    capacity: u32,
+    generation: u64,
+    heartbeat: AtomicU64,
+    /// Bytes ever written (producer-owned).
+    head: AtomicU64,
+    /// Bytes ever consumed (consumer-owned).
+    tail: AtomicU64,
+    dropped: AtomicU64,
+}
+const _: () = assert!(std::mem::size_of::<SharedHeader>() <= HEADER_BYTES);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RingError {
+    #[error("ring I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("ring system call: {0}")]
+    Sys(#[from] nix::Error),
+    #[error("ring capacity {0} is outside {MIN_CAPACITY}..={MAX_CAPACITY} or not a multiple of 8")]
+    BadCapacity(usize),
+    #[error("not a ring of this version (magic {magic:#x}, version {version})")]
+    NotARing { magic: u64, version: u32 },
+    #[error("garbled ring: {0}")]
+    Garbled(String),
+    #[error("frame of {records} records needs {bytes} bytes; the ring holds {capacity}")]
+    FrameTooLarge {
+        records: usize,
+        bytes: usize,
+        capacity: usize,
+    },
+}
+
+/// How many bytes a frame with `records` records takes in the ring.
+pub fn frame_bytes(records: usize) -> usize {
+    FRAME_HEADER_BYTES + records * RECORD_BYTES
+}
+
+/// The largest frame (in records) a ring of `capacity` bytes accepts.
+pub fn max_records(capacity: usize) -> usize {
+    capacity.saturating_sub(FRAME_HEADER_BYTES) / RECORD_BYTES
+}
+
+/// The mapping plus typed access to its header.
+struct Mapping {
+    map: MmapMut,
+    capacity: usize,
+}
+
+impl Mapping {
+    fn header(&self) -> &SharedHeader {
+        // SAFETY: the mapping is page-aligned and at least HEADER_BYTES long;
+        // the atomics are the only fields mutated after creation.
+        unsafe { &*(self.map.as_ptr() as *const SharedHeader) }
+    }
+
+    fn data(&self) -> *const u8 {
+        // SAFETY: HEADER_BYTES + capacity == mapping length.
+        unsafe { self.map.as_ptr().add(HEADER_BYTES) }
+    }
+
+    fn data_mut(&mut self) -> *mut u8 {
+        // SAFETY: as in `data`.
+        unsafe { self.map.as_mut_ptr().add(HEADER_BYTES) }
+    }
+
+    /// Copies `dst.len()` bytes starting at ring position `pos`, wrapping.
+    fn read_at(&self, pos: u64, dst: &mut [u8]) {
+        let start = (pos % self.capacity as u64) as usize;
+        let first = dst.len().min(self.capacity - start);
+        // SAFETY: both ranges lie inside the data area; the other process may
+        // write concurrently only to bytes outside [tail, head), which we do
+        // not read.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.data().add(start), dst.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(
+                self.data(),
+                dst.as_mut_ptr().add(first),
+                dst.len() - first,
+            );
+        }
+    }
+
+    fn write_at(&mut self, pos: u64, src: &[u8]) {
+        let start = (pos % self.capacity as u64) as usize;
+        let first = src.len().min(self.capacity - start);
+        // SAFETY: as in `read_at`, for the free part of the ring.
+        unsafe {
+            let data = self.data_mut();
+            std::ptr::copy_nonoverlapping(src.as_ptr(), data.add(start), first);
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), data, src.len() - first);
+        }
+    }
+}
+
+/// Creates a ring in a new memfd. The supervisor keeps the reader and hands
+/// the fd to the worker, which opens it with [`RingWriter::open`].
+pub fn create(capacity: usize, generation: u64) -> Result<(RingReader, OwnedFd), RingError> {
+    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) || !capacity.is_multiple_of(8) {
+        return Err(RingError::BadCapacity(capacity));
+    }
+    let fd = memfd_create(c"ebpf-collector-ring", MFdFlags::MFD_CLOEXEC)?;
+    nix::unistd::ftruncate(fd.as_fd(), (HEADER_BYTES + capacity) as i64)?;
+    let file = File::from(fd.try_clone()?);
+    // SAFETY: a fresh memfd that only we and our worker map.
+    let mut map = unsafe { MmapMut::map_mut(&file)? };
+    // SAFETY: the fresh mapping is zeroed, page-aligned and large enough.
+    let header = unsafe { &mut *(map.as_mut_ptr() as *mut SharedHeader) };
+    header.magic = RING_MAGIC;
+    header.version = LAYOUT_VERSION;
+    header.capacity = capacity as u32;
+    header.generation = generation;
+    let reader = RingReader {
+        ring: Mapping { map, capacity },
+        tail: 0,
+        generation,
+        last_sequence: None,
+        scratch: Vec::new(),
+    };
+    Ok((reader, fd))
+}
+
+/// The supervisor's end.
+pub struct RingReader {
+    ring: Mapping,
+    tail: u64,
+    generation: u64,
+    last_sequence: Option<u64>,
+    scratch: Vec<u8>,
+}
+
+impl RingReader {
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// A counter the worker bumps while it is alive and not stuck.
+    pub fn heartbeat(&self) -> u64 {
+        self.ring.header().heartbeat.load(Ordering::Relaxed)
+    }
+
+    /// Frames the worker could not write because the ring was full.
+    pub fn dropped(&self) -> u64 {
+        self.ring.header().dropped.load(Ordering::Relaxed)
+    }
+
+    /// Takes the next whole frame, validated, or `None` when the ring is
+    /// empty. Any error means the worker wrote garbage: the ring must not be
+    /// read again.
+    pub fn next_frame(
+        &mut self,
+        records: &mut Vec<Record>,
+    ) -> Result<Option<FrameHeader>, RingError> {
+        let head = self.ring.header().head.load(Ordering::Acquire);
+        let available = head.wrapping_sub(self.tail);
+        if available == 0 {
+            return Ok(None);
+        }
+        if available > self.ring.capacity as u64 {
+            return Err(RingError::Garbled(format!(
+                "head {head} is more than the capacity ahead of tail {}",
+                self.tail
+            )));
+        }
+        if available < FRAME_HEADER_BYTES as u64 {
+            return Err(RingError::Garbled(format!(
+                "{available} bytes pending, less than a frame header"
+            )));
+        }
+        let mut header = FrameHeader::zeroed();
+        self.ring
+            .read_at(self.tail, bytemuck::bytes_of_mut(&mut header));
+        self.validate(&header, available)?;
+        let count = header.record_count as usize;
+        self.scratch.resize(count * RECORD_BYTES, 0);
+        self.ring
+            .read_at(self.tail + FRAME_HEADER_BYTES as u64, &mut self.scratch);
+        records.clear();
+        records.extend(
+            self.scratch
+                .chunks_exact(RECORD_BYTES)
+                .map(bytemuck::pod_read_unaligned::<Record>),
+        );
+        if let Some(bad) = records
+            .iter()
+            .find(|r| RecordKind::try_from(r.kind).is_err())
+        {
+            return Err(RingError::Garbled(format!(
+                "unknown record kind {}",
+                bad.kind
+            )));
+        }
+        self.tail += frame_bytes(count) as u64;
+        self.last_sequence = Some(header.sequence);
+        self.ring.header().tail.store(self.tail, Ordering::Release);
+        Ok(Some(header))
+    }
+
+    fn validate(&self, header: &FrameHeader, available: u64) -> Result<(), RingError> {
+        if header.magic != FRAME_MAGIC {
+            return Err(RingError::Garbled(format!(
+                "frame magic {:#x} at offset {}",
+                header.magic, self.tail
+            )));
+        }
+        if header.generation != self.generation {
+            return Err(RingError::Garbled(format!(
+                "frame of generation {} in a ring of generation {}",
+                header.generation, self.generation
+            )));
+        }
+        if header.record_count as usize > max_records(self.ring.capacity)
+            || frame_bytes(header.record_count as usize) as u64 > available
+        {
+            return Err(RingError::Garbled(format!(
+                "frame claims {} records but only {available} bytes are pending",
+                header.record_count
+            )));
+        }
+        if let Some(last) = self.last_sequence {
+            if header.sequence <= last {
+                return Err(RingError::Garbled(format!(
+                    "frame sequence {} after {last}",
+                    header.sequence
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The worker's end.
+pub struct RingWriter {
+    ring: Mapping,
+    head: u64,
+    generation: u64,
+    sequence: u64,
+    scratch: Vec<u8>,
+}
+
+/// What became of a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Written,
+    /// The ring was full; the frame was counted in the ring's dropped total.
+    Dropped,
+}
+
+impl RingWriter {
+    /// Maps the ring the supervisor created and passed to us.
+    pub fn open(fd: OwnedFd) -> Result<RingWriter, RingError> {
+        let file = File::from(fd);
+        let len = file.metadata()?.len() as usize;
+        if len < HEADER_BYTES + MIN_CAPACITY {
+            return Err(RingError::BadCapacity(len.saturating_sub(HEADER_BYTES)));
+        }
+        // SAFETY: a memfd shared only with the supervisor.
+        let map = unsafe { MmapMut::map_mut(&file)? };
+        // SAFETY: length checked above; the mapping is page-aligned.
+        let header = unsafe { &*(map.as_ptr() as *const SharedHeader) };
+        if header.magic != RING_MAGIC || header.version != LAYOUT_VERSION {
+            return Err(RingError::NotARing {
+                magic: header.magic,
+                version: header.version,
+            });
+        }
+        let capacity = header.capacity as usize;
+        if HEADER_BYTES + capacity != len || !capacity.is_multiple_of(8) {
+            return Err(RingError::BadCapacity(capacity));
+        }
+        let generation = header.generation;
+        let head = header.head.load(Ordering::Acquire);
+        Ok(RingWriter {
+            ring: Mapping { map, capacity },
+            head,
+            generation,
+            sequence: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Tells the supervisor's watchdog that this worker is alive.
+    pub fn beat(&self) {
+        self.ring.header().heartbeat.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes one frame whole, or drops and counts it when the ring is full.
+    pub fn push(&mut self, status: u32, records: &[Record]) -> Result<Pushed, RingError> {
+        let bytes = frame_bytes(records.len());
+        if bytes > self.ring.capacity {
+            return Err(RingError::FrameTooLarge {
+                records: records.len(),
+                bytes,
+                capacity: self.ring.capacity,
+            });
+        }
+        self.sequence += 1;
+        let tail = self.ring.header().tail.load(Ordering::Acquire);
+        let used = self.head.wrapping_sub(tail);
+        if used > self.ring.capacity as u64 {
+            return Err(RingError::Garbled(format!(
+                "tail {tail} is behind head {} by more than the capacity",
+                self.head
+            )));
+        }
+        if self.ring.capacity as u64 - used < bytes as u64 {
+            self.ring.header().dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(Pushed::Dropped);
+        }
+        let header = FrameHeader {
+            magic: FRAME_MAGIC,
+            record_count: records.len() as u32,
+            generation: self.generation,
+            sequence: self.sequence,
+            status,
+            reserved: 0,
+        };
+        self.scratch.clear();
+        self.scratch.extend_from_slice(bytemuck::bytes_of(&header));
+        self.scratch
+            .extend_from_slice(bytemuck::cast_slice(records));
+        let frame = std::mem::take(&mut self.scratch);
+        self.ring.write_at(self.head, &frame);
+        self.scratch = frame;
+        self.head += bytes as u64;
+        self.ring.header().head.store(self.head, Ordering::Release);
+        Ok(Pushed::Written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scribble(fd: &OwnedFd) -> MmapMut {
+        let file = File::from(fd.try_clone().unwrap());
+        // SAFETY: test-only second mapping of the same memfd.
+        unsafe { MmapMut::map_mut(&file).unwrap() }
+    }
+
+    fn drain(reader: &mut RingReader) -> Result<Vec<(FrameHeader, Vec<Record>)>, RingError> {
+        let mut frames = Vec::new();
+        let mut records = Vec::new();
+        while let Some(header) = reader.next_frame(&mut records)? {
+            frames.push((header, records.clone()));
+        }
+        Ok(frames)
+    }
+
+    proptest! {
+        /// Whatever a worker scribbles into the data area and the head
+        /// index, the reader answers with frames or an error, never a panic,
+        /// and every frame it accepts is internally consistent.
+        #[test]
+        fn garbage_is_rejected_without_panic(
+            data in proptest::collection::vec(any::<u8>(), MIN_CAPACITY),
+            head in any::<u64>(),
+            valid_prefix in 0usize..3,
+        ) {
+            let (mut reader, fd) = create(MIN_CAPACITY, 7).unwrap();
+            let mut writer = RingWriter::open(fd.try_clone().unwrap()).unwrap();
+            for i in 0..valid_prefix {
+                writer.push(0, &[Record::counter(i as u32, 1)]).unwrap();
+            }
+            let mut raw = scribble(&fd);
+            let start = HEADER_BYTES + frame_bytes(1) * valid_prefix;
+            raw[start..HEADER_BYTES + MIN_CAPACITY].copy_from_slice(&data[..MIN_CAPACITY - (start - HEADER_BYTES)]);
+            raw[32..40].copy_from_slice(&head.to_ne_bytes());
+            if let Ok(frames) = drain(&mut reader) {
+                for (header, records) in frames {
+                    prop_assert_eq!(header.magic, FRAME_MAGIC);
+                    prop_assert_eq!(header.generation, 7);
+                    prop_assert_eq!(header.record_count as usize, records.len());
+                    prop_assert!(records.iter().all(|r| RecordKind::try_from(r.kind).is_ok()));
+                }
+            }
+        }
+
+        /// Frames of any size go through a small ring in order, wrapping
+        /// around its end many times, none torn.
+        #[test]
+        fn frames_round_trip_across_wraparound(sizes in proptest::collection::vec(0usize..30, 1..200)) {
+            let (mut reader, fd) = create(MIN_CAPACITY, 1).unwrap();
+            let mut writer = RingWriter::open(fd).unwrap();
+            for (n, &size) in sizes.iter().enumerate() {
+                let records: Vec<Record> = (0..size).map(|i| Record::counter(i as u32, n as u64)).collect();
+                prop_assert_eq!(writer.push(3, &records).unwrap(), Pushed::Written);
+                let frames = drain(&mut reader).unwrap();
+                prop_assert_eq!(frames.len(), 1);
+                prop_assert_eq!(&frames[0].1, &records);
+                prop_assert_eq!(frames[0].0.sequence, n as u64 + 1);
+                prop_assert_eq!(frames[0].0.status, 3);
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_ring_drops_whole_frames_and_counts_them() {
+        let (mut reader, fd) = create(MIN_CAPACITY, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        let frame = vec![Record::counter(0, 9); max_records(MIN_CAPACITY) / 2 + 1];
+        assert_eq!(writer.push(0, &frame).unwrap(), Pushed::Written);
+        assert_eq!(writer.push(0, &frame).unwrap(), Pushed::Dropped);
+        assert_eq!(reader.dropped(), 1);
+        let frames = drain(&mut reader).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].1, frame);
+        // Space is free again once read; the sequence shows the gap.
+        assert_eq!(writer.push(0, &frame).unwrap(), Pushed::Written);
+        assert_eq!(drain(&mut reader).unwrap()[0].0.sequence, 3);
+    }
+
+    #[test]
+    fn an_oversized_frame_is_an_error_not_a_drop() {
+        let (_reader, fd) = create(MIN_CAPACITY, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        let frame = vec![Record::counter(0, 0); max_records(MIN_CAPACITY) + 1];
+        assert!(matches!(
+            writer.push(0, &frame),
+            Err(RingError::FrameTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn frames_of_another_generation_are_refused() {
+        let (mut reader, fd) = create(MIN_CAPACITY, 2).unwrap();
+        let mut raw = scribble(&fd);
+        raw[16..24].copy_from_slice(&5u64.to_ne_bytes());
+        let mut writer = RingWriter::open(fd).unwrap();
+        writer.push(0, &[Record::counter(0, 1)]).unwrap();
+        assert!(matches!(drain(&mut reader), Err(RingError::Garbled(_))));
+    }
+
+    #[test]
+    fn capacity_must_be_sane() {
+        assert!(matches!(create(100, 0), Err(RingError::BadCapacity(100))));
+        assert!(matches!(
+            create(MIN_CAPACITY + 4, 0),
+            Err(RingError::BadCapacity(_))
+        ));
+    }
+
+    #[test]
+    fn heartbeat_is_visible_to_the_reader() {
+        let (reader, fd) = create(MIN_CAPACITY, 1).unwrap();
+        let writer = RingWriter::open(fd).unwrap();
+        assert_eq!(reader.heartbeat(), 0);
+        writer.beat();
+        writer.beat();
+        assert_eq!(reader.heartbeat(), 2);
+    }
+}

@@ -1,0 +1,302 @@
+//! The command line: Netdata's plugin invocation (`ebpf-collector 1
+//! [options]`), `run`, `worker`, `--help`, `--version`.
+//!
+//! Options take one or two dashes, as the original's `getopt_long_only`.
+
+use std::path::PathBuf;
+
+use conf::{Config, LoadMode, ThreadName, TypeFormat};
+
+pub const USAGE: &str = "\
+ebpf-collector: per-second kernel metrics from eBPF, for Netdata or a terminal
+
+Usage:
+  ebpf-collector [UPDATE_EVERY] [OPTIONS]      as Netdata starts a plugin
+  ebpf-collector run [OPTIONS]                 the same, started by hand
+  ebpf-collector worker THREAD                 internal: one thread's process
+  ebpf-collector --help | --version
+
+Options:
+  --output netdata|table   netdata: the plugins.d protocol on stdout (default when
+                           stdout is not a terminal or Netdata started us);
+                           table: a live view (default on a terminal)
+  --config-dir DIR         also look for ebpf.d.conf and ebpf.d/*.conf in DIR,
+                           after $NETDATA_USER_CONFIG_DIR and $NETDATA_STOCK_CONFIG_DIR
+  --update-every N         seconds between updates for every thread; overrides the
+                           config files (UPDATE_EVERY is only their default)
+  --pid PID                count only PID and the processes it starts from now on
+                           (done in the kernel programs)
+  --return                 `return` load mode for every thread: adds the error charts
+  --THREAD                 run only the named threads (repeatable): --process --sync
+                           --fd --vfs --mount --shm --socket (--net) --cachestat
+                           --dcstat --swap --filesystem --disk --hardirq --softirq
+                           --oomkill --mdflush (--filedescriptor = --fd)
+  --all                    apps and cgroup charts on for every thread
+  --global                 cgroup charts off
+  --legacy | --core        force the probe / CO-RE program sets
+  --log-level LEVEL        error, warn, info (default), debug, trace
+
+Configuration files are Netdata's, read unchanged: ebpf.d.conf and ebpf.d/<thread>.conf,
+searched in $NETDATA_USER_CONFIG_DIR, then $NETDATA_STOCK_CONFIG_DIR, then --config-dir
+(when none is given: /etc/netdata, then /usr/lib/netdata/conf.d).
+Needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE and CAP_SYS_ADMIN (tracefs mount).
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    Netdata,
+    Table,
+}
+
+/// Everything `run` (and the plugin invocation) accepts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunArgs {
+    pub update_every_default: Option<u32>,
+    pub update_every: Option<u32>,
+    pub output: Option<OutputKind>,
+    pub config_dir: Option<PathBuf>,
+    pub pid: Option<u32>,
+    pub return_mode: bool,
+    pub only: Vec<ThreadName>,
+    pub all: bool,
+    pub global: bool,
+    pub type_format: Option<TypeFormat>,
+    pub log_level: Option<tracing::Level>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Run(RunArgs),
+    Worker(String),
+    Help,
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    #[error("unknown option `{0}`")]
+    UnknownOption(String),
+    #[error("option `{0}` needs a value")]
+    MissingValue(String),
+    #[error("option `{option}`: `{value}` is not {expected}")]
+    BadValue {
+        option: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("unexpected argument `{0}`")]
+    Unexpected(String),
+    #[error("`worker` needs exactly one THREAD")]
+    Worker,
+}
+
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageError> {
+    let mut args = args.into_iter().peekable();
+    let mut run = RunArgs::default();
+    match args.peek().map(String::as_str) {
+        Some("worker") => {
+            args.next();
+            return match (args.next(), args.next()) {
+                (Some(thread), None) => Ok(Command::Worker(thread)),
+                _ => Err(UsageError::Worker),
+            };
+        }
+        Some("run") => {
+            args.next();
+        }
+        Some(first) if first.parse::<i64>().is_ok() => {
+            // Netdata passes its update interval first; <= 0 means "default".
+            let seconds: i64 = first.parse().unwrap_or(0);
+            run.update_every_default = u32::try_from(seconds).ok().filter(|s| *s > 0);
+            args.next();
+        }
+        _ => {}
+    }
+    while let Some(arg) = args.next() {
+        let Some(name) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            return Err(UsageError::Unexpected(arg));
+        };
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| UsageError::MissingValue(arg.clone()))
+        };
+        match name {
+            "help" | "h" => return Ok(Command::Help),
+            "version" | "V" => return Ok(Command::Version),
+            "output" => {
+                run.output = Some(match value()?.as_str() {
+                    "netdata" => OutputKind::Netdata,
+                    "table" => OutputKind::Table,
+                    other => return Err(bad(&arg, other, "netdata or table")),
+                })
+            }
+            "config-dir" => run.config_dir = Some(PathBuf::from(value()?)),
+            "update-every" => run.update_every = Some(positive(&arg, &value()?)?),
+            "pid" => run.pid = Some(positive(&arg, &value()?)?),
+            "log-level" => {
+                let level = value()?;
+                run.log_level = Some(
+                    level
+                        .parse()
+                        .map_err(|_| bad(&arg, &level, "error, warn, info, debug or trace"))?,
+                )
+            }
+            "return" => run.return_mode = true,
+            "all" => run.all = true,
+            "global" => run.global = true,
+            "legacy" => run.type_format = Some(TypeFormat::Legacy),
+            "core" => run.type_format = Some(TypeFormat::CoRe),
+            thread => {
+                let thread = match thread {
+                    "net" => Some(ThreadName::Socket),
+                    "filedescriptor" => Some(ThreadName::Fd),
+                    other => ThreadName::from_key(other),
+                };
+                match thread {
+                    Some(t) if !run.only.contains(&t) => run.only.push(t),
+                    Some(_) => {}
+                    None => return Err(UsageError::UnknownOption(arg)),
+                }
+            }
+        }
+    }
+    Ok(Command::Run(run))
+}
+
+fn bad(option: &str, value: &str, expected: &'static str) -> UsageError {
+    UsageError::BadValue {
+        option: option.to_string(),
+        value: value.to_string(),
+        expected,
+    }
+}
+
+fn positive(option: &str, value: &str) -> Result<u32, UsageError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| bad(option, value, "a positive integer"))
+}
+
+impl RunArgs {
+    /// Applies what the command line says over what the files said.
+    pub fn apply(&self, config: &mut Config) {
+        for (name, settings) in config.threads.iter_mut() {
+            if !self.only.is_empty() {
+                settings.enabled = self.only.contains(name);
+            }
+            if let Some(seconds) = self.update_every {
+                settings.update_every = seconds;
+            }
+            if self.return_mode {
+                settings.mode = LoadMode::Return;
+            }
+            if self.all {
+                settings.apps = true;
+                settings.cgroups = true;
+            }
+            if self.global {
+                settings.cgroups = false;
+            }
+            if let Some(format) = self.type_format {
+                settings.type_format = format;
+            }
+        }
+        if let Some(seconds) = self.update_every {
+            config.global.update_every = seconds;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Command, UsageError> {
+        parse(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn netdata_invocation_takes_the_interval_and_original_options() {
+        let Command::Run(run) = parse_str("5 --process -sync --return").unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(run.update_every_default, Some(5));
+        assert_eq!(run.only, [ThreadName::Process, ThreadName::Sync]);
+        assert!(run.return_mode);
+    }
+
+    #[test]
+    fn a_non_positive_interval_means_the_default() {
+        let Command::Run(run) = parse_str("0").unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(run.update_every_default, None);
+    }
+
+    #[test]
+    fn run_options() {
+        let Command::Run(run) =
+            parse_str("run --output table --pid 42 --update-every 2 --config-dir /x --net")
+                .unwrap()
+        else {
+            panic!("not a run");
+        };
+        assert_eq!(run.output, Some(OutputKind::Table));
+        assert_eq!(run.pid, Some(42));
+        assert_eq!(run.update_every, Some(2));
+        assert_eq!(run.config_dir, Some(PathBuf::from("/x")));
+        assert_eq!(run.only, [ThreadName::Socket]);
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        assert_eq!(
+            parse_str("run --pid"),
+            Err(UsageError::MissingValue("--pid".into()))
+        );
+        assert!(matches!(
+            parse_str("run --pid -3"),
+            Err(UsageError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse_str("run --pid 0"),
+            Err(UsageError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse_str("run --output xml"),
+            Err(UsageError::BadValue { .. })
+        ));
+        assert_eq!(
+            parse_str("run --bogus"),
+            Err(UsageError::UnknownOption("--bogus".into()))
+        );
+        assert_eq!(
+            parse_str("run stray"),
+            Err(UsageError::Unexpected("stray".into()))
+        );
+        assert_eq!(parse_str("worker"), Err(UsageError::Worker));
+        assert_eq!(parse_str("worker a b"), Err(UsageError::Worker));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse_str("--help"), Ok(Command::Help));
+        assert_eq!(parse_str("run -h"), Ok(Command::Help));
+        assert_eq!(parse_str("--version"), Ok(Command::Version));
+    }
+
+    #[test]
+    fn command_line_overrides_files() {
+        let mut config = Config::default();
+        let Command::Run(run) = parse_str("run --sync --update-every 3 --return").unwrap() else {
+            panic!("not a run");
+        };
+        run.apply(&mut config);
+        assert!(config.thread(ThreadName::Sync).enabled);
+        assert!(!config.thread(ThreadName::Process).enabled);
+        assert_eq!(config.thread(ThreadName::Sync).update_every, 3);
+        assert_eq!(config.thread(ThreadName::Sync).mode, LoadMode::Return);
+    }
+}

@@ -1,0 +1,159 @@
+//! `ebpf-collector`: the supervisor, and (as `ebpf-collector worker THREAD`)
+//! each of its workers. See DESIGN.md.
+
+mod cli;
+mod output;
+mod spawn;
+mod supervisor;
+mod system;
+
+use std::io::{self, BufWriter, IsTerminal, Read};
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use cli::{Command, OutputKind, RunArgs, USAGE};
+use conf::{ConfigDirs, Severity};
+use crossbeam_channel::Sender;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use supervisor::{Event, Supervisor};
+use tracing::{error, info, warn, Level};
+
+fn main() -> ExitCode {
+    match cli::parse(std::env::args().skip(1)) {
+        Err(e) => {
+            eprintln!("ebpf-collector: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Version) => {
+            println!("ebpf-collector {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Worker(thread)) => {
+            init_logging(Level::INFO);
+            ExitCode::from(workers::runtime::run(&thread) as u8)
+        }
+        Ok(Command::Run(args)) => {
+            init_logging(args.log_level.unwrap_or(Level::INFO));
+            let _span = tracing::error_span!("ebpf-collector").entered();
+            run(&args)
+        }
+    }
+}
+
+fn init_logging(level: Level) {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
+    let (mut config, diagnostics) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
+    for diagnostic in diagnostics {
+        match diagnostic.severity {
+            Severity::Warning => warn!("{diagnostic}"),
+            Severity::Error => error!("{diagnostic}"),
+        }
+    }
+    args.apply(&mut config);
+    if let Some(pid) = args.pid {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            error!("--pid {pid}: no such process");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(missing) = system::missing_privileges() {
+        error!("{missing}");
+        return ExitCode::from(1);
+    }
+    match system::ensure_tracefs() {
+        Ok(true) => info!("mounted tracefs at /sys/kernel/tracing"),
+        Ok(false) => {}
+        Err(e) => warn!("{e}; threads that need tracepoints will fail"),
+    }
+
+    let (events, receiver) = crossbeam_channel::unbounded();
+    if let Err(e) = watch_signals(events.clone()) {
+        error!("cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    watch_stdin(events);
+
+    let output: Box<dyn output::Output> = match args.output.unwrap_or_else(default_output) {
+        OutputKind::Netdata => Box::new(output::Netdata::new(BufWriter::new(io::stdout()))),
+        OutputKind::Table => Box::new(output::Table::new(BufWriter::new(io::stdout()))),
+    };
+    let mut supervisor = Supervisor::new(&config, args.pid, output);
+    let result = supervisor.run(&receiver);
+    supervisor.shutdown();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            info!("the output was closed; stopping");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!("writing the output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Netdata's protocol when Netdata started us or nobody is watching.
+fn default_output() -> OutputKind {
+    if std::env::var_os("NETDATA_PLUGINS_DIR").is_some() || !io::stdout().is_terminal() {
+        OutputKind::Netdata
+    } else {
+        OutputKind::Table
+    }
+}
+
+fn watch_signals(events: Sender<Event>) -> io::Result<()> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let event = if signal == SIGHUP {
+                    Event::Reload
+                } else {
+                    Event::Stop
+                };
+                if events.send(event).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Netdata talks to plugins over a pipe on stdin; its end of file means
+/// Netdata is gone. A terminal or /dev/null (systemd) is not watched.
+fn watch_stdin(events: Sender<Event>) {
+    let is_pipe = std::fs::metadata("/proc/self/fd/0")
+        .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+        .unwrap_or(false);
+    if !is_pipe {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut buffer = [0u8; 4096];
+            let mut stdin = io::stdin();
+            while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+            let _ = events.send(Event::Stop);
+        });
+    if let Err(e) = spawned {
+        warn!("cannot watch stdin ({e}); Netdata's exit will be noticed on the next write");
+    }
+}

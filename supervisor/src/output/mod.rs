@@ -1,0 +1,34 @@
+//! Where chart data goes. The supervisor is the only writer; each output
+//! gets whole chart definitions and whole updates.
+
+mod netdata;
+mod table;
+
+use std::io;
+
+use workers::{ChartDef, DimDef};
+
+pub use netdata::Netdata;
+pub use table::Table;
+
+/// A chart as this run draws it: the table entry, the dimensions the
+/// configuration collects, and the thread's update interval.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub def: &'static ChartDef,
+    pub dims: Vec<&'static DimDef>,
+    pub update_every: u32,
+}
+
+pub trait Output {
+    /// Announces charts before their first update.
+    fn define(&mut self, charts: &[Chart]) -> io::Result<()>;
+    /// One value per dimension of `chart`, in order.
+    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()>;
+    /// Ends a batch of updates: flush, redraw.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Nothing can be collected: tell the consumer to stop restarting us.
+    fn disable(&mut self) -> io::Result<()>;
+    /// Orderly end of the stream.
+    fn exit(&mut self) -> io::Result<()>;
+}

@@ -1,0 +1,98 @@
+//! A live view for a terminal: every chart with its dimensions, incremental
+//! ones as rates per second.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use workers::Algorithm;
+
+use super::{Chart, Output};
+
+struct Row {
+    chart: Chart,
+    values: Vec<i64>,
+    rates: Vec<Option<f64>>,
+}
+
+pub struct Table<W: Write> {
+    out: W,
+    rows: BTreeMap<(u32, &'static str), Row>,
+}
+
+impl<W: Write> Table<W> {
+    pub fn new(out: W) -> Self {
+        Table {
+            out,
+            rows: BTreeMap::new(),
+        }
+    }
+}
+
+impl<W: Write> Output for Table<W> {
+    fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
+        for chart in charts {
+            self.rows.insert(
+                (chart.def.priority, chart.def.id),
+                Row {
+                    chart: chart.clone(),
+                    values: Vec::new(),
+                    rates: Vec::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
+        let Some(row) = self.rows.get_mut(&(chart.def.priority, chart.def.id)) else {
+            return Ok(());
+        };
+        row.rates = chart
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(i, dim)| match dim.value.algorithm() {
+                Algorithm::Absolute => None,
+                Algorithm::Incremental => row
+                    .values
+                    .get(i)
+                    .map(|&before| (values[i] - before) as f64 / chart.update_every as f64),
+            })
+            .collect();
+        row.values = values.to_vec();
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Home, clear screen: redraw in place.
+        write!(self.out, "\x1b[H\x1b[2J")?;
+        writeln!(self.out, "ebpf-collector — Ctrl-C to stop")?;
+        for row in self.rows.values() {
+            let def = row.chart.def;
+            writeln!(self.out, "\n{} — {} [{}]", def.id, def.title, def.units)?;
+            for (i, dim) in row.chart.dims.iter().enumerate() {
+                let shown = match (row.values.get(i), row.rates.get(i).copied().flatten()) {
+                    (_, Some(rate)) => format!("{rate:>14.1}"),
+                    (Some(value), None) if dim.value.algorithm() == Algorithm::Absolute => {
+                        format!("{value:>14}")
+                    }
+                    _ => format!("{:>14}", "…"),
+                };
+                writeln!(self.out, "  {:<24}{shown}", dim.name)?;
+            }
+        }
+        self.out.flush()
+    }
+
+    fn disable(&mut self) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "nothing can be collected on this system (see the messages above)"
+        )?;
+        self.out.flush()
+    }
+
+    fn exit(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,279 @@
+//! Test harness: the real `ebpf-collector` binary on the real kernel, a
+//! workload with known event counts, and a strict reader of the stream.
+
+pub mod protocol;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use protocol::Stream;
+
+/// Under CI a test that cannot run fails; elsewhere it says so and skips.
+pub fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let message = format!("{test}: needs root to load BPF programs");
+    if std::env::var_os("CI").is_some() {
+        panic!("{message} (CI is set: not skipping)");
+    }
+    eprintln!("SKIPPED {message}");
+    false
+}
+
+/// The binaries the test command built next to this test executable
+/// (`target/<profile>/`), or `$EBPF_COLLECTOR_BIN_DIR` (inside a VM).
+fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("EBPF_COLLECTOR_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            // target/<profile>/deps/<test> → target/<profile>
+            exe.parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .to_path_buf()
+        });
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`, as scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+pub fn collector_bin() -> PathBuf {
+    binary("ebpf-collector")
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("ebpf-collector-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(path.join("ebpf.d")).unwrap();
+        TempDir(path)
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        std::fs::write(self.0.join(relative), text).unwrap();
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running collector whose stdout is read and checked line by line.
+pub struct Collector {
+    child: Child,
+    stream: Arc<Mutex<Stream>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    _config: TempDir,
+}
+
+impl Collector {
+    /// `ebpf-collector run --output netdata --config-dir <empty dir> ARGS`,
+    /// with `files` (relative path, text) written into that directory.
+    pub fn start(args: &[&str], files: &[(&str, &str)]) -> Collector {
+        let config = TempDir::new("config");
+        for (relative, text) in files {
+            config.write(relative, text);
+        }
+        let mut child = Command::new(collector_bin())
+            .args(["run", "--output", "netdata", "--config-dir"])
+            .arg(&config.0)
+            .args(args)
+            .env_remove("NETDATA_USER_CONFIG_DIR")
+            .env_remove("NETDATA_STOCK_CONFIG_DIR")
+            .env_remove("NETDATA_PLUGINS_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ebpf-collector");
+        let stream = Arc::new(Mutex::new(Stream::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let readers = vec![
+            {
+                let stream = Arc::clone(&stream);
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        stream.lock().unwrap().feed(&line);
+                    }
+                })
+            },
+            {
+                let stderr = Arc::clone(&stderr);
+                std::thread::spawn(move || {
+                    let mut err = BufReader::new(err);
+                    let mut line = String::new();
+                    while matches!(err.read_line(&mut line), Ok(n) if n > 0) {
+                        eprint!("collector: {line}");
+                        stderr.lock().unwrap().push_str(&line);
+                        line.clear();
+                    }
+                })
+            },
+        ];
+        Collector {
+            child,
+            stream,
+            stderr,
+            readers,
+            _config: config,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stream(&self) -> Stream {
+        self.stream.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Polls the stream until `done` holds; false on timeout.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&Stream) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if done(&self.stream.lock().unwrap()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Waits until `chart` has had an update: its thread is attached.
+    pub fn wait_attached(&self, chart: &str) {
+        let attached = self.wait_until(Duration::from_secs(60), |s| {
+            s.chart(chart).is_some_and(|c| c.updates > 0)
+        });
+        assert!(
+            attached,
+            "{chart} never received data; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// Asserts that every `(chart, dimension, total)` reaches exactly its
+    /// total, and is still exactly it two updates later (nothing counted
+    /// twice, nothing late), and that the stream broke no protocol rule.
+    pub fn assert_totals(&self, expected: &[(&str, &str, i64)]) {
+        let matches = |s: &Stream| expected.iter().all(|(c, d, v)| s.total(c, d) == Some(*v));
+        let reached = self.wait_until(Duration::from_secs(30), matches);
+        if reached {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        let stream = self.stream();
+        let report: Vec<String> = expected
+            .iter()
+            .map(|(c, d, v)| format!("{c} {d}: expected {v}, got {:?}", stream.total(c, d)))
+            .collect();
+        assert!(
+            reached && matches(&stream),
+            "totals differ:\n{}\nstderr:\n{}",
+            report.join("\n"),
+            self.stderr()
+        );
+        assert_eq!(stream.errors, Vec::<String>::new(), "protocol errors");
+    }
+
+    /// SIGTERM, then waits; returns the exit status and the whole stream.
+    pub fn terminate(mut self) -> (ExitStatus, Stream) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        (status, self.stream())
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `workload SCENARIO N`, held at its start line until [`Workload::go`].
+pub struct Workload {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Workload {
+    pub fn spawn(scenario: &str, n: usize) -> Workload {
+        let mut child = Command::new(binary("workload"))
+            .args([scenario, &n.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start workload");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready, "ready\n");
+        let stdin = child.stdin.take();
+        Workload { child, stdin }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lets the workload run and waits for it to end (and be reaped).
+    pub fn run(mut self) {
+        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "workload failed: {status}");
+        assert_eq!(out, "done\n");
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! A strict reader of the plugins.d stream: it rejects every line Netdata
+//! 1.37 would reject (shared/tools/netdata-host/README.md lists what the
+//! agent does with each), plus what we promise never to send (DIMENSION
+//! inside BEGIN/END, values Netdata's `strtoll(v, NULL, 0)` would misread),
+//! and keeps what the charts received.
+
+use std::collections::BTreeMap;
+
+/// Netdata's parser limits.
+const MAX_LINE: usize = 15360;
+const MAX_WORDS: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DimInfo {
+    pub name: String,
+    pub algorithm: String,
+    pub multiplier: i64,
+    pub divisor: i64,
+    /// Every value SET, in order.
+    pub values: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartInfo {
+    pub title: String,
+    pub units: String,
+    pub family: String,
+    pub context: String,
+    pub chart_type: String,
+    pub priority: i64,
+    pub update_every: i64,
+    pub plugin: String,
+    pub module: String,
+    /// Dimension ids in definition order.
+    pub dim_order: Vec<String>,
+    pub dims: BTreeMap<String, DimInfo>,
+    /// Completed BEGIN…END blocks.
+    pub updates: usize,
+}
+
+impl ChartInfo {
+    /// The value Netdata would show as a total: the last one for an
+    /// incremental dimension, the sum for an absolute one.
+    pub fn total(&self, dim: &str) -> Option<i64> {
+        let info = self.dims.get(dim)?;
+        match info.algorithm.as_str() {
+            "incremental" => info.values.last().copied(),
+            _ => Some(info.values.iter().sum()),
+        }
+    }
+}
+
+/// The stream so far.
+#[derive(Debug, Default, Clone)]
+pub struct Stream {
+    pub charts: BTreeMap<String, ChartInfo>,
+    /// Every protocol violation, with its line number and text.
+    pub errors: Vec<String>,
+    pub lines: usize,
+    pub exited: bool,
+    pub disabled: bool,
+    /// The chart a DIMENSION attaches to.
+    current: Option<String>,
+    /// The chart of an open BEGIN.
+    open: Option<String>,
+}
+
+/// Splits like Netdata: blanks and `=` separate words; '…' and "…" quote.
+pub fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == '=') {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else {
+            return words;
+        };
+        let mut word = String::new();
+        if first == '\'' || first == '"' {
+            chars.next();
+            for c in chars.by_ref() {
+                if c == first {
+                    break;
+                }
+                word.push(c);
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() || c == '=' {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+}
+
+/// An integer exactly as `strtoll(v, NULL, 0)` would read it: decimal, no
+/// leading zeros (octal), no hex, nothing after the digits.
+fn strict_integer(value: &str) -> Option<i64> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && value != "-0";
+    canonical.then(|| value.parse().ok()).flatten()
+}
+
+impl Stream {
+    pub fn new() -> Stream {
+        Stream::default()
+    }
+
+    pub fn feed(&mut self, line: &str) {
+        self.lines += 1;
+        if let Err(why) = self.check(line) {
+            self.errors
+                .push(format!("line {}: {why}: {line:?}", self.lines));
+        }
+    }
+
+    pub fn chart(&self, id: &str) -> Option<&ChartInfo> {
+        self.charts.get(id)
+    }
+
+    /// `chart`'s total for `dim` (see [`ChartInfo::total`]).
+    pub fn total(&self, chart: &str, dim: &str) -> Option<i64> {
+        self.charts.get(chart)?.total(dim)
+    }
+
+    fn check(&mut self, line: &str) -> Result<(), String> {
+        if line.len() > MAX_LINE {
+            return Err(format!("longer than {MAX_LINE} bytes"));
+        }
+        let words = words(line);
+        if words.len() > MAX_WORDS {
+            return Err(format!("more than {MAX_WORDS} words"));
+        }
+        let Some(keyword) = words.first() else {
+            return Ok(());
+        };
+        if self.exited || self.disabled {
+            return Err("a line after EXIT or DISABLE".into());
+        }
+        match keyword.as_str() {
+            "CHART" => self.chart_line(&words),
+            "DIMENSION" => self.dimension_line(&words),
+            "BEGIN" => {
+                if let Some(open) = &self.open {
+                    return Err(format!("BEGIN inside the open block of {open}"));
+                }
+                let id = words.get(1).ok_or("BEGIN without a chart")?;
+                if !self.charts.contains_key(id) {
+                    return Err(format!(
+                        "BEGIN of undefined chart {id} (Netdata disables the plugin)"
+                    ));
+                }
+                if let Some(us) = words.get(2) {
+                    strict_integer(us).ok_or("BEGIN microseconds not an integer")?;
+                }
+                self.open = Some(id.clone());
+                self.current = Some(id.clone());
+                Ok(())
+            }
+            "SET" => {
+                let chart = self
+                    .open
+                    .clone()
+                    .ok_or("SET outside BEGIN/END (Netdata disables the plugin)")?;
+                let (Some(dim), Some(value)) = (words.get(1), words.get(2)) else {
+                    return Err("SET without dimension and value".into());
+                };
+                let value = strict_integer(value)
+                    .ok_or_else(|| format!("value `{value}` is not a plain decimal integer"))?;
+                let info = self.charts.get_mut(&chart).expect("open chart exists");
+                let dim = info.dims.get_mut(dim).ok_or_else(|| {
+                    format!(
+                        "SET of unknown dimension `{dim}` of {chart} (Netdata disables the plugin)"
+                    )
+                })?;
+                dim.values.push(value);
+                Ok(())
+            }
+            "END" => {
+                let chart = self.open.take().ok_or("END without BEGIN")?;
+                self.charts
+                    .get_mut(&chart)
+                    .expect("open chart exists")
+                    .updates += 1;
+                Ok(())
+            }
+            "EXIT" => {
+                self.no_open_block()?;
+                self.exited = true;
+                Ok(())
+            }
+            "DISABLE" => {
+                self.no_open_block()?;
+                self.disabled = true;
+                Ok(())
+            }
+            other => Err(format!(
+                "unknown keyword `{other}` (Netdata drops the plugin)"
+            )),
+        }
+    }
+
+    fn no_open_block(&self) -> Result<(), String> {
+        match &self.open {
+            Some(open) => Err(format!("inside the open block of {open}")),
+            None => Ok(()),
+        }
+    }
+
+    fn chart_line(&mut self, w: &[String]) -> Result<(), String> {
+        self.no_open_block()?;
+        let id = w.get(1).ok_or("CHART without id")?;
+        let (chart_type, chart_id) = id.split_once('.').ok_or("chart id without `type.`")?;
+        if chart_type.is_empty() || chart_id.is_empty() {
+            return Err("empty chart type or id".into());
+        }
+        let field = |i: usize| w.get(i).cloned().unwrap_or_default();
+        let kind = field(7);
+        if !["line", "area", "stacked", ""].contains(&kind.as_str()) {
+            return Err(format!("chart type `{kind}`"));
+        }
+        let priority = strict_integer(&field(8)).ok_or("priority is not an integer")?;
+        let update_every = strict_integer(&field(9)).ok_or("update_every is not an integer")?;
+        if update_every < 1 {
+            return Err("update_every < 1".into());
+        }
+        let info = ChartInfo {
+            title: field(3),
+            units: field(4),
+            family: field(5),
+            context: field(6),
+            chart_type: kind,
+            priority,
+            update_every,
+            plugin: field(11),
+            module: field(12),
+            dim_order: Vec::new(),
+            dims: BTreeMap::new(),
+            updates: 0,
+        };
+        let obsolete = field(10).split_whitespace().any(|o| o == "obsolete");
+        match self.charts.get_mut(id) {
+            // A redefinition keeps the dimensions and what they received.
+            Some(existing) if !obsolete => {
+                existing.title = info.title;
+                existing.units = info.units;
+            }
+            Some(_) => {}
+            None => {
+                self.charts.insert(id.clone(), info);
+            }
+        }
+        self.current = Some(id.clone());
+        Ok(())
+    }
+
+    fn dimension_line(&mut self, w: &[String]) -> Result<(), String> {
+        self.no_open_block()?;
+        let chart = self
+            .current
+            .clone()
+            .ok_or("DIMENSION before any CHART (Netdata disables the plugin)")?;
+        let id = w
+            .get(1)
+            .filter(|s| !s.is_empty())
+            .ok_or("DIMENSION without id")?;
+        let name = w.get(2).filter(|s| !s.is_empty()).unwrap_or(id).clone();
+        let algorithm = w.get(3).cloned().unwrap_or_else(|| "absolute".into());
+        if ![
+            "absolute",
+            "incremental",
+            "percentage-of-absolute-row",
+            "percentage-of-incremental-row",
+        ]
+        .contains(&algorithm.as_str())
+        {
+            return Err(format!("algorithm `{algorithm}`"));
+        }
+        let number = |i: usize| match w.get(i) {
+            None => Ok(1),
+            Some(v) => strict_integer(v)
+                .filter(|n| *n != 0)
+                .ok_or(format!("`{v}` is not a non-zero integer")),
+        };
+        let (multiplier, divisor) = (number(4)?, number(5)?);
+        let info = self.charts.get_mut(&chart).expect("current chart exists");
+        if !info.dims.contains_key(id) {
+            info.dim_order.push(id.clone());
+        }
+        let values = info
+            .dims
+            .get(id)
+            .map(|d| d.values.clone())
+            .unwrap_or_default();
+        info.dims.insert(
+            id.clone(),
+            DimInfo {
+                name,
+                algorithm,
+                multiplier,
+                divisor,
+                values,
+            },
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(text: &str) -> Stream {
+        let mut s = Stream::new();
+        for line in text.lines() {
+            s.feed(line);
+        }
+        s
+    }
+
+    const GOOD: &str = "\
+CHART system.exit '' 'Exit process' 'calls/s' 'processes' '' 'line' 21003 1 '' 'ebpf.plugin' 'process'
+DIMENSION do_exit process absolute 1 1
+DIMENSION release_task task incremental 1 1
+BEGIN system.exit
+SET do_exit = 3
+SET release_task = -4
+END
+BEGIN system.exit
+SET do_exit = 5
+SET release_task = 10
+END
+EXIT";
+
+    #[test]
+    fn a_good_stream_passes_and_keeps_values() {
+        let s = stream(GOOD);
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        let chart = s.chart("system.exit").unwrap();
+        assert_eq!(chart.title, "Exit process");
+        assert_eq!(chart.priority, 21003);
+        assert_eq!(chart.module, "process");
+        assert_eq!(chart.dims["do_exit"].name, "process");
+        assert_eq!(chart.updates, 2);
+        assert_eq!(s.total("system.exit", "do_exit"), Some(8));
+        assert_eq!(s.total("system.exit", "release_task"), Some(10));
+        assert!(s.exited);
+    }
+
+    #[test]
+    fn rejects_what_netdata_rejects() {
+        let cases = [
+            ("SET x = 1", "SET outside"),
+            ("FOOBAR x", "unknown keyword"),
+            ("# comment", "unknown keyword"),
+            ("set x = 1", "unknown keyword"),
+            ("DIMENSION a", "before any CHART"),
+            ("BEGIN system.nope", "undefined chart"),
+        ];
+        for (line, why) in cases {
+            let s = stream(line);
+            assert!(
+                s.errors.iter().any(|e| e.contains(why)),
+                "{line}: {:?}",
+                s.errors
+            );
+        }
+        let after_chart = |lines: &str| {
+            stream(&format!(
+                "{}\n{lines}",
+                GOOD.lines().take(3).collect::<Vec<_>>().join("\n")
+            ))
+        };
+        assert!(!after_chart("BEGIN system.exit\nSET nope = 1\nEND")
+            .errors
+            .is_empty());
+        for bad in ["010", "0x10", "3.7", "12abc", "abc", "", "-0", "1e3"] {
+            let s = after_chart(&format!("BEGIN system.exit\nSET do_exit = {bad}\nEND"));
+            assert!(!s.errors.is_empty(), "value {bad:?} accepted");
+        }
+        assert!(!after_chart("BEGIN system.exit\nDIMENSION x\nEND")
+            .errors
+            .is_empty());
+        assert!(!after_chart("END").errors.is_empty());
+        assert!(!after_chart("BEGIN system.exit\nBEGIN system.exit")
+            .errors
+            .is_empty());
+        assert!(!after_chart("EXIT\nBEGIN system.exit").errors.is_empty());
+        assert!(!stream(&"x ".repeat(8000)).errors.is_empty());
+    }
+
+    #[test]
+    fn splits_words_like_netdata() {
+        assert_eq!(words("SET a = 1"), ["SET", "a", "1"]);
+        assert_eq!(words("SET a=1"), ["SET", "a", "1"]);
+        assert_eq!(
+            words("CHART a.b '' 'x y' \"z\""),
+            ["CHART", "a.b", "", "x y", "z"]
+        );
+    }
+}

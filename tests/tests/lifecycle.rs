@@ -1,0 +1,217 @@
+//! How the collector ends and survives: SIGTERM, SIGKILL of the supervisor,
+//! Netdata closing the pipes, a worker dying. After each, no program or map
+//! of ours is left in the kernel. These tests compare the kernel's whole
+//! program and map lists, so they run one at a time.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tests::protocol::Stream;
+use tests::{require_root, Collector};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const ALL: &[&str] = &["--process", "--sync", "--return", "--update-every", "1"];
+
+/// The ids `bpftool {prog|map} show` lists.
+fn kernel_objects(kind: &str) -> BTreeSet<u64> {
+    let out = Command::new("bpftool")
+        .args([kind, "show", "--json"])
+        .output()
+        .expect("bpftool is needed (apt-get install bpftool)");
+    assert!(out.status.success(), "bpftool {kind} show failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.match_indices("\"id\":")
+        .filter_map(|(at, key)| {
+            let rest = &text[at + key.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+fn snapshot() -> (BTreeSet<u64>, BTreeSet<u64>) {
+    (kernel_objects("prog"), kernel_objects("map"))
+}
+
+/// The kernel frees programs and maps asynchronously: poll.
+fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = snapshot();
+        if &now == before {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left in the kernel: programs {:?}, maps {:?}",
+            now.0.difference(&before.0).collect::<Vec<_>>(),
+            now.1.difference(&before.1).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.split_whitespace().nth(1) == Some(&pid.to_string()))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn gone(pid: u32) -> bool {
+    // A zombie still has /proc/<pid>; its state says it is dead.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+fn running_with_workers(args: &[&str], workers: usize) -> (Collector, Vec<u32>) {
+    let collector = Collector::start(args, &[]);
+    collector.wait_attached("system.exit");
+    collector.wait_attached("mem.file_sync");
+    let pids = children(collector.pid());
+    assert_eq!(pids.len(), workers, "workers: {pids:?}");
+    (collector, pids)
+}
+
+fn all_incremental_monotonic(stream: &Stream) {
+    for (id, chart) in &stream.charts {
+        for (dim, info) in &chart.dims {
+            if info.algorithm == "incremental" {
+                assert!(
+                    info.values.windows(2).all(|w| w[0] <= w[1]),
+                    "{id} {dim} went back: {:?}",
+                    info.values
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sigterm_ends_every_process_within_a_second_and_leaves_nothing() {
+    if !require_root("SIGTERM") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap();
+    let before = snapshot();
+    let (collector, workers) = running_with_workers(ALL, 2);
+    let supervisor = collector.pid();
+    let start = Instant::now();
+    kill(Pid::from_raw(supervisor as i32), Signal::SIGTERM).unwrap();
+    let (status, stream) = collector.terminate();
+    let elapsed = start.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        workers.iter().all(|w| gone(*w)),
+        "workers outlived the supervisor"
+    );
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert!(stream.exited, "no EXIT line");
+    assert_eq!(stream.errors, Vec::<String>::new());
+    assert_back_to(&before);
+}
+
+#[test]
+fn sigkill_of_the_supervisor_takes_the_workers_and_leaves_nothing() {
+    if !require_root("SIGKILL") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap();
+    let before = snapshot();
+    let (mut collector, workers) = running_with_workers(ALL, 2);
+    collector.child().kill().unwrap();
+    collector.child().wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !workers.iter().all(|w| gone(*w)) {
+        assert!(
+            Instant::now() < deadline,
+            "workers outlived a killed supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_back_to(&before);
+}
+
+#[test]
+fn a_closed_stdout_or_stdin_ends_the_collector_cleanly() {
+    if !require_root("EPIPE") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap();
+    let before = snapshot();
+    for close in ["stdout", "stdin"] {
+        let mut child = Command::new(tests::collector_bin())
+            .args(["run", "--output", "netdata", "--config-dir", "/nonexistent"])
+            .args(ALL)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        match close {
+            "stdout" => drop(child.stdout.take()),
+            _ => drop(child.stdin.take()),
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {close} closed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "closed {close}: {status}");
+    }
+    assert_back_to(&before);
+}
+
+#[test]
+fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
+    if !require_root("worker restart") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap();
+    let before = snapshot();
+    let (collector, workers) = running_with_workers(ALL, 2);
+    let updates = |s: &Stream| s.chart("mem.file_sync").map_or(0, |c| c.updates);
+    for worker in &workers {
+        kill(Pid::from_raw(*worker as i32), Signal::SIGKILL).unwrap();
+    }
+    let seen = updates(&collector.stream());
+    assert!(
+        collector.wait_until(Duration::from_secs(10), |s| updates(s) >= seen + 3),
+        "no data after the restart; stderr:\n{}",
+        collector.stderr()
+    );
+    let restarted = children(collector.pid());
+    assert_eq!(restarted.len(), 2);
+    assert!(restarted.iter().all(|p| !workers.contains(p)));
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    all_incremental_monotonic(&stream);
+    assert_eq!(stream.errors, Vec::<String>::new());
+    assert_back_to(&before);
+}

@@ -1,0 +1,236 @@
+//! Loads a variant's object, attaches the programs it needs, and reads its
+//! counters. A variant that fails half-way is dropped whole: every program,
+//! link and map of the attempt goes with its `Ebpf`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
+use aya::programs::{BtfTracePoint, ProgramError, TracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
+use conf::LoadMode;
+
+use crate::thread::{
+    CollectError, Collector, Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("cannot read the kernel's BTF at {path}: {detail}")]
+    Btf { path: PathBuf, detail: String },
+    #[error("cannot load the object: {0:?}")]
+    Object(aya::EbpfError),
+    #[error("program `{0}` is missing from the object")]
+    MissingProgram(&'static str),
+    #[error("the kernel refused program `{program}`: {source:?}")]
+    Load {
+        program: &'static str,
+        source: ProgramError,
+    },
+    #[error("cannot attach `{program}` to {hook}: {source:?}")]
+    Attach {
+        program: &'static str,
+        hook: String,
+        source: ProgramError,
+    },
+    #[error("map `{map}`: {detail}")]
+    Map { map: &'static str, detail: String },
+}
+
+/// Parses the kernel's BTF once per worker; every variant attempt reuses it.
+pub fn kernel_btf(cfg: &WorkerConfig) -> Result<Btf, AttachError> {
+    let path = cfg.btf_path();
+    Btf::parse_file(&path, aya::Endianness::default()).map_err(|e| AttachError::Btf {
+        path,
+        detail: format!("{e:?}"),
+    })
+}
+
+/// Loads `variant` and attaches every program this configuration needs.
+pub fn attach(
+    thread: &dyn Thread,
+    variant: &Variant,
+    cfg: &WorkerConfig,
+    btf: &Btf,
+) -> Result<CounterCollector, AttachError> {
+    let filter_tgid = cfg.pid_filter.unwrap_or(0);
+    let mut loader = EbpfLoader::new();
+    loader
+        .btf(Some(btf))
+        .override_global("filter_tgid", &filter_tgid, true);
+    if cfg.pid_filter.is_none() {
+        // Unused without --pid; its default size would cost 640 KB of kernel memory.
+        loader.map_max_entries("tracked_tgids", 1);
+    }
+    let mut ebpf = loader.load(variant.object).map_err(AttachError::Object)?;
+    if let Some(pid) = cfg.pid_filter {
+        track(&mut ebpf, &[pid])?;
+    }
+    let needed = |spec: &&ProgramSpec| match spec.needed {
+        Needed::Always => true,
+        Needed::ReturnMode => cfg.settings().mode == LoadMode::Return,
+        Needed::PidFilter => cfg.pid_filter.is_some(),
+        Needed::Counter(counter) => thread.collects(&cfg.config, counter),
+    };
+    for spec in variant.programs.iter().filter(needed) {
+        attach_program(&mut ebpf, spec, btf)?;
+    }
+    if let Some(pid) = cfg.pid_filter {
+        // Descendants forked before the fork hook was attached.
+        track(&mut ebpf, &descendants(pid))?;
+    }
+    let map = ebpf.take_map(variant.counter_map).ok_or(AttachError::Map {
+        map: variant.counter_map,
+        detail: "missing from the object".into(),
+    })?;
+    let counters = PerCpuArray::try_from(map).map_err(|e| AttachError::Map {
+        map: variant.counter_map,
+        detail: format!("{e:?}"),
+    })?;
+    Ok(CounterCollector {
+        _ebpf: ebpf,
+        map_name: variant.counter_map,
+        counters,
+        count: thread.counters().len() as u32,
+    })
+}
+
+fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<(), AttachError> {
+    let program = ebpf
+        .program_mut(spec.name)
+        .ok_or(AttachError::MissingProgram(spec.name))?;
+    let load = |source| AttachError::Load {
+        program: spec.name,
+        source,
+    };
+    let attach = |source| AttachError::Attach {
+        program: spec.name,
+        hook: format!("{:?}", spec.hook),
+        source,
+    };
+    match spec.hook {
+        Hook::BtfTracepoint(name) => {
+            let program: &mut BtfTracePoint = program.try_into().map_err(load)?;
+            program.load(name, btf).map_err(load)?;
+            program.attach().map_err(attach)?;
+        }
+        Hook::Tracepoint(category, name) => {
+            let program: &mut TracePoint = program.try_into().map_err(load)?;
+            program.load().map_err(load)?;
+            program.attach(category, name).map_err(attach)?;
+        }
+    }
+    Ok(())
+}
+
+fn track(ebpf: &mut Ebpf, tgids: &[u32]) -> Result<(), AttachError> {
+    let map_error = |detail: String| AttachError::Map {
+        map: "tracked_tgids",
+        detail,
+    };
+    let map = ebpf
+        .map_mut("tracked_tgids")
+        .ok_or_else(|| map_error("missing from the object".into()))?;
+    let mut set: BpfHashMap<&mut MapData, u32, u8> =
+        BpfHashMap::try_from(map).map_err(|e| map_error(format!("{e:?}")))?;
+    for tgid in tgids {
+        set.insert(tgid, 1, 0)
+            .map_err(|e| map_error(format!("{e:?}")))?;
+    }
+    Ok(())
+}
+
+/// Every live process below `pid` in the process tree, from `/proc`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(parent) = parent_of(child) {
+            children.entry(parent).or_default().push(child);
+        }
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(next) = pending.pop() {
+        for &child in children.get(&next).into_iter().flatten() {
+            found.push(child);
+            pending.push(child);
+        }
+    }
+    found
+}
+
+/// The PPID field of `/proc/<pid>/stat` (after the parenthesised command,
+/// which may itself contain spaces and parentheses).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Sums a per-CPU counter array every tick.
+pub struct CounterCollector {
+    /// Owns the programs and links; dropping it detaches everything.
+    _ebpf: Ebpf,
+    map_name: &'static str,
+    counters: PerCpuArray<MapData, u64>,
+    count: u32,
+}
+
+impl Collector for CounterCollector {
+    fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError> {
+        for index in 0..self.count {
+            let per_cpu = self
+                .counters
+                .get(&index, 0)
+                .map_err(|source| CollectError::Map {
+                    map: self.map_name,
+                    source,
+                })?;
+            records.push(ipc::Record::counter(index, per_cpu.iter().sum()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_children_and_grandchildren_of_this_process() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        // Give sh time to fork its sleep.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let grandchild =
+            |found: &[u32]| found.iter().any(|&pid| parent_of(pid) == Some(child.id()));
+        let found = loop {
+            let found = descendants(std::process::id());
+            if grandchild(&found) || std::time::Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let (has_child, has_grandchild) = (found.contains(&child.id()), grandchild(&found));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(has_child && has_grandchild, "sh and its sleep in {found:?}");
+    }
+
+    #[test]
+    fn parses_stat_lines_with_parentheses_in_the_command() {
+        assert_eq!(
+            parent_of(std::process::id()),
+            Some(std::os::unix::process::parent_id())
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The worker process (`ebpf-collector worker <thread>`): attach one thread,
+//! then once per tick read its maps and write a frame into the ring at fd 3,
+//! beating the heartbeat in between.
+
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conf::ThreadName;
+use ipc::RingWriter;
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
+use nix::sys::signal::{signal, SigHandler, Signal};
+use tracing::{error, info, warn};
+
+use crate::loader::{self, CounterCollector};
+use crate::registry;
+use crate::thread::{Collector, Thread, WorkerConfig};
+
+/// Where the supervisor puts the ring.
+pub const RING_FD: RawFd = 3;
+/// How often a worker proves it is alive, whatever its update interval.
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(100);
+
+/// Exit statuses the supervisor tells apart.
+pub mod exit {
+    /// Stopped on request.
+    pub const STOPPED: i32 = 0;
+    /// Something broke at run time: worth a restart.
+    pub const FAILED: i32 = 1;
+    /// The supervisor started us wrongly: a restart would fail the same way.
+    pub const BAD_INVOCATION: i32 = 2;
+    /// No variant of this thread can run on this kernel.
+    pub const UNSUPPORTED: i32 = 3;
+}
+
+/// Runs a worker to its end and returns its exit status.
+pub fn run(thread_name: &str) -> i32 {
+    let Some(thread) = thread_name
+        .parse::<ThreadName>()
+        .ok()
+        .and_then(registry::find)
+    else {
+        error!("worker: unknown thread `{thread_name}`");
+        return exit::BAD_INVOCATION;
+    };
+    let _span = tracing::error_span!("ebpf-collector", thread = thread_name).entered();
+    // Exec'd as /proc/self/exe, which names us "exe" in ps and top.
+    if let Err(e) = nix::sys::prctl::set_name(c"ebpf-collector") {
+        warn!("cannot set the process name: {e}");
+    }
+    let (cfg, ring) = match setup(thread) {
+        Ok(ready) => ready,
+        Err(message) => {
+            error!("{message}");
+            return exit::BAD_INVOCATION;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop)) {
+        error!("cannot handle SIGTERM: {e}");
+        return exit::FAILED;
+    }
+    // Ctrl-C reaches the whole process group; the supervisor decides.
+    // SAFETY: installing SIG_IGN has no handler to be unsafe in.
+    let _ = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) };
+    // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+    if let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
+        // Only kernels before 5.11 need it; there a map load will fail and say so.
+        tracing::debug!("cannot raise RLIMIT_MEMLOCK: {e}");
+    }
+    let Some((variant, collector)) = attach(thread, &cfg) else {
+        return exit::UNSUPPORTED;
+    };
+    collect_loop(&cfg, ring, variant, collector, &stop)
+}
+
+fn setup(thread: &dyn Thread) -> Result<(WorkerConfig, RingWriter), String> {
+    // Set before exec by the supervisor too, but exec of a setuid binary
+    // (the Netdata plugin install) clears it.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("reading the configuration from stdin: {e}"))?;
+    let cfg: WorkerConfig = ron::from_str(&input)
+        .map_err(|e| format!("configuration on stdin is not valid RON: {e}"))?;
+    if cfg.thread != thread.name() {
+        return Err(format!("configuration is for thread `{}`", cfg.thread));
+    }
+    if nix::unistd::getppid().as_raw() as u32 != cfg.supervisor {
+        return Err("the supervisor is gone".into());
+    }
+    fcntl(
+        // SAFETY: only checks that fd 3 is open before we take it.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(RING_FD) },
+        FcntlArg::F_GETFD,
+    )
+    .map_err(|e| format!("no ring at fd {RING_FD}: {e}"))?;
+    // SAFETY: fd 3 is open and handed to us by the supervisor, owned by nobody else here.
+    let ring = RingWriter::open(unsafe { OwnedFd::from_raw_fd(RING_FD) })
+        .map_err(|e| format!("ring at fd {RING_FD}: {e}"))?;
+    Ok((cfg, ring))
+}
+
+/// Tries the variants in order; says why each one that failed was rejected.
+fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, CounterCollector)> {
+    let btf = match loader::kernel_btf(cfg) {
+        Ok(btf) => btf,
+        Err(e) => {
+            error!("{e}; no variant can run");
+            return None;
+        }
+    };
+    for (index, variant) in thread.variants().iter().enumerate() {
+        match loader::attach(thread, variant, cfg, &btf) {
+            Ok(collector) => {
+                info!("attached the {} variant", variant.kind.as_str());
+                return Some((index as u32, collector));
+            }
+            Err(e) => warn!("{} variant rejected: {e}", variant.kind.as_str()),
+        }
+    }
+    error!("no variant of this thread can run on this kernel");
+    None
+}
+
+fn collect_loop(
+    cfg: &WorkerConfig,
+    mut ring: RingWriter,
+    variant: u32,
+    mut collector: CounterCollector,
+    stop: &AtomicBool,
+) -> i32 {
+    let period = Duration::from_secs(cfg.settings().update_every.into());
+    let mut records = Vec::new();
+    let mut next_tick = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        ring.beat();
+        let now = Instant::now();
+        if now >= next_tick {
+            records.clear();
+            if let Err(e) = collector.collect(&mut records) {
+                error!("{e}");
+                return exit::FAILED;
+            }
+            if let Err(e) = ring.push(variant, &records) {
+                error!("cannot write to the ring: {e}");
+                return exit::FAILED;
+            }
+            // Skip ticks missed while stopped (SIGSTOP), never burst.
+            while next_tick <= now {
+                next_tick += period;
+            }
+        }
+        std::thread::sleep(
+            HEARTBEAT_PERIOD.min(next_tick.saturating_duration_since(Instant::now())),
+        );
+    }
+    info!("stopping");
+    // Releasing a tracepoint link waits for an RCU grace period (~75 ms
+    // measured); one after the other they made a worker take half a second
+    // to exit. Closed from one thread each, the waits overlap.
+    std::mem::forget(collector);
+    close_links_concurrently();
+    exit::STOPPED
+}
+
+fn close_links_concurrently() {
+    let links: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.as_os_str() == "anon_inode:bpf_link")
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect();
+    std::thread::scope(|scope| {
+        for fd in links {
+            // SAFETY: the collector that owned these fds was forgotten.
+            scope.spawn(move || drop(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+    });
+}
