@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
-use aya::programs::{BtfTracePoint, ProgramError, TracePoint};
+use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 use conf::LoadMode;
 
@@ -26,6 +26,11 @@ pub enum AttachError {
     Load {
         program: &'static str,
         source: ProgramError,
+    },
+    #[error("no kernel function for `{program}`: none of {names} is in the kernel's BTF")]
+    NoFunction {
+        program: &'static str,
+        names: String,
     },
     #[error("cannot attach `{program}` to {hook}: {source:?}")]
     Attach {
@@ -119,8 +124,55 @@ fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<(), 
             program.load().map_err(load)?;
             program.attach(category, name).map_err(attach)?;
         }
+        Hook::FEntry(names) => {
+            let program: &mut FEntry = program.try_into().map_err(load)?;
+            first_function(spec, names, |name| program.load(name, btf))?;
+            program.attach().map_err(attach)?;
+        }
+        Hook::FExit(names) => {
+            let program: &mut FExit = program.try_into().map_err(load)?;
+            first_function(spec, names, |name| program.load(name, btf))?;
+            program.attach().map_err(attach)?;
+        }
+        Hook::KProbe(names) => {
+            let program: &mut KProbe = program.try_into().map_err(load)?;
+            program.load().map_err(load)?;
+            let mut last = None;
+            for name in names {
+                match program.attach(name, 0) {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = Some(e),
+                }
+            }
+            return Err(attach(last.expect("a probe names at least one function")));
+        }
     }
     Ok(())
+}
+
+/// Loads a trampoline for the first of `names` the kernel's BTF knows; a
+/// name missing from BTF is the only failure that moves on to the next.
+fn first_function(
+    spec: &ProgramSpec,
+    names: &[&str],
+    mut load: impl FnMut(&str) -> Result<(), ProgramError>,
+) -> Result<(), AttachError> {
+    for name in names {
+        match load(name) {
+            Ok(()) => return Ok(()),
+            Err(ProgramError::Btf(_)) => continue,
+            Err(source) => {
+                return Err(AttachError::Load {
+                    program: spec.name,
+                    source,
+                })
+            }
+        }
+    }
+    Err(AttachError::NoFunction {
+        program: spec.name,
+        names: names.join(", "),
+    })
 }
 
 fn track(ebpf: &mut Ebpf, tgids: &[u32]) -> Result<(), AttachError> {

@@ -17,7 +17,7 @@ use tracing::{error, info, warn};
 
 use crate::loader::{self, CounterCollector};
 use crate::registry;
-use crate::thread::{Collector, Thread, WorkerConfig};
+use crate::thread::{candidates, Collector, Thread, WorkerConfig};
 
 /// Where the supervisor puts the ring.
 pub const RING_FD: RawFd = 3;
@@ -115,16 +115,23 @@ fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, CounterCollec
             return None;
         }
     };
-    for (index, variant) in thread.variants().iter().enumerate() {
+    let candidates = match candidates(thread, cfg.settings()) {
+        Ok(candidates) => candidates,
+        Err(e) => {
+            error!("{e}");
+            return None;
+        }
+    };
+    for (index, variant) in candidates {
         match loader::attach(thread, variant, cfg, &btf) {
             Ok(collector) => {
                 info!("attached the {} variant", variant.kind.as_str());
-                return Some((index as u32, collector));
+                return Some((index, collector));
             }
             Err(e) => warn!("{} variant rejected: {e}", variant.kind.as_str()),
         }
     }
-    error!("no variant of this thread can run on this kernel");
+    error!("no allowed variant of this thread can run on this kernel");
     None
 }
 

@@ -17,6 +17,15 @@ pub enum VariantKind {
 }
 
 impl VariantKind {
+    /// The variant `ebpf co-re tracing` names.
+    pub fn from_tracing(tracing: conf::CoreTracing) -> VariantKind {
+        match tracing {
+            conf::CoreTracing::Tracepoint => VariantKind::Tracepoint,
+            conf::CoreTracing::Trampoline => VariantKind::Trampoline,
+            conf::CoreTracing::Probe => VariantKind::Probe,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             VariantKind::Tracepoint => "tracepoint",
@@ -26,13 +35,21 @@ impl VariantKind {
     }
 }
 
-/// Where one BPF program attaches.
+/// Where one BPF program attaches. Kernel functions are given as the names
+/// they have had across kernel versions; the first one this kernel has wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
     /// A BTF-typed raw tracepoint (`tp_btf/<name>`): needs BTF, not tracefs.
     BtfTracepoint(&'static str),
     /// A tracefs tracepoint (`tracepoint/<category>/<name>`).
     Tracepoint(&'static str, &'static str),
+    /// A trampoline on function entry (`fentry/`).
+    FEntry(&'static [&'static str]),
+    /// A trampoline on function return (`fexit/`).
+    FExit(&'static [&'static str]),
+    /// A kprobe or kretprobe, as the program's section says (`kprobe/`,
+    /// `kretprobe/`).
+    KProbe(&'static [&'static str]),
 }
 
 /// When a program is loaded at all.
@@ -75,6 +92,43 @@ pub struct WorkerConfig {
     pub pid_filter: Option<u32>,
     /// The worker ends when this process is no longer its parent.
     pub supervisor: u32,
+}
+
+/// The variants a thread may use under its settings, in the order to try
+/// them. `ebpf type format = auto` tries all in the thread's preference
+/// order (`ebpf co-re tracing` is then only the original's hint: stock files
+/// always say `trampoline`); `co-re` forces the `ebpf co-re tracing` choice
+/// and `legacy` the probe set. A forced variant the thread lacks is an error.
+pub fn candidates(
+    thread: &dyn Thread,
+    settings: &ThreadSettings,
+) -> Result<Vec<(u32, &'static Variant)>, String> {
+    let forced = match settings.type_format {
+        conf::TypeFormat::Auto => None,
+        conf::TypeFormat::Legacy => Some(VariantKind::Probe),
+        conf::TypeFormat::CoRe => Some(VariantKind::from_tracing(settings.core_tracing)),
+    };
+    let chosen: Vec<(u32, &'static Variant)> = thread
+        .variants()
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| forced.is_none_or(|kind| v.kind == kind))
+        .map(|(i, v)| (i as u32, v))
+        .collect();
+    match (forced, chosen.is_empty()) {
+        (Some(kind), true) => Err(format!(
+            "the configuration forces the {} variant, which {} does not have (it has: {})",
+            kind.as_str(),
+            thread.name(),
+            thread
+                .variants()
+                .iter()
+                .map(|v| v.kind.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Ok(chosen),
+    }
 }
 
 impl WorkerConfig {
@@ -122,4 +176,70 @@ pub enum CollectError {
 pub trait Collector {
     /// Appends this tick's records.
     fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conf::{CoreTracing, TypeFormat};
+
+    struct Fake;
+    const fn variant(kind: VariantKind) -> Variant {
+        Variant {
+            kind,
+            object: &[],
+            counter_map: "",
+            programs: &[],
+        }
+    }
+    static VARIANTS: [Variant; 2] = [
+        variant(VariantKind::Tracepoint),
+        variant(VariantKind::Probe),
+    ];
+    impl Thread for Fake {
+        fn name(&self) -> ThreadName {
+            ThreadName::Sync
+        }
+        fn counters(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn charts(&self) -> &'static [ChartDef] {
+            &[]
+        }
+        fn variants(&self) -> &'static [Variant] {
+            &VARIANTS
+        }
+    }
+
+    fn kinds(format: TypeFormat, tracing: CoreTracing) -> Result<Vec<(u32, VariantKind)>, String> {
+        let mut settings = Config::default().thread(ThreadName::Sync).clone();
+        settings.type_format = format;
+        settings.core_tracing = tracing;
+        candidates(&Fake, &settings).map(|c| c.into_iter().map(|(i, v)| (i, v.kind)).collect())
+    }
+
+    #[test]
+    fn auto_tries_every_variant_in_the_threads_order() {
+        assert_eq!(
+            kinds(TypeFormat::Auto, CoreTracing::Trampoline),
+            Ok(vec![(0, VariantKind::Tracepoint), (1, VariantKind::Probe)])
+        );
+    }
+
+    #[test]
+    fn co_re_and_legacy_force_one_variant() {
+        assert_eq!(
+            kinds(TypeFormat::CoRe, CoreTracing::Tracepoint),
+            Ok(vec![(0, VariantKind::Tracepoint)])
+        );
+        assert_eq!(
+            kinds(TypeFormat::Legacy, CoreTracing::Tracepoint),
+            Ok(vec![(1, VariantKind::Probe)])
+        );
+        let missing = kinds(TypeFormat::CoRe, CoreTracing::Trampoline).unwrap_err();
+        assert!(
+            missing.contains("forces the trampoline variant"),
+            "{missing}"
+        );
+    }
 }
