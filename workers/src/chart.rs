@@ -88,6 +88,21 @@ pub struct DimDef {
     pub id: &'static str,
     pub name: &'static str,
     pub value: DimValue,
+    /// Netdata multiplies the value by this: -1 draws a dimension below
+    /// the axis (the original's `vfs_write` bytes, network "sent").
+    pub multiplier: i64,
+}
+
+impl DimDef {
+    /// The common case: multiplier 1.
+    pub const fn new(id: &'static str, name: &'static str, value: DimValue) -> DimDef {
+        DimDef {
+            id,
+            name,
+            value,
+            multiplier: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

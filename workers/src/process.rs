@@ -48,7 +48,7 @@ const fn chart(
 }
 
 const fn dim(id: &'static str, name: &'static str, value: DimValue) -> DimDef {
-    DimDef { id, name, value }
+    DimDef::new(id, name, value)
 }
 
 const CHARTS: &[ChartDef] = &[

@@ -43,11 +43,8 @@ const fn chart(
 }
 
 const fn dim(counter: u32) -> DimDef {
-    DimDef {
-        id: COUNTERS[counter as usize],
-        name: COUNTERS[counter as usize],
-        value: DimValue::Total(counter),
-    }
+    let name = COUNTERS[counter as usize];
+    DimDef::new(name, name, DimValue::Total(counter))
 }
 
 const CHARTS: &[ChartDef] = &[

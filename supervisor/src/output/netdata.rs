@@ -35,10 +35,11 @@ impl<W: Write> Output for Netdata<W> {
             for dim in &chart.dims {
                 writeln!(
                     self.out,
-                    "DIMENSION {} {} {} 1 1",
+                    "DIMENSION {} {} {} {} 1",
                     dim.id,
                     dim.name,
-                    dim.value.algorithm().as_str()
+                    dim.value.algorithm().as_str(),
+                    dim.multiplier
                 )?;
             }
         }

@@ -53,10 +53,9 @@ impl<W: Write> Output for Table<W> {
             .enumerate()
             .map(|(i, dim)| match dim.value.algorithm() {
                 Algorithm::Absolute => None,
-                Algorithm::Incremental => row
-                    .values
-                    .get(i)
-                    .map(|&before| (values[i] - before) as f64 / chart.update_every as f64),
+                Algorithm::Incremental => row.values.get(i).map(|&before| {
+                    (values[i] - before) as f64 * dim.multiplier as f64 / chart.update_every as f64
+                }),
             })
             .collect();
         row.values = values.to_vec();
@@ -74,7 +73,7 @@ impl<W: Write> Output for Table<W> {
                 let shown = match (row.values.get(i), row.rates.get(i).copied().flatten()) {
                     (_, Some(rate)) => format!("{rate:>14.1}"),
                     (Some(value), None) if dim.value.algorithm() == Algorithm::Absolute => {
-                        format!("{value:>14}")
+                        format!("{:>14}", value * dim.multiplier)
                     }
                     _ => format!("{:>14}", "…"),
                 };
