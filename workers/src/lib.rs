@@ -4,6 +4,7 @@
 
 pub mod chart;
 pub mod loader;
+pub mod privileges;
 pub mod process;
 pub mod registry;
 pub mod runtime;
