@@ -23,7 +23,16 @@ use tracing::{error, info, warn, Level};
 use workers::privileges;
 
 fn main() -> ExitCode {
-    match cli::parse(std::env::args().skip(1)) {
+    // `env::args` would panic on an argument that is not UTF-8.
+    let args: Result<Vec<String>, String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| {
+            arg.into_string()
+                .map_err(|bad| format!("argument `{}` is not valid UTF-8", bad.to_string_lossy()))
+        })
+        .collect();
+    let parsed = args.and_then(|args| cli::parse(args).map_err(|e| e.to_string()));
+    match parsed {
         Err(e) => {
             eprintln!("ebpf-collector: {e}\n\n{USAGE}");
             ExitCode::from(2)
