@@ -6,8 +6,8 @@ use std::path::Path;
 
 use common::{dirs, show, stock_dir, TempDir};
 use conf::{
-    load, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity, ThreadName,
-    TypeFormat,
+    load, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity,
+    SupervisorSettings, ThreadName, TypeFormat,
 };
 
 fn load_clean(list: &[&Path], default_update_every: u32) -> Config {
@@ -372,17 +372,22 @@ fn config_dirs_new_keeps_order() {
 
 #[test]
 fn supervisor_section_is_our_typed_extension() {
-    let c = Config::default();
-    let s = c.supervisor;
+    let settings = |restart_delay_ms,
+                    restart_delay_max_ms,
+                    crash_limit,
+                    crash_window,
+                    heartbeat_timeout_ms| {
+        SupervisorSettings {
+            restart_delay_ms,
+            restart_delay_max_ms,
+            crash_limit,
+            crash_window,
+            heartbeat_timeout_ms,
+        }
+    };
     assert_eq!(
-        (
-            s.restart_delay_ms,
-            s.restart_delay_max_ms,
-            s.crash_limit,
-            s.crash_window,
-            s.heartbeat_timeout_ms
-        ),
-        (200, 30_000, 5, 60, 2000)
+        Config::default().supervisor,
+        settings(200, 30_000, 5, 60, 2000)
     );
     let d = TempDir::new();
     d.write(
@@ -390,16 +395,9 @@ fn supervisor_section_is_our_typed_extension() {
         "[supervisor]\nrestart delay ms = 50\nrestart delay max ms = 400\n\
          crash limit = 0\ncrash window = 10\nheartbeat timeout ms = 500\n",
     );
-    let s = load_clean(&[d.path()], 1).supervisor;
     assert_eq!(
-        (
-            s.restart_delay_ms,
-            s.restart_delay_max_ms,
-            s.crash_limit,
-            s.crash_window,
-            s.heartbeat_timeout_ms
-        ),
-        (50, 400, 0, 10, 500)
+        load_clean(&[d.path()], 1).supervisor,
+        settings(50, 400, 0, 10, 500)
     );
     // A first delay above the default cap raises the cap with it.
     d.write("ebpf.d.conf", "[supervisor]\nrestart delay ms = 60000\n");

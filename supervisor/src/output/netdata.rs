@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use conf::ThreadName;
 use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, VariantKind};
 
 use super::{Chart, Output, Status, ThreadState, ThreadStatus};
@@ -33,25 +34,19 @@ impl<W: Write> Netdata<W> {
 }
 
 /// The original's names of the threads (`dc` for dcstat), in
-/// [`conf::ThreadName::ALL`] order: the dimensions of the own charts.
-const THREAD_DIMS: [&str; 16] = [
-    "process",
-    "socket",
-    "cachestat",
-    "sync",
-    "dc",
-    "swap",
-    "vfs",
-    "filesystem",
-    "disk",
-    "mount",
-    "fd",
-    "hardirq",
-    "softirq",
-    "oomkill",
-    "shm",
-    "mdflush",
-];
+/// [`ThreadName::ALL`] order: the dimensions of the own charts.
+const THREAD_DIMS: [&str; 16] = {
+    let mut names = [""; 16];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = match ThreadName::ALL[i] {
+            ThreadName::Dcstat => "dc",
+            other => other.key(),
+        };
+        i += 1;
+    }
+    names
+};
 
 /// One dimension per thread; `incremental` for running totals.
 const fn per_thread(incremental: bool) -> [DimDef; 16] {
@@ -201,23 +196,29 @@ fn load_methods(status: &Status) -> Vec<u64> {
     vec![legacy as u64, (running.count() - legacy) as u64]
 }
 
+impl<W: Write> Netdata<W> {
+    /// A CHART line up to the update interval, then `rest`.
+    fn chart_line(&mut self, chart: &Chart, rest: &str) -> io::Result<()> {
+        let def = chart.def;
+        writeln!(
+            self.out,
+            "CHART {} '' '{}' '{}' '{}' '{}' '{}' {} {} {rest}",
+            def.id,
+            def.title,
+            def.units,
+            def.family,
+            def.context,
+            def.kind.as_str(),
+            def.priority,
+            chart.update_every,
+        )
+    }
+}
+
 impl<W: Write> Output for Netdata<W> {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
-            let def = chart.def;
-            writeln!(
-                self.out,
-                "CHART {} '' '{}' '{}' '{}' '{}' '{}' {} {} '' 'ebpf.plugin' '{}'",
-                def.id,
-                def.title,
-                def.units,
-                def.family,
-                def.context,
-                def.kind.as_str(),
-                def.priority,
-                chart.update_every,
-                def.module
-            )?;
+            self.chart_line(chart, &format!("'' 'ebpf.plugin' '{}'", chart.def.module))?;
             for dim in &chart.dims {
                 writeln!(
                     self.out,
@@ -242,19 +243,8 @@ impl<W: Write> Output for Netdata<W> {
 
     fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
-            let def = chart.def;
-            writeln!(
-                self.out,
-                "CHART {} '' '{}' '{}' '{}' '{}' '{}' {} {} 'obsolete'",
-                def.id,
-                def.title,
-                def.units,
-                def.family,
-                def.context,
-                def.kind.as_str(),
-                def.priority,
-                chart.update_every
-            )?;
+            // The original's obsolete line has no plugin and module fields.
+            self.chart_line(chart, "'obsolete'")?;
         }
         Ok(())
     }
