@@ -54,6 +54,8 @@ fn main() {
         let object = out.join(format!("{stem}.bpf.o"));
         run(Command::new(&clang)
             .args(["-g", "-O2", "-Wall", "-Werror", "-target", "bpf"])
+            // v3: 32-bit atomics (the per-process tables' compare-and-swap).
+            .arg("-mcpu=v3")
             .arg(format!("-D__TARGET_ARCH_{arch}"))
             .arg("-I")
             .arg(manifest.join("include"))

@@ -21,3 +21,5 @@ macro_rules! object {
 pub const PROCESS: &[u8] = object!("process");
 /// `src/sync.bpf.c`.
 pub const SYNC: &[u8] = object!("sync");
+/// `src/oomkill.bpf.c`.
+pub const OOMKILL: &[u8] = object!("oomkill");

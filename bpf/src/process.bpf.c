@@ -1,8 +1,20 @@
 /* process: task creation, exit and release, and (return mode) failed
- * fork/clone calls. */
+ * fork/clone calls; the same per process in pid_table when apps or
+ * cgroups are on. */
 #include "common.bpf.h"
 
 COUNTER_ARRAY(process_counters, PROCESS_COUNTER_END);
+PID_TABLE(struct process_pid_slot);
+
+/* One more event of `counter` for the process of `task`. */
+static __always_inline void count_for(struct task_struct *task, __u32 counter)
+{
+	struct process_pid_slot *slot =
+		PID_SLOT(struct process_pid_slot, BPF_CORE_READ(task, tgid), task);
+
+	if (slot && counter < PROCESS_PID_COUNTER_END)
+		PID_COUNT(slot->counters[counter]);
+}
 
 #define CLONE_THREAD_FLAG 0x00010000
 
@@ -11,11 +23,13 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 {
 	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
 
+	bool thread = BPF_CORE_READ(child, tgid) == parent_tgid;
+
 	filter_on_fork(parent, child);
 	if (!tgid_wanted(parent_tgid))
 		return 0;
-	counter_add(&process_counters,
-		    BPF_CORE_READ(child, tgid) == parent_tgid ? PROCESS_NEW_THREAD : PROCESS_NEW_PROCESS, 1);
+	counter_add(&process_counters, thread ? PROCESS_NEW_THREAD : PROCESS_NEW_PROCESS, 1);
+	count_for(parent, thread ? PROCESS_PID_CREATE_THREAD : PROCESS_PID_CREATE_PROCESS);
 	return 0;
 }
 
@@ -30,18 +44,29 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	counter_add(&process_counters, PROCESS_TASK_EXIT, 1);
 	if (BPF_CORE_READ(task, signal, live.counter) == 0)
 		counter_add(&process_counters, PROCESS_GROUP_EXIT, 1);
+	count_for(task, PROCESS_PID_TASK_EXIT);
 	return 0;
 }
 
-/* Fired from the RCU callback that release_task() queues: one per reaped task. */
+/* Fired from the RCU callback that release_task() queues: one per reaped
+ * task. The leader is released last (it waits as a zombie for the other
+ * threads and its parent), so its release ends the process's slot. */
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(process_free, struct task_struct *task)
 {
-	if (tgid_wanted(BPF_CORE_READ(task, tgid)))
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
+	if (tgid_wanted(tgid)) {
 		counter_add(&process_counters, PROCESS_TASK_RELEASE, 1);
+		count_for(task, PROCESS_PID_TASK_CLOSE);
+		if (BPF_CORE_READ(task, pid) == tgid)
+			pid_slots_mark(&pid_table, tgid, PID_SLOT_GONE);
+	}
 	filter_on_free(task);
 	return 0;
 }
+
+PID_TABLE_EXEC_PROGRAM
 
 /* Return mode. clone(2) and clone3(2) can create a process or a thread; the
  * flags are only known on entry, so they wait here for the exit. */
@@ -54,8 +79,10 @@ struct {
 
 static __always_inline void count_failure(long ret, bool thread)
 {
-	if (ret < 0 && current_wanted())
+	if (ret < 0 && current_wanted()) {
 		counter_add(&process_counters, thread ? PROCESS_ERROR_THREAD : PROCESS_ERROR_PROCESS, 1);
+		count_for((struct task_struct *)bpf_get_current_task(), PROCESS_PID_TASK_ERROR);
+	}
 }
 
 static __always_inline void remember_flags(__u64 flags)

@@ -14,10 +14,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod apps_groups;
 mod dirs;
 pub mod ini;
 mod load;
 
+pub use apps_groups::AppsGroups;
 pub use dirs::ConfigDirs;
 pub use load::load;
 
@@ -297,6 +299,27 @@ pub struct SupervisorSettings {
     pub heartbeat_timeout_ms: u32,
 }
 
+/// `ebpf.d.conf` `[cgroups]`: our extension, with the names and defaults
+/// of Netdata's `[plugin:cgroups]` keys that decide which cgroups get
+/// charts and how they are found (we read cgroups ourselves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupSettings {
+    /// `use unified cgroups`: `None` is `auto` (unified when `/sys/fs/cgroup`
+    /// is a cgroup2 mount, as Netdata decides).
+    pub use_unified: Option<bool>,
+    /// `check for new cgroups every`: seconds between scans of the hierarchy.
+    pub check_every: u32,
+    /// `max cgroups to allow`.
+    pub max_cgroups: u32,
+    /// `enable by default cgroups matching`: Netdata simple patterns on the
+    /// cgroup's path.
+    pub enabled: String,
+    /// `search for cgroups in subpaths matching`.
+    pub search: String,
+    /// `cgroups to match as systemd services`.
+    pub services: String,
+}
+
 /// The whole configuration, every value already resolved to what applies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -313,6 +336,11 @@ pub struct Config {
     pub network_connections: NetworkConnections,
     /// `[service name]`: port → name.
     pub service_names: BTreeMap<u16, String>,
+    pub cgroups: CgroupSettings,
+    /// `apps_groups.conf`; only the supervisor uses it, so workers never
+    /// receive it.
+    #[serde(skip)]
+    pub apps_groups: AppsGroups,
     /// The files actually read, in order.
     pub files: Vec<PathBuf>,
 }

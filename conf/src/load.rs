@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::ini::{self, printable, Document};
+use crate::apps_groups::AppsGroups;
 use crate::{
-    CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, FilesystemSelection, GlobalSettings,
+    CgroupSettings, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, FilesystemSelection,
+    GlobalSettings,
     LoadMode, NetworkConnections, NetworkTables, Severity, ShmSyscalls, SupervisorSettings,
     SyncSyscalls, ThreadName, ThreadSettings, TypeFormat,
 };
@@ -31,8 +33,9 @@ const NETWORK_CONNECTIONS: &str = "network connections";
 const SERVICE_NAME: &str = "service name";
 const SYSCALLS: &str = "syscalls";
 const FILESYSTEM: &str = "filesystem";
-/// Our extension of `ebpf.d.conf`.
+/// Our extensions of `ebpf.d.conf`.
 const SUPERVISOR: &str = "supervisor";
+const CGROUPS: &str = "cgroups";
 
 /// `ebpf.d.conf` `[global]`. `load` and `disable apps` are the original's
 /// legacy aliases; `ebpf co-re tracing` is accepted here too so one line can
@@ -100,6 +103,25 @@ const SUPERVISOR_KEYS: &[&str] = &[
     "heartbeat timeout ms",
 ];
 const FILESYSTEM_KEYS: &[&str] = &["ext4dist", "xfsdist", "nfsdist", "zfsdist", "btrfsdist"];
+const CGROUP_KEYS: &[&str] = &[
+    "use unified cgroups",
+    "check for new cgroups every",
+    "max cgroups to allow",
+    "enable by default cgroups matching",
+    "search for cgroups in subpaths matching",
+    "cgroups to match as systemd services",
+];
+/// `check for new cgroups every`: up to an hour.
+const CHECK_EVERY: (u32, u32) = (1, 3600);
+
+/// Netdata's defaults for the `[plugin:cgroups]` patterns (v1.37–v1.42).
+const CGROUPS_ENABLED: &str = "!*/init.scope !/system.slice/run-*.scope *.scope \
+/machine.slice/*.service /kubepods/pod*/* /kubepods/*/pod*/* !/kubepods* !*/vcpu* !*/emulator \
+!*.mount !*.partition !*.service !*.socket !*.slice !*.swap !*.user !/ !/docker !*/libvirt !/lxc \
+!/lxc/*/* !/lxc.monitor* !/lxc.pivot !/lxc.payload !/machine !/qemu !/system !/systemd !/user *";
+const CGROUPS_SEARCH: &str = "!*/init.scope !*-qemu !*.libvirt-qemu !/init.scope !/system \
+!/systemd !/user !/user.slice !/lxc/*/* !/lxc.monitor !/lxc.payload/*/* !/lxc.payload.* *";
+const CGROUPS_SERVICES: &str = "!/system.slice/*/*.service /system.slice/*.service";
 
 /// The original's `ips` default: private ranges in, loopback out.
 const DEFAULT_IPS: &str = "!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128";
@@ -131,6 +153,7 @@ pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagno
         read_main_global(src, &mut config.global);
         read_programs(src, &mut config);
         read_supervisor(src, &mut config.supervisor);
+        read_cgroups(src, &mut config.cgroups);
     }
     let global = config.global.clone();
     for settings in config.threads.values_mut() {
@@ -165,6 +188,13 @@ pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagno
         read_network_connections(&mut src, &mut config.network_connections);
         read_service_names(&mut src, &mut config.service_names);
         diags.splice(main_slot..main_slot, src.finish());
+    }
+
+    if let Some((path, bytes)) = dirs.read_first(&["apps_groups.conf"], &mut diags) {
+        let (groups, found) = AppsGroups::parse(&path, &bytes);
+        config.files.push(path);
+        config.apps_groups = groups;
+        diags.extend(found);
     }
     (config, diags)
 }
@@ -234,6 +264,15 @@ pub(crate) fn built_in(update_every: u32) -> Config {
             hostnames: None,
         },
         service_names: BTreeMap::new(),
+        cgroups: CgroupSettings {
+            use_unified: None,
+            check_every: 10,
+            max_cgroups: 1000,
+            enabled: CGROUPS_ENABLED.to_owned(),
+            search: CGROUPS_SEARCH.to_owned(),
+            services: CGROUPS_SERVICES.to_owned(),
+        },
+        apps_groups: AppsGroups::default(),
         files: Vec::new(),
     }
 }
@@ -265,6 +304,7 @@ fn main_schema() -> Vec<(&'static str, Keys)> {
         (NETWORK_CONNECTIONS, Keys::Listed(NETWORK_CONNECTION_KEYS)),
         (SERVICE_NAME, Keys::Ports),
         (SUPERVISOR, Keys::Listed(SUPERVISOR_KEYS)),
+        (CGROUPS, Keys::Listed(CGROUP_KEYS)),
     ]
 }
 
@@ -367,6 +407,29 @@ fn read_supervisor(src: &mut Source, s: &mut SupervisorSettings) {
         HEARTBEAT_TIMEOUT_MS,
         s.heartbeat_timeout_ms,
     );
+}
+
+fn read_cgroups(src: &mut Source, c: &mut CgroupSettings) {
+    const S: &str = CGROUPS;
+    // `auto` (the default) leaves the choice to the layout found at run time.
+    c.use_unified = src.value(
+        S,
+        "use unified cgroups",
+        c.use_unified,
+        |text| parse_bool(text).map(|b| b.map(Some)),
+        |_| "auto".to_owned(),
+    );
+    c.check_every = src.number(S, "check for new cgroups every", CHECK_EVERY, c.check_every);
+    c.max_cgroups = src.number(S, "max cgroups to allow", POSITIVE_U32, c.max_cgroups);
+    for (key, value) in [
+        ("enable by default cgroups matching", &mut c.enabled),
+        ("search for cgroups in subpaths matching", &mut c.search),
+        ("cgroups to match as systemd services", &mut c.services),
+    ] {
+        if let Some(entry) = src.doc.get(S, key) {
+            *value = entry.value.clone();
+        }
+    }
 }
 
 fn read_thread_global(src: &mut Source, t: &mut ThreadSettings) {

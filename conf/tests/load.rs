@@ -471,3 +471,45 @@ fn a_threads_view_differs_only_in_what_concerns_it() {
     assert_eq!(view.thread(ThreadName::Fd), base.thread(ThreadName::Fd));
     assert!(!view.sync_syscalls.msync);
 }
+
+#[test]
+fn cgroups_section_takes_netdatas_cgroup_keys() {
+    let defaults = Config::default().cgroups;
+    assert_eq!(defaults.use_unified, None);
+    assert_eq!((defaults.check_every, defaults.max_cgroups), (10, 1000));
+    assert!(defaults.services.ends_with("/system.slice/*.service"));
+    let d = TempDir::new();
+    d.write(
+        "ebpf.d.conf",
+        "[cgroups]\nuse unified cgroups = yes\ncheck for new cgroups every = 2\n\
+         max cgroups to allow = 5\ncgroups to match as systemd services = /x/*.service\n",
+    );
+    let c = load_clean(&[d.path()], 1).cgroups;
+    assert_eq!(c.use_unified, Some(true));
+    assert_eq!((c.check_every, c.max_cgroups), (2, 5));
+    assert_eq!(c.services, "/x/*.service");
+    assert_eq!(c.enabled, defaults.enabled);
+    d.write("ebpf.d.conf", "[cgroups]\nuse unified cgroups = auto\n");
+    assert_eq!(load_clean(&[d.path()], 1).cgroups.use_unified, None);
+    d.write("ebpf.d.conf", "[cgroups]\nuse unified cgroups = sometimes\n");
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    assert_eq!(c.cgroups.use_unified, None);
+    assert_eq!(diags.len(), 1, "{}", show(&diags));
+    assert_eq!(diags[0].line, Some(2));
+}
+
+#[test]
+fn apps_groups_conf_is_searched_like_the_other_files() {
+    let (user, stock) = (TempDir::new(), TempDir::new());
+    stock.write("apps_groups.conf", "stock: a\n");
+    assert_eq!(load_clean(&[user.path(), stock.path()], 1).apps_groups.groups[0].name, "stock");
+    user.write("apps_groups.conf", "user: b\nbad: *\n");
+    let (c, diags) = load(&dirs(&[user.path(), stock.path()]), 1);
+    assert_eq!(c.apps_groups.groups[0].name, "user");
+    assert_eq!(c.apps_groups.file, Some(user.path().join("apps_groups.conf")));
+    assert_eq!(diags.len(), 1, "{}", show(&diags));
+    assert_eq!(diags[0].line, Some(2));
+    assert!(c.files.contains(&user.path().join("apps_groups.conf")));
+    // Workers never get the groups.
+    assert_eq!(c.for_thread(ThreadName::Process).apps_groups, Default::default());
+}

@@ -22,6 +22,7 @@ fn stock_files_load_without_diagnostics() {
             .iter()
             .map(|t| stock.join("ebpf.d").join(t.file_name())),
     );
+    want_files.push(stock.join("apps_groups.conf"));
     assert_eq!(config.files, want_files);
 
     let g = &config.global;
@@ -92,6 +93,33 @@ fn stock_files_load_without_diagnostics() {
     assert!(s.shmget && s.shmat && s.shmdt && s.shmctl);
     let f = config.filesystems;
     assert!(f.ext4dist && f.xfsdist && f.nfsdist && f.zfsdist && f.btrfsdist);
+}
+
+/// Netdata 1.37.1's `apps_groups.conf` (Debian `netdata-core`), unchanged.
+#[test]
+fn stock_apps_groups_parse_without_warnings() {
+    let (config, diags) = load(&dirs(&[&stock_dir()]), 1);
+    assert!(diags.is_empty(), "{}", show(&diags));
+    let groups = &config.apps_groups;
+    assert_eq!(groups.file, Some(stock_dir().join("apps_groups.conf")));
+    let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names.len(), 167);
+    assert_eq!(names[..3], ["netdata", "apps.plugin", "freeipmi.plugin"]);
+    assert_eq!(names.last(), Some(&"other"));
+    assert_eq!(groups.other, names.len() - 1);
+    assert!(groups.groups.iter().all(|g| !g.hidden));
+    assert!(groups.needs_cmdline());
+    let group = |comm: &str, cmdline: &str| {
+        let g = groups.classify(comm, cmdline).unwrap_or(groups.other);
+        groups.groups[g].name.as_str()
+    };
+    assert_eq!(group("nginx", "nginx: master process"), "httpd");
+    assert_eq!(group("postgres", "postgres -D /var/lib/db"), "sql");
+    assert_eq!(group("python3", "/usr/bin/python3 /usr/libexec/netdata/plugins.d/python.d.plugin 1"), "python.d.plugin");
+    assert_eq!(group("aws", "aws s3 cp a b"), "aws-s3", "the quoted pattern with a blank");
+    assert_eq!(group("cargo", "cargo build"), "build", "a group given on two lines");
+    assert_eq!(group("libvirtd", "libvirtd"), "libvirt");
+    assert_eq!(group("bash", "-bash"), "other");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod record;
 mod ring;
 
-pub use record::{FrameHeader, Record, RecordKind, FRAME_MAGIC};
+pub use record::{FrameHeader, Record, RecordKind, TableStat, FRAME_CONTINUATION, FRAME_MAGIC};
 pub use ring::{
     create, frame_bytes, max_records, Pushed, RingError, RingReader, RingWriter, LAYOUT_VERSION,
     MAX_CAPACITY, MIN_CAPACITY, RING_MAGIC,

@@ -20,7 +20,7 @@ use crate::record::{FrameHeader, Record, RecordKind, FRAME_MAGIC};
 /// Identifies our rings ("EBPFRING").
 pub const RING_MAGIC: u64 = 0x4542_5046_5249_4e47;
 /// Bumped whenever the header, frame or record layout changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 const HEADER_BYTES: usize = 128;
 const FRAME_HEADER_BYTES: usize = std::mem::size_of::<FrameHeader>();
@@ -322,8 +322,26 @@ impl RingWriter {
         self.ring.header().heartbeat.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many records a frame written now could carry without being
+    /// dropped: the supervisor may not have read everything yet.
+    pub fn free_records(&self) -> usize {
+        let tail = self.ring.header().tail.load(Ordering::Acquire);
+        let used = self.head.wrapping_sub(tail).min(self.ring.capacity as u64);
+        max_records(self.ring.capacity - used as usize)
+    }
+
     /// Writes one frame whole, or drops and counts it when the ring is full.
     pub fn push(&mut self, status: u32, records: &[Record]) -> Result<Pushed, RingError> {
+        self.push_flagged(status, 0, records)
+    }
+
+    /// [`RingWriter::push`] with frame flags ([`crate::FRAME_CONTINUATION`]).
+    pub fn push_flagged(
+        &mut self,
+        status: u32,
+        flags: u32,
+        records: &[Record],
+    ) -> Result<Pushed, RingError> {
         let bytes = frame_bytes(records.len());
         if bytes > self.ring.capacity {
             return Err(RingError::FrameTooLarge {
@@ -351,7 +369,7 @@ impl RingWriter {
             generation: self.generation,
             sequence: self.sequence,
             status,
-            reserved: 0,
+            flags,
         };
         self.scratch.clear();
         self.scratch.extend_from_slice(bytemuck::bytes_of(&header));
@@ -447,6 +465,24 @@ mod tests {
         // Space is free again once read; the sequence shows the gap.
         assert_eq!(writer.push(0, &frame).unwrap(), Pushed::Written);
         assert_eq!(drain(&mut reader).unwrap()[0].0.sequence, 3);
+    }
+
+    #[test]
+    fn free_records_says_what_fits_and_flags_travel() {
+        let (mut reader, fd) = create(MIN_CAPACITY, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        assert_eq!(writer.free_records(), max_records(MIN_CAPACITY));
+        let frame = vec![Record::counter(0, 1); 10];
+        writer.push_flagged(0, crate::FRAME_CONTINUATION, &frame).unwrap();
+        let free = writer.free_records();
+        assert_eq!(free, max_records(MIN_CAPACITY - frame_bytes(10)));
+        let fill = vec![Record::counter(0, 1); free];
+        assert_eq!(writer.push(0, &fill).unwrap(), Pushed::Written);
+        assert_eq!(writer.free_records(), 0);
+        let frames = drain(&mut reader).unwrap();
+        assert_eq!(frames[0].0.flags, crate::FRAME_CONTINUATION);
+        assert_eq!(frames[1].0.flags, 0);
+        assert_eq!(writer.free_records(), max_records(MIN_CAPACITY));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod counters;
+mod grouping;
 mod output;
 mod spawn;
 mod supervisor;

@@ -20,7 +20,10 @@ use workers::runtime::RING_FD;
 use workers::WorkerConfig;
 
 /// Large enough for a few frames of every thread's counters.
-const RING_CAPACITY: usize = 64 * 1024;
+pub const RING_CAPACITY: usize = 64 * 1024;
+/// For a thread that sends per-process records: 10 900 of them per 100 ms
+/// heartbeat (what does not fit waits in the kernel for the next one).
+pub const RING_CAPACITY_PER_PROCESS: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -70,9 +73,10 @@ impl Worker {
     pub fn spawn(
         config: &WorkerConfig,
         generation: u64,
+        capacity: usize,
         tail: &StderrTail,
     ) -> Result<Worker, SpawnError> {
-        let (ring, ring_fd) = ipc::create(RING_CAPACITY, generation)?;
+        let (ring, ring_fd) = ipc::create(capacity, generation)?;
         let input = ron::to_string(config)?;
         // Our own binary, even after an upgrade replaced the file: worker
         // and supervisor must agree on the ring layout.

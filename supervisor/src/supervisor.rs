@@ -13,13 +13,16 @@ use conf::{Config, SupervisorSettings, ThreadName};
 use crossbeam_channel::{select, Receiver};
 use ipc::Record;
 use nix::sys::signal::Signal;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use workers::runtime::exit;
 use workers::{Thread, WorkerConfig};
 
-use crate::counters::Counters;
+use workers::per_process;
+
+use crate::counters::{self, Counters};
+use crate::grouping::{self, Grouping};
 use crate::output::{Chart, Output, Status, ThreadState, ThreadStatus};
-use crate::spawn::{StderrTail, Worker};
+use crate::spawn::{StderrTail, Worker, RING_CAPACITY, RING_CAPACITY_PER_PROCESS};
 
 /// How often rings are drained and workers checked.
 const TICK: Duration = Duration::from_millis(100);
@@ -63,6 +66,8 @@ struct Slot {
     thread: &'static dyn Thread,
     config: WorkerConfig,
     charts: Vec<Chart>,
+    /// The grouping's version the per-process charts were built with.
+    grouping_version: Option<u64>,
     state: State,
     generation: u64,
     counters: Counters,
@@ -95,10 +100,14 @@ impl Slot {
         Slot {
             thread,
             charts: thread.layout(&config.config, &BTreeSet::new()),
+            grouping_version: None,
             config,
             state: State::Waiting { until: now },
             generation: 0,
-            counters: Counters::new(thread.counters().len()),
+            counters: Counters::new(
+                thread.counters().len(),
+                thread.per_process().map_or(0, |per| per.counters.len()),
+            ),
             records: Vec::new(),
             defined: false,
             deaths: VecDeque::new(),
@@ -118,7 +127,12 @@ impl Slot {
 
     fn start(&mut self, now: Instant, policy: &SupervisorSettings) {
         self.generation += 1;
-        match Worker::spawn(&self.config, self.generation, &self.tail) {
+        let capacity = if per_process::enabled(self.thread, &self.config.config).is_some() {
+            RING_CAPACITY_PER_PROCESS
+        } else {
+            RING_CAPACITY
+        };
+        match Worker::spawn(&self.config, self.generation, capacity, &self.tail) {
             Ok(worker) => {
                 self.state = State::Running {
                     worker,
@@ -137,16 +151,28 @@ impl Slot {
     }
 
     /// Drains the ring, watches the process; at most one state change.
-    fn poll(&mut self, now: Instant, policy: &SupervisorSettings) {
+    fn poll(
+        &mut self,
+        now: Instant,
+        policy: &SupervisorSettings,
+        grouping: Option<&mut Grouping>,
+    ) {
         match &self.state {
             State::Waiting { until } if now >= *until => self.start(now, policy),
             State::Waiting { .. } | State::Disabled | State::Off => {}
-            State::Running { .. } => self.poll_running(now, policy),
+            State::Running { .. } => self.poll_running(now, policy, grouping),
         }
     }
 
-    fn poll_running(&mut self, now: Instant, policy: &SupervisorSettings) {
+    fn poll_running(
+        &mut self,
+        now: Instant,
+        policy: &SupervisorSettings,
+        mut grouping: Option<&mut Grouping>,
+    ) {
         let name = self.name();
+        let limit = per_process::enabled(self.thread, &self.config.config)
+            .map(|per| per.slots(self.config.settings()));
         let State::Running {
             worker,
             started,
@@ -159,9 +185,17 @@ impl Slot {
             return;
         };
         if !*killed {
+            let per_process = match (limit, grouping.as_deref_mut()) {
+                (Some(limit), Some(grouping)) => Some(counters::PerProcess {
+                    grouping,
+                    limit,
+                    now,
+                }),
+                _ => None,
+            };
             match self
                 .counters
-                .drain(self.thread, &mut worker.ring, &mut self.records)
+                .drain(self.thread, &mut worker.ring, &mut self.records, per_process)
             {
                 Ok(drained) if drained.frames > 0 => {
                     *attached = true;
@@ -209,7 +243,7 @@ impl Slot {
         };
         worker.finish_stderr();
         let ran = now - *started;
-        self.end_generation();
+        self.end_generation(now, grouping);
         match status.code() {
             Some(exit::UNSUPPORTED) => {
                 error!("{name}: cannot run on this system (see above); thread disabled");
@@ -259,22 +293,30 @@ impl Slot {
         self.state = State::Waiting { until: now + delay };
     }
 
-    /// The next worker counts from zero again.
-    fn end_generation(&mut self) {
+    /// The next worker counts from zero again, and holds no process.
+    fn end_generation(&mut self, now: Instant, grouping: Option<&mut Grouping>) {
         self.counters.next_generation();
         self.dropped_base += std::mem::take(&mut self.dropped);
         self.variant = None;
+        if let Some(grouping) = grouping {
+            grouping.thread_gone(self.thread.name(), now);
+        }
     }
 
     /// Stops the worker for a reload (retired by the caller): the thread's
     /// data stop until the next worker attaches.
-    fn stop_for_reload(&mut self, now: Instant, next: State) -> Option<Worker> {
+    fn stop_for_reload(
+        &mut self,
+        now: Instant,
+        next: State,
+        grouping: Option<&mut Grouping>,
+    ) -> Option<Worker> {
         let worker = match std::mem::replace(&mut self.state, next) {
             State::Running { worker, .. } => Some(worker),
             _ => None,
         };
         if worker.is_some() {
-            self.end_generation();
+            self.end_generation(now, grouping);
             self.gap_since.get_or_insert(now);
         }
         self.deaths.clear();
@@ -293,17 +335,36 @@ impl Slot {
         }
     }
 
+    /// The thread's charts: its table (with keyed charts), then its
+    /// per-process charts as the grouping stands.
+    fn layout(&mut self, grouping: Option<&Grouping>) -> Vec<Chart> {
+        let mut charts = self
+            .thread
+            .layout(&self.config.config, &self.counters.keys());
+        if let Some(grouping) = grouping {
+            charts.extend(grouping::charts::charts(
+                self.thread,
+                &self.config.config,
+                grouping,
+            ));
+            let live: Vec<u32> = grouping.cgroups().iter().map(|c| c.serial).collect();
+            self.counters.retain_cgroups(&live);
+        }
+        self.grouping_version = grouping.map(|g| g.version);
+        charts
+    }
+
     /// Defines the charts on the first data, then sends one update. A new
-    /// key (a disk, an IRQ) may add charts or dimensions: those are defined
-    /// (again), charts that went away become obsolete.
-    fn emit(&mut self, output: &mut dyn Output) -> io::Result<()> {
+    /// key (a disk, an IRQ), a new apps group or a cgroup coming or going
+    /// changes the charts: new or changed ones are defined (again), charts
+    /// that went away become obsolete.
+    fn emit(&mut self, output: &mut dyn Output, grouping: Option<&Grouping>) -> io::Result<()> {
         if !self.counters.fresh {
             return Ok(());
         }
-        if self.counters.new_keys {
-            let charts = self
-                .thread
-                .layout(&self.config.config, &self.counters.keys());
+        let regroup = grouping.map(|g| g.version) != self.grouping_version;
+        if self.counters.new_keys || regroup {
+            let charts = self.layout(grouping);
             if self.defined {
                 let gone = gone(&self.charts, &charts);
                 if !gone.is_empty() {
@@ -340,6 +401,7 @@ impl Slot {
     }
 
     fn status(&self, now: Instant) -> ThreadStatus {
+        let table = self.counters.table_stats();
         let state = match self.state {
             State::Running { attached: true, .. } => ThreadState::Running,
             State::Running { .. } | State::Waiting { .. } => ThreadState::Starting,
@@ -357,6 +419,7 @@ impl Slot {
             restarts: self.restarts,
             dropped_frames: self.dropped_base + self.dropped,
             gap_ms: (self.gap + ongoing).as_millis() as u64,
+            pid_table: per_process::enabled(self.thread, &self.config.config).map(|_| table),
         }
     }
 }
@@ -368,8 +431,38 @@ pub struct Supervisor {
     /// Workers told to stop (their thread was reconfigured or disabled),
     /// SIGKILLed at the deadline if still there.
     retiring: Vec<(Worker, Instant)>,
+    /// Process → apps group and cgroup, for every thread that counts per
+    /// process; `None` when none does.
+    grouping: Option<Grouping>,
     output: Box<dyn Output>,
     next_status: Instant,
+}
+
+/// Whether some enabled thread counts per process under `config`, and
+/// whether some draws cgroup charts.
+fn per_process_wanted(config: &Config) -> (bool, bool) {
+    let threads = ThreadName::ALL
+        .into_iter()
+        .filter(|name| config.thread(*name).enabled)
+        .filter_map(workers::registry::find)
+        .filter(|thread| per_process::enabled(*thread, config).is_some());
+    threads.fold((false, false), |(_, cgroups), thread| {
+        (true, cgroups || config.thread(thread.name()).cgroups)
+    })
+}
+
+fn new_grouping(config: &Config) -> Option<Grouping> {
+    let (wanted, cgroups) = per_process_wanted(config);
+    if !wanted {
+        return None;
+    }
+    if config.apps_groups.file.is_none() {
+        warn!("no apps_groups.conf found: every process is in the apps group `other`");
+    }
+    Some(Grouping::new(
+        config.apps_groups.clone(),
+        cgroups.then_some(&config.cgroups),
+    ))
 }
 
 impl Supervisor {
@@ -381,6 +474,7 @@ impl Supervisor {
             pid_filter,
             slots: Vec::new(),
             retiring: Vec::new(),
+            grouping: new_grouping(config),
             output,
             next_status: now + Duration::from_secs(config.global.update_every.into()),
         };
@@ -425,7 +519,18 @@ impl Supervisor {
             let now = Instant::now();
             let policy = self.config.supervisor;
             for slot in &mut self.slots {
-                slot.poll(now, &policy);
+                let started = Instant::now();
+                slot.poll(now, &policy, self.grouping.as_mut());
+                if let Some(grouping) = &mut self.grouping {
+                    if slot.thread.per_process().is_some() {
+                        grouping.add_work(started.elapsed());
+                    }
+                }
+            }
+            if let Some(grouping) = &mut self.grouping {
+                let started = Instant::now();
+                grouping.tick(now);
+                grouping.add_work(started.elapsed());
             }
             self.reap_retiring(now);
             if self.nothing_can_run() {
@@ -435,9 +540,16 @@ impl Supervisor {
             let mut wrote = false;
             for slot in &mut self.slots {
                 wrote |= slot.counters.fresh;
-                slot.emit(self.output.as_mut())?;
+                slot.emit(self.output.as_mut(), self.grouping.as_ref())?;
             }
             if now >= self.next_status {
+                if let Some(grouping) = &mut self.grouping {
+                    let (spent, records, known) = grouping.take_work();
+                    debug!(
+                        "grouping: {records} per-process records, {known} processes known, {} us",
+                        spent.as_micros()
+                    );
+                }
                 let status = self.status(now);
                 self.output.status(&status)?;
                 self.next_status = now + Duration::from_secs(status.update_every.into());
@@ -464,6 +576,7 @@ impl Supervisor {
     /// obsolete, newly enabled ones start, disabled ones get a new chance.
     fn reload(&mut self, config: Config, now: Instant) -> io::Result<()> {
         self.config = config;
+        self.reload_grouping();
         for name in ThreadName::ALL {
             let enabled = self.config.thread(name).enabled;
             let Some(index) = self.slots.iter().position(|s| s.thread.name() == name) else {
@@ -487,7 +600,7 @@ impl Supervisor {
                     self.output.obsolete(&slot.charts)?;
                     slot.defined = false;
                 }
-                let worker = slot.stop_for_reload(now, State::Off);
+                let worker = slot.stop_for_reload(now, State::Off, self.grouping.as_mut());
                 slot.close_gap(now);
                 self.retire(worker, now);
             } else if off || slot.config != config {
@@ -496,7 +609,8 @@ impl Supervisor {
                 } else {
                     info!("{name}: its configuration changed; restarting its worker");
                 }
-                let charts = slot.thread.layout(&config.config, &slot.counters.keys());
+                slot.config = config;
+                let charts = slot.layout(self.grouping.as_ref());
                 let gone = gone(&slot.charts, &charts);
                 if slot.defined && !gone.is_empty() {
                     self.output.obsolete(&gone)?;
@@ -505,8 +619,11 @@ impl Supervisor {
                 // interval may have changed.
                 slot.defined = false;
                 slot.charts = charts;
-                slot.config = config;
-                let worker = slot.stop_for_reload(now, State::Waiting { until: now });
+                let worker = slot.stop_for_reload(
+                    now,
+                    State::Waiting { until: now },
+                    self.grouping.as_mut(),
+                );
                 self.retire(worker, now);
             } else if matches!(slot.state, State::Disabled) {
                 info!("{name}: disabled before; trying again");
@@ -517,6 +634,30 @@ impl Supervisor {
         self.slots.sort_by_key(|slot| slot.thread.name());
         self.next_status = self.next_status.min(now);
         self.output.flush()
+    }
+
+    /// The grouping under the new configuration: created, dropped, or
+    /// given the new apps groups (totals follow their group by name).
+    fn reload_grouping(&mut self) {
+        let (wanted, cgroups) = per_process_wanted(&self.config);
+        let Some(grouping) = self.grouping.as_mut().filter(|_| wanted) else {
+            self.grouping = new_grouping(&self.config);
+            return;
+        };
+        let names = |groups: &conf::AppsGroups| -> Vec<String> {
+            groups.groups.iter().map(|g| g.name.clone()).collect()
+        };
+        let old = names(grouping.apps());
+        grouping.reconfigure(
+            self.config.apps_groups.clone(),
+            cgroups.then_some(&self.config.cgroups),
+        );
+        let new = names(grouping.apps());
+        if old != new {
+            for slot in &mut self.slots {
+                slot.counters.regroup(&old, &new);
+            }
+        }
     }
 
     fn retire(&mut self, worker: Option<Worker>, now: Instant) {
@@ -565,6 +706,7 @@ impl Supervisor {
                         restarts: 0,
                         dropped_frames: 0,
                         gap_ms: 0,
+                        pid_table: None,
                     },
                 },
             )

@@ -57,6 +57,8 @@ use std::time::{Duration, Instant};
 
 use protocol::Stream;
 
+pub mod cgroup;
+
 /// Under CI a test that cannot run fails; elsewhere it says so and skips.
 pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
@@ -292,7 +294,17 @@ pub struct Workload {
 
 impl Workload {
     pub fn spawn(scenario: &str, n: usize) -> Workload {
-        let mut child = Command::new(binary("workload"))
+        Workload::spawn_named(scenario, n, None)
+    }
+
+    /// With `comm`, the workload (and what it starts) takes that process
+    /// name before it says `ready`.
+    pub fn spawn_named(scenario: &str, n: usize, comm: Option<&str>) -> Workload {
+        let mut command = Command::new(binary("workload"));
+        if let Some(comm) = comm {
+            command.env("WORKLOAD_COMM", comm);
+        }
+        let mut child = command
             .args([scenario, &n.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -324,6 +336,14 @@ impl Workload {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "workload failed: {status}");
         assert_eq!(out, "done\n");
+    }
+
+    /// Lets the workload run and waits for it to be killed by SIGKILL.
+    pub fn run_until_killed(mut self) {
+        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let status = self.child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "workload was not killed: {status}");
     }
 }
 

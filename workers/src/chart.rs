@@ -93,12 +93,73 @@ impl DimValue {
     }
 }
 
+/// Keys with this bit read per-process totals (an apps group's, a
+/// cgroup's); keys from workers never have it.
+pub const TARGET_KEY: u64 = 1 << 63;
+const CGROUP_KEY: u64 = 1 << 62;
+
+/// The key of an apps group's totals of per-process counters.
+pub const fn group_key(group: u32) -> u64 {
+    TARGET_KEY | group as u64
+}
+
+/// The key of a cgroup's totals (by its serial) of per-process counters.
+pub const fn cgroup_key(serial: u32) -> u64 {
+    TARGET_KEY | CGROUP_KEY | serial as u64
+}
+
+/// Totals of a thread's per-process counters by apps group and by cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerProcessTotals {
+    /// Per-process counters of the thread.
+    pub counters: usize,
+    /// `groups[group * counters + counter]`.
+    pub groups: Vec<u64>,
+    /// By cgroup serial, one total per counter.
+    pub cgroups: BTreeMap<u32, Vec<u64>>,
+}
+
+impl PerProcessTotals {
+    pub fn get(&self, counter: u32, key: u64) -> u64 {
+        let id = key as u32;
+        let counter = counter as usize;
+        if counter >= self.counters {
+            return 0;
+        }
+        let found = if key & CGROUP_KEY != 0 {
+            self.cgroups.get(&id).map(|totals| totals[counter])
+        } else {
+            self.groups.get(id as usize * self.counters + counter).copied()
+        };
+        found.unwrap_or(0)
+    }
+
+    /// Adds `delta` events of `counter` to `group` and `cgroup`.
+    pub fn add(&mut self, counter: u32, delta: u64, group: u32, cgroup: Option<u32>) {
+        let counter = counter as usize;
+        let at = group as usize * self.counters + counter;
+        if self.groups.len() <= at {
+            self.groups.resize((group as usize + 1) * self.counters, 0);
+        }
+        self.groups[at] = self.groups[at].wrapping_add(delta);
+        if let Some(serial) = cgroup {
+            let totals = self
+                .cgroups
+                .entry(serial)
+                .or_insert_with(|| vec![0; self.counters]);
+            totals[counter] = totals[counter].wrapping_add(delta);
+        }
+    }
+}
+
 /// A thread's cumulative counters at one moment: the plain ones by index,
-/// and the keyed ones (per disk, per IRQ, …) by index and key.
+/// the keyed ones (per disk, per IRQ, …) by index and key, and the totals
+/// of per-process counters by index and target key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub plain: Vec<u64>,
     pub keyed: BTreeMap<(u32, u64), u64>,
+    pub per_process: PerProcessTotals,
 }
 
 impl Snapshot {
@@ -106,6 +167,8 @@ impl Snapshot {
     pub fn get(&self, index: u32, key: u64) -> u64 {
         if key == 0 {
             self.plain.get(index as usize).copied().unwrap_or(0)
+        } else if key & TARGET_KEY != 0 {
+            self.per_process.get(index, key)
         } else {
             self.keyed.get(&(index, key)).copied().unwrap_or(0)
         }
@@ -183,6 +246,7 @@ impl DimDef {
             value: self.value,
             key,
             multiplier: self.multiplier,
+            hidden: false,
         }
     }
 }
@@ -210,9 +274,11 @@ pub struct Dim {
     pub name: String,
     pub value: DimValue,
     /// Which counters `value` reads: 0 for the plain ones, else the key of
-    /// keyed ones.
+    /// keyed ones, or a target key ([`group_key`], [`cgroup_key`]).
     pub key: u64,
     pub multiplier: i64,
+    /// Sent with Netdata's `hidden` option (a hidden apps group).
+    pub hidden: bool,
 }
 
 impl Chart {

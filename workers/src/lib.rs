@@ -4,6 +4,8 @@
 
 pub mod chart;
 pub mod loader;
+pub mod oomkill;
+pub mod per_process;
 pub mod privileges;
 pub mod process;
 pub mod registry;
@@ -12,6 +14,7 @@ pub mod sync;
 pub mod thread;
 
 pub use chart::{
-    Algorithm, Chart, ChartDef, ChartKind, ChartMode, Dim, DimDef, DimValue, Snapshot,
+    cgroup_key, group_key, Algorithm, Chart, ChartDef, ChartKind, ChartMode, Dim, DimDef,
+    DimValue, PerProcessTotals, Snapshot, TARGET_KEY,
 };
 pub use thread::{Thread, VariantKind, WorkerConfig};

@@ -67,6 +67,17 @@ pub fn attach(
         // Unused without --pid; its default size would cost 640 KB of kernel memory.
         loader.map_max_entries("tracked_tgids", 1);
     }
+    let per_process = thread.per_process().map(|per| {
+        let settings = cfg.settings();
+        (per.slots(settings), per.events_bytes(settings))
+    });
+    if let Some((slots, events_bytes)) = &per_process {
+        // A table of one slot when off: its programs then record nothing.
+        loader
+            .override_global("pid_slots", slots, true)
+            .map_max_entries("pid_table", (*slots).max(1))
+            .map_max_entries("pid_events", *events_bytes);
+    }
     let mut ebpf = loader.load(variant.object).map_err(AttachError::Object)?;
     if let Some(pid) = cfg.pid_filter {
         track(&mut ebpf, &[pid])?;
@@ -76,6 +87,7 @@ pub fn attach(
         Needed::ReturnMode => cfg.settings().mode == LoadMode::Return,
         Needed::PidFilter => cfg.pid_filter.is_some(),
         Needed::Counter(counter) => thread.collects(&cfg.config, counter),
+        Needed::PidTable => per_process.is_some_and(|(slots, _)| slots > 0),
     };
     for spec in variant.programs.iter().filter(needed) {
         attach_program(&mut ebpf, spec, btf)?;
@@ -215,15 +227,13 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 /// Sums a per-CPU counter array every tick.
 pub struct CounterCollector {
-    /// Owns the programs and links; dropping it detaches everything.
-    _ebpf: Ebpf,
     map_name: &'static str,
     counters: PerCpuArray<MapData, u64>,
     count: u32,
 }
 
 impl CounterCollector {
-    pub fn new(mut ebpf: Ebpf, map_name: &'static str, count: u32) -> Result<Self, AttachError> {
+    pub fn new(ebpf: &mut Ebpf, map_name: &'static str, count: u32) -> Result<Self, AttachError> {
         let map = ebpf.take_map(map_name).ok_or(AttachError::Map {
             map: map_name,
             detail: "missing from the object".into(),
@@ -233,7 +243,6 @@ impl CounterCollector {
             detail: format!("{e:?}"),
         })?;
         Ok(CounterCollector {
-            _ebpf: ebpf,
             map_name,
             counters,
             count,

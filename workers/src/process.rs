@@ -5,11 +5,21 @@
 //! "all forks"); `release_task` is positive; `system.process_status`
 //! `process` is processes started minus processes ended; `task_error`
 //! `sys_clone` counts failed thread creations (always 0 in the original).
+//!
+//! Per process (apps, cgroup and services charts), the same events of each
+//! process: `apps.*` count the events of the interval (`absolute`, as the
+//! original, without its every-other-interval zeros, B-37); cgroup and
+//! services charts are running totals (`incremental`). The cgroup
+//! `task_exit` counts exits (the original sent releases, B-4), and the
+//! services `task_exit`/`task_close` titles and contexts match their values
+//! (swapped in the original, B-5).
 
 use bpf::layout::process::*;
+use bpf::layout::process_pid;
 use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
+use crate::per_process::{PerProcess, ProcessChart, View};
 use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind};
 
 pub struct Process;
@@ -106,6 +116,120 @@ const CHARTS: &[ChartDef] = &[
     ),
 ];
 
+const PID_COUNTERS: &[&str] = &[
+    "create_process",
+    "create_thread",
+    "task_exit",
+    "task_close",
+    "task_error",
+];
+const _: () = assert!(PID_COUNTERS.len() == process_pid::COUNTERS as usize);
+
+/// How one view of a per-process chart looks; only these differ.
+const fn view(
+    id: &'static str,
+    title: &'static str,
+    family: &'static str,
+    context: &'static str,
+    kind: ChartKind,
+    priority: u32,
+    incremental: bool,
+) -> View {
+    View {
+        id,
+        title,
+        units: "calls/s",
+        family,
+        context,
+        kind,
+        priority,
+        incremental,
+    }
+}
+
+/// One per-process chart in its three views (spec §2.1): `offset` from the
+/// original's first priority, `dim` the cgroup chart's dimension (id, name).
+macro_rules! per_process {
+    ($counter:expr, $mode:expr, $id:literal, $title:literal, $offset:literal, $dim:expr) => {
+        ProcessChart {
+            counter: $counter,
+            mode: $mode,
+            apps: view($id, $title, "processes", "", ChartKind::Stacked, 20065 + $offset, false),
+            cgroup: (
+                view(
+                    $id,
+                    $title,
+                    "processes (eBPF)",
+                    concat!("cgroup.", $id),
+                    ChartKind::Line,
+                    45000 + $offset,
+                    true,
+                ),
+                $dim,
+            ),
+            services: view(
+                $id,
+                $title,
+                "process (eBPF)",
+                concat!("services.", $id),
+                ChartKind::Stacked,
+                20065 + $offset,
+                true,
+            ),
+        }
+    };
+}
+
+const PER_PROCESS: PerProcess = PerProcess {
+    counters: PID_COUNTERS,
+    slot_bytes: process_pid::SLOT_BYTES,
+    charts: &[
+        per_process!(
+            process_pid::CREATE_PROCESS,
+            ChartMode::Both,
+            "process_create",
+            "Process started",
+            0,
+            ("_do_fork", "process")
+        ),
+        per_process!(
+            process_pid::CREATE_THREAD,
+            ChartMode::Both,
+            "thread_create",
+            "Threads started",
+            1,
+            ("sys_clone", "thread")
+        ),
+        per_process!(
+            process_pid::TASK_EXIT,
+            ChartMode::Both,
+            "task_exit",
+            "Tasks starts exit process.",
+            2,
+            ("do_exit", "process")
+        ),
+        per_process!(
+            process_pid::TASK_CLOSE,
+            ChartMode::Both,
+            "task_close",
+            "Tasks closed",
+            3,
+            ("release_task", "task")
+        ),
+        per_process!(
+            process_pid::TASK_ERROR,
+            ChartMode::ReturnOnly,
+            "task_error",
+            "Errors to create process or threads.",
+            4,
+            ("do_exit", "process")
+        ),
+    ],
+    module: "process",
+    max_slots: None,
+    apps_always: false,
+};
+
 const fn program(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
     ProgramSpec { name, hook, needed }
 }
@@ -133,6 +257,11 @@ const VARIANTS: &[Variant] = &[Variant {
             "process_free",
             Hook::BtfTracepoint("sched_process_free"),
             Needed::Always,
+        ),
+        program(
+            "pid_exec",
+            Hook::BtfTracepoint("sched_process_exec"),
+            Needed::PidTable,
         ),
         program(
             "process_clone_enter",
@@ -182,5 +311,9 @@ impl Thread for Process {
 
     fn variants(&self) -> &'static [Variant] {
         VARIANTS
+    }
+
+    fn per_process(&self) -> Option<&'static PerProcess> {
+        Some(&PER_PROCESS)
     }
 }

@@ -4,7 +4,11 @@ use conf::ThreadName;
 
 use crate::thread::Thread;
 
-static THREADS: &[&dyn Thread] = &[&crate::process::Process, &crate::sync::Sync];
+static THREADS: &[&dyn Thread] = &[
+    &crate::process::Process,
+    &crate::sync::Sync,
+    &crate::oomkill::Oomkill,
+];
 
 pub fn all() -> &'static [&'static dyn Thread] {
     THREADS

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::ThreadName;
-use ipc::RingWriter;
+use ipc::{Pushed, RingWriter};
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 use nix::sys::signal::{signal, SigHandler, Signal};
@@ -168,16 +168,12 @@ fn collect_loop(
     while !stop.load(Ordering::Relaxed) {
         ring.beat();
         let now = Instant::now();
-        if now >= next_tick {
-            records.clear();
-            if let Err(e) = collector.collect(&mut records) {
-                error!("{e}");
-                return exit::FAILED;
-            }
-            if let Err(e) = ring.push(variant, &records) {
-                error!("cannot write to the ring: {e}");
-                return exit::FAILED;
-            }
+        let tick = now >= next_tick;
+        if let Err(e) = send(&mut ring, variant, collector.as_mut(), &mut records, tick) {
+            error!("{e}");
+            return exit::FAILED;
+        }
+        if tick {
             // Skip ticks missed while stopped (SIGSTOP), never burst.
             while next_tick <= now {
                 next_tick += period;
@@ -194,6 +190,46 @@ fn collect_loop(
     std::mem::forget(collector);
     close_links_concurrently();
     exit::STOPPED
+}
+
+/// On a tick, the update's frame: the counters, then per-process records
+/// as far as the ring has room. Between ticks (every heartbeat), the
+/// per-process records that did not fit, in continuation frames; and the
+/// kernel's per-process events are taken from its ring buffer before it
+/// fills.
+fn send(
+    ring: &mut RingWriter,
+    variant: u32,
+    collector: &mut dyn Collector,
+    records: &mut Vec<ipc::Record>,
+    tick: bool,
+) -> Result<(), String> {
+    records.clear();
+    if tick {
+        collector.collect(records).map_err(|e| e.to_string())?;
+    }
+    let mut flags = 0;
+    if let Some(table) = collector.pid_table() {
+        if !tick && !table.pending() {
+            table.poll_events();
+            return Ok(());
+        }
+        let budget = ring.free_records().saturating_sub(records.len());
+        table.fill(records, budget).map_err(|e| e.to_string())?;
+        if !tick {
+            flags = ipc::FRAME_CONTINUATION;
+        }
+    } else if !tick {
+        return Ok(());
+    }
+    match ring.push_flagged(variant, flags, records) {
+        Ok(Pushed::Written) => Ok(()),
+        // Only an update can be dropped (the ring was full): its counters
+        // are cumulative and come again; per-process records are made only
+        // as far as the ring has room.
+        Ok(Pushed::Dropped) => Ok(()),
+        Err(e) => Err(format!("cannot write to the ring: {e}")),
+    }
 }
 
 fn close_links_concurrently() {

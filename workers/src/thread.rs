@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart::{Chart, ChartDef, ChartMode};
 use crate::loader::{AttachError, CounterCollector};
+use crate::per_process::{PerProcess, PidTable};
 
 /// How a variant hooks the kernel, in the order `auto` prefers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +66,8 @@ pub enum Needed {
     PidFilter,
     /// Only while the given counter is collected (see [`Thread::collects`]).
     Counter(u32),
+    /// Only while the thread counts per process (apps or cgroup charts).
+    PidTable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +83,8 @@ pub struct ProgramSpec {
 pub struct Variant {
     pub kind: VariantKind,
     pub object: &'static [u8],
-    /// The per-CPU `u64` array holding the thread's counters.
+    /// The per-CPU `u64` array holding the thread's counters (unused by a
+    /// thread without plain counters).
     pub counter_map: &'static str,
     pub programs: &'static [ProgramSpec],
 }
@@ -164,6 +168,12 @@ pub trait Thread: Sync {
         true
     }
 
+    /// How the thread counts per process, if it does (the apps, cgroup and
+    /// systemd-services charts).
+    fn per_process(&self) -> Option<&'static PerProcess> {
+        None
+    }
+
     /// The charts drawn under `config`, given the keyed counters seen so
     /// far (`(index, key)`: a disk, an IRQ). The supervisor asks again
     /// whenever a new key appears. The default is the thread's table.
@@ -172,18 +182,61 @@ pub trait Thread: Sync {
     }
 
     /// The worker's reader of the attached object. The default sums the
-    /// variant's per-CPU counter array into plain counters.
+    /// variant's per-CPU counter array into plain counters, and maps the
+    /// per-process table when it is on.
     fn collector(
         &self,
         ebpf: Ebpf,
         variant: &Variant,
-        _config: &WorkerConfig,
+        config: &WorkerConfig,
     ) -> Result<Box<dyn Collector>, AttachError> {
-        Ok(Box::new(CounterCollector::new(
-            ebpf,
-            variant.counter_map,
-            self.counters().len() as u32,
-        )?))
+        Ok(Box::new(StandardCollector::new(self, ebpf, variant, config)?))
+    }
+}
+
+/// Plain counters and, when on, the per-process table.
+pub struct StandardCollector {
+    counters: Option<CounterCollector>,
+    table: Option<PidTable>,
+    /// Owns the programs and links; dropping it detaches everything.
+    _ebpf: Ebpf,
+}
+
+impl StandardCollector {
+    pub fn new<T: Thread + ?Sized>(
+        thread: &T,
+        mut ebpf: Ebpf,
+        variant: &Variant,
+        config: &WorkerConfig,
+    ) -> Result<StandardCollector, AttachError> {
+        let count = thread.counters().len() as u32;
+        let counters = (count > 0)
+            .then(|| CounterCollector::new(&mut ebpf, variant.counter_map, count))
+            .transpose()?;
+        let settings = config.settings();
+        let table = thread
+            .per_process()
+            .filter(|per| per.slots(settings) > 0)
+            .map(|per| PidTable::new(&mut ebpf, per, settings))
+            .transpose()?;
+        Ok(StandardCollector {
+            counters,
+            table,
+            _ebpf: ebpf,
+        })
+    }
+}
+
+impl Collector for StandardCollector {
+    fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError> {
+        match &mut self.counters {
+            Some(counters) => counters.collect(records),
+            None => Ok(()),
+        }
+    }
+
+    fn pid_table(&mut self) -> Option<&mut PidTable> {
+        self.table.as_mut()
     }
 }
 
@@ -219,6 +272,11 @@ pub enum CollectError {
 pub trait Collector {
     /// Appends this tick's records.
     fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError>;
+
+    /// The per-process table, when the thread counts per process.
+    fn pid_table(&mut self) -> Option<&mut PidTable> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ pub struct ThreadStatus {
     /// Milliseconds without an attached worker after deaths: events then
     /// were not counted.
     pub gap_ms: u64,
+    /// The per-process table's statistics, in [`ipc::TableStat`] order,
+    /// when the thread counts per process.
+    pub pid_table: Option<[u64; 4]>,
 }
 
 /// The supervisor's own state, every thread in [`ThreadName::ALL`] order.

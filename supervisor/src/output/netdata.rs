@@ -66,6 +66,46 @@ const fn per_thread(incremental: bool) -> [DimDef; 16] {
 
 static LEVELS: [DimDef; 16] = per_thread(false);
 static TOTALS: [DimDef; 16] = per_thread(true);
+
+/// The threads the original has per-process tables for, and their
+/// dimension names in its PID-table charts (spec §7).
+const PID_TABLE_THREADS: [(ThreadName, &str); 9] = [
+    (ThreadName::Process, "process"),
+    (ThreadName::Socket, "socket"),
+    (ThreadName::Cachestat, "cachestat"),
+    (ThreadName::Dcstat, "dc"),
+    (ThreadName::Swap, "swap"),
+    (ThreadName::Vfs, "vfs"),
+    (ThreadName::Fd, "fd"),
+    (ThreadName::Oomkill, "oomkill"),
+    (ThreadName::Shm, "shm"),
+];
+
+static PID_TABLE_TOTALS: [DimDef; 9] = {
+    let mut dims = [DimDef::new("", "", DimValue::Total(0)); 9];
+    let mut i = 0;
+    while i < dims.len() {
+        let name = PID_TABLE_THREADS[i].1;
+        dims[i] = DimDef::new(name, name, DimValue::Total(i as u32));
+        i += 1;
+    }
+    dims
+};
+
+/// One value per [`PID_TABLE_THREADS`] entry: the statistic of its table.
+fn pid_table_values(status: &Status, stat: ipc::TableStat) -> Vec<u64> {
+    PID_TABLE_THREADS
+        .iter()
+        .map(|(name, _)| {
+            status
+                .threads
+                .iter()
+                .find(|t| t.thread == *name)
+                .and_then(|t| t.pid_table)
+                .map_or(0, |table| table[stat as usize])
+        })
+        .collect()
+}
 static LOAD_METHODS: [DimDef; 2] = [
     DimDef::new("legacy", "legacy", DimValue::Current(0)),
     DimDef::new("co-re", "co-re", DimValue::Current(1)),
@@ -96,7 +136,7 @@ const fn own(
 /// original's; the others are ours. Each chart comes with the counters its
 /// dimensions index.
 type OwnChart = (ChartDef, fn(&Status) -> Vec<u64>);
-static OWN_CHARTS: [OwnChart; 7] = [
+static OWN_CHARTS: [OwnChart; 11] = [
     (
         own(
             "netdata.ebpf_threads",
@@ -167,6 +207,46 @@ static OWN_CHARTS: [OwnChart; 7] = [
         ),
         |s| per_thread_values(s, |t| t.variant.map_or(0, variant_code)),
     ),
+    (
+        own(
+            "netdata.ebpf_hash_tables_insert_pid_elements",
+            "Elements inserted into PID table",
+            "rows",
+            140007,
+            &PID_TABLE_TOTALS,
+        ),
+        |s| pid_table_values(s, ipc::TableStat::Inserted),
+    ),
+    (
+        own(
+            "netdata.ebpf_hash_tables_remove_pid_elements",
+            "Elements removed from PID table",
+            "rows",
+            140008,
+            &PID_TABLE_TOTALS,
+        ),
+        |s| pid_table_values(s, ipc::TableStat::Removed),
+    ),
+    (
+        own(
+            "netdata.ebpf_pid_table_full",
+            "Events not counted per process: the PID table was full.",
+            "events",
+            140015,
+            &PID_TABLE_TOTALS,
+        ),
+        |s| pid_table_values(s, ipc::TableStat::Full),
+    ),
+    (
+        own(
+            "netdata.ebpf_pid_events_lost",
+            "Processes whose name, parent and cgroup the kernel could not pass on.",
+            "processes",
+            140016,
+            &PID_TABLE_TOTALS,
+        ),
+        |s| pid_table_values(s, ipc::TableStat::Lost),
+    ),
 ];
 
 fn per_thread_values(status: &Status, value: fn(&ThreadStatus) -> u64) -> Vec<u64> {
@@ -219,13 +299,15 @@ impl<W: Write> Output for Netdata<W> {
         for chart in charts {
             self.chart_line(chart, &format!("'' 'ebpf.plugin' '{}'", chart.module))?;
             for dim in &chart.dims {
+                // An empty name is `''`: Netdata then shows the id.
+                let name = if dim.name.is_empty() { "''" } else { &dim.name };
                 writeln!(
                     self.out,
-                    "DIMENSION {} {} {} {} 1",
+                    "DIMENSION {} {name} {} {} 1{}",
                     dim.id,
-                    dim.name,
                     dim.value.algorithm().as_str(),
-                    dim.multiplier
+                    dim.multiplier,
+                    if dim.hidden { " hidden" } else { "" }
                 )?;
             }
         }
@@ -269,7 +351,7 @@ impl<W: Write> Output for Netdata<W> {
         for (chart, counters) in charts {
             let now = Snapshot {
                 plain: counters,
-                keyed: Default::default(),
+                ..Default::default()
             };
             self.update(&chart, &chart.values(&now, &now))?;
         }

@@ -3,7 +3,9 @@
 //! `workload SCENARIO N`: prints `ready`, waits for a line on stdin (so the
 //! collector can attach with `--pid` first), does the scenario, prints
 //! `done` and exits 0. Every count below is for this process and its
-//! descendants only.
+//! descendants only. With `WORKLOAD_COMM` set, the process takes that name
+//! first (its children and threads inherit it), so that an
+//! `apps_groups.conf` pattern picks out this run.
 
 use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
@@ -17,9 +19,13 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync N");
+        eprintln!("usage: workload process|sync|oom N");
         std::process::exit(2);
     };
+    if let Ok(comm) = std::env::var("WORKLOAD_COMM") {
+        let comm = std::ffi::CString::new(comm).expect("a name without NUL");
+        nix::sys::prctl::set_name(&comm).expect("PR_SET_NAME");
+    }
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut go = String::new();
@@ -27,6 +33,7 @@ fn main() {
     match scenario.as_str() {
         "process" => process(n),
         "sync" => sync(n),
+        "oom" => oom(n),
         other => {
             eprintln!("unknown scenario {other}");
             std::process::exit(2);
@@ -106,4 +113,16 @@ fn sync(n: usize) {
     }
     drop(file);
     std::fs::remove_file(path).unwrap();
+}
+
+/// Allocates and touches memory, 1 MiB at a time, until the kernel's OOM
+/// killer (of a memory-limited cgroup) kills it; gives up with status 3
+/// after N MiB, so that a cgroup without a limit harms nothing.
+fn oom(n: usize) {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..n {
+        chunks.push(vec![1u8; 1 << 20]);
+    }
+    eprintln!("workload: {n} MiB allocated and not killed");
+    std::process::exit(3);
 }

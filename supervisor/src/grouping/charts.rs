@@ -1,0 +1,82 @@
+//! A thread's per-process charts as they stand: `apps.*` with a dimension
+//! per apps group shown so far, `cgroup_<name>.*` per monitored cgroup,
+//! `services.*` with a dimension per systemd service.
+
+use conf::{Config, LoadMode};
+use workers::per_process::{self, View};
+use workers::{cgroup_key, group_key, Chart, ChartMode, Dim, DimValue, Thread};
+
+use super::Grouping;
+
+pub fn charts(thread: &dyn Thread, config: &Config, grouping: &Grouping) -> Vec<Chart> {
+    let Some(per) = per_process::enabled(thread, config) else {
+        return Vec::new();
+    };
+    let settings = config.thread(thread.name());
+    let chart = |id: String, view: &View, dims: Vec<Dim>| Chart {
+        id,
+        title: view.title.to_owned(),
+        units: view.units,
+        family: view.family.to_owned(),
+        context: view.context,
+        kind: view.kind,
+        priority: view.priority,
+        module: per.module,
+        update_every: settings.update_every,
+        dims,
+    };
+    let mut charts = Vec::new();
+    let cgroups = grouping.cgroups();
+    for def in per
+        .charts
+        .iter()
+        .filter(|def| def.mode == ChartMode::Both || settings.mode == LoadMode::Return)
+    {
+        let dim = |view: &View, id: &str, name: &str, key: u64, hidden: bool| Dim {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            value: if view.incremental {
+                DimValue::Total(def.counter)
+            } else {
+                DimValue::Delta(def.counter)
+            },
+            key,
+            multiplier: 1,
+            hidden,
+        };
+        if per.apps(settings) {
+            let dims: Vec<Dim> = grouping
+                .exposed()
+                .map(|(index, group)| dim(&def.apps, &group.name, "", group_key(index), group.hidden))
+                .collect();
+            if !dims.is_empty() {
+                charts.push(chart(format!("apps.{}", def.apps.id), &def.apps, dims));
+            }
+        }
+        if settings.cgroups {
+            let (view, (dim_id, dim_name)) = &def.cgroup;
+            for cgroup in cgroups.iter().filter(|c| c.service.is_none()) {
+                charts.push(chart(
+                    format!("cgroup_{}.{}", cgroup.chart_id, view.id),
+                    view,
+                    vec![dim(view, dim_id, dim_name, cgroup_key(cgroup.serial), false)],
+                ));
+            }
+            let services: Vec<Dim> = cgroups
+                .iter()
+                .filter_map(|c| {
+                    let name = c.service.as_ref()?;
+                    Some(dim(&def.services, name, "", cgroup_key(c.serial), false))
+                })
+                .collect();
+            if !services.is_empty() {
+                charts.push(chart(
+                    format!("services.{}", def.services.id),
+                    &def.services,
+                    services,
+                ));
+            }
+        }
+    }
+    charts
+}

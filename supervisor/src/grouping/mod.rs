@@ -1,0 +1,388 @@
+//! Grouping, done once for all threads: process (TGID) → apps group and
+//! cgroup. Workers send per-process deltas; each delta is added to the
+//! totals of the process's group and cgroup *when it arrives*, so a group's
+//! total never goes back: not when a process ends (its counts are already
+//! in), not when it changes group after an exec (only later counts move),
+//! not when a worker restarts (deltas start from nothing again).
+//!
+//! A process is grouped when a worker first reports it, from what the
+//! kernel passed on (name, parent, cgroup id) and what `/proc` still shows
+//! (command line, current name), by the original's rules: the first
+//! `apps_groups.conf` pattern that matches, else its parent's group, else
+//! `other` (PIDs 0 and 1 always). There is no periodic `/proc` scan.
+
+pub mod cgroups;
+pub mod charts;
+mod pattern;
+mod procfs;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use conf::{AppsGroups, CgroupSettings, ThreadName};
+
+use cgroups::{CgroupIds, Cgroups};
+
+/// How often processes nobody holds any more are forgotten.
+const SWEEP_PERIOD: Duration = Duration::from_secs(10);
+/// A process every worker has ended stays known this long, for records
+/// still in flight from another of its table slots.
+const ENDED_GRACE: Duration = Duration::from_secs(5);
+/// Parents are followed this far up for inheritance.
+const MAX_DEPTH: usize = 64;
+
+/// Where a process's counts go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// Index into the apps groups.
+    pub group: u32,
+    /// Serial of its monitored cgroup.
+    pub cgroup: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Process {
+    ppid: u32,
+    /// The name the kernel passed on (empty when it could not).
+    name: String,
+    /// Its cgroup ids, as the kernel passed them on.
+    cgroup_ids: CgroupIds,
+    /// `None` until grouped (again, after an exec).
+    target: Option<Target>,
+    /// The threads whose workers hold the process (bit = position in
+    /// [`ThreadName::ALL`]).
+    holders: u16,
+    /// When the last holder ended it.
+    ended: Option<Instant>,
+}
+
+impl Process {
+    fn new() -> Process {
+        Process {
+            ppid: 0,
+            name: String::new(),
+            cgroup_ids: CgroupIds::default(),
+            target: None,
+            holders: 0,
+            ended: None,
+        }
+    }
+}
+
+/// What a worker passed on about a process entering its table or calling
+/// exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Birth {
+    pub tgid: u32,
+    pub ppid: u32,
+    pub cgroup_ids: CgroupIds,
+    pub name: Option<[u8; 16]>,
+    pub exec: bool,
+}
+
+pub struct Grouping {
+    apps: AppsGroups,
+    cmdline: bool,
+    processes: HashMap<u32, Process>,
+    /// Groups that have had a process: the apps charts' dimensions. As in
+    /// the original, a group once shown stays.
+    exposed: Vec<bool>,
+    cgroups: Option<Cgroups>,
+    /// Bumped whenever the per-process charts change (a group shown, the
+    /// cgroups changed, the configuration reloaded).
+    pub version: u64,
+    /// Processes each thread holds.
+    held: [usize; 16],
+    next_sweep: Instant,
+    /// Work done since the last [`Grouping::take_work`].
+    work: Duration,
+    records: u64,
+}
+
+fn bit(thread: ThreadName) -> u16 {
+    1 << ThreadName::ALL.iter().position(|t| *t == thread).unwrap_or(0)
+}
+
+impl Grouping {
+    pub fn new(apps: AppsGroups, cgroups: Option<&CgroupSettings>) -> Grouping {
+        Grouping {
+            cmdline: apps.needs_cmdline(),
+            exposed: vec![false; apps.groups.len()],
+            apps,
+            processes: HashMap::new(),
+            cgroups: cgroups.and_then(Cgroups::new),
+            version: 0,
+            held: [0; 16],
+            next_sweep: Instant::now() + SWEEP_PERIOD,
+            work: Duration::ZERO,
+            records: 0,
+        }
+    }
+
+    pub fn apps(&self) -> &AppsGroups {
+        &self.apps
+    }
+
+    /// Groups shown so far, in `apps_groups.conf` order.
+    pub fn exposed(&self) -> impl Iterator<Item = (u32, &conf::apps_groups::Group)> {
+        self.apps
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.exposed[*i])
+            .map(|(i, g)| (i as u32, g))
+    }
+
+    pub fn cgroups(&self) -> &[cgroups::Cgroup] {
+        self.cgroups.as_ref().map_or(&[], |c| c.all())
+    }
+
+    /// New rules and cgroup settings (a reload): every process is grouped
+    /// again from its next record on; groups keep being shown by name.
+    pub fn reconfigure(&mut self, apps: AppsGroups, cgroups: Option<&CgroupSettings>) {
+        if apps != self.apps {
+            let exposed: Vec<bool> = apps
+                .groups
+                .iter()
+                .map(|g| self.exposed().any(|(_, old)| old.name == g.name))
+                .collect();
+            self.exposed = exposed;
+            self.cmdline = apps.needs_cmdline();
+            self.apps = apps;
+            for process in self.processes.values_mut() {
+                process.target = None;
+            }
+            self.version += 1;
+        }
+        let want = cgroups.is_some();
+        if want != self.cgroups.is_some() {
+            self.cgroups = cgroups.and_then(Cgroups::new);
+            for process in self.processes.values_mut() {
+                process.target = None;
+            }
+            self.version += 1;
+        }
+    }
+
+    /// Whether a worker of `thread` holds `tgid`.
+    pub fn holds(&self, thread: ThreadName, tgid: u32) -> bool {
+        self.processes
+            .get(&tgid)
+            .is_some_and(|p| p.holders & bit(thread) != 0)
+    }
+
+    /// How many processes a worker of `thread` holds.
+    pub fn held(&self, thread: ThreadName) -> usize {
+        self.held[bit(thread).trailing_zeros() as usize]
+    }
+
+    /// Whether some worker reported `tgid` (and it is not forgotten yet).
+    pub fn knows(&self, tgid: u32) -> bool {
+        self.processes.contains_key(&tgid)
+    }
+
+    /// A worker of `thread` holds `birth.tgid` from now on (or it exec'd).
+    /// `limit` is the thread's table size: a worker holding more processes
+    /// is writing garbage.
+    pub fn born(&mut self, thread: ThreadName, limit: u32, birth: Birth) -> Result<(), String> {
+        let bit = bit(thread);
+        let index = bit.trailing_zeros() as usize;
+        let process = self.processes.entry(birth.tgid).or_insert_with(Process::new);
+        if process.holders & bit == 0 {
+            if self.held[index] >= limit as usize {
+                return Err(format!(
+                    "holds more processes than its table has slots ({limit})"
+                ));
+            }
+            process.holders |= bit;
+            self.held[index] += 1;
+        }
+        process.ended = None;
+        if birth.ppid != 0 {
+            process.ppid = birth.ppid;
+        }
+        if birth.cgroup_ids != CgroupIds::default() {
+            process.cgroup_ids = birth.cgroup_ids;
+        }
+        if let Some(name) = birth.name {
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            process.name = String::from_utf8_lossy(&name[..end]).into_owned();
+        }
+        if birth.exec {
+            process.target = None;
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Where the counts of `tgid` go, grouping it first if needed; an
+    /// error when no worker ever reported the process.
+    pub fn target(&mut self, tgid: u32) -> Result<Target, String> {
+        let target = match self.processes.get(&tgid) {
+            None => return Err(format!("records of process {tgid}, which it never reported")),
+            Some(Process {
+                target: Some(target),
+                ..
+            }) => *target,
+            Some(_) => self.group(tgid, 0),
+        };
+        let exposed = &mut self.exposed[target.group as usize];
+        if !*exposed {
+            *exposed = true;
+            self.version += 1;
+        }
+        self.records += 1;
+        Ok(target)
+    }
+
+    /// The worker of `thread` has ended `tgid`.
+    pub fn ended(&mut self, thread: ThreadName, tgid: u32, now: Instant) {
+        let bit = bit(thread);
+        if let Some(process) = self.processes.get_mut(&tgid) {
+            if process.holders & bit != 0 {
+                process.holders &= !bit;
+                self.held[bit.trailing_zeros() as usize] -= 1;
+                if process.holders == 0 {
+                    process.ended = Some(now);
+                }
+            }
+        }
+        self.records += 1;
+    }
+
+    /// A worker of `thread` is gone: it holds nothing any more.
+    pub fn thread_gone(&mut self, thread: ThreadName, now: Instant) {
+        let bit = bit(thread);
+        for process in self.processes.values_mut() {
+            if process.holders & bit != 0 {
+                process.holders &= !bit;
+                if process.holders == 0 {
+                    process.ended = Some(now);
+                }
+            }
+        }
+        self.held[bit.trailing_zeros() as usize] = 0;
+    }
+
+    /// Periodic work: cgroup scans (and moving processes whose cgroup
+    /// changed), and forgetting processes nobody holds.
+    pub fn tick(&mut self, now: Instant) {
+        if let Some(cgroups) = &mut self.cgroups {
+            let version = cgroups.version;
+            if cgroups.refresh(now) {
+                let live: Vec<u32> = cgroups.all().iter().map(|c| c.serial).collect();
+                for (pid, process) in &mut self.processes {
+                    if let Some(target) = &mut process.target {
+                        let member = cgroups.member(*pid);
+                        let vanished = target.cgroup.is_some_and(|s| !live.contains(&s));
+                        if member.is_some() || vanished {
+                            target.cgroup = member;
+                        }
+                    }
+                }
+                if cgroups.version != version {
+                    self.version += 1;
+                }
+            }
+        }
+        if now >= self.next_sweep {
+            self.sweep(now);
+            self.next_sweep = now + SWEEP_PERIOD;
+        }
+    }
+
+    /// Forgets processes no worker holds that ended a while ago, or that
+    /// no longer exist (parents looked up for inheritance).
+    fn sweep(&mut self, now: Instant) {
+        self.processes.retain(|pid, process| {
+            process.holders != 0
+                || match process.ended {
+                    Some(at) => now.duration_since(at) < ENDED_GRACE,
+                    None => alive(*pid),
+                }
+        });
+    }
+
+    /// Time the supervisor spent on per-process records and grouping.
+    pub fn add_work(&mut self, spent: Duration) {
+        self.work += spent;
+    }
+
+    /// The work done and records handled since the last call, and the
+    /// processes known.
+    pub fn take_work(&mut self) -> (Duration, u64, usize) {
+        let taken = (self.work, self.records, self.processes.len());
+        self.work = Duration::ZERO;
+        self.records = 0;
+        taken
+    }
+
+    /// Groups `tgid` (its entry exists) and remembers it.
+    fn group(&mut self, tgid: u32, depth: usize) -> Target {
+        let known = self.processes.get(&tgid).cloned().unwrap_or_else(Process::new);
+        let live = procfs::stat(tgid);
+        let (name, ppid) = match &live {
+            Some((comm, ppid)) => (comm.clone(), *ppid),
+            None => (known.name.clone(), known.ppid),
+        };
+        let matched = if tgid <= 1 {
+            None
+        } else if name.is_empty() && live.is_none() {
+            // Nothing to match: the parent's group.
+            None
+        } else {
+            let cmdline = match (self.cmdline, &live) {
+                (true, Some(_)) => procfs::cmdline(tgid),
+                _ => None,
+            };
+            self.apps.classify(&name, cmdline.as_deref().unwrap_or(&name))
+        };
+        let inherit = tgid > 1 && ppid > 1 && depth < MAX_DEPTH && ppid != tgid;
+        let mut parent = None;
+        let group = match matched {
+            Some(group) => group as u32,
+            None if inherit => {
+                let target = self.parent_target(ppid, depth);
+                parent = Some(target);
+                target.group
+            }
+            None => self.apps.other as u32,
+        };
+        let found = self
+            .cgroups
+            .as_mut()
+            .map(|cgroups| cgroups.of_process(tgid, &known.cgroup_ids));
+        let cgroup = match found {
+            None => None,
+            Some(Some(found)) => found,
+            // Unknown (the process is gone): where its parent is.
+            Some(None) if inherit => match parent {
+                Some(target) => target.cgroup,
+                None => self.parent_target(ppid, depth).cgroup,
+            },
+            Some(None) => None,
+        };
+        let target = Target { group, cgroup };
+        let process = self.processes.entry(tgid).or_insert_with(Process::new);
+        process.target = Some(target);
+        if process.ppid == 0 {
+            process.ppid = ppid;
+        }
+        target
+    }
+
+    /// A parent's target, grouping it (from `/proc`) if needed.
+    fn parent_target(&mut self, ppid: u32, depth: usize) -> Target {
+        match self.processes.get(&ppid).and_then(|p| p.target) {
+            Some(target) => target,
+            None => self.group(ppid, depth + 1),
+        }
+    }
+}
+
+/// Whether a process exists (a zombie does).
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let result = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
