@@ -21,3 +21,11 @@ macro_rules! object {
 pub const PROCESS: &[u8] = object!("process");
 /// `src/sync.bpf.c`.
 pub const SYNC: &[u8] = object!("sync");
+/// `src/softirq.bpf.c`.
+pub const SOFTIRQ: &[u8] = object!("softirq");
+/// `src/hardirq.bpf.c`.
+pub const HARDIRQ: &[u8] = object!("hardirq");
+/// `src/disk.bpf.c`.
+pub const DISK: &[u8] = object!("disk");
+/// `src/empty.bpf.c`: programs that do nothing, the benchmarks' baseline.
+pub const EMPTY: &[u8] = object!("empty");

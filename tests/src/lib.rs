@@ -1,7 +1,9 @@
 //! Test harness: the real `ebpf-collector` binary on the real kernel, a
 //! workload with known event counts, and a strict reader of the stream.
 
+pub mod block;
 pub mod protocol;
+pub mod provoke;
 
 /// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
 pub mod kernel {
@@ -30,12 +32,14 @@ pub mod kernel {
         (kernel_objects("prog"), kernel_objects("map"))
     }
 
-    /// The kernel frees programs and maps asynchronously: poll.
+    /// No program or map that was not there `before`. The kernel frees
+    /// them asynchronously: poll. Ids gone since are not leaks (a previous
+    /// test's objects still being freed when `before` was taken).
     pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let now = snapshot();
-            if &now == before {
+            if now.0.is_subset(&before.0) && now.1.is_subset(&before.1) {
                 return;
             }
             assert!(
@@ -68,6 +72,35 @@ pub fn require_root(test: &str) -> bool {
     }
     eprintln!("SKIPPED {message}");
     false
+}
+
+/// The variant `$EBPF_COLLECTOR_VARIANT` forces, if any.
+pub fn forced_variant() -> Option<String> {
+    std::env::var("EBPF_COLLECTOR_VARIANT")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// When `$EBPF_COLLECTOR_VARIANT` forces a variant that `thread` (run by
+/// `flag`) lacks: asserts that the collector refuses it, naming both, and
+/// returns true (the test has nothing else to check); false otherwise.
+pub fn refuses_forced_variant(flag: &str, thread: &str, has: &[&str]) -> bool {
+    let Some(variant) = forced_variant().filter(|v| !has.contains(&v.as_str())) else {
+        return false;
+    };
+    let collector = Collector::start(&[flag, "--update-every", "1"], &[]);
+    let why = format!("forces the {variant} variant, which {thread} does not have");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !collector.stderr().contains(&why) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        collector.stderr().contains(&why),
+        "no `{why}` in:\n{}",
+        collector.stderr()
+    );
+    collector.terminate();
+    true
 }
 
 /// The binaries the test command built next to this test executable
@@ -132,10 +165,25 @@ pub struct Collector {
 impl Collector {
     /// `ebpf-collector run --output netdata --config-dir <empty dir> ARGS`,
     /// with `files` (relative path, text) written into that directory.
+    /// `$EBPF_COLLECTOR_VARIANT` (`tracepoint`, `trampoline`, `probe`)
+    /// forces that attach variant on every thread, through `ebpf.d.conf`.
     pub fn start(args: &[&str], files: &[(&str, &str)]) -> Collector {
         let config = TempDir::new("config");
+        let mut main_conf = String::new();
         for (relative, text) in files {
-            config.write(relative, text);
+            match *relative {
+                "ebpf.d.conf" => main_conf.push_str(text),
+                _ => config.write(relative, text),
+            }
+        }
+        if let Some(variant) = forced_variant() {
+            // A repeated [global] merges with the test's own.
+            main_conf.push_str(&format!(
+                "\n[global]\n    ebpf type format = co-re\n    ebpf co-re tracing = {variant}\n"
+            ));
+        }
+        if !main_conf.is_empty() {
+            config.write("ebpf.d.conf", &main_conf);
         }
         Collector::start_with(Command::new(collector_bin()), config, args)
     }
@@ -219,6 +267,22 @@ impl Collector {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    /// Waits until the plugin's own chart shows `thread` running: its
+    /// worker attached and sent data (for threads without a chart until
+    /// something happens, such as disk).
+    pub fn wait_running(&self, thread: &str) {
+        let running = self.wait_until(Duration::from_secs(60), |s| {
+            s.chart("netdata.ebpf_threads")
+                .and_then(|c| c.dims.get(thread))
+                .is_some_and(|d| d.values.last() == Some(&1))
+        });
+        assert!(
+            running,
+            "{thread} never shown running; stderr:\n{}",
+            self.stderr()
+        );
     }
 
     /// Waits until `chart` has had an update: its thread is attached.

@@ -3,11 +3,14 @@
 //! that runs one of them.
 
 pub mod chart;
+pub mod disk;
+pub mod hardirq;
 pub mod loader;
 pub mod privileges;
 pub mod process;
 pub mod registry;
 pub mod runtime;
+pub mod softirq;
 pub mod sync;
 pub mod thread;
 

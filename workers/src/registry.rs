@@ -4,7 +4,13 @@ use conf::ThreadName;
 
 use crate::thread::Thread;
 
-static THREADS: &[&dyn Thread] = &[&crate::process::Process, &crate::sync::Sync];
+static THREADS: &[&dyn Thread] = &[
+    &crate::process::Process,
+    &crate::sync::Sync,
+    &crate::disk::Disk,
+    &crate::hardirq::Hardirq,
+    &crate::softirq::Softirq,
+];
 
 pub fn all() -> &'static [&'static dyn Thread] {
     THREADS

@@ -59,6 +59,10 @@ pub enum Hook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needed {
     Always,
+    /// Always, where the kernel has the hook; skipped where it does not
+    /// (tracepoints that exist only with some kernel options, such as
+    /// `irq_vectors:threshold_apic_entry`).
+    WhereHookExists,
     /// Only in `return` load mode (programs that see return values).
     ReturnMode,
     /// Only with `--pid`: keeps the tracked-process set current.
@@ -73,6 +77,12 @@ pub struct ProgramSpec {
     pub name: &'static str,
     pub hook: Hook,
     pub needed: Needed,
+}
+
+impl ProgramSpec {
+    pub const fn new(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
+        ProgramSpec { name, hook, needed }
+    }
 }
 
 /// One way of attaching a thread: an object and the programs it needs.
