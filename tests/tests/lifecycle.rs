@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::protocol::Stream;
-use tests::{require_root, Collector};
+use tests::{children, require_root, Collector};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -54,23 +54,6 @@ fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, rest)| rest.split_whitespace().nth(1) == Some(&pid.to_string()))
-                })
-                .unwrap_or(false)
-        })
-        .collect()
 }
 
 fn gone(pid: u32) -> bool {

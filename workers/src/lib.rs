@@ -3,12 +3,16 @@
 //! that runs one of them.
 
 pub mod chart;
+pub mod fd;
 pub mod loader;
+pub mod mount;
 pub mod process;
 pub mod registry;
 pub mod runtime;
+pub mod shm;
 pub mod sync;
 pub mod thread;
+pub mod vfs;
 
 pub use chart::{Algorithm, ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 pub use thread::{Thread, VariantKind, WorkerConfig};

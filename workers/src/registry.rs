@@ -4,7 +4,14 @@ use conf::ThreadName;
 
 use crate::thread::Thread;
 
-static THREADS: &[&dyn Thread] = &[&crate::process::Process, &crate::sync::Sync];
+static THREADS: &[&dyn Thread] = &[
+    &crate::process::Process,
+    &crate::sync::Sync,
+    &crate::vfs::Vfs,
+    &crate::mount::Mount,
+    &crate::fd::Fd,
+    &crate::shm::Shm,
+];
 
 pub fn all() -> &'static [&'static dyn Thread] {
     THREADS
