@@ -53,20 +53,25 @@ pub enum DimValue {
     /// Events of the first counter minus events of the second since the
     /// previous update.
     DeltaDiff(u32, u32),
+    /// The counter's current value as it is: a level, not an event count
+    /// (e.g. a boolean state).
+    Current(u32),
 }
 
 impl DimValue {
     pub fn algorithm(self) -> Algorithm {
         match self {
             DimValue::Total(_) => Algorithm::Incremental,
-            DimValue::Delta(_) | DimValue::DeltaDiff(..) => Algorithm::Absolute,
+            DimValue::Delta(_) | DimValue::DeltaDiff(..) | DimValue::Current(_) => {
+                Algorithm::Absolute
+            }
         }
     }
 
     /// Every counter the value reads.
     pub fn counters(self) -> impl Iterator<Item = u32> {
         let (a, b) = match self {
-            DimValue::Total(c) | DimValue::Delta(c) => (c, None),
+            DimValue::Total(c) | DimValue::Delta(c) | DimValue::Current(c) => (c, None),
             DimValue::DeltaDiff(a, b) => (a, Some(b)),
         };
         std::iter::once(a).chain(b)
@@ -76,7 +81,7 @@ impl DimValue {
     pub fn compute(self, now: &[u64], previous: &[u64]) -> i64 {
         let delta = |c: u32| now[c as usize].wrapping_sub(previous[c as usize]) as i64;
         match self {
-            DimValue::Total(c) => now[c as usize] as i64,
+            DimValue::Total(c) | DimValue::Current(c) => now[c as usize] as i64,
             DimValue::Delta(c) => delta(c),
             DimValue::DeltaDiff(a, b) => delta(a) - delta(b),
         }

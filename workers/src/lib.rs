@@ -6,6 +6,7 @@ pub mod chart;
 pub mod fd;
 pub mod loader;
 pub mod mount;
+pub mod privileges;
 pub mod process;
 pub mod registry;
 pub mod runtime;
