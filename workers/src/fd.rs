@@ -11,11 +11,9 @@ use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::thread::{
-    syscall_program, Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS,
-    TGID_VALUES_FREE,
+    syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
+    PID_FILTER_PROGRAMS, TGID_VALUES_FREE,
 };
-
-pub struct Fd;
 
 const COUNTERS: &[&str] = &[
     "open",
@@ -163,20 +161,10 @@ const VARIANTS: &[Variant] = &[
     },
 ];
 
-impl Thread for Fd {
-    fn name(&self) -> ThreadName {
-        ThreadName::Fd
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        CHARTS
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-}
+pub static THREAD: StaticThread = StaticThread {
+    name: ThreadName::Fd,
+    counters: COUNTERS,
+    charts: CHARTS,
+    variants: VARIANTS,
+    collects: StaticThread::collects_all,
+};

@@ -10,10 +10,9 @@ use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::thread::{
-    syscall_program, Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS,
+    syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
+    PID_FILTER_PROGRAMS,
 };
-
-pub struct Mount;
 
 const COUNTERS: &[&str] = &["mount", "mount_error", "umount", "umount_error"];
 const _: () = assert!(COUNTERS.len() == bpf::layout::mount::COUNTERS as usize);
@@ -140,20 +139,10 @@ const VARIANTS: &[Variant] = &[
     },
 ];
 
-impl Thread for Mount {
-    fn name(&self) -> ThreadName {
-        ThreadName::Mount
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        CHARTS
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-}
+pub static THREAD: StaticThread = StaticThread {
+    name: ThreadName::Mount,
+    counters: COUNTERS,
+    charts: CHARTS,
+    variants: VARIANTS,
+    collects: StaticThread::collects_all,
+};

@@ -7,10 +7,10 @@ use crate::thread::Thread;
 static THREADS: &[&dyn Thread] = &[
     &crate::process::Process,
     &crate::sync::Sync,
-    &crate::vfs::Vfs,
-    &crate::mount::Mount,
-    &crate::fd::Fd,
-    &crate::shm::Shm,
+    &crate::vfs::THREAD,
+    &crate::mount::THREAD,
+    &crate::fd::THREAD,
+    &crate::shm::THREAD,
 ];
 
 pub fn all() -> &'static [&'static dyn Thread] {

@@ -7,11 +7,9 @@ use conf::{Config, ThreadName};
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::thread::{
-    syscall_program, Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS,
-    TGID_VALUES_FREE,
+    syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
+    PID_FILTER_PROGRAMS, TGID_VALUES_FREE,
 };
-
-pub struct Shm;
 
 const COUNTERS: &[&str] = &[
     "shmget",
@@ -98,31 +96,22 @@ const VARIANTS: &[Variant] = &[
     },
 ];
 
-impl Thread for Shm {
-    fn name(&self) -> ThreadName {
-        ThreadName::Shm
-    }
+pub static THREAD: StaticThread = StaticThread {
+    name: ThreadName::Shm,
+    counters: COUNTERS,
+    charts: CHARTS,
+    variants: VARIANTS,
+    collects: enabled_in_shm_conf,
+};
 
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        CHARTS
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-
-    fn collects(&self, config: &Config, counter: u32) -> bool {
-        let enabled = &config.shm_syscalls;
-        match counter {
-            GET => enabled.shmget,
-            AT => enabled.shmat,
-            DT => enabled.shmdt,
-            CTL => enabled.shmctl,
-            _ => true,
-        }
+/// `shm.conf` `[syscalls]`.
+fn enabled_in_shm_conf(config: &Config, counter: u32) -> bool {
+    let enabled = &config.shm_syscalls;
+    match counter {
+        GET => enabled.shmget,
+        AT => enabled.shmat,
+        DT => enabled.shmdt,
+        CTL => enabled.shmctl,
+        _ => true,
     }
 }

@@ -214,6 +214,45 @@ pub trait Thread: Sync {
     }
 }
 
+/// A thread that is nothing but static tables.
+pub struct StaticThread {
+    pub name: ThreadName,
+    pub counters: &'static [&'static str],
+    pub charts: &'static [ChartDef],
+    pub variants: &'static [Variant],
+    /// [`Thread::collects`].
+    pub collects: fn(&Config, u32) -> bool,
+}
+
+impl StaticThread {
+    /// For [`StaticThread::collects`]: every counter, whatever the configuration.
+    pub fn collects_all(_config: &Config, _counter: u32) -> bool {
+        true
+    }
+}
+
+impl Thread for StaticThread {
+    fn name(&self) -> ThreadName {
+        self.name
+    }
+
+    fn counters(&self) -> &'static [&'static str] {
+        self.counters
+    }
+
+    fn charts(&self) -> &'static [ChartDef] {
+        self.charts
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        self.variants
+    }
+
+    fn collects(&self, config: &Config, counter: u32) -> bool {
+        (self.collects)(config, counter)
+    }
+}
+
 /// A value reading of a kernel map failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {

@@ -12,11 +12,9 @@ use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::thread::{
-    syscall_program, Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS,
-    TGID_VALUES_FREE,
+    syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
+    PID_FILTER_PROGRAMS, TGID_VALUES_FREE,
 };
-
-pub struct Vfs;
 
 const COUNTERS: &[&str] = &[
     "read",
@@ -257,20 +255,10 @@ const VARIANTS: &[Variant] = &[
     },
 ];
 
-impl Thread for Vfs {
-    fn name(&self) -> ThreadName {
-        ThreadName::Vfs
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        CHARTS
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-}
+pub static THREAD: StaticThread = StaticThread {
+    name: ThreadName::Vfs,
+    counters: COUNTERS,
+    charts: CHARTS,
+    variants: VARIANTS,
+    collects: StaticThread::collects_all,
+};
