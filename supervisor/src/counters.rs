@@ -2,10 +2,10 @@
 //! writes, checked and applied; totals that carry on across worker
 //! generations; the values each chart update sends.
 
-use ipc::{Record, RecordKind, RingReader};
-use workers::Thread;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::output::Chart;
+use ipc::{Record, RecordKind, RingReader};
+use workers::{Chart, Snapshot, Thread};
 
 /// What one drain of a ring brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,26 +17,37 @@ pub struct Drained {
     pub variant: Option<u32>,
 }
 
+/// At most this many keys per thread: a worker writing garbage keys cannot
+/// make the supervisor grow without bound.
+pub const MAX_KEYS: usize = 1 << 16;
+
 /// Running totals of one thread.
 #[derive(Debug, Clone)]
 pub struct Counters {
     /// Totals of dead generations: added so that counters never go back.
-    base: Vec<u64>,
+    base: Snapshot,
     /// The current generation's latest totals.
-    current: Vec<u64>,
+    current: Snapshot,
     /// Totals at the previous update, for per-interval values.
-    previous: Vec<u64>,
+    previous: Snapshot,
     /// New data since the last update.
     pub fresh: bool,
+    /// A key appeared since the layout was last computed.
+    pub new_keys: bool,
 }
 
 impl Counters {
     pub fn new(count: usize) -> Counters {
+        let zero = Snapshot {
+            plain: vec![0; count],
+            keyed: BTreeMap::new(),
+        };
         Counters {
-            base: vec![0; count],
-            current: vec![0; count],
-            previous: vec![0; count],
+            base: zero.clone(),
+            current: zero.clone(),
+            previous: zero,
             fresh: false,
+            new_keys: false,
         }
     }
 
@@ -58,7 +69,8 @@ impl Counters {
                     thread.variants().len()
                 ));
             }
-            self.apply(thread, records)?;
+            self.check(thread, records)?;
+            self.apply(records);
             drained.frames += 1;
             drained.variant = Some(header.status);
             self.fresh = true;
@@ -66,59 +78,100 @@ impl Counters {
         Ok(drained)
     }
 
-    /// Checks a frame and takes its counters. A worker is never trusted: an
-    /// unknown kind, an index out of range, a key on a plain counter, or a
-    /// counter going backwards is garbage.
-    fn apply(&mut self, thread: &dyn Thread, records: &[Record]) -> Result<(), String> {
-        let mut next = self.current.clone();
+    /// A worker is never trusted: an unknown kind, an index out of range, a
+    /// key on a plain counter (or none on a keyed one), a counter going
+    /// backwards, or too many keys is garbage.
+    fn check(&self, thread: &dyn Thread, records: &[Record]) -> Result<(), String> {
+        let names = thread.counters();
+        let mut new_keys = 0;
         for record in records {
-            match RecordKind::try_from(record.kind) {
-                Ok(RecordKind::Counter) => {}
-                Err(kind) => return Err(format!("record kind {kind}")),
-            }
-            let index = record.index as usize;
-            let Some(slot) = next.get_mut(index) else {
+            let kind = RecordKind::try_from(record.kind).map_err(|k| format!("record kind {k}"))?;
+            let Some(name) = names.get(record.index as usize) else {
                 return Err(format!(
                     "counter index {} (the thread has {})",
                     record.index,
-                    thread.counters().len()
+                    names.len()
                 ));
             };
-            if record.key != 0 {
+            let counter = (record.index, record.key);
+            let before = match (kind, record.key) {
+                (RecordKind::Counter, 0) => self.current.plain[record.index as usize],
+                (RecordKind::Keyed, key) if key != 0 => {
+                    if !self.base.keyed.contains_key(&counter)
+                        && !self.current.keyed.contains_key(&counter)
+                    {
+                        new_keys += 1;
+                    }
+                    self.current.keyed.get(&counter).copied().unwrap_or(0)
+                }
+                (_, key) => {
+                    return Err(format!("counter `{name}` of kind {kind:?} with key {key}"))
+                }
+            };
+            if record.value < before {
                 return Err(format!(
-                    "counter `{}` carries key {}",
-                    thread.counters()[index],
-                    record.key
+                    "counter `{name}` (key {}) went from {before} to {}",
+                    record.key, record.value
                 ));
             }
-            if record.value < self.current[index] {
-                return Err(format!(
-                    "counter `{}` went from {} to {}",
-                    thread.counters()[index],
-                    self.current[index],
-                    record.value
-                ));
-            }
-            *slot = record.value;
         }
-        self.current = next;
+        if self.base.keyed.len() + self.current.keyed.len() + new_keys > MAX_KEYS {
+            return Err(format!("more than {MAX_KEYS} keyed counters"));
+        }
         Ok(())
+    }
+
+    fn apply(&mut self, records: &[Record]) {
+        for record in records {
+            if record.key == 0 {
+                self.current.plain[record.index as usize] = record.value;
+            } else {
+                let counter = (record.index, record.key);
+                self.new_keys |= !self.base.keyed.contains_key(&counter)
+                    && !self.current.keyed.contains_key(&counter);
+                self.current.keyed.insert(counter, record.value);
+            }
+        }
     }
 
     /// A worker generation ended: the next one counts from zero again.
     pub fn next_generation(&mut self) {
-        for (base, current) in self.base.iter_mut().zip(self.current.iter_mut()) {
+        for (base, current) in self
+            .base
+            .plain
+            .iter_mut()
+            .zip(self.current.plain.iter_mut())
+        {
             *base = base.wrapping_add(*current);
             *current = 0;
+        }
+        for (counter, value) in std::mem::take(&mut self.current.keyed) {
+            let base = self.base.keyed.entry(counter).or_insert(0);
+            *base = base.wrapping_add(value);
         }
     }
 
     /// Every counter since the thread first started, all generations.
-    pub fn totals(&self) -> Vec<u64> {
+    pub fn totals(&self) -> Snapshot {
+        let mut totals = self.base.clone();
+        for (total, current) in totals.plain.iter_mut().zip(&self.current.plain) {
+            *total = total.wrapping_add(*current);
+        }
+        for (counter, value) in &self.current.keyed {
+            let total = totals.keyed.entry(*counter).or_insert(0);
+            *total = total.wrapping_add(*value);
+        }
+        totals
+    }
+
+    /// Every keyed counter seen, all generations: what the layout draws.
+    pub fn keys(&mut self) -> BTreeSet<(u32, u64)> {
+        self.new_keys = false;
         self.base
-            .iter()
-            .zip(&self.current)
-            .map(|(b, c)| b.wrapping_add(*c))
+            .keyed
+            .keys()
+            .chain(self.current.keyed.keys())
+            .copied()
             .collect()
     }
 
@@ -128,13 +181,7 @@ impl Counters {
         let totals = self.totals();
         let values = charts
             .iter()
-            .map(|chart| {
-                chart
-                    .dims
-                    .iter()
-                    .map(|dim| dim.value.compute(&totals, &self.previous))
-                    .collect()
-            })
+            .map(|chart| chart.values(&totals, &self.previous))
             .collect();
         self.previous = totals;
         self.fresh = false;
@@ -165,11 +212,7 @@ mod tests {
         thread
             .charts()
             .iter()
-            .map(|def| Chart {
-                def,
-                dims: def.dims.iter().collect(),
-                update_every: 1,
-            })
+            .map(|def| def.instance(1, |_| true))
             .collect()
     }
 
@@ -282,10 +325,9 @@ mod tests {
                     writer.push(*status, &records).unwrap();
                     let valid = *status == 0
                         && records.iter().all(|r| {
-                            r.kind == 1
-                                && r.key == 0
-                                && (r.index as usize) < 6
-                                && r.value >= accepted[r.index as usize]
+                            (r.index as usize) < 6
+                                && ((r.kind == 1 && r.key == 0 && r.value >= accepted[r.index as usize])
+                                    || (r.kind == 2 && r.key != 0))
                         });
                     let result = harness.tick(&mut ring);
                     if !valid {
@@ -293,14 +335,14 @@ mod tests {
                         break;
                     }
                     prop_assert_eq!(result, Ok(Drained { frames: 1, variant: Some(0) }));
-                    for r in &records {
+                    for r in records.iter().filter(|r| r.key == 0) {
                         accepted[r.index as usize] = r.value;
                     }
                     for (chart, dims) in thread.charts().iter().zip(harness.charts.iter()) {
                         for dim in &dims.dims {
                             let counter = dim.value.counters().next().unwrap() as usize;
                             prop_assert_eq!(
-                                harness.stream.chart(chart.id).unwrap().dims[dim.id].values.last().copied(),
+                                harness.stream.chart(chart.id).unwrap().dims[&dim.id].values.last().copied(),
                                 Some((base[counter] + accepted[counter]) as i64)
                             );
                         }
@@ -361,5 +403,63 @@ mod tests {
         let error = harness.tick(&mut ring).unwrap_err();
         assert!(error.contains("attach variant 5"), "{error}");
         assert!(harness.stream.charts.is_empty());
+    }
+
+    #[test]
+    fn keyed_counters_carry_on_across_generations_and_announce_new_keys() {
+        let thread = sync();
+        let mut counters = Counters::new(thread.counters().len());
+        let mut records = Vec::new();
+        let (mut ring, fd) = ipc::create(CAPACITY, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        writer
+            .push(
+                0,
+                &[
+                    Record::keyed(2, 7, 5),
+                    Record::keyed(2, 9, 1),
+                    Record::counter(0, 3),
+                ],
+            )
+            .unwrap();
+        counters.drain(thread, &mut ring, &mut records).unwrap();
+        assert!(counters.new_keys);
+        assert_eq!(counters.keys(), BTreeSet::from([(2, 7), (2, 9)]));
+        assert!(!counters.new_keys);
+        counters.next_generation();
+        let (mut ring, fd) = ipc::create(CAPACITY, 2).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        writer.push(0, &[Record::keyed(2, 7, 4)]).unwrap();
+        counters.drain(thread, &mut ring, &mut records).unwrap();
+        assert!(
+            !counters.new_keys,
+            "key 7 was known from the first generation"
+        );
+        let totals = counters.totals();
+        assert_eq!(
+            (totals.get(2, 7), totals.get(2, 9), totals.get(0, 0)),
+            (9, 1, 3)
+        );
+    }
+
+    #[test]
+    fn keys_must_match_the_record_kind_and_stay_bounded() {
+        let thread = sync();
+        let counters = Counters::new(thread.counters().len());
+        for bad in [
+            Record::keyed(0, 0, 1),
+            Record {
+                key: 3,
+                ..Record::counter(0, 1)
+            },
+            Record::keyed(6, 1, 1),
+        ] {
+            assert!(counters.check(thread, &[bad]).is_err(), "{bad:?}");
+        }
+        let too_many: Vec<Record> = (1..=MAX_KEYS as u64 + 1)
+            .map(|k| Record::keyed(0, k, 1))
+            .collect();
+        let error = counters.check(thread, &too_many).unwrap_err();
+        assert!(error.contains("more than"), "{error}");
     }
 }

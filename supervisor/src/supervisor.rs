@@ -5,7 +5,7 @@
 //! The loop never waits on a worker: spawning, draining, signalling and
 //! reaping are all non-blocking, so one failing thread never pauses another.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use ipc::Record;
 use nix::sys::signal::Signal;
 use tracing::{error, info, warn};
 use workers::runtime::exit;
-use workers::{ChartMode, Thread, WorkerConfig};
+use workers::{Thread, WorkerConfig};
 
 use crate::counters::Counters;
 use crate::output::{Chart, Output, Status, ThreadState, ThreadStatus};
@@ -82,27 +82,11 @@ struct Slot {
     tail: StderrTail,
 }
 
-/// The charts a thread draws under its configuration.
-fn charts_for(thread: &'static dyn Thread, config: &WorkerConfig) -> Vec<Chart> {
-    let settings = config.settings();
-    thread
-        .charts()
-        .iter()
-        .filter(|def| def.mode == ChartMode::Both || settings.mode == conf::LoadMode::Return)
-        .map(|def| Chart {
-            def,
-            dims: def
-                .dims
-                .iter()
-                .filter(|dim| {
-                    dim.value
-                        .counters()
-                        .all(|c| thread.collects(&config.config, c))
-                })
-                .collect(),
-            update_every: settings.update_every,
-        })
-        .filter(|chart| !chart.dims.is_empty())
+/// The charts of `old` that `new` no longer has.
+fn gone(old: &[Chart], new: &[Chart]) -> Vec<Chart> {
+    old.iter()
+        .filter(|o| !new.iter().any(|n| n.id == o.id))
+        .cloned()
         .collect()
 }
 
@@ -110,7 +94,7 @@ impl Slot {
     fn new(thread: &'static dyn Thread, config: WorkerConfig, now: Instant) -> Slot {
         Slot {
             thread,
-            charts: charts_for(thread, &config),
+            charts: thread.layout(&config.config, &BTreeSet::new()),
             config,
             state: State::Waiting { until: now },
             generation: 0,
@@ -309,10 +293,32 @@ impl Slot {
         }
     }
 
-    /// Defines the charts on the first data, then sends one update.
+    /// Defines the charts on the first data, then sends one update. A new
+    /// key (a disk, an IRQ) may add charts or dimensions: those are defined
+    /// (again), charts that went away become obsolete.
     fn emit(&mut self, output: &mut dyn Output) -> io::Result<()> {
         if !self.counters.fresh {
             return Ok(());
+        }
+        if self.counters.new_keys {
+            let charts = self
+                .thread
+                .layout(&self.config.config, &self.counters.keys());
+            if self.defined {
+                let gone = gone(&self.charts, &charts);
+                if !gone.is_empty() {
+                    output.obsolete(&gone)?;
+                }
+                let changed: Vec<Chart> = charts
+                    .iter()
+                    .filter(|new| !self.charts.contains(new))
+                    .cloned()
+                    .collect();
+                if !changed.is_empty() {
+                    output.define(&changed)?;
+                }
+            }
+            self.charts = charts;
         }
         if !self.defined {
             output.define(&self.charts)?;
@@ -490,13 +496,8 @@ impl Supervisor {
                 } else {
                     info!("{name}: its configuration changed; restarting its worker");
                 }
-                let charts = charts_for(slot.thread, &config);
-                let gone: Vec<Chart> = slot
-                    .charts
-                    .iter()
-                    .filter(|old| !charts.iter().any(|new| new.def.id == old.def.id))
-                    .cloned()
-                    .collect();
+                let charts = slot.thread.layout(&config.config, &slot.counters.keys());
+                let gone = gone(&slot.charts, &charts);
                 if slot.defined && !gone.is_empty() {
                     self.output.obsolete(&gone)?;
                 }

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use aya::programs::TracePoint;
 use aya::{Btf, Ebpf};
 use conf::{Config, LoadMode, ThreadName};
-use workers::loader::CounterCollector;
 use workers::thread::Collector;
 use workers::{VariantKind, WorkerConfig};
 
@@ -100,7 +99,7 @@ impl Setup {
 /// Keeps a setup's programs attached until dropped.
 struct Attached {
     _empty: Option<Ebpf>,
-    thread: Option<CounterCollector>,
+    thread: Option<Box<dyn Collector>>,
 }
 
 fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
@@ -214,7 +213,7 @@ fn main() {
                     samples.push(elapsed.as_nanos() as f64 / ITERATIONS as f64);
                 }
                 if let Some(mut collector) = attached.thread {
-                    assert_counted(&mut collector, *setup);
+                    assert_counted(collector.as_mut(), *setup);
                 }
             }
         }
@@ -248,7 +247,7 @@ fn main() {
 }
 
 /// The programs ran: a counter holds at least one run's iterations.
-fn assert_counted(collector: &mut CounterCollector, setup: Setup) {
+fn assert_counted(collector: &mut dyn Collector, setup: Setup) {
     let mut records = Vec::new();
     collector.collect(&mut records).unwrap();
     assert!(

@@ -15,5 +15,7 @@ pub mod sync;
 pub mod thread;
 pub mod vfs;
 
-pub use chart::{Algorithm, ChartDef, ChartKind, ChartMode, DimDef, DimValue};
+pub use chart::{
+    Algorithm, Chart, ChartDef, ChartKind, ChartMode, Dim, DimDef, DimValue, Snapshot,
+};
 pub use thread::{Thread, VariantKind, WorkerConfig};

@@ -15,7 +15,7 @@ use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use tracing::{debug, error, info, warn};
 
-use crate::loader::{self, CounterCollector};
+use crate::loader;
 use crate::privileges::{self, CapSet};
 use crate::registry;
 use crate::thread::{candidates, Collector, Thread, WorkerConfig};
@@ -75,7 +75,7 @@ pub fn run(thread_name: &str) -> i32 {
     let Some((variant, mut collector)) = attach(thread, &cfg) else {
         return exit::UNSUPPORTED;
     };
-    match drop_privileges(&mut collector) {
+    match drop_privileges(collector.as_mut()) {
         Ok(kept) => debug!("attached; capabilities kept: {kept}"),
         Err(e) => {
             error!("cannot drop capabilities after attaching: {e}");
@@ -115,7 +115,7 @@ fn setup(thread: &dyn Thread) -> Result<(WorkerConfig, RingWriter), String> {
 }
 
 /// Tries the variants in order; says why each one that failed was rejected.
-fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, CounterCollector)> {
+fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, Box<dyn Collector>)> {
     let btf = match loader::kernel_btf(cfg) {
         Ok(btf) => btf,
         Err(e) => {
@@ -146,7 +146,7 @@ fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, CounterCollec
 /// Once attached, a worker only reads its maps, which needs at most the
 /// capability guarding `bpf()`; it keeps nothing else, and no exec can give
 /// anything back.
-fn drop_privileges(collector: &mut CounterCollector) -> std::io::Result<CapSet> {
+fn drop_privileges(collector: &mut dyn Collector) -> std::io::Result<CapSet> {
     let bpf = privileges::bpf_cap();
     privileges::keep_only(CapSet::of(&[bpf]), false)?;
     privileges::forbid_new_privileges()?;
@@ -159,7 +159,7 @@ fn collect_loop(
     cfg: &WorkerConfig,
     mut ring: RingWriter,
     variant: u32,
-    mut collector: CounterCollector,
+    mut collector: Box<dyn Collector>,
     stop: &AtomicBool,
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());

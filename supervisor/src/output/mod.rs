@@ -7,19 +7,11 @@ mod table;
 use std::io;
 
 use conf::ThreadName;
-use workers::{ChartDef, DimDef, VariantKind};
+pub use workers::Chart;
+use workers::VariantKind;
 
 pub use netdata::Netdata;
 pub use table::Table;
-
-/// A chart as this run draws it: the table entry, the dimensions the
-/// configuration collects, and the thread's update interval.
-#[derive(Debug, Clone)]
-pub struct Chart {
-    pub def: &'static ChartDef,
-    pub dims: Vec<&'static DimDef>,
-    pub update_every: u32,
-}
 
 /// Where a thread stands, as the plugin's own charts show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

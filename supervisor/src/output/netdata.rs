@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use conf::ThreadName;
-use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, VariantKind};
+use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Snapshot, VariantKind};
 
 use super::{Chart, Output, Status, ThreadState, ThreadStatus};
 
@@ -199,17 +199,16 @@ fn load_methods(status: &Status) -> Vec<u64> {
 impl<W: Write> Netdata<W> {
     /// A CHART line up to the update interval, then `rest`.
     fn chart_line(&mut self, chart: &Chart, rest: &str) -> io::Result<()> {
-        let def = chart.def;
         writeln!(
             self.out,
             "CHART {} '' '{}' '{}' '{}' '{}' '{}' {} {} {rest}",
-            def.id,
-            def.title,
-            def.units,
-            def.family,
-            def.context,
-            def.kind.as_str(),
-            def.priority,
+            chart.id,
+            chart.title,
+            chart.units,
+            chart.family,
+            chart.context,
+            chart.kind.as_str(),
+            chart.priority,
             chart.update_every,
         )
     }
@@ -218,7 +217,7 @@ impl<W: Write> Netdata<W> {
 impl<W: Write> Output for Netdata<W> {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
-            self.chart_line(chart, &format!("'' 'ebpf.plugin' '{}'", chart.def.module))?;
+            self.chart_line(chart, &format!("'' 'ebpf.plugin' '{}'", chart.module))?;
             for dim in &chart.dims {
                 writeln!(
                     self.out,
@@ -234,7 +233,7 @@ impl<W: Write> Output for Netdata<W> {
     }
 
     fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        writeln!(self.out, "BEGIN {}", chart.def.id)?;
+        writeln!(self.out, "BEGIN {}", chart.id)?;
         for (dim, value) in chart.dims.iter().zip(values) {
             writeln!(self.out, "SET {} = {value}", dim.id)?;
         }
@@ -256,12 +255,10 @@ impl<W: Write> Output for Netdata<W> {
         let charts: Vec<(Chart, Vec<u64>)> = OWN_CHARTS
             .iter()
             .map(|(def, counters)| {
-                let chart = Chart {
-                    def,
-                    dims: def.dims.iter().collect(),
-                    update_every: status.update_every,
-                };
-                (chart, counters(status))
+                (
+                    def.instance(status.update_every, |_| true),
+                    counters(status),
+                )
             })
             .collect();
         if self.self_defined != Some(status.update_every) {
@@ -269,13 +266,12 @@ impl<W: Write> Output for Netdata<W> {
             self.define(&defs)?;
             self.self_defined = Some(status.update_every);
         }
-        for (chart, counters) in &charts {
-            let values: Vec<i64> = chart
-                .dims
-                .iter()
-                .map(|dim| dim.value.compute(counters, counters))
-                .collect();
-            self.update(chart, &values)?;
+        for (chart, counters) in charts {
+            let now = Snapshot {
+                plain: counters,
+                keyed: Default::default(),
+            };
+            self.update(&chart, &chart.values(&now, &now))?;
         }
         Ok(())
     }
@@ -304,11 +300,7 @@ mod tests {
     fn writes_the_originals_lines() {
         let process = registry::find(conf::ThreadName::Process).unwrap();
         let def = &process.charts()[0];
-        let chart = Chart {
-            def,
-            dims: def.dims.iter().collect(),
-            update_every: 5,
-        };
+        let chart = def.instance(5, |_| true);
         let mut out = Netdata::new(Vec::new());
         out.define(std::slice::from_ref(&chart)).unwrap();
         out.update(&chart, &[57, 40]).unwrap();

@@ -16,7 +16,7 @@ struct Row {
 
 pub struct Table<W: Write> {
     out: W,
-    rows: BTreeMap<(u32, &'static str), Row>,
+    rows: BTreeMap<(u32, String), Row>,
     /// One line per enabled thread: state, attach variant, restarts.
     threads: Vec<String>,
 }
@@ -35,7 +35,7 @@ impl<W: Write> Output for Table<W> {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
             self.rows.insert(
-                (chart.def.priority, chart.def.id),
+                (chart.priority, chart.id.clone()),
                 Row {
                     chart: chart.clone(),
                     values: Vec::new(),
@@ -47,7 +47,7 @@ impl<W: Write> Output for Table<W> {
     }
 
     fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        let Some(row) = self.rows.get_mut(&(chart.def.priority, chart.def.id)) else {
+        let Some(row) = self.rows.get_mut(&(chart.priority, chart.id.clone())) else {
             return Ok(());
         };
         row.rates = chart
@@ -67,7 +67,7 @@ impl<W: Write> Output for Table<W> {
 
     fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
-            self.rows.remove(&(chart.def.priority, chart.def.id));
+            self.rows.remove(&(chart.priority, chart.id.clone()));
         }
         Ok(())
     }
@@ -106,8 +106,12 @@ impl<W: Write> Output for Table<W> {
             writeln!(self.out, "{line}")?;
         }
         for row in self.rows.values() {
-            let def = row.chart.def;
-            writeln!(self.out, "\n{} — {} [{}]", def.id, def.title, def.units)?;
+            let chart = &row.chart;
+            writeln!(
+                self.out,
+                "\n{} — {} [{}]",
+                chart.id, chart.title, chart.units
+            )?;
             for (i, dim) in row.chart.dims.iter().enumerate() {
                 let shown = match (row.values.get(i), row.rates.get(i).copied().flatten()) {
                     (_, Some(rate)) => format!("{rate:>14.1}"),
