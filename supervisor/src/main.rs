@@ -7,7 +7,7 @@ mod spawn;
 mod supervisor;
 mod system;
 
-use std::io::{self, BufWriter, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
@@ -88,9 +88,19 @@ fn run(args: &RunArgs) -> ExitCode {
     }
     watch_stdin(events);
 
-    let output: Box<dyn output::Output> = match args.output.unwrap_or_else(default_output) {
-        OutputKind::Netdata => Box::new(output::Netdata::new(BufWriter::new(io::stdout()))),
-        OutputKind::Table => Box::new(output::Table::new(BufWriter::new(io::stdout()))),
+    let kinds = args
+        .output
+        .clone()
+        .unwrap_or_else(|| vec![default_output()]);
+    if args.statsd_options_unused() {
+        warn!("--statsd options given, but --output does not include statsd: nothing is sent");
+    }
+    let output = match output::build(&kinds, &config.statsd) {
+        Ok(output) => output,
+        Err(e) => {
+            error!("cannot start the outputs: {e}");
+            return ExitCode::from(1);
+        }
     };
     let mut supervisor = Supervisor::new(&config, args.pid, output);
     let result = supervisor.run(&receiver);

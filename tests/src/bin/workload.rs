@@ -1,9 +1,10 @@
 //! Makes an exact, known number of kernel events for the integration tests.
 //!
-//! `workload SCENARIO N`: prints `ready`, waits for a line on stdin (so the
-//! collector can attach with `--pid` first), does the scenario, prints
-//! `done` and exits 0. Every count below is for this process and its
-//! descendants only.
+//! `workload SCENARIO[,SCENARIO...] N`: prints `ready`, waits for a line on
+//! stdin (so the collector can attach with `--pid` first), does each
+//! scenario in turn, prints `done` and exits 0. Every count below is for
+//! this process and its descendants only; scenarios do not add to each
+//! other's counts (sync makes no process, process no sync call).
 
 use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
@@ -13,24 +14,30 @@ use nix::unistd::{fork, ForkResult};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(scenario), Some(n)) = (
+    let (Some(scenarios), Some(n)) = (
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync N");
+        eprintln!("usage: workload process|sync[,...] N");
         std::process::exit(2);
     };
+    let scenarios: Vec<fn(usize)> = scenarios
+        .split(',')
+        .map(|scenario| match scenario {
+            "process" => process as fn(usize),
+            "sync" => sync,
+            other => {
+                eprintln!("unknown scenario {other}");
+                std::process::exit(2);
+            }
+        })
+        .collect();
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut go = String::new();
     std::io::stdin().lock().read_line(&mut go).unwrap();
-    match scenario.as_str() {
-        "process" => process(n),
-        "sync" => sync(n),
-        other => {
-            eprintln!("unknown scenario {other}");
-            std::process::exit(2);
-        }
+    for scenario in scenarios {
+        scenario(n);
     }
     println!("done");
 }
