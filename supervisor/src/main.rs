@@ -2,6 +2,7 @@
 //! each of its workers. See DESIGN.md.
 
 mod cli;
+mod counters;
 mod output;
 mod spawn;
 mod supervisor;
@@ -13,15 +14,25 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use cli::{Command, OutputKind, RunArgs, USAGE};
-use conf::{ConfigDirs, Severity};
+use conf::{Config, ConfigDirs, Severity};
 use crossbeam_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use supervisor::{Event, Supervisor};
 use tracing::{error, info, warn, Level};
+use workers::privileges;
 
 fn main() -> ExitCode {
-    match cli::parse(std::env::args().skip(1)) {
+    // `env::args` would panic on an argument that is not UTF-8.
+    let args: Result<Vec<String>, String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| {
+            arg.into_string()
+                .map_err(|bad| format!("argument `{}` is not valid UTF-8", bad.to_string_lossy()))
+        })
+        .collect();
+    let parsed = args.and_then(|args| cli::parse(args).map_err(|e| e.to_string()));
+    match parsed {
         Err(e) => {
             eprintln!("ebpf-collector: {e}\n\n{USAGE}");
             ExitCode::from(2)
@@ -55,7 +66,9 @@ fn init_logging(level: Level) {
         .init();
 }
 
-fn run(args: &RunArgs) -> ExitCode {
+/// The configuration files, every finding logged, then the command line
+/// over them; at start and again on SIGHUP.
+fn load_config(args: &RunArgs) -> Config {
     let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
     let (mut config, diagnostics) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
     for diagnostic in diagnostics {
@@ -65,6 +78,11 @@ fn run(args: &RunArgs) -> ExitCode {
         }
     }
     args.apply(&mut config);
+    config
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let config = load_config(args);
     if let Some(pid) = args.pid {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             error!("--pid {pid}: no such process");
@@ -79,6 +97,14 @@ fn run(args: &RunArgs) -> ExitCode {
         Ok(true) => info!("mounted tracefs at /sys/kernel/tracing"),
         Ok(false) => {}
         Err(e) => warn!("{e}; threads that need tracepoints will fail"),
+    }
+    // From here on we only start workers: keep what they need, no more.
+    match privileges::keep_only(privileges::attach_set(), true) {
+        Ok(kept) => info!("capabilities kept for starting workers: {kept}"),
+        Err(e) => {
+            error!("cannot drop capabilities: {e}");
+            return ExitCode::from(1);
+        }
     }
 
     let (events, receiver) = crossbeam_channel::unbounded();
@@ -95,7 +121,9 @@ fn run(args: &RunArgs) -> ExitCode {
     if args.statsd_options_unused() {
         warn!("--statsd options given, but --output does not include statsd: nothing is sent");
     }
-    let output = match output::build(&kinds, &config.statsd) {
+    // Netdata's switch for every plugin's own charts.
+    let self_charts = std::env::var("NETDATA_INTERNALS_MONITORING").map_or(true, |v| v != "NO");
+    let output = match output::build(&kinds, &config.statsd, self_charts) {
         Ok(output) => output,
         Err(e) => {
             error!("cannot start the outputs: {e}");
@@ -103,7 +131,7 @@ fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let mut supervisor = Supervisor::new(&config, args.pid, output);
-    let result = supervisor.run(&receiver);
+    let result = supervisor.run(&receiver, || load_config(args));
     supervisor.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,

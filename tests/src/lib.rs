@@ -6,6 +6,52 @@ pub mod netdata_host;
 pub mod protocol;
 pub mod statsd;
 
+/// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
+pub mod kernel {
+    use std::collections::BTreeSet;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// The ids `bpftool {prog|map} show` lists.
+    pub fn kernel_objects(kind: &str) -> BTreeSet<u64> {
+        let out = Command::new("bpftool")
+            .args([kind, "show", "--json"])
+            .output()
+            .expect("bpftool is needed (apt-get install bpftool)");
+        assert!(out.status.success(), "bpftool {kind} show failed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.match_indices("\"id\":")
+            .filter_map(|(at, key)| {
+                let rest = &text[at + key.len()..];
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect()
+    }
+
+    pub fn snapshot() -> (BTreeSet<u64>, BTreeSet<u64>) {
+        (kernel_objects("prog"), kernel_objects("map"))
+    }
+
+    /// The kernel frees programs and maps asynchronously: poll.
+    pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = snapshot();
+            if &now == before {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "left in the kernel: programs {:?}, maps {:?}",
+                now.0.difference(&before.0).collect::<Vec<_>>(),
+                now.1.difference(&before.1).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -108,7 +154,14 @@ impl Collector {
         for (relative, text) in files {
             config.write(relative, text);
         }
-        let mut child = Command::new(collector_bin())
+        Collector::start_with(Command::new(collector_bin()), config, args)
+    }
+
+    /// `command` (the collector, or a wrapper such as `setpriv` whose last
+    /// argument is the collector) gets `run --output netdata --config-dir
+    /// <config> ARGS`.
+    pub fn start_with(mut command: Command, config: TempDir, args: &[&str]) -> Collector {
+        let mut child = command
             .args(["run", "--output", "netdata", "--config-dir"])
             .arg(&config.0)
             .args(args)
@@ -158,6 +211,11 @@ impl Collector {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The directory given as `--config-dir`.
+    pub fn config_dir(&self) -> &Path {
+        &self._config.0
     }
 
     pub fn stream(&self) -> Stream {
@@ -286,6 +344,49 @@ impl Drop for Workload {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// The direct children of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.split_whitespace().nth(1) == Some(&pid.to_string()))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+pub fn gone(pid: u32) -> bool {
+    // A zombie still has /proc/<pid>; its state says it is dead.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Every incremental dimension of the stream never went back.
+pub fn all_incremental_monotonic(stream: &Stream) {
+    for (id, chart) in &stream.charts {
+        for (dim, info) in &chart.dims {
+            if info.algorithm == "incremental" {
+                assert!(
+                    info.values.windows(2).all(|w| w[0] <= w[1]),
+                    "{id} {dim} went back: {:?}",
+                    info.values
+                );
+            }
         }
     }
 }

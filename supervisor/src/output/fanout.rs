@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Chart, Output};
+use super::{Chart, Output, Status};
 
 pub struct Fanout(pub Vec<Box<dyn Output>>);
 
@@ -28,6 +28,14 @@ impl Output for Fanout {
 
     fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
         self.each(|o| o.update(chart, values))
+    }
+
+    fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
+        self.each(|o| o.obsolete(charts))
+    }
+
+    fn status(&mut self, status: &Status) -> io::Result<()> {
+        self.each(|o| o.status(status))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -77,7 +85,13 @@ mod tests {
             self.note(&format!("define {}", charts.len()))
         }
         fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-            self.note(&format!("update {} {values:?}", chart.def.id))
+            self.note(&format!("update {} {values:?}", chart.id))
+        }
+        fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
+            self.note(&format!("obsolete {}", charts.len()))
+        }
+        fn status(&mut self, status: &Status) -> io::Result<()> {
+            self.note(&format!("status {}", status.threads.len()))
         }
         fn flush(&mut self) -> io::Result<()> {
             self.note("flush")
@@ -101,15 +115,16 @@ mod tests {
             })
         };
         let mut fanout = Fanout(vec![probe("a", true), probe("b", false)]);
-        let def = &registry::all()[0].charts()[0];
-        let chart = Chart {
-            def,
-            dims: def.dims.iter().collect(),
+        let chart = registry::all()[0].charts()[0].instance(1, |_| true);
+        let id = chart.id.clone();
+        let status = Status {
             update_every: 1,
+            threads: Vec::new(),
         };
-        let id = def.id;
         assert!(fanout.define(std::slice::from_ref(&chart)).is_err());
         assert!(fanout.update(&chart, &[1, 2]).is_err());
+        assert!(fanout.obsolete(std::slice::from_ref(&chart)).is_err());
+        assert!(fanout.status(&status).is_err());
         assert!(fanout.flush().is_err());
         assert!(fanout.exit().is_err());
         assert_eq!(
@@ -119,6 +134,10 @@ mod tests {
                 "b:define 1".to_owned(),
                 format!("a:update {id} [1, 2]"),
                 format!("b:update {id} [1, 2]"),
+                "a:obsolete 1".to_owned(),
+                "b:obsolete 1".to_owned(),
+                "a:status 0".to_owned(),
+                "b:status 0".to_owned(),
                 "a:flush".to_owned(),
                 "b:flush".to_owned(),
                 "a:exit".to_owned(),

@@ -139,12 +139,12 @@ impl Statsd {
 impl Output for Statsd {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
-            let old = self.metrics.remove(chart.def.id).unwrap_or_default();
+            let old = self.metrics.remove(&chart.id).unwrap_or_default();
             let metrics = chart
                 .dims
                 .iter()
                 .map(|dim| {
-                    let name = metric_name(&self.prefix, chart.def.id, dim.name);
+                    let name = metric_name(&self.prefix, &chart.id, &dim.name);
                     // A redefined chart keeps its counters' previous totals:
                     // starting them at 0 again would count everything twice.
                     let last = old.iter().find(|m| m.name == name).map_or(0, |m| m.last);
@@ -158,13 +158,13 @@ impl Output for Statsd {
                     }
                 })
                 .collect();
-            self.metrics.insert(chart.def.id.to_owned(), metrics);
+            self.metrics.insert(chart.id.clone(), metrics);
         }
         Ok(())
     }
 
     fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        let Some(metrics) = self.metrics.get_mut(chart.def.id) else {
+        let Some(metrics) = self.metrics.get_mut(&chart.id) else {
             return Ok(());
         };
         let mut unit = String::new();
@@ -295,11 +295,7 @@ mod tests {
         registry::all()
             .iter()
             .flat_map(|thread| thread.charts())
-            .map(|def| Chart {
-                def,
-                dims: def.dims.iter().collect(),
-                update_every: 1,
-            })
+            .map(|def| def.instance(1, |_| true))
             .collect()
     }
 
@@ -338,7 +334,7 @@ mod tests {
         let mut seen = HashSet::new();
         for chart in every_chart() {
             for dim in &chart.dims {
-                let name = metric_name("ebpf", chart.def.id, dim.name);
+                let name = metric_name("ebpf", &chart.id, &dim.name);
                 assert!(seen.insert(name.clone()), "{name} twice");
             }
         }
