@@ -1,7 +1,10 @@
 //! Test harness: the real `ebpf-collector` binary on the real kernel, a
 //! workload with known event counts, and a strict reader of the stream.
 
+pub mod expected;
+pub mod netdata_host;
 pub mod protocol;
+pub mod statsd;
 
 /// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
 pub mod kernel {
@@ -64,10 +67,12 @@ use protocol::Stream;
 
 /// Under CI a test that cannot run fails; elsewhere it says so and skips.
 pub fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let message = format!("{test}: needs root to load BPF programs");
+    nix::unistd::geteuid().is_root()
+        || cannot_run(&format!("{test}: needs root to load BPF programs"))
+}
+
+/// A test that cannot run: a failure under CI, a loud skip (false) elsewhere.
+pub fn cannot_run(message: &str) -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("{message} (CI is set: not skipping)");
     }
@@ -80,6 +85,18 @@ pub fn forced_variant() -> Option<String> {
     std::env::var("EBPF_COLLECTOR_VARIANT")
         .ok()
         .filter(|v| !v.is_empty())
+}
+
+/// Calls `done` every `every` until it holds (true) or `timeout` passes.
+pub fn poll(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    false
 }
 
 /// The binaries the test command built next to this test executable
@@ -327,14 +344,9 @@ impl Collector {
 
     /// Polls the stream until `done` holds; false on timeout.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&Stream) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if done(&self.stream.lock().unwrap()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        poll(timeout, Duration::from_millis(50), || {
+            done(&self.stream.lock().unwrap())
+        })
     }
 
     /// Waits until `chart` has had an update: its thread is attached.

@@ -5,11 +5,11 @@
 //! room for; with both off the table stays empty at one entry. The maps are
 //! read with bpftool, as the userspace side is not built yet.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bpf::layout::{fd, shm, vfs, TGID_VALUES_MAP};
 use serde_json::Value;
-use tests::{children, require_root, Collector, Workload};
+use tests::{children, poll, require_root, Collector, Workload};
 
 const N: u64 = 4;
 
@@ -79,17 +79,10 @@ fn counters(collector: &Collector, map: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Polls until `done` holds (the kernel frees exited tasks after an RCU
-/// grace period); false on timeout.
-fn eventually(done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
+/// Polls until `done` holds: the kernel frees exited tasks after an RCU
+/// grace period.
+fn eventually(done: impl FnMut() -> bool) -> bool {
+    poll(Duration::from_secs(15), Duration::from_millis(100), done)
 }
 
 /// A collector of `thread` watching a workload doing `scenario`, its work

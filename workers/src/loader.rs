@@ -69,8 +69,11 @@ pub fn attach(
         .override_global("filter_tgid", &filter_tgid, true)
         .override_global(layout::TGID_VALUES_ON, &tgid_values_on, false);
     if cfg.pid_filter.is_none() {
-        // Unused without --pid; its default size would cost 640 KB of kernel memory.
-        loader.map_max_entries("tracked_tgids", 1);
+        // Unused without --pid; their default sizes would cost 640 KB of
+        // kernel memory each. (A name the object lacks is ignored.)
+        for map in ["tracked_tgids", "exiting_tasks"] {
+            loader.map_max_entries(map, 1);
+        }
     }
     if per_process {
         // Compiled with one entry: unused (and free) with apps and cgroups off.

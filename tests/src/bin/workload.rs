@@ -1,11 +1,13 @@
 //! Makes an exact, known number of kernel events for the integration tests.
 //!
-//! `workload SCENARIO N`: prepares what the scenario needs, prints `ready`,
-//! waits for SIGUSR1 (so the collector can attach with `--pid` first), does
-//! the scenario, stops itself with SIGSTOP (so a test can look at its
-//! per-process values) and, once continued, exits 0. Between SIGUSR1 and the
-//! stop it makes no syscall but the scenario's own (raw libc calls, no
-//! stdio), and every count below is for this process and its descendants.
+//! `workload SCENARIO[,SCENARIO...] N`: prepares what the scenarios need,
+//! prints `ready`, waits for SIGUSR1 (so the collector can attach with
+//! `--pid` first), does each scenario in turn, stops itself with SIGSTOP (so
+//! a test can look at its per-process values) and, once continued, exits 0.
+//! Between SIGUSR1 and the stop it makes no syscall but the scenarios' own
+//! (raw libc calls, no stdio). Every count below is for this process and its
+//! descendants; scenarios do not add to each other's counts (sync makes no
+//! process, process no sync call).
 
 use std::ffi::CString;
 use std::io::Write;
@@ -17,31 +19,38 @@ use nix::unistd::{fork, ForkResult};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(scenario), Some(n)) = (
+    let (Some(scenarios), Some(n)) = (
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync|fd|vfs|mount|shm N");
+        eprintln!("usage: workload process|sync|fd|vfs|mount|shm[,...] N");
         std::process::exit(2);
     };
-    let work: Box<dyn FnOnce()> = match scenario.as_str() {
-        "process" => Box::new(move || process(n)),
-        "sync" => Box::new(move || sync(n)),
-        "fd" => Box::new(move || fd_with_child(n)),
-        "vfs" => vfs(n),
-        "mount" => mount(n),
-        "shm" => Box::new(move || shm(n)),
-        other => {
-            eprintln!("unknown scenario {other}");
-            std::process::exit(2);
-        }
-    };
+    let work: Vec<Box<dyn FnOnce()>> = scenarios
+        .split(',')
+        .map(|scenario| -> Box<dyn FnOnce()> {
+            match scenario {
+                "process" => Box::new(move || process(n)),
+                "sync" => Box::new(move || sync(n)),
+                "fd" => Box::new(move || fd_with_child(n)),
+                "vfs" => vfs(n),
+                "mount" => mount(n),
+                "shm" => Box::new(move || shm(n)),
+                other => {
+                    eprintln!("unknown scenario {other}");
+                    std::process::exit(2);
+                }
+            }
+        })
+        .collect();
     let go = SigSet::from(Signal::SIGUSR1);
     go.thread_block().unwrap();
     println!("ready");
     std::io::stdout().flush().unwrap();
     go.wait().unwrap();
-    work();
+    for scenario in work {
+        scenario();
+    }
     raise(Signal::SIGSTOP).unwrap();
     // SAFETY: ends the process without flushing or closing anything more.
     unsafe { libc::_exit(0) }
