@@ -2,8 +2,11 @@
 //! workload with known event counts, and a strict reader of the stream.
 
 pub mod block;
+pub mod expected;
+pub mod netdata_host;
 pub mod protocol;
 pub mod provoke;
+pub mod statsd;
 
 /// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
 pub mod kernel {
@@ -32,9 +35,9 @@ pub mod kernel {
         (kernel_objects("prog"), kernel_objects("map"))
     }
 
-    /// No program or map that was not there `before`. The kernel frees
-    /// them asynchronously: poll. Ids gone since are not leaks (a previous
-    /// test's objects still being freed when `before` was taken).
+    /// The kernel frees programs and maps asynchronously: poll. Objects
+    /// that were there before and went meanwhile are not ours (an earlier
+    /// test's, freed late): only new ones that stay count.
     pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -53,20 +56,25 @@ pub mod kernel {
     }
 }
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 use protocol::Stream;
 
 /// Under CI a test that cannot run fails; elsewhere it says so and skips.
 pub fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let message = format!("{test}: needs root to load BPF programs");
+    nix::unistd::geteuid().is_root()
+        || cannot_run(&format!("{test}: needs root to load BPF programs"))
+}
+
+/// A test that cannot run: a failure under CI, a loud skip (false) elsewhere.
+pub fn cannot_run(message: &str) -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("{message} (CI is set: not skipping)");
     }
@@ -81,6 +89,18 @@ pub fn forced_variant() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Calls `done` every `every` until it holds (true) or `timeout` passes.
+pub fn poll(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    false
+}
+
 /// When `$EBPF_COLLECTOR_VARIANT` forces a variant that `thread` (run by
 /// `flag`) lacks: asserts that the collector refuses it, naming both, and
 /// returns true (the test has nothing else to check); false otherwise.
@@ -90,15 +110,10 @@ pub fn refuses_forced_variant(flag: &str, thread: &str, has: &[&str]) -> bool {
     };
     let collector = Collector::start(&[flag, "--update-every", "1"], &[]);
     let why = format!("forces the {variant} variant, which {thread} does not have");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !collector.stderr().contains(&why) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        collector.stderr().contains(&why),
-        "no `{why}` in:\n{}",
-        collector.stderr()
-    );
+    let refused = poll(Duration::from_secs(30), Duration::from_millis(50), || {
+        collector.stderr().contains(&why)
+    });
+    assert!(refused, "no `{why}` in:\n{}", collector.stderr());
     collector.terminate();
     true
 }
@@ -127,6 +142,51 @@ fn binary(name: &str) -> PathBuf {
 
 pub fn collector_bin() -> PathBuf {
     binary("ebpf-collector")
+}
+
+/// A chart definition as a test expects it: the spec's table row.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectedChart<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub units: &'a str,
+    pub family: &'a str,
+    pub priority: i64,
+    pub module: &'a str,
+    /// `(id, name, multiplier)`, in order.
+    pub dims: &'a [(&'a str, &'a str, i64)],
+}
+
+impl ExpectedChart<'_> {
+    /// Asserts that `stream` defines the chart exactly so, as a `line`
+    /// chart with no context and `incremental` dimensions.
+    pub fn assert_defined(&self, stream: &Stream, update_every: i64) {
+        let id = self.id;
+        let chart = stream
+            .chart(id)
+            .unwrap_or_else(|| panic!("{id} not defined"));
+        assert_eq!(
+            chart.header(),
+            (
+                self.title,
+                self.units,
+                self.family,
+                "",
+                "line",
+                self.priority,
+                update_every,
+                "ebpf.plugin",
+                self.module
+            ),
+            "{id}"
+        );
+        let want: Vec<(&str, &str, &str, i64)> = self
+            .dims
+            .iter()
+            .map(|(d, n, m)| (*d, *n, "incremental", *m))
+            .collect();
+        assert_eq!(chart.dimensions(), want, "{id}");
+    }
 }
 
 /// A directory removed when dropped.
@@ -240,8 +300,33 @@ impl Collector {
         }
     }
 
+    /// [`Collector::start`] with `--update-every 1 --pid <workload>` and
+    /// `args`; returns once `chart` has data: the thread is attached.
+    pub fn watching(
+        workload: &Workload,
+        args: &[&str],
+        files: &[(&str, &str)],
+        chart: &str,
+    ) -> Collector {
+        let pid = workload.pid().to_string();
+        let mut all = vec!["--update-every", "1", "--pid", &pid];
+        all.extend_from_slice(args);
+        let collector = Collector::start(&all, files);
+        collector.wait_attached(chart);
+        collector
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The attach variant a worker said it uses (`tracepoint`,
+    /// `trampoline`, `probe`): tests of one thread use it where the
+    /// variants count differently.
+    pub fn variant(&self) -> Option<String> {
+        let stderr = self.stderr();
+        let (_, rest) = stderr.split_once("attached the ")?;
+        Some(rest.split_whitespace().next()?.to_owned())
     }
 
     /// The directory given as `--config-dir`.
@@ -259,14 +344,9 @@ impl Collector {
 
     /// Polls the stream until `done` holds; false on timeout.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&Stream) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if done(&self.stream.lock().unwrap()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        poll(timeout, Duration::from_millis(50), || {
+            done(&self.stream.lock().unwrap())
+        })
     }
 
     /// Waits until the plugin's own chart shows `thread` running: its
@@ -348,46 +428,55 @@ impl Drop for Collector {
     }
 }
 
-/// `workload SCENARIO N`, held at its start line until [`Workload::go`].
+/// `workload SCENARIO N`, held before its scenario until [`Workload::work`].
 pub struct Workload {
     child: Child,
-    stdin: Option<ChildStdin>,
 }
 
 impl Workload {
     pub fn spawn(scenario: &str, n: usize) -> Workload {
         let mut child = Command::new(binary("workload"))
             .args([scenario, &n.to_string()])
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start workload");
         let mut ready = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
+        BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut ready)
             .unwrap();
-        assert_eq!(ready, "ready\n");
-        let stdin = child.stdin.take();
-        Workload { child, stdin }
+        assert_eq!(ready, "ready\n", "workload {scenario} did not start");
+        Workload { child }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Lets the workload run and waits for it to end (and be reaped).
-    pub fn run(mut self) {
-        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+    /// Lets the workload do its scenario and waits until it has: it then
+    /// stops itself before exiting, so its per-process state is still there.
+    pub fn work(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        kill(pid, Signal::SIGUSR1).unwrap();
+        let status = waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap();
+        assert_eq!(
+            status,
+            WaitStatus::Stopped(pid, Signal::SIGSTOP),
+            "the workload failed"
+        );
+    }
+
+    /// Lets a workload that has done its work exit, and waits for it.
+    pub fn exit(mut self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGCONT).unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "workload failed: {status}");
-        assert_eq!(out, "done\n");
+    }
+
+    /// [`Workload::work`], then [`Workload::exit`].
+    pub fn run(mut self) {
+        self.work();
+        self.exit();
     }
 }
 

@@ -4,15 +4,19 @@
 
 pub mod chart;
 pub mod disk;
+pub mod fd;
 pub mod hardirq;
 pub mod loader;
+pub mod mount;
 pub mod privileges;
 pub mod process;
 pub mod registry;
 pub mod runtime;
+pub mod shm;
 pub mod softirq;
 pub mod sync;
 pub mod thread;
+pub mod vfs;
 
 pub use chart::{
     Algorithm, Chart, ChartDef, ChartKind, ChartMode, Dim, DimDef, DimValue, Snapshot,

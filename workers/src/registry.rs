@@ -10,6 +10,10 @@ static THREADS: &[&dyn Thread] = &[
     &crate::disk::Disk,
     &crate::hardirq::Hardirq,
     &crate::softirq::Softirq,
+    &crate::vfs::THREAD,
+    &crate::mount::THREAD,
+    &crate::fd::THREAD,
+    &crate::shm::THREAD,
 ];
 
 pub fn all() -> &'static [&'static dyn Thread] {
