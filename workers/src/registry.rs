@@ -9,7 +9,7 @@ static THREADS: &[&dyn Thread] = &[
     &crate::sync::Sync,
     &crate::disk::Disk,
     &crate::hardirq::Hardirq,
-    &crate::softirq::Softirq,
+    &crate::softirq::THREAD,
     &crate::vfs::THREAD,
     &crate::mount::THREAD,
     &crate::fd::THREAD,

@@ -8,9 +8,7 @@
 use conf::ThreadName;
 
 use crate::chart::{total_dims, ChartDef, ChartKind, ChartMode, DimDef};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind};
-
-pub struct Softirq;
+use crate::thread::{Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind};
 
 /// The kernel's vector names, in its numbering (`softirq_to_name`).
 const COUNTERS: &[&str] = &[
@@ -65,20 +63,10 @@ const VARIANTS: &[Variant] = &[
     },
 ];
 
-impl Thread for Softirq {
-    fn name(&self) -> ThreadName {
-        ThreadName::Softirq
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        &CHARTS
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-}
+pub static THREAD: StaticThread = StaticThread {
+    name: ThreadName::Softirq,
+    counters: COUNTERS,
+    charts: &CHARTS,
+    variants: VARIANTS,
+    collects: StaticThread::collects_all,
+};
