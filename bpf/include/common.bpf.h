@@ -1,5 +1,5 @@
-/* Helpers every program object shares: counting, the --pid filter, and the
- * per-process tables behind the apps and cgroup charts. */
+/* Helpers every program object shares: counting, the --pid filter and
+ * per-process values. */
 #ifndef EBPF_COLLECTOR_COMMON_BPF_H
 #define EBPF_COLLECTOR_COMMON_BPF_H
 
@@ -29,6 +29,18 @@ static __always_inline void counter_add(void *map, __u32 index, __u64 n)
 		__sync_fetch_and_add(slot, n);
 }
 
+/* The value of `key` in a hash map, inserted as `*init` if missing; NULL
+ * only when the map is full. */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *value = bpf_map_lookup_elem(map, key);
+
+	if (value)
+		return value;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* --pid: when non-zero only this TGID and its descendants are counted. The
  * set holds every tracked TGID; user space seeds it, the fork and free
  * hooks below keep it current. */
@@ -48,9 +60,10 @@ static __always_inline bool tgid_wanted(__u32 tgid)
 	return bpf_map_lookup_elem(&tracked_tgids, &tgid) != NULL;
 }
 
+/* Without --pid no helper is called: the verifier drops the lookup. */
 static __always_inline bool current_wanted(void)
 {
-	return tgid_wanted(bpf_get_current_pid_tgid() >> 32);
+	return !filter_tgid || tgid_wanted(bpf_get_current_pid_tgid() >> 32);
 }
 
 /* A tracked parent's new process is tracked from its birth on. */
@@ -88,194 +101,133 @@ static __always_inline void filter_on_free(struct task_struct *task)
 		return 0;                                                         \
 	}
 
-/* ---- Per-process tables (apps and cgroup charts) ----
- *
- * A thread that counts per process declares PID_TABLE(its slot type); the
- * slot type starts with struct pid_slot_head (layout.h). The table is an
- * mmapable array of `pid table size` slots, open-addressed by TGID: a slot
- * is claimed by compare-and-swap of its tgid, so no hash-table entry
- * overhead and no per-CPU copies (DESIGN.md, "Per-process values"). The
- * worker reads the counters by atomic exchange with 0 (each event is
- * passed on exactly once) and frees a slot after its process is gone.
- *
- * Probing stops at the first free slot, so after a slot before it was
- * freed a process may get a second slot: both are read, and a delta is a
- * delta whichever slot it came from. A process that finds no free slot
- * within PID_PROBES is counted in pid_stats[PID_STAT_FULL]. */
-
-#define PID_PROBES 16
-
-/* Slots in the table; 0 when apps and cgroups are off (the table then has
- * one entry and nothing is recorded). Set by the loader. */
-const volatile __u32 pid_slots = 0;
-
-/* Where a TGID's probes start. Related processes have consecutive PIDs
- * (a parent's children, a burst of forks): taken modulo the table they
- * would fill runs of neighbouring slots, which linear probing cannot get
- * past. A multiplicative hash (odd constant, so a bijection on 32 bits)
- * scatters them. */
-static __always_inline __u32 pid_slot_start(__u32 tgid, __u32 slots)
+/* Adds `n` to a counter and, when `own` is not NULL, to the process's own
+ * copy of it (the per-process values below). */
+static __always_inline void count(void *counters, __u64 *own, __u32 index, __u64 n)
 {
-	return (__u32)((tgid * 2654435761u) % slots);
+	counter_add(counters, index, n);
+	if (own)
+		__sync_fetch_and_add(&own[index], n);
 }
 
-#define PID_TABLE(slot_type)                                   \
-	struct {                                               \
-		__uint(type, BPF_MAP_TYPE_ARRAY);              \
-		__uint(max_entries, 1);                        \
-		__uint(map_flags, BPF_F_MMAPABLE);             \
-		__type(key, __u32);                            \
-		__type(value, slot_type);                      \
-	} pid_table SEC(".maps");                              \
-	struct {                                               \
-		__uint(type, BPF_MAP_TYPE_RINGBUF);            \
-		__uint(max_entries, 4096);                     \
-	} pid_events SEC(".maps");                             \
-	COUNTER_ARRAY(pid_stats, PID_STAT_END)
-
-/* The id of a task's cgroup in the v1 hierarchy of controller `subsys`
- * (an enum cgroup_subsys_id value); 0 when the kernel lacks it. */
-static __always_inline __u64 v1_cgroup_id(struct task_struct *task, int subsys)
+/* A call that returned `ret`; a failure also counts in `calls + 1`. */
+static __always_inline void count_return(void *counters, __u64 *own, __u32 calls, long ret)
 {
-	struct css_set *cset = BPF_CORE_READ(task, cgroups);
-	struct cgroup_subsys_state *css = NULL;
-
-	if (subsys < 0 || subsys >= CGROUP_SUBSYS_COUNT || !cset)
-		return 0;
-	bpf_core_read(&css, sizeof(css), &cset->subsys[subsys]);
-	return css ? BPF_CORE_READ(css, cgroup, kn, id) : 0;
+	count(counters, own, calls, 1);
+	if (ret < 0)
+		count(counters, own, calls + 1, 1);
 }
 
-#define SUBSYS(name) \
-	(bpf_core_enum_value_exists(enum cgroup_subsys_id, name) ? \
-	 (int)bpf_core_enum_value(enum cgroup_subsys_id, name) : -1)
-
-/* Tells the worker what it needs to group the process: its parent, its
- * cgroups (unified and v1: a process gone before user space looks is still
- * placed), its name (the thread group leader's, as /proc/PID/stat has it). */
-static __always_inline void pid_event_send(void *events, void *stats, struct task_struct *task,
-					   __u32 tgid, __u32 exec)
+/* A trampoline's return value, as the raw register: an `int` function's
+ * caller must cast it to int. The helper (kernel 5.17+) works whatever the
+ * function's argument count, so one fexit program serves every name a
+ * function has had. */
+static __always_inline __u64 fexit_ret(void *ctx)
 {
-	struct pid_event *event = bpf_ringbuf_reserve(events, sizeof(*event), 0);
+	__u64 ret = 0;
 
-	if (!event) {
-		counter_add(stats, PID_STAT_LOST, 1);
-		return;
-	}
-	event->tgid = tgid;
-	event->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	event->cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	event->v1_cgroups[0] = v1_cgroup_id(task, SUBSYS(cpuacct_cgrp_id));
-	event->v1_cgroups[1] = v1_cgroup_id(task, SUBSYS(cpuset_cgrp_id));
-	event->v1_cgroups[2] = v1_cgroup_id(task, SUBSYS(io_cgrp_id));
-	event->v1_cgroups[3] = v1_cgroup_id(task, SUBSYS(memory_cgrp_id));
-	event->v1_cgroups[4] = v1_cgroup_id(task, SUBSYS(devices_cgrp_id));
-	BPF_CORE_READ_STR_INTO(&event->comm, task, group_leader, comm);
-	event->exec = exec;
-	event->pad = 0;
-	bpf_ringbuf_submit(event, 0);
+	bpf_get_func_ret(ctx, &ret);
+	return ret;
 }
 
-/* The live slot of `tgid`, claimed if it has none. `task` is a task of
- * that process (its name, parent and cgroup go to the worker), or NULL
- * when the program does not have one. NULL when the table is off or full. */
-static __always_inline struct pid_slot_head *pid_slot_of(void *table, void *events, void *stats,
-							 __u32 tgid, struct task_struct *task)
+/* Per-process values, for the apps and cgroup charts. The loader sets this
+ * when the thread's apps or cgroup charts are on; while it is 0 the verifier
+ * drops every per-process lookup and update. */
+const volatile __u32 tgid_values_on = 0;
+
+/* The per-process table's own counters, from the thread's `stats` index. */
+enum tgid_table_stat {
+	TGID_ADDED = 0,
+	TGID_REMOVED = 1,
+	TGID_FULL = 2,
+};
+
+#define EEXIST 17
+
+/* What a process's entry holds after its counters (layout.h TGID_EXTRA):
+ * its cgroup in the unified hierarchy and its parent, as the kernel had
+ * them when the entry was made, and its name (so that a process gone
+ * before user space looked is still grouped), and whether it has ended.
+ * `task` may be NULL (nothing known then). */
+static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *task)
 {
-	__u32 slots = pid_slots;
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 
-	if (!slots || !tgid)
-		return NULL;
-	__u32 start = pid_slot_start(tgid, slots);
-	for (int i = 0; i < PID_PROBES; i++) {
-		__u32 index = start + i;
-
-		if (index >= slots)
-			index -= slots;
-		struct pid_slot_head *slot = bpf_map_lookup_elem(table, &index);
-		if (!slot)
-			return NULL;
-		__u32 owner = *(volatile __u32 *)&slot->tgid;
-		if (owner == 0)
-			owner = __sync_val_compare_and_swap(&slot->tgid, 0, tgid);
-		if (owner == 0) {
-			/* Ours: freed slots are zeroed before their tgid is released. */
-			counter_add(stats, PID_STAT_INSERTED, 1);
-			if (task) {
-				slot->ppid = BPF_CORE_READ(task, real_parent, tgid);
-				pid_event_send(events, stats, task, tgid, 0);
-			}
-			return slot;
-		}
-		if (owner == tgid && !(*(volatile __u32 *)&slot->flags & PID_SLOT_GONE))
-			return slot;
-	}
-	counter_add(stats, PID_STAT_FULL, 1);
-	return NULL;
+	extra[TGID_EXTRA_CGROUP] = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	extra[TGID_EXTRA_PARENT] = BPF_CORE_READ(task, real_parent, tgid);
+	if (leader)
+		bpf_core_read_str(&extra[TGID_EXTRA_COMM], TGID_COMM_BYTES, &leader->comm);
 }
 
-/* Sets `flag` (if not 0) on every live slot of `tgid`; true when it had one. */
-static __always_inline bool pid_slots_mark(void *table, __u32 tgid, __u32 flag)
-{
-	__u32 slots = pid_slots;
-	bool found = false;
-
-	if (!slots || !tgid)
-		return false;
-	__u32 start = pid_slot_start(tgid, slots);
-	for (int i = 0; i < PID_PROBES; i++) {
-		__u32 index = start + i;
-
-		if (index >= slots)
-			index -= slots;
-		struct pid_slot_head *slot = bpf_map_lookup_elem(table, &index);
-		if (!slot)
-			return found;
-		if (*(volatile __u32 *)&slot->tgid == tgid &&
-		    !(*(volatile __u32 *)&slot->flags & PID_SLOT_GONE)) {
-			if (flag)
-				__sync_fetch_and_or(&slot->flags, flag);
-			found = true;
-		}
-	}
-	return found;
-}
-
-/* Shorthands for objects that declare PID_TABLE. */
-#define PID_SLOT(slot_type, tgid, task) \
-	((slot_type *)pid_slot_of(&pid_table, &pid_events, &pid_stats, (tgid), (task)))
-
-#define PID_COUNT(field) __sync_fetch_and_add(&(field), 1)
-
-/* A process that exec'd may belong to another group now: its new name
- * goes to the worker if the table holds it. */
-static __always_inline void pid_table_exec(void *table, void *events, void *stats,
-					   struct task_struct *task)
-{
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-
-	if (pid_slots_mark(table, tgid, 0))
-		pid_event_send(events, stats, task, tgid, 1);
-}
-
-/* The exec hook, and (for threads whose last event per process comes
- * before its exit) the exit hook that ends a process's slots when its last
- * task exits. Loaded only with the table on (Needed::PidTable). */
-#define PID_TABLE_EXEC_PROGRAM                                                        \
-	SEC("tp_btf/sched_process_exec")                                              \
-	int BPF_PROG(pid_exec, struct task_struct *task)                              \
-	{                                                                             \
-		pid_table_exec(&pid_table, &pid_events, &pid_stats, task);            \
-		return 0;                                                             \
-	}
-
-#define PID_TABLE_EXIT_PROGRAM                                                        \
-	SEC("tp_btf/sched_process_exit")                                              \
-	int BPF_PROG(pid_exit, struct task_struct *task)                              \
-	{                                                                             \
-		if (BPF_CORE_READ(task, signal, live.counter) == 0)                   \
-			pid_slots_mark(&pid_table, BPF_CORE_READ(task, tgid), PID_SLOT_GONE); \
-		return 0;                                                             \
+/* Declares `tgid_values`: copies of a thread's counters 0..count-1 per TGID
+ * and TGID_EXTRA more words (tgid_extra_init), in a preallocated hash
+ * (run-time allocation warns in tracing programs before kernel 6.1) that
+ * the loader sizes to `pid table size`; `tgid_values_of()`, a process's
+ * entry, made if missing; `current_counted()`, the filter plus the current
+ * process's entry; and the program that marks an entry ended when its
+ * process is freed (the worker reads it a last time, then deletes it). The
+ * table's own counters go to `counters` at `stats` (enum tgid_table_stat). */
+#define TGID_VALUES(count, counters, stats)                                            \
+	struct {                                                                       \
+		__uint(type, BPF_MAP_TYPE_HASH);                                       \
+		__uint(max_entries, 1);                                                \
+		__type(key, __u32);                                                    \
+		__type(value, __u64[(count) + TGID_EXTRA]);                            \
+	} tgid_values SEC(".maps");                                                    \
+                                                                                       \
+	/* `task` is a task of process `tgid`. */                                      \
+	static __always_inline __u64 *tgid_values_of(__u32 tgid, struct task_struct *task) \
+	{                                                                              \
+		__u64 init[(count) + TGID_EXTRA] = {};                                 \
+		__u64 *values = bpf_map_lookup_elem(&tgid_values, &tgid);              \
+		long err;                                                              \
+                                                                                       \
+		if (values)                                                            \
+			return values;                                                 \
+		tgid_extra_init(&init[count], task);                                   \
+		err = bpf_map_update_elem(&tgid_values, &tgid, &init, BPF_NOEXIST);    \
+		if (err && err != -EEXIST) {                                           \
+			counter_add(&counters, (stats) + TGID_FULL, 1);                \
+			return NULL;                                                   \
+		}                                                                      \
+		if (!err)                                                              \
+			counter_add(&counters, (stats) + TGID_ADDED, 1);               \
+		return bpf_map_lookup_elem(&tgid_values, &tgid);                       \
+	}                                                                              \
+                                                                                       \
+	/* Whether the current process's events count (--pid), and where its own   \
+	 * values go (NULL: nowhere). No helper call when neither is on. */        \
+	static __always_inline __attribute__((unused)) bool current_counted(__u64 **own) \
+	{                                                                              \
+		__u32 tgid;                                                            \
+                                                                                       \
+		*own = NULL;                                                           \
+		if (!filter_tgid && !tgid_values_on)                                   \
+			return true;                                                   \
+		tgid = bpf_get_current_pid_tgid() >> 32;                               \
+		if (!tgid_wanted(tgid))                                                \
+			return false;                                                  \
+		if (tgid_values_on)                                                    \
+			*own = tgid_values_of(                                         \
+				tgid, (struct task_struct *)bpf_get_current_task());   \
+		return true;                                                           \
+	}                                                                              \
+                                                                                       \
+	/* After its last event: the leader is freed after every other thread. */  \
+	SEC("tp_btf/sched_process_free")                                               \
+	int BPF_PROG(tgid_values_free, struct task_struct *task)                       \
+	{                                                                              \
+		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
+		__u64 *values;                                                         \
+                                                                                       \
+		if (BPF_CORE_READ(task, pid) != tgid)                                  \
+			return 0;                                                      \
+		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
+		if (values) {                                                          \
+			values[(count) + TGID_EXTRA_PARENT] |= TGID_ENDED;             \
+			counter_add(&counters, (stats) + TGID_REMOVED, 1);             \
+		}                                                                      \
+		return 0;                                                              \
 	}
 
 #endif

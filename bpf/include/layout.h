@@ -26,68 +26,151 @@ enum sync_counter {
 	SYNC_COUNTER_END = 6,
 };
 
-/* Per-process tables (common.bpf.h, PID_TABLE): every slot starts with
- * this head; counters follow, u32 each, at offset 12. */
-struct pid_slot_head {
-	__u32 tgid;  /* 0: free; claimed by compare-and-swap */
-	__u32 flags; /* PID_SLOT_* */
-	__u32 ppid;  /* the parent's TGID when the slot was claimed */
+/* softirq: indices of the per-CPU array `softirq_ns`, the kernel's vector
+ * numbers (HI_SOFTIRQ .. RCU_SOFTIRQ): nanoseconds spent in each vector. */
+enum softirq_counter {
+	SOFTIRQ_VECTORS = 10,
 };
 
-#define PID_SLOT_GONE 1 /* the process ended: the worker sends the rest and frees the slot */
-
-/* The v1 hierarchies whose cgroup ids a pid_event carries, in this order
- * (the order the supervisor looks for a process's cgroup in). */
-#define PID_V1_HIERARCHIES 5 /* cpuacct, cpuset, blkio, memory, devices */
-
-/* What the kernel tells the worker about a process when it enters a table
- * or calls exec, through the `pid_events` ring buffer. */
-struct pid_event {
-	__u32 tgid;
-	__u32 ppid;
-	__u64 cgroup; /* cgroup id (directory inode) in the unified hierarchy */
-	__u64 v1_cgroups[PID_V1_HIERARCHIES]; /* the same in each v1 hierarchy */
-	char comm[16];
-	__u32 exec;   /* 1: an exec, 0: entered the table */
-	__u32 pad;
+/* hardirq: indices of the per-CPU array `hardirq_vector_ns` (x86 system
+ * vectors, nanoseconds spent in their handlers) and of the per-CPU start
+ * times `hardirq_start` (the vectors', then one slot for device IRQs). */
+enum hardirq_counter {
+	HARDIRQ_APIC_THERMAL = 0,
+	HARDIRQ_APIC_THRESHOLD = 1,
+	HARDIRQ_APIC_ERROR = 2,
+	HARDIRQ_APIC_DEFERRED_ERROR = 3,
+	HARDIRQ_APIC_SPURIOUS = 4,
+	HARDIRQ_FUNC_CALL = 5,
+	HARDIRQ_FUNC_CALL_SINGLE = 6,
+	HARDIRQ_RESCHEDULE = 7,
+	HARDIRQ_LOCAL_TIMER = 8,
+	HARDIRQ_IRQ_WORK = 9,
+	HARDIRQ_X86_PLATFORM_IPI = 10,
+	HARDIRQ_VECTORS = 11,
+	HARDIRQ_DEVICE_SLOT = 11,
+	HARDIRQ_START_SLOTS = 12,
 };
 
-/* Indices of the per-CPU `pid_stats` array. */
-enum pid_stat {
-	PID_STAT_INSERTED = 0, /* slots claimed */
-	PID_STAT_FULL = 1,     /* events not attributed: no free slot in reach */
-	PID_STAT_LOST = 2,     /* pid_events records lost (ring buffer full) */
-	PID_STAT_END = 3,
+/* hardirq: entries of the per-CPU hash `hardirq_irq_ns` (IRQ number ->
+ * nanoseconds spent in its handlers). */
+#define HARDIRQ_MAX_IRQS 2048
+
+/* disk: `disk_latency` maps a device (the kernel's dev_t, major << 20 |
+ * minor) to per-CPU completion counts by latency bucket: bucket 0 holds
+ * [0, 1) us, bucket k holds [2^(k-1), 2^k) us, the last one everything
+ * from 2^22 us (4.2 s) on. */
+#define DISK_BUCKETS 24
+#define DISK_MAX_DEVICES 256
+#define DISK_MAX_IN_FLIGHT 16384
+
+struct disk_buckets {
+	__u64 count[DISK_BUCKETS];
 };
 
-/* process: per-process counters. */
-enum process_pid_counter {
-	PROCESS_PID_CREATE_PROCESS = 0, /* processes this process started */
-	PROCESS_PID_CREATE_THREAD = 1,  /* threads it started */
-	PROCESS_PID_TASK_EXIT = 2,      /* its tasks that exited */
-	PROCESS_PID_TASK_CLOSE = 3,     /* its tasks that were released */
-	PROCESS_PID_TASK_ERROR = 4,     /* its failed process or thread creations */
-	PROCESS_PID_COUNTER_END = 5,
+/* Threads with per-process values (common.bpf.h TGID_VALUES) keep copies of
+ * their first <THREAD>_PER_PROCESS counters per TGID, and count that table's
+ * entries added and removed and the events it had no room for in the three
+ * counters that follow. A failure is always counted right after its calls. */
+
+/* The words of a `tgid_values` entry after the counters: the process's
+ * cgroup id in the unified hierarchy; its parent's TGID, with TGID_ENDED
+ * set once it has ended; its name (16 bytes, the group leader's comm). */
+enum tgid_extra {
+	TGID_EXTRA_CGROUP = 0,
+	TGID_EXTRA_PARENT = 1,
+	TGID_EXTRA_COMM = 2,
+	TGID_EXTRA = 4,
+};
+#define TGID_ENDED (1ULL << 32)
+#define TGID_COMM_BYTES 16
+
+/* process: every counter of `process_counters` is kept per process too. */
+enum process_table {
+	PROCESS_PER_PROCESS = 7,
+	PROCESS_TGID_ADDED = 7,
+	PROCESS_TGID_REMOVED = 8,
+	PROCESS_TGID_FULL = 9,
+	PROCESS_TABLE_END = 10,
 };
 
-struct process_pid_slot {
-	struct pid_slot_head head;
-	__u32 counters[PROCESS_PID_COUNTER_END];
+/* oomkill: indices of `oomkill_counters`: the kills, per process too. */
+enum oomkill_counter {
+	OOMKILL_KILLS = 0,
+	OOMKILL_PER_PROCESS = 1,
+	OOMKILL_TGID_ADDED = 1,
+	OOMKILL_TGID_REMOVED = 2,
+	OOMKILL_TGID_FULL = 3,
+	OOMKILL_COUNTER_END = 4,
 };
 
-/* oomkill: one per-process counter, its OOM kills. */
-struct oomkill_pid_slot {
-	struct pid_slot_head head;
-	__u32 kills;
+/* fd: indices of `fd_counters`. */
+enum fd_counter {
+	FD_OPEN = 0,
+	FD_OPEN_ERROR = 1,
+	FD_CLOSE = 2,
+	FD_CLOSE_ERROR = 3,
+	FD_PER_PROCESS = 4,
+	FD_TGID_ADDED = 4,
+	FD_TGID_REMOVED = 5,
+	FD_TGID_FULL = 6,
+	FD_COUNTER_END = 7,
 };
 
-_Static_assert(PROCESS_COUNTER_END == 7, "mirrored in layout.rs");
+/* vfs: indices of `vfs_counters`; read and write bytes follow their errors. */
+enum vfs_counter {
+	VFS_READ = 0,
+	VFS_READ_ERROR = 1,
+	VFS_READ_BYTES = 2,
+	VFS_WRITE = 3,
+	VFS_WRITE_ERROR = 4,
+	VFS_WRITE_BYTES = 5,
+	VFS_FSYNC = 6,
+	VFS_FSYNC_ERROR = 7,
+	VFS_OPEN = 8,
+	VFS_OPEN_ERROR = 9,
+	VFS_CREATE = 10,
+	VFS_CREATE_ERROR = 11,
+	VFS_UNLINK = 12,
+	VFS_PER_PROCESS = 13,
+	VFS_TGID_ADDED = 13,
+	VFS_TGID_REMOVED = 14,
+	VFS_TGID_FULL = 15,
+	VFS_COUNTER_END = 16,
+};
+
+/* mount: indices of `mount_counters` (no per-process values, as the original). */
+enum mount_counter {
+	MOUNT_MOUNT = 0,
+	MOUNT_MOUNT_ERROR = 1,
+	MOUNT_UMOUNT = 2,
+	MOUNT_UMOUNT_ERROR = 3,
+	MOUNT_COUNTER_END = 4,
+};
+
+/* shm: indices of `shm_counters`. */
+enum shm_counter {
+	SHM_GET = 0,
+	SHM_AT = 1,
+	SHM_DT = 2,
+	SHM_CTL = 3,
+	SHM_PER_PROCESS = 4,
+	SHM_TGID_ADDED = 4,
+	SHM_TGID_REMOVED = 5,
+	SHM_TGID_FULL = 6,
+	SHM_COUNTER_END = 7,
+};
+
+_Static_assert(PROCESS_COUNTER_END == 7 && PROCESS_TABLE_END == 10, "mirrored in layout.rs");
+_Static_assert(TGID_EXTRA == 4 && TGID_COMM_BYTES == 16, "mirrored in layout.rs");
+_Static_assert(OOMKILL_COUNTER_END == 4 && OOMKILL_PER_PROCESS == 1, "mirrored in layout.rs");
 _Static_assert(SYNC_COUNTER_END == 6, "mirrored in layout.rs");
-_Static_assert(sizeof(struct pid_slot_head) == 12, "mirrored in layout.rs");
-_Static_assert(sizeof(struct pid_event) == 80, "mirrored in layout.rs");
-_Static_assert(PID_STAT_END == 3, "mirrored in layout.rs");
-_Static_assert(PROCESS_PID_COUNTER_END == 5, "mirrored in layout.rs");
-_Static_assert(sizeof(struct process_pid_slot) == 32, "mirrored in layout.rs");
-_Static_assert(sizeof(struct oomkill_pid_slot) == 16, "mirrored in layout.rs");
+_Static_assert(SOFTIRQ_VECTORS == 10, "mirrored in layout.rs");
+_Static_assert(HARDIRQ_VECTORS == 11, "mirrored in layout.rs");
+_Static_assert(DISK_BUCKETS == 24 && sizeof(struct disk_buckets) == 192, "mirrored in layout.rs");
+_Static_assert(FD_COUNTER_END == 7 && FD_PER_PROCESS == 4, "mirrored in layout.rs");
+_Static_assert(VFS_COUNTER_END == 16 && VFS_PER_PROCESS == 13, "mirrored in layout.rs");
+_Static_assert(MOUNT_COUNTER_END == 4, "mirrored in layout.rs");
+_Static_assert(SHM_COUNTER_END == 7 && SHM_PER_PROCESS == 4, "mirrored in layout.rs");
 
 #endif

@@ -1,6 +1,7 @@
 //! Mirrors `include/layout.h`; the C side asserts the same numbers.
 
-/// Indices of the `process_counters` per-CPU array.
+/// Indices of the `process_counters` per-CPU array. All
+/// [`process::PER_PROCESS`] are also kept per process in `tgid_values`.
 pub mod process {
     pub const NEW_PROCESS: u32 = 0;
     pub const NEW_THREAD: u32 = 1;
@@ -9,7 +10,11 @@ pub mod process {
     pub const TASK_RELEASE: u32 = 4;
     pub const ERROR_PROCESS: u32 = 5;
     pub const ERROR_THREAD: u32 = 6;
-    pub const COUNTERS: u32 = 7;
+    pub const PER_PROCESS: u32 = 7;
+    pub const TGID_ADDED: u32 = 7;
+    pub const TGID_REMOVED: u32 = 8;
+    pub const TGID_FULL: u32 = 9;
+    pub const COUNTERS: u32 = 10;
 }
 
 /// Indices of the `sync_counters` per-CPU array.
@@ -23,61 +28,123 @@ pub mod sync {
     pub const COUNTERS: u32 = 6;
 }
 
-/// The per-process tables (`PID_TABLE` in `include/common.bpf.h`).
-pub mod pid {
-    use bytemuck::{Pod, Zeroable};
-
-    /// Bytes of `struct pid_slot_head`: tgid, flags, ppid. Counters follow.
-    pub const HEAD_BYTES: usize = 12;
-    /// Offsets of the head's fields.
-    pub const TGID: usize = 0;
-    pub const FLAGS: usize = 4;
-    pub const PPID: usize = 8;
-    /// `PID_SLOT_GONE`: the process ended.
-    pub const SLOT_GONE: u32 = 1;
-
-    /// Indices of the per-CPU `pid_stats` array.
-    pub const STAT_INSERTED: u32 = 0;
-    pub const STAT_FULL: u32 = 1;
-    pub const STAT_LOST: u32 = 2;
-    pub const STATS: u32 = 3;
-
-    /// `PID_V1_HIERARCHIES`: cpuacct, cpuset, blkio, memory, devices.
-    pub const V1_HIERARCHIES: [&str; 5] = ["cpuacct", "cpuset", "blkio", "memory", "devices"];
-
-    /// `struct pid_event`, a record of the `pid_events` ring buffer.
-    #[repr(C)]
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
-    pub struct Event {
-        pub tgid: u32,
-        pub ppid: u32,
-        /// Cgroup id (directory inode) in the unified hierarchy.
-        pub cgroup: u64,
-        /// The same in each v1 hierarchy of [`V1_HIERARCHIES`].
-        pub v1_cgroups: [u64; 5],
-        pub comm: [u8; 16],
-        /// 1: an exec; 0: the process entered the table.
-        pub exec: u32,
-        pub pad: u32,
-    }
-    const _: () = assert!(std::mem::size_of::<Event>() == 80);
+/// The per-CPU array `softirq_ns`: one slot per softirq vector.
+pub mod softirq {
+    pub const VECTORS: u32 = 10;
 }
 
-/// Per-process counters of `struct process_pid_slot`.
-pub mod process_pid {
-    pub const CREATE_PROCESS: u32 = 0;
-    pub const CREATE_THREAD: u32 = 1;
-    pub const TASK_EXIT: u32 = 2;
-    pub const TASK_CLOSE: u32 = 3;
-    pub const TASK_ERROR: u32 = 4;
-    pub const COUNTERS: u32 = 5;
-    /// `sizeof(struct process_pid_slot)`.
-    pub const SLOT_BYTES: usize = 32;
+/// Indices of the per-CPU array `hardirq_vector_ns` (x86 system vectors).
+pub mod hardirq {
+    pub const APIC_THERMAL: u32 = 0;
+    pub const APIC_THRESHOLD: u32 = 1;
+    pub const APIC_ERROR: u32 = 2;
+    pub const APIC_DEFERRED_ERROR: u32 = 3;
+    pub const APIC_SPURIOUS: u32 = 4;
+    pub const FUNC_CALL: u32 = 5;
+    pub const FUNC_CALL_SINGLE: u32 = 6;
+    pub const RESCHEDULE: u32 = 7;
+    pub const LOCAL_TIMER: u32 = 8;
+    pub const IRQ_WORK: u32 = 9;
+    pub const X86_PLATFORM_IPI: u32 = 10;
+    pub const VECTORS: u32 = 11;
 }
 
-/// `struct oomkill_pid_slot`: one counter, the kills.
-pub mod oomkill_pid {
+/// The per-CPU hash `disk_latency`: dev_t to completions by latency bucket.
+pub mod disk {
+    pub const BUCKETS: usize = 24;
+    /// `struct disk_buckets`.
+    pub type Buckets = [u64; BUCKETS];
+    const _: () = assert!(std::mem::size_of::<Buckets>() == 192);
+}
+
+/// Indices of the `fd_counters` per-CPU array. The first [`fd::PER_PROCESS`]
+/// are also kept per process in `tgid_values`.
+pub mod fd {
+    pub const OPEN: u32 = 0;
+    pub const OPEN_ERROR: u32 = 1;
+    pub const CLOSE: u32 = 2;
+    pub const CLOSE_ERROR: u32 = 3;
+    pub const PER_PROCESS: u32 = 4;
+    pub const TGID_ADDED: u32 = 4;
+    pub const TGID_REMOVED: u32 = 5;
+    pub const TGID_FULL: u32 = 6;
+    pub const COUNTERS: u32 = 7;
+}
+
+/// Indices of the `vfs_counters` per-CPU array. The first
+/// [`vfs::PER_PROCESS`] are also kept per process in `tgid_values`.
+pub mod vfs {
+    pub const READ: u32 = 0;
+    pub const READ_ERROR: u32 = 1;
+    pub const READ_BYTES: u32 = 2;
+    pub const WRITE: u32 = 3;
+    pub const WRITE_ERROR: u32 = 4;
+    pub const WRITE_BYTES: u32 = 5;
+    pub const FSYNC: u32 = 6;
+    pub const FSYNC_ERROR: u32 = 7;
+    pub const OPEN: u32 = 8;
+    pub const OPEN_ERROR: u32 = 9;
+    pub const CREATE: u32 = 10;
+    pub const CREATE_ERROR: u32 = 11;
+    pub const UNLINK: u32 = 12;
+    pub const PER_PROCESS: u32 = 13;
+    pub const TGID_ADDED: u32 = 13;
+    pub const TGID_REMOVED: u32 = 14;
+    pub const TGID_FULL: u32 = 15;
+    pub const COUNTERS: u32 = 16;
+}
+
+/// Indices of the `mount_counters` per-CPU array.
+pub mod mount {
+    pub const MOUNT: u32 = 0;
+    pub const MOUNT_ERROR: u32 = 1;
+    pub const UMOUNT: u32 = 2;
+    pub const UMOUNT_ERROR: u32 = 3;
+    pub const COUNTERS: u32 = 4;
+}
+
+/// Indices of the `shm_counters` per-CPU array. The first
+/// [`shm::PER_PROCESS`] are also kept per process in `tgid_values`.
+pub mod shm {
+    pub const GET: u32 = 0;
+    pub const AT: u32 = 1;
+    pub const DT: u32 = 2;
+    pub const CTL: u32 = 3;
+    pub const PER_PROCESS: u32 = 4;
+    pub const TGID_ADDED: u32 = 4;
+    pub const TGID_REMOVED: u32 = 5;
+    pub const TGID_FULL: u32 = 6;
+    pub const COUNTERS: u32 = 7;
+}
+
+/// The per-process table (`common.bpf.h` `TGID_VALUES`): a hash from TGID
+/// (`u32`) to that process's copies of a thread's first `PER_PROCESS`
+/// counters followed by [`tgid_extra::WORDS`] words, as
+/// `[u64; PER_PROCESS + tgid_extra::WORDS]`.
+pub const TGID_VALUES_MAP: &str = "tgid_values";
+/// The `const volatile` global that turns the per-process table on.
+pub const TGID_VALUES_ON: &str = "tgid_values_on";
+
+/// Indices of the `oomkill_counters` per-CPU array; the kills are also kept
+/// per process in `tgid_values`.
+pub mod oomkill {
     pub const KILLS: u32 = 0;
-    pub const COUNTERS: u32 = 1;
-    pub const SLOT_BYTES: usize = 16;
+    pub const PER_PROCESS: u32 = 1;
+    pub const TGID_ADDED: u32 = 1;
+    pub const TGID_REMOVED: u32 = 2;
+    pub const TGID_FULL: u32 = 3;
+    pub const COUNTERS: u32 = 4;
+}
+
+/// The words of a `tgid_values` entry after its counters (`enum tgid_extra`).
+pub mod tgid_extra {
+    /// The process's cgroup id (directory inode) in the unified hierarchy.
+    pub const CGROUP: usize = 0;
+    /// Its parent's TGID, with [`ENDED`] set once it has ended.
+    pub const PARENT: usize = 1;
+    /// Its name, 16 bytes (NUL-padded) from here.
+    pub const COMM: usize = 2;
+    pub const WORDS: usize = 4;
+    /// `TGID_ENDED`.
+    pub const ENDED: u64 = 1 << 32;
 }

@@ -1,15 +1,14 @@
-/* oomkill: OOM kills per process (oom:mark_victim). The thread has no
- * system-wide chart; its table is always on. */
+/* oomkill: OOM kills (oom:mark_victim), in total and per process. The
+ * thread draws only per-process charts; its table is always on. */
 #include "common.bpf.h"
 
-PID_TABLE(struct oomkill_pid_slot);
+COUNTER_ARRAY(oomkill_counters, OOMKILL_COUNTER_END);
+TGID_VALUES(OOMKILL_PER_PROCESS, oomkill_counters, OOMKILL_TGID_ADDED)
 
 static __always_inline void count_kill(__u32 tgid, struct task_struct *task)
 {
-	struct oomkill_pid_slot *slot = PID_SLOT(struct oomkill_pid_slot, tgid, task);
-
-	if (slot)
-		PID_COUNT(slot->kills);
+	if (tgid_wanted(tgid))
+		count(&oomkill_counters, tgid_values_of(tgid, task), OOMKILL_KILLS, 1);
 }
 
 /* Kernels from 6.8 pass the victim's task. The direct field access makes
@@ -17,27 +16,22 @@ static __always_inline void count_kill(__u32 tgid, struct task_struct *task)
 SEC("tp_btf/mark_victim")
 int BPF_PROG(oomkill_victim, struct task_struct *task)
 {
-	__u32 tgid = task->tgid;
-
-	if (tgid_wanted(tgid))
-		count_kill(tgid, task);
+	count_kill(task->tgid, task);
 	return 0;
 }
 
 /* Older kernels: the victim's pid. The OOM killer picks a task holding the
  * process's memory, which is its leader unless that already exited, so the
- * pid is taken as the TGID. The process's name, parent and cgroup are known
- * when the victim is the task running out of memory, as it usually is. */
+ * pid is taken as the TGID. Its name, parent and cgroup are known when the
+ * victim is the task running out of memory, as it usually is. */
 SEC("tracepoint/oom/mark_victim")
 int oomkill_victim_pid(struct trace_event_raw_mark_victim *ctx)
 {
 	__u32 tgid = ctx->pid;
 	struct task_struct *current = (struct task_struct *)bpf_get_current_task();
 
-	if (tgid_wanted(tgid))
-		count_kill(tgid, BPF_CORE_READ(current, tgid) == tgid ? current : NULL);
+	count_kill(tgid, BPF_CORE_READ(current, tgid) == tgid ? current : NULL);
 	return 0;
 }
 
-PID_TABLE_EXIT_PROGRAM
 PID_FILTER_PROGRAMS

@@ -1,20 +1,30 @@
 /* process: task creation, exit and release, and (return mode) failed
- * fork/clone calls; the same per process in pid_table when apps or
+ * fork/clone calls; the same per process in tgid_values when apps or
  * cgroups are on. */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(process_counters, PROCESS_COUNTER_END);
-PID_TABLE(struct process_pid_slot);
+COUNTER_ARRAY(process_counters, PROCESS_TABLE_END);
+TGID_VALUES(PROCESS_PER_PROCESS, process_counters, PROCESS_TGID_ADDED)
 
-/* One more event of `counter` for the process of `task`. */
-static __always_inline void count_for(struct task_struct *task, __u32 counter)
+/* Counts one event of process `tgid` (of which `task` is a task). */
+static __always_inline void count_for(__u32 tgid, struct task_struct *task, __u32 index)
 {
-	struct process_pid_slot *slot =
-		PID_SLOT(struct process_pid_slot, BPF_CORE_READ(task, tgid), task);
-
-	if (slot && counter < PROCESS_PID_COUNTER_END)
-		PID_COUNT(slot->counters[counter]);
+	count(&process_counters, tgid_values_on ? tgid_values_of(tgid, task) : NULL, index, 1);
 }
+
+/* With --pid: the tasks whose release is still to be counted, by pid. A
+ * task's group is tracked when it exits, but maybe no longer when it is
+ * freed: frees are RCU callbacks, run in any order across CPUs, and the
+ * group leader's free ends the tracking of its TGID, possibly before a
+ * thread's free (seen: 15 of 25 threads' releases lost). So the decision
+ * is taken at exit and looked up at free. User space shrinks the map to 1
+ * entry without --pid, like tracked_tgids. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} exiting_tasks SEC(".maps");
 
 #define CLONE_THREAD_FLAG 0x00010000
 
@@ -23,13 +33,11 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 {
 	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
 
-	bool thread = BPF_CORE_READ(child, tgid) == parent_tgid;
-
 	filter_on_fork(parent, child);
 	if (!tgid_wanted(parent_tgid))
 		return 0;
-	counter_add(&process_counters, thread ? PROCESS_NEW_THREAD : PROCESS_NEW_PROCESS, 1);
-	count_for(parent, thread ? PROCESS_PID_CREATE_THREAD : PROCESS_PID_CREATE_PROCESS);
+	count_for(parent_tgid, parent,
+		  BPF_CORE_READ(child, tgid) == parent_tgid ? PROCESS_NEW_THREAD : PROCESS_NEW_PROCESS);
 	return 0;
 }
 
@@ -39,34 +47,37 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *task)
 {
-	if (!tgid_wanted(BPF_CORE_READ(task, tgid)))
+	__u32 pid = BPF_CORE_READ(task, pid);
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u8 yes = 1;
+
+	if (!tgid_wanted(tgid))
 		return 0;
-	counter_add(&process_counters, PROCESS_TASK_EXIT, 1);
+	if (filter_tgid)
+		bpf_map_update_elem(&exiting_tasks, &pid, &yes, BPF_ANY);
+	count_for(tgid, task, PROCESS_TASK_EXIT);
 	if (BPF_CORE_READ(task, signal, live.counter) == 0)
-		counter_add(&process_counters, PROCESS_GROUP_EXIT, 1);
-	count_for(task, PROCESS_PID_TASK_EXIT);
+		count_for(tgid, task, PROCESS_GROUP_EXIT);
 	return 0;
 }
 
 /* Fired from the RCU callback that release_task() queues: one per reaped
- * task. The leader is released last (it waits as a zombie for the other
- * threads and its parent), so its release ends the process's slot. */
+ * task. Per process it counts only where the process still has an entry
+ * (it exited, so it has one, unless user space already took the entry of
+ * an ended process: a thread freed after its leader). */
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(process_free, struct task_struct *task)
 {
+	__u32 pid = BPF_CORE_READ(task, pid);
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 
-	if (tgid_wanted(tgid)) {
-		counter_add(&process_counters, PROCESS_TASK_RELEASE, 1);
-		count_for(task, PROCESS_PID_TASK_CLOSE);
-		if (BPF_CORE_READ(task, pid) == tgid)
-			pid_slots_mark(&pid_table, tgid, PID_SLOT_GONE);
-	}
+	if (!filter_tgid || bpf_map_delete_elem(&exiting_tasks, &pid) == 0)
+		count(&process_counters,
+		      tgid_values_on ? bpf_map_lookup_elem(&tgid_values, &tgid) : NULL,
+		      PROCESS_TASK_RELEASE, 1);
 	filter_on_free(task);
 	return 0;
 }
-
-PID_TABLE_EXEC_PROGRAM
 
 /* Return mode. clone(2) and clone3(2) can create a process or a thread; the
  * flags are only known on entry, so they wait here for the exit. */
@@ -79,10 +90,10 @@ struct {
 
 static __always_inline void count_failure(long ret, bool thread)
 {
-	if (ret < 0 && current_wanted()) {
-		counter_add(&process_counters, thread ? PROCESS_ERROR_THREAD : PROCESS_ERROR_PROCESS, 1);
-		count_for((struct task_struct *)bpf_get_current_task(), PROCESS_PID_TASK_ERROR);
-	}
+	__u64 *own;
+
+	if (ret < 0 && current_counted(&own))
+		count(&process_counters, own, thread ? PROCESS_ERROR_THREAD : PROCESS_ERROR_PROCESS, 1);
 }
 
 static __always_inline void remember_flags(__u64 flags)

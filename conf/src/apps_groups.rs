@@ -166,14 +166,20 @@ impl AppsGroups {
             (true, true) => Match::Substring,
         };
         if text.is_empty() {
-            return Err(format!("group `{name}`: pattern `{word}` matches nothing; ignored"));
+            return Err(format!(
+                "group `{name}`: pattern `{word}` matches nothing; ignored"
+            ));
         }
         if text.len() > MAX_NAME {
             return Err(format!(
                 "group `{name}`: pattern `{word}` is longer than {MAX_NAME} bytes; ignored"
             ));
         }
-        if let Some(existing) = self.patterns.iter().find(|p| p.text == text && p.kind == kind) {
+        if let Some(existing) = self
+            .patterns
+            .iter()
+            .find(|p| p.text == text && p.kind == kind)
+        {
             return Ok(existing.group);
         }
         let group = match group {
@@ -250,22 +256,30 @@ mod tests {
 
     #[test]
     fn words_split_on_blanks_and_colons_and_keep_quoted_blanks() {
-        assert_eq!(words("a: b\tc  'd e' \"f ' g\""), ["a", "b", "c", "d e", "f ' g"]);
-        assert_eq!(words("aws-s3: '*aws s3*' s3cmd"), ["aws-s3", "*aws s3*", "s3cmd"]);
+        assert_eq!(
+            words("a: b\tc  'd e' \"f ' g\""),
+            ["a", "b", "c", "d e", "f ' g"]
+        );
+        assert_eq!(
+            words("aws-s3: '*aws s3*' s3cmd"),
+            ["aws-s3", "*aws s3*", "s3cmd"]
+        );
         assert!(words("   ").is_empty());
     }
 
     #[test]
     fn the_four_match_kinds_and_first_match_wins() {
-        let (g, diags) = parse(
-            "web: nginx* *httpd\nsql: mysqld\nscripts: *backup.sh*\nall: nginx-debug\n",
-        );
+        let (g, diags) =
+            parse("web: nginx* *httpd\nsql: mysqld\nscripts: *backup.sh*\nall: nginx-debug\n");
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(group_of(&g, "nginx-debug", ""), "web");
         assert_eq!(group_of(&g, "lighthttpd", ""), "web");
         assert_eq!(group_of(&g, "mysqld", ""), "sql");
         assert_eq!(group_of(&g, "mysqld_safe", ""), "other");
-        assert_eq!(group_of(&g, "sh", "/bin/sh /opt/backup.sh --full"), "scripts");
+        assert_eq!(
+            group_of(&g, "sh", "/bin/sh /opt/backup.sh --full"),
+            "scripts"
+        );
         assert_eq!(group_of(&g, "sh", "/bin/sh"), "other");
         assert!(g.needs_cmdline());
         assert_eq!(g.groups.last().unwrap().name, "other");
@@ -283,9 +297,7 @@ mod tests {
 
     #[test]
     fn hidden_groups_comments_and_a_file_named_other() {
-        let (g, diags) = parse(
-            "# header\n-secret: +gpg-agent # trailing\nother: leftover\nx: *\n",
-        );
+        let (g, diags) = parse("# header\n-secret: +gpg-agent # trailing\nother: leftover\nx: *\n");
         assert_eq!(diags.len(), 1, "{diags:?}");
         assert!(diags[0].message.contains("matches nothing"));
         assert_eq!(diags[0].line, Some(4));

@@ -18,10 +18,12 @@ pub mod apps_groups;
 mod dirs;
 pub mod ini;
 mod load;
+pub mod statsd;
 
 pub use apps_groups::AppsGroups;
 pub use dirs::ConfigDirs;
 pub use load::load;
+pub use statsd::{StatsdDestination, StatsdSettings, Transport};
 
 /// Thread identities, in the fixed order of the original's self-monitoring
 /// charts (spec §7), so iteration order matches the dimension order there.
@@ -336,6 +338,8 @@ pub struct Config {
     pub network_connections: NetworkConnections,
     /// `[service name]`: port → name.
     pub service_names: BTreeMap<u16, String>,
+    /// `ebpf.d.conf` `[statsd]` (our extension).
+    pub statsd: StatsdSettings,
     pub cgroups: CgroupSettings,
     /// `apps_groups.conf`; only the supervisor uses it, so workers never
     /// receive it.

@@ -115,9 +115,23 @@ fn stock_apps_groups_parse_without_warnings() {
     };
     assert_eq!(group("nginx", "nginx: master process"), "httpd");
     assert_eq!(group("postgres", "postgres -D /var/lib/db"), "sql");
-    assert_eq!(group("python3", "/usr/bin/python3 /usr/libexec/netdata/plugins.d/python.d.plugin 1"), "python.d.plugin");
-    assert_eq!(group("aws", "aws s3 cp a b"), "aws-s3", "the quoted pattern with a blank");
-    assert_eq!(group("cargo", "cargo build"), "build", "a group given on two lines");
+    assert_eq!(
+        group(
+            "python3",
+            "/usr/bin/python3 /usr/libexec/netdata/plugins.d/python.d.plugin 1"
+        ),
+        "python.d.plugin"
+    );
+    assert_eq!(
+        group("aws", "aws s3 cp a b"),
+        "aws-s3",
+        "the quoted pattern with a blank"
+    );
+    assert_eq!(
+        group("cargo", "cargo build"),
+        "build",
+        "a group given on two lines"
+    );
     assert_eq!(group("libvirtd", "libvirtd"), "libvirt");
     assert_eq!(group("bash", "-bash"), "other");
 }

@@ -473,7 +473,9 @@ mod tests {
         let mut writer = RingWriter::open(fd).unwrap();
         assert_eq!(writer.free_records(), max_records(MIN_CAPACITY));
         let frame = vec![Record::counter(0, 1); 10];
-        writer.push_flagged(0, crate::FRAME_CONTINUATION, &frame).unwrap();
+        writer
+            .push_flagged(0, crate::FRAME_CONTINUATION, &frame)
+            .unwrap();
         let free = writer.free_records();
         assert_eq!(free, max_records(MIN_CAPACITY - frame_bytes(10)));
         let fill = vec![Record::counter(0, 1); free];

@@ -186,7 +186,9 @@ impl Counters {
         processes: &mut ProcessCheck,
     ) -> Result<(), String> {
         let (Some(declared), Some(context)) = (thread.per_process(), per_process) else {
-            return Err(format!("{kind:?} record, but the thread has no per-process table"));
+            return Err(format!(
+                "{kind:?} record, but the thread has no per-process table"
+            ));
         };
         if kind == RecordKind::TableStat {
             let index = record.index as usize;
@@ -234,7 +236,9 @@ impl Counters {
                     ));
                 }
                 if !processes.born.contains(&tgid) && !context.grouping.knows(tgid) {
-                    return Err(format!("a delta of process {tgid}, which it never reported"));
+                    return Err(format!(
+                        "a delta of process {tgid}, which it never reported"
+                    ));
                 }
             }
             _ => {}
@@ -289,7 +293,13 @@ impl Counters {
                 }
                 (RecordKind::TgidDelta, Some(context)) => {
                     let target = context.grouping.target(record.key as u32)?;
-                    tracing::trace!("DIAG delta {} c{} +{} -> {:?}", record.key, record.index, record.value, target);
+                    tracing::trace!(
+                        "DIAG delta {} c{} +{} -> {:?}",
+                        record.key,
+                        record.index,
+                        record.value,
+                        target
+                    );
                     self.per_process
                         .add(record.index, record.value, target.group, target.cgroup);
                 }
@@ -317,7 +327,10 @@ impl Counters {
         let mut groups = vec![0; new.len() * counters];
         for (index, name) in new.iter().enumerate() {
             if let Some(was) = old.iter().position(|o| o == name) {
-                let from = &self.per_process.groups.get(was * counters..(was + 1) * counters);
+                let from = &self
+                    .per_process
+                    .groups
+                    .get(was * counters..(was + 1) * counters);
                 if let Some(from) = from {
                     groups[index * counters..(index + 1) * counters].copy_from_slice(from);
                 }
@@ -666,7 +679,9 @@ mod tests {
                 ],
             )
             .unwrap();
-        counters.drain(thread, &mut ring, &mut records, None).unwrap();
+        counters
+            .drain(thread, &mut ring, &mut records, None)
+            .unwrap();
         assert!(counters.new_keys);
         assert_eq!(counters.keys(), BTreeSet::from([(2, 7), (2, 9)]));
         assert!(!counters.new_keys);
@@ -674,7 +689,9 @@ mod tests {
         let (mut ring, fd) = ipc::create(CAPACITY, 2).unwrap();
         let mut writer = RingWriter::open(fd).unwrap();
         writer.push(0, &[Record::keyed(2, 7, 4)]).unwrap();
-        counters.drain(thread, &mut ring, &mut records, None).unwrap();
+        counters
+            .drain(thread, &mut ring, &mut records, None)
+            .unwrap();
         assert!(
             !counters.new_keys,
             "key 7 was known from the first generation"
@@ -814,7 +831,8 @@ mod tests {
         assert_eq!(apps.total("test", 0), 5);
         // The worker dies: a new generation starts from nothing, its deltas add on.
         apps.counters.next_generation();
-        apps.grouping.thread_gone(conf::ThreadName::Process, Instant::now());
+        apps.grouping
+            .thread_gone(conf::ThreadName::Process, Instant::now());
         apps.send(2, &[(0, vec![born(a, 1), delta(a, 0, 1), exit(a)])])
             .unwrap();
         assert_eq!(apps.total("test", 0), 6, "monotonic across the restart");
@@ -833,10 +851,7 @@ mod tests {
         let mut frame = name(p, "sh").to_vec();
         frame.extend([born(p, 1), delta(p, 0, 4)]);
         frame.extend(name(p, "app-server"));
-        frame.extend([
-            Record::new(RecordKind::TgidExec, 1, p, 0),
-            delta(p, 0, 6),
-        ]);
+        frame.extend([Record::new(RecordKind::TgidExec, 1, p, 0), delta(p, 0, 6)]);
         apps.send(1, &[(0, frame)]).unwrap();
         assert_eq!((apps.total("other", 0), apps.total("apps", 0)), (4, 6));
     }
@@ -845,15 +860,24 @@ mod tests {
     fn per_process_garbage_is_refused_whole() {
         let cases: Vec<(Vec<Record>, &str)> = vec![
             (vec![delta(FAKE + 20, 0, 1)], "never reported"),
-            (vec![born(FAKE + 21, 1), delta(FAKE + 21, 5, 1)], "per-process counter 5"),
+            (
+                vec![born(FAKE + 21, 1), delta(FAKE + 21, 7, 1)],
+                "per-process counter 7",
+            ),
             (vec![born(0, 1)], "process 0"),
             (vec![born(5 << 20, 1)], "process"),
             (
                 (0..5).map(|i| born(FAKE + 30 + i, 1)).collect(),
                 "more than its table's 4 slots",
             ),
-            (vec![Record::new(RecordKind::TgidName, 2, FAKE + 22, 0)], "name part 2"),
-            (vec![Record::new(RecordKind::TableStat, 9, 0, 0)], "table statistic 9"),
+            (
+                vec![Record::new(RecordKind::TgidName, 2, FAKE + 22, 0)],
+                "name part 2",
+            ),
+            (
+                vec![Record::new(RecordKind::TableStat, 9, 0, 0)],
+                "table statistic 9",
+            ),
             (
                 vec![Record::keyed(0, workers::TARGET_KEY | 1, 1)],
                 "of kind Keyed",

@@ -19,11 +19,13 @@ use nix::unistd::Pid;
 use workers::runtime::RING_FD;
 use workers::WorkerConfig;
 
-/// Large enough for a few frames of every thread's counters.
-pub const RING_CAPACITY: usize = 64 * 1024;
-/// For a thread that sends per-process records: 10 900 of them per 100 ms
-/// heartbeat (what does not fit waits in the kernel for the next one).
-pub const RING_CAPACITY_PER_PROCESS: usize = 256 * 1024;
+/// Large enough for a few frames of every thread's counters, and for two
+/// of the largest possible: disk's 256 devices x 24 buckets (6144 records
+/// of 24 bytes). Only the pages written are resident.
+pub const RING_CAPACITY: usize = 256 * 1024;
+/// For a thread that sends per-process records: 43 000 of them per 100 ms
+/// heartbeat (what does not fit waits for the next one).
+pub const RING_CAPACITY_PER_PROCESS: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {

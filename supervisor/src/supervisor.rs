@@ -30,6 +30,11 @@ const TICK: Duration = Duration::from_millis(100);
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Workers get this long to stop on SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_millis(700);
+/// A thread's layout is computed again after this many updates even when
+/// no key appeared: what it reads besides the counters (device names in
+/// `/proc/partitions`, IRQ names in `/proc/interrupts`) may have changed.
+/// The original drops a vanished disk's chart after 10 update intervals.
+const RELAYOUT_UPDATES: u32 = 10;
 
 /// Why the supervisor's loop wakes up besides its tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,8 @@ struct Slot {
     counters: Counters,
     records: Vec<Record>,
     defined: bool,
+    /// Updates sent since the layout was last computed.
+    updates_since_layout: u32,
     /// Deaths inside the crash window, oldest first.
     deaths: VecDeque<Instant>,
     restarts: u64,
@@ -110,6 +117,7 @@ impl Slot {
             ),
             records: Vec::new(),
             defined: false,
+            updates_since_layout: 0,
             deaths: VecDeque::new(),
             restarts: 0,
             gap_since: None,
@@ -151,12 +159,7 @@ impl Slot {
     }
 
     /// Drains the ring, watches the process; at most one state change.
-    fn poll(
-        &mut self,
-        now: Instant,
-        policy: &SupervisorSettings,
-        grouping: Option<&mut Grouping>,
-    ) {
+    fn poll(&mut self, now: Instant, policy: &SupervisorSettings, grouping: Option<&mut Grouping>) {
         match &self.state {
             State::Waiting { until } if now >= *until => self.start(now, policy),
             State::Waiting { .. } | State::Disabled | State::Off => {}
@@ -193,10 +196,12 @@ impl Slot {
                 }),
                 _ => None,
             };
-            match self
-                .counters
-                .drain(self.thread, &mut worker.ring, &mut self.records, per_process)
-            {
+            match self.counters.drain(
+                self.thread,
+                &mut worker.ring,
+                &mut self.records,
+                per_process,
+            ) {
                 Ok(drained) if drained.frames > 0 => {
                     *attached = true;
                     self.variant = drained.variant;
@@ -355,15 +360,17 @@ impl Slot {
     }
 
     /// Defines the charts on the first data, then sends one update. A new
-    /// key (a disk, an IRQ), a new apps group or a cgroup coming or going
-    /// changes the charts: new or changed ones are defined (again), charts
-    /// that went away become obsolete.
+    /// key (a disk, an IRQ), a periodic look, a new apps group or a cgroup
+    /// coming or going changes the charts: new or changed ones are defined
+    /// (again), charts that went away become obsolete.
     fn emit(&mut self, output: &mut dyn Output, grouping: Option<&Grouping>) -> io::Result<()> {
         if !self.counters.fresh {
             return Ok(());
         }
+        self.updates_since_layout += 1;
         let regroup = grouping.map(|g| g.version) != self.grouping_version;
-        if self.counters.new_keys || regroup {
+        if self.counters.new_keys || regroup || self.updates_since_layout >= RELAYOUT_UPDATES {
+            self.updates_since_layout = 0;
             let charts = self.layout(grouping);
             if self.defined {
                 let gone = gone(&self.charts, &charts);

@@ -36,30 +36,65 @@ fn process_counts(return_mode: bool) -> Vec<(&'static str, &'static str, i64)> {
 
 fn config(tag: &str, global: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("ebpf.d.conf", format!("[global]\n{global}\n[cgroups]\ncheck for new cgroups every = 1\n")),
-        ("apps_groups.conf", format!("# this test's workload\nebpftest-{tag}: {}\n", comm(tag))),
+        (
+            "ebpf.d.conf",
+            format!("[global]\n{global}\n[cgroups]\ncheck for new cgroups every = 1\n"),
+        ),
+        (
+            "apps_groups.conf",
+            format!("# this test's workload\nebpftest-{tag}: {}\n", comm(tag)),
+        ),
     ]
 }
 
 fn diag(tag: &str, collector: &Collector) {
     std::thread::sleep(Duration::from_secs(4));
     let s = collector.stream();
-    eprintln!("DIAG {tag}: full {:?} lost {:?} inserted {:?} removed {:?} system release {:?}", s.total("netdata.ebpf_pid_table_full", "process"), s.total("netdata.ebpf_pid_events_lost", "process"), s.total("netdata.ebpf_hash_tables_insert_pid_elements", "process"), s.total("netdata.ebpf_hash_tables_remove_pid_elements", "process"), s.total("system.exit", "release_task"));
-    let pid = WL.lock().unwrap().iter().find(|(t, _)| t == tag).map(|(_, p)| *p).unwrap_or(0);
-    let out = std::process::Command::new("bpftool").args(["map", "dump", "name", "pid_table", "-j"]).output().unwrap();
+    eprintln!(
+        "DIAG {tag}: full {:?} lost {:?} inserted {:?} removed {:?} system release {:?}",
+        s.total("netdata.ebpf_pid_table_full", "process"),
+        s.total("netdata.ebpf_pid_events_lost", "process"),
+        s.total("netdata.ebpf_hash_tables_insert_pid_elements", "process"),
+        s.total("netdata.ebpf_hash_tables_remove_pid_elements", "process"),
+        s.total("system.exit", "release_task")
+    );
+    let pid = WL
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(t, _)| t == tag)
+        .map(|(_, p)| *p)
+        .unwrap_or(0);
+    let out = std::process::Command::new("bpftool")
+        .args(["map", "dump", "name", "pid_table", "-j"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut mine = 0;
     for chunk in text.split("\"head\":{\"tgid\":").skip(1) {
-        let nums: Vec<u64> = chunk.split(|c: char| !c.is_ascii_digit()).filter(|x| !x.is_empty()).take(8).filter_map(|x| x.parse().ok()).collect();
+        let nums: Vec<u64> = chunk
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|x| !x.is_empty())
+            .take(8)
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if nums.len() >= 3 && (nums[0] == pid as u64 || nums[2] == pid as u64) && nums[0] != 0 {
             mine += 1;
-            if mine < 8 { eprintln!("DIAG {tag}: slot {:?}", nums); }
+            if mine < 8 {
+                eprintln!("DIAG {tag}: slot {:?}", nums);
+            }
         }
     }
     eprintln!("DIAG {tag}: workload {pid}: {mine} slots left in all tables");
     for (id, c) in &s.charts {
         if id.ends_with("task_close") {
-            eprintln!("DIAG {tag}: {id} {:?}", c.dims.keys().map(|d| (d.clone(), c.total(d).unwrap())).collect::<Vec<_>>());
+            eprintln!(
+                "DIAG {tag}: {id} {:?}",
+                c.dims
+                    .keys()
+                    .map(|d| (d.clone(), c.total(d).unwrap()))
+                    .collect::<Vec<_>>()
+            );
         }
     }
 }
@@ -87,24 +122,46 @@ fn apps_group_counts_every_event_of_the_workload(tag: &str, return_mode: bool) {
         .into_iter()
         .map(|(chart, _, count)| (format!("apps.{chart}"), group.as_str(), count))
         .collect();
-    let expected: Vec<(&str, &str, i64)> =
-        expected.iter().map(|(c, d, n)| (c.as_str(), *d, *n)).collect();
+    let expected: Vec<(&str, &str, i64)> = expected
+        .iter()
+        .map(|(c, d, n)| (c.as_str(), *d, *n))
+        .collect();
     std::thread::sleep(Duration::from_secs(4));
     {
         let s = collector.stream();
-        let sum = |chart: &str| -> i64 { s.chart(chart).map_or(0, |c| c.dims.keys().map(|d| c.total(d).unwrap()).sum()) };
+        let sum = |chart: &str| -> i64 {
+            s.chart(chart)
+                .map_or(0, |c| c.dims.keys().map(|d| c.total(d).unwrap()).sum())
+        };
         eprintln!("DIAG {tag}: apps.task_close all {} system release {} apps.task_exit all {} system exit {}; ours {:?} {:?}",
             sum("apps.task_close"), s.total("system.exit", "release_task").unwrap(),
             sum("apps.task_exit"), s.total("system.exit", "do_exit").unwrap(),
             s.total("apps.task_close", &group), s.total("apps.task_exit", &group));
-        eprintln!("DIAG {tag}: full {:?} lost {:?} inserted {:?} removed {:?}", s.total("netdata.ebpf_pid_table_full", "process"), s.total("netdata.ebpf_pid_events_lost", "process"), s.total("netdata.ebpf_hash_tables_insert_pid_elements", "process"), s.total("netdata.ebpf_hash_tables_remove_pid_elements", "process"));
-        eprintln!("DIAG {tag}: close by group {:?}", s.chart("apps.task_close").map(|c| c.dims.keys().map(|d| (d.clone(), c.total(d).unwrap())).collect::<Vec<_>>()));
+        eprintln!(
+            "DIAG {tag}: full {:?} lost {:?} inserted {:?} removed {:?}",
+            s.total("netdata.ebpf_pid_table_full", "process"),
+            s.total("netdata.ebpf_pid_events_lost", "process"),
+            s.total("netdata.ebpf_hash_tables_insert_pid_elements", "process"),
+            s.total("netdata.ebpf_hash_tables_remove_pid_elements", "process")
+        );
+        eprintln!(
+            "DIAG {tag}: close by group {:?}",
+            s.chart("apps.task_close").map(|c| c
+                .dims
+                .keys()
+                .map(|d| (d.clone(), c.total(d).unwrap()))
+                .collect::<Vec<_>>())
+        );
     }
     collector.assert_totals(&expected);
     let stream = collector.stream();
     let chart = stream.chart("apps.process_create").unwrap();
     assert_eq!(
-        (chart.family.as_str(), chart.chart_type.as_str(), chart.priority),
+        (
+            chart.family.as_str(),
+            chart.chart_type.as_str(),
+            chart.priority
+        ),
         ("processes", "stacked", 20065)
     );
     assert_eq!(chart.dims[&group].algorithm, "absolute");
@@ -162,8 +219,10 @@ fn cgroup_charts_count_every_event_of_the_workload(tag: &str, return_mode: bool)
         .into_iter()
         .map(|(chart, dim, count)| (format!("{chart_type}.{chart}"), dim, count))
         .collect();
-    let expected: Vec<(&str, &str, i64)> =
-        expected.iter().map(|(c, d, n)| (c.as_str(), *d, *n)).collect();
+    let expected: Vec<(&str, &str, i64)> = expected
+        .iter()
+        .map(|(c, d, n)| (c.as_str(), *d, *n))
+        .collect();
     diag(tag, &collector);
     collector.assert_totals(&expected);
     let stream = collector.stream();
@@ -289,8 +348,10 @@ fn the_unified_hierarchy_places_processes_by_the_kernels_cgroup_id() {
         .into_iter()
         .map(|(chart, dim, count)| (format!("{chart_type}.{chart}"), dim, count))
         .collect();
-    let expected: Vec<(&str, &str, i64)> =
-        expected.iter().map(|(c, d, n)| (c.as_str(), *d, *n)).collect();
+    let expected: Vec<(&str, &str, i64)> = expected
+        .iter()
+        .map(|(c, d, n)| (c.as_str(), *d, *n))
+        .collect();
     diag(tag, &collector);
     collector.assert_totals(&expected);
     collector.terminate();

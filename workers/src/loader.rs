@@ -5,11 +5,15 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
+use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError, PerCpuArray};
+use aya::programs::trace_point::TracePointError;
 use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
+use bpf::layout;
 use conf::LoadMode;
+use tracing::debug;
 
+use crate::per_process;
 use crate::thread::{
     CollectError, Collector, Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig,
 };
@@ -42,6 +46,23 @@ pub enum AttachError {
     Map { map: &'static str, detail: String },
 }
 
+impl AttachError {
+    /// The kernel has no such tracepoint: no `btf_trace_<name>` type in its
+    /// BTF, or no tracefs event.
+    fn hook_missing(&self) -> bool {
+        matches!(
+            self,
+            AttachError::Load {
+                source: ProgramError::Btf(_),
+                ..
+            } | AttachError::Attach {
+                source: ProgramError::TracePointError(TracePointError::FileError { .. }),
+                ..
+            }
+        )
+    }
+}
+
 /// Parses the kernel's BTF once per worker; every variant attempt reuses it.
 pub fn kernel_btf(cfg: &WorkerConfig) -> Result<Btf, AttachError> {
     let path = cfg.btf_path();
@@ -59,38 +80,45 @@ pub fn attach(
     btf: &Btf,
 ) -> Result<Box<dyn Collector>, AttachError> {
     let filter_tgid = cfg.pid_filter.unwrap_or(0);
+    let settings = cfg.settings();
+    let table_size = per_process::enabled(thread, &cfg.config).map(|per| per.slots(settings));
+    let per_process = table_size.is_some();
+    let tgid_values_on = u32::from(per_process);
     let mut loader = EbpfLoader::new();
     loader
         .btf(Some(btf))
-        .override_global("filter_tgid", &filter_tgid, true);
+        .override_global("filter_tgid", &filter_tgid, true)
+        .override_global(layout::TGID_VALUES_ON, &tgid_values_on, false);
     if cfg.pid_filter.is_none() {
-        // Unused without --pid; its default size would cost 640 KB of kernel memory.
-        loader.map_max_entries("tracked_tgids", 1);
+        // Unused without --pid; their default sizes would cost 640 KB of
+        // kernel memory each. (A name the object lacks is ignored.)
+        for map in ["tracked_tgids", "exiting_tasks"] {
+            loader.map_max_entries(map, 1);
+        }
     }
-    let per_process = thread.per_process().map(|per| {
-        let settings = cfg.settings();
-        (per.slots(settings), per.events_bytes(settings))
-    });
-    if let Some((slots, events_bytes)) = &per_process {
-        // A table of one slot when off: its programs then record nothing.
-        loader
-            .override_global("pid_slots", slots, true)
-            .map_max_entries("pid_table", (*slots).max(1))
-            .map_max_entries("pid_events", *events_bytes);
+    if let Some(size) = table_size {
+        // Compiled with one entry: unused (and free) with apps and cgroups off.
+        loader.map_max_entries(layout::TGID_VALUES_MAP, size);
     }
     let mut ebpf = loader.load(variant.object).map_err(AttachError::Object)?;
     if let Some(pid) = cfg.pid_filter {
         track(&mut ebpf, &[pid])?;
     }
     let needed = |spec: &&ProgramSpec| match spec.needed {
-        Needed::Always => true,
-        Needed::ReturnMode => cfg.settings().mode == LoadMode::Return,
+        Needed::Always | Needed::WhereHookExists => true,
+        Needed::EntryMode => settings.mode == LoadMode::Entry,
+        Needed::ReturnMode => settings.mode == LoadMode::Return,
         Needed::PidFilter => cfg.pid_filter.is_some(),
+        Needed::PerProcess => per_process,
         Needed::Counter(counter) => thread.collects(&cfg.config, counter),
-        Needed::PidTable => per_process.is_some_and(|(slots, _)| slots > 0),
     };
     for spec in variant.programs.iter().filter(needed) {
-        attach_program(&mut ebpf, spec, btf)?;
+        match attach_program(&mut ebpf, spec, btf) {
+            Err(e) if spec.needed == Needed::WhereHookExists && e.hook_missing() => {
+                debug!("{}: the kernel has no {:?}; skipped", spec.name, spec.hook)
+            }
+            result => result?,
+        }
     }
     if let Some(pid) = cfg.pid_filter {
         // Descendants forked before the fork hook was attached.
@@ -232,16 +260,24 @@ pub struct CounterCollector {
     count: u32,
 }
 
+/// Takes `name` out of `ebpf` as the map type `T` (for a collector to keep).
+pub fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, AttachError>
+where
+    T: TryFrom<Map, Error = MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(AttachError::Map {
+        map: name,
+        detail: "missing from the object".into(),
+    })?;
+    T::try_from(map).map_err(|e| AttachError::Map {
+        map: name,
+        detail: format!("{e:?}"),
+    })
+}
+
 impl CounterCollector {
     pub fn new(ebpf: &mut Ebpf, map_name: &'static str, count: u32) -> Result<Self, AttachError> {
-        let map = ebpf.take_map(map_name).ok_or(AttachError::Map {
-            map: map_name,
-            detail: "missing from the object".into(),
-        })?;
-        let counters = PerCpuArray::try_from(map).map_err(|e| AttachError::Map {
-            map: map_name,
-            detail: format!("{e:?}"),
-        })?;
+        let counters = take_map(ebpf, map_name)?;
         Ok(CounterCollector {
             map_name,
             counters,

@@ -11,23 +11,20 @@
 //! it), and `services.oomkills` is `absolute` like the others (the original
 //! made its 0/1 values `incremental`).
 
-use bpf::layout::oomkill_pid;
+use bpf::layout::oomkill::*;
 use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind};
+use crate::thread::{
+    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS, TGID_VALUES_FREE,
+};
 
 pub struct Oomkill;
 
 const TITLE: &str = "OOM kills. This chart is provided by eBPF plugin.";
 
-const fn view(
-    title: &'static str,
-    context: &'static str,
-    kind: ChartKind,
-    priority: u32,
-) -> View {
+const fn view(title: &'static str, context: &'static str, kind: ChartKind, priority: u32) -> View {
     View {
         id: "oomkills",
         title,
@@ -40,11 +37,13 @@ const fn view(
     }
 }
 
-const PER_PROCESS: PerProcess = PerProcess {
-    counters: &["kills"],
-    slot_bytes: oomkill_pid::SLOT_BYTES,
+const COUNTERS: &[&str] = &["kills", "tgid_added", "tgid_ended", "tgid_full"];
+const _: () = assert!(COUNTERS.len() == bpf::layout::oomkill::COUNTERS as usize);
+
+const PER_PROCESS_CHARTS: PerProcess = PerProcess {
+    counters: COUNTERS.split_at(PER_PROCESS as usize).0,
     charts: &[ProcessChart {
-        counter: oomkill_pid::KILLS,
+        counter: KILLS,
         mode: ChartMode::Both,
         apps: view("OOM kills", "", ChartKind::Stacked, 20020),
         cgroup: (
@@ -58,30 +57,12 @@ const PER_PROCESS: PerProcess = PerProcess {
     max_slots: Some(1024),
     apps_always: true,
 };
-const _: () = assert!(PER_PROCESS.counters.len() == oomkill_pid::COUNTERS as usize);
 
 const fn program(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
     ProgramSpec { name, hook, needed }
 }
 
-/// Ends a victim's slot when its last task exits.
-const EXIT: ProgramSpec = program(
-    "pid_exit",
-    Hook::BtfTracepoint("sched_process_exit"),
-    Needed::Always,
-);
-const FILTER: [ProgramSpec; 2] = [
-    program(
-        "filter_fork",
-        Hook::BtfTracepoint("sched_process_fork"),
-        Needed::PidFilter,
-    ),
-    program(
-        "filter_free",
-        Hook::BtfTracepoint("sched_process_free"),
-        Needed::PidFilter,
-    ),
-];
+const FILTER: [ProgramSpec; 2] = PID_FILTER_PROGRAMS;
 
 const VARIANTS: &[Variant] = &[
     // Kernels from 6.8 pass the victim's task: its TGID, name, parent and
@@ -89,14 +70,14 @@ const VARIANTS: &[Variant] = &[
     Variant {
         kind: VariantKind::Tracepoint,
         object: bpf::OOMKILL,
-        counter_map: "",
+        counter_map: "oomkill_counters",
         programs: &[
             program(
                 "oomkill_victim",
                 Hook::BtfTracepoint("mark_victim"),
                 Needed::Always,
             ),
-            EXIT,
+            TGID_VALUES_FREE,
             FILTER[0],
             FILTER[1],
         ],
@@ -105,14 +86,14 @@ const VARIANTS: &[Variant] = &[
     Variant {
         kind: VariantKind::Tracepoint,
         object: bpf::OOMKILL,
-        counter_map: "",
+        counter_map: "oomkill_counters",
         programs: &[
             program(
                 "oomkill_victim_pid",
                 Hook::Tracepoint("oom", "mark_victim"),
                 Needed::Always,
             ),
-            EXIT,
+            TGID_VALUES_FREE,
             FILTER[0],
             FILTER[1],
         ],
@@ -125,7 +106,7 @@ impl Thread for Oomkill {
     }
 
     fn counters(&self) -> &'static [&'static str] {
-        &[]
+        COUNTERS
     }
 
     fn charts(&self) -> &'static [ChartDef] {
@@ -137,6 +118,6 @@ impl Thread for Oomkill {
     }
 
     fn per_process(&self) -> Option<&'static PerProcess> {
-        Some(&PER_PROCESS)
+        Some(&PER_PROCESS_CHARTS)
     }
 }

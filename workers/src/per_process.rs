@@ -7,22 +7,18 @@
 //! (parent, name, cgroup) and its end; the supervisor groups. See DESIGN.md,
 //! "Per-process values".
 
-use std::collections::VecDeque;
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::Ebpf;
-use bpf::layout::pid::{self, Event};
-/// The v1 hierarchies whose cgroup ids the kernel passes on, in order.
-pub use bpf::layout::pid::V1_HIERARCHIES;
+use bpf::layout::{tgid_extra, TGID_VALUES_MAP};
 use conf::{Config, ThreadSettings};
 use ipc::{Record, RecordKind, TableStat};
 
 use crate::chart::{ChartKind, ChartMode};
 use crate::loader::AttachError;
-use crate::thread::{CollectError, Thread};
+use crate::thread::Thread;
 
 /// How one chart looks in one of the three views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,14 +53,65 @@ pub struct ProcessChart {
     pub services: View,
 }
 
+/// The families and units of a thread's per-process charts.
+#[derive(Debug, Clone, Copy)]
+pub struct Families {
+    pub apps: &'static str,
+    /// Of the cgroup and services charts.
+    pub cgroup: &'static str,
+    pub units: &'static str,
+}
+
+/// A per-process chart whose three views are running totals
+/// (`incremental`), as most of the original's are: apps and services
+/// stacked at `priority`, the cgroup chart a line at `cgroup_priority`
+/// with one dimension, contexts `cgroup.<context>` and
+/// `services.<context>`.
+macro_rules! incremental_chart {
+    ($counter:expr, $mode:expr, $families:expr, $id:literal, $title:literal,
+     $context:literal, $dim:expr, $priority:expr, $cgroup_priority:expr) => {{
+        let families: $crate::per_process::Families = $families;
+        let view = $crate::per_process::View {
+            id: $id,
+            title: $title,
+            units: families.units,
+            family: families.cgroup,
+            context: concat!("services.", $context),
+            kind: $crate::chart::ChartKind::Stacked,
+            priority: $priority,
+            incremental: true,
+        };
+        $crate::per_process::ProcessChart {
+            counter: $counter,
+            mode: $mode,
+            apps: $crate::per_process::View {
+                family: families.apps,
+                context: "",
+                ..view
+            },
+            cgroup: (
+                $crate::per_process::View {
+                    context: concat!("cgroup.", $context),
+                    kind: $crate::chart::ChartKind::Line,
+                    priority: $cgroup_priority,
+                    ..view
+                },
+                $dim,
+            ),
+            services: view,
+        }
+    }};
+}
+pub(crate) use incremental_chart;
+
 /// A thread's per-process counting: the kernel table and the charts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PerProcess {
-    /// Names of the per-process counters, in slot order (u32 each, after
-    /// the slot head).
+    /// Names of the per-process counters: the thread's first counters,
+    /// which `tgid_values` (`common.bpf.h` `TGID_VALUES`) keeps per
+    /// process. The table's own statistics (added, ended, full) follow
+    /// them among the thread's counters.
     pub counters: &'static [&'static str],
-    /// `sizeof` the thread's C slot type.
-    pub slot_bytes: usize,
     pub charts: &'static [ProcessChart],
     /// Netdata's `module` field of the charts.
     pub module: &'static str,
@@ -81,22 +128,14 @@ impl PerProcess {
         self.apps_always || settings.apps
     }
 
-    /// Slots of the kernel table: 0 (off) unless apps or cgroup charts are
-    /// drawn.
+    /// Entries of the kernel table: 0 (off) unless apps or cgroup charts
+    /// are drawn.
     pub fn slots(&self, settings: &ThreadSettings) -> u32 {
         if !(self.apps(settings) || settings.cgroups) {
             return 0;
         }
         let size = settings.pid_table_size;
         self.max_slots.map_or(size, |cap| size.min(cap))
-    }
-
-    /// Bytes of the `pid_events` ring buffer: 8 per slot, a power of two
-    /// from one page to 64 KiB (the worker drains it every 100 ms).
-    pub fn events_bytes(&self, settings: &ThreadSettings) -> u32 {
-        (self.slots(settings).saturating_mul(8))
-            .next_power_of_two()
-            .clamp(page_size() as u32, 64 << 10)
     }
 }
 
@@ -108,285 +147,189 @@ pub fn enabled(thread: &dyn Thread, config: &Config) -> Option<&'static PerProce
         .filter(|per| per.slots(config.thread(thread.name())) > 0)
 }
 
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
-}
-
-/// At most this many kernel events wait for room in the ring.
-const QUEUE_MAX: usize = 16384;
-/// How often slots of processes that no longer exist are looked for (a
-/// process whose end the kernel programs could not mark).
+/// How often entries of processes that no longer exist are looked for (a
+/// process whose end the kernel programs did not see, such as one that
+/// ended while the worker was restarting).
 const SWEEP_PERIOD: Duration = Duration::from_secs(10);
 
-/// Records a slot can need at most besides its deltas: born, exit.
-const SLOT_RECORDS: usize = 2;
-/// Records an event needs at most: two for the name, one per v1
-/// hierarchy's cgroup, one born or exec.
-const EVENT_RECORDS: usize = 3 + pid::V1_HIERARCHIES.len();
-
-/// The kernel's array of slots, mapped into the worker's memory.
-struct Slots {
-    base: *mut u8,
-    len: usize,
-    stride: usize,
-    slots: usize,
+/// The kernel's `tgid_values` hash, whatever its value's length.
+trait TgidMap {
+    /// Every entry: TGID, then counters and extra words.
+    fn entries(&self) -> Vec<(u32, Vec<u64>)>;
+    fn remove(&mut self, tgid: u32);
 }
 
-impl Slots {
-    /// A 4-byte field of a slot, shared with the kernel programs.
-    fn field(&self, slot: usize, offset: usize) -> &AtomicU32 {
-        debug_assert!(slot < self.slots && offset + 4 <= self.stride);
-        // SAFETY: inside the mapping, 4-byte aligned (stride and offsets are
-        // multiples of 4); the kernel side uses atomic operations too.
-        unsafe { &*(self.base.add(slot * self.stride + offset) as *const AtomicU32) }
+struct Words<const N: usize>(BpfHashMap<MapData, u32, [u64; N]>);
+
+impl<const N: usize> TgidMap for Words<N> {
+    fn entries(&self) -> Vec<(u32, Vec<u64>)> {
+        // An entry deleted meanwhile ends the walk early or is skipped:
+        // what it missed comes on the next update.
+        self.0
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(tgid, values)| (tgid, values.to_vec()))
+            .collect()
     }
 
-    fn counter(&self, slot: usize, counter: usize) -> &AtomicU32 {
-        self.field(slot, pid::HEAD_BYTES + 4 * counter)
+    fn remove(&mut self, tgid: u32) {
+        // Gone already is fine: the entry is what is to go.
+        let _ = self.0.remove(&tgid);
     }
 }
 
-impl Drop for Slots {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `PidTable::new`, used by nothing after this.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
+/// The value lengths of the threads' tables (counters + extra words).
+macro_rules! words_map {
+    ($map:expr, $words:expr, $($n:literal),*) => {
+        match $words {
+            $($n => Ok(Box::new(Words::<$n>(BpfHashMap::try_from($map).map_err(map_error)?)) as Box<dyn TgidMap>),)*
+            other => Err(AttachError::Map {
+                map: TGID_VALUES_MAP,
+                detail: format!("no reader for {other} words per entry"),
+            }),
+        }
+    };
+}
+
+fn map_error(e: aya::maps::MapError) -> AttachError {
+    AttachError::Map {
+        map: TGID_VALUES_MAP,
+        detail: format!("{e:?}"),
     }
 }
 
-/// The kernel's per-process table of one worker, mapped into its memory.
+/// The worker's reader of its kernel per-process table: on every update it
+/// walks the table and passes on, per process, what changed since the last
+/// look (deltas), what the kernel knew of it when it entered the table
+/// (name, parent, cgroup), and its end, after which the entry is deleted.
 pub struct PidTable {
-    slots: Slots,
+    map: Box<dyn TgidMap>,
     counters: usize,
-    /// Whether cgroup charts are drawn: only then are v1 cgroup ids sent.
-    cgroups: bool,
-    events: RingBuf<MapData>,
-    stats: PerCpuArray<MapData, u64>,
-    queue: VecDeque<Event>,
-    /// The TGID each slot was last announced with (`TgidBorn`).
-    announced: Vec<u32>,
-    /// Where the next pass over the slots starts: a pass cut short by a
-    /// full ring resumes there.
-    next_slot: usize,
+    /// What was passed on of each process in the table.
+    sent: HashMap<u32, Vec<u64>>,
+    /// Records waiting for room in the ring.
+    queue: VecDeque<Record>,
+    /// The kernel's counts of entries added, ended, and events without
+    /// room (the thread's counters after the per-process ones).
+    kernel_stats: [u64; 3],
     removed: u64,
-    /// Events lost because the queue was full.
-    dropped_events: u64,
     last_sweep: Instant,
-    scratch: Vec<u64>,
 }
-
 
 impl PidTable {
-    /// Maps the table of an attached object; `slots` as the loader sized it.
-    pub fn new(
-        ebpf: &mut Ebpf,
-        per: &PerProcess,
-        settings: &ThreadSettings,
-    ) -> Result<PidTable, AttachError> {
-        let slots = per.slots(settings);
-        let missing = |map: &'static str| AttachError::Map {
-            map,
+    /// The table of an attached object.
+    pub fn new(ebpf: &mut Ebpf, per: &PerProcess) -> Result<PidTable, AttachError> {
+        let map = ebpf.take_map(TGID_VALUES_MAP).ok_or(AttachError::Map {
+            map: TGID_VALUES_MAP,
             detail: "missing from the object".into(),
-        };
-        let error = |map: &'static str| {
-            move |e: aya::maps::MapError| AttachError::Map {
-                map,
-                detail: format!("{e:?}"),
-            }
-        };
-        let table = ebpf.take_map("pid_table").ok_or(missing("pid_table"))?;
-        let aya::maps::Map::Array(table) = table else {
-            return Err(AttachError::Map {
-                map: "pid_table",
-                detail: "not an array".into(),
-            });
-        };
-        let events = RingBuf::try_from(ebpf.take_map("pid_events").ok_or(missing("pid_events"))?)
-            .map_err(error("pid_events"))?;
-        let stats = PerCpuArray::try_from(ebpf.take_map("pid_stats").ok_or(missing("pid_stats"))?)
-            .map_err(error("pid_stats"))?;
-        let stride = per.slot_bytes.next_multiple_of(8);
-        let len = (stride * slots as usize).next_multiple_of(page_size());
-        // SAFETY: maps the array's values, which BPF_F_MMAPABLE allows; the
-        // mapping stays valid after the fd closes and is unmapped on drop.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                std::os::fd::AsRawFd::as_raw_fd(&table.fd().as_fd()),
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(AttachError::Map {
-                map: "pid_table",
-                detail: format!("mmap: {}", std::io::Error::last_os_error()),
-            });
-        }
+        })?;
+        let counters = per.counters.len();
+        let map = words_map!(map, counters + tgid_extra::WORDS, 5, 8, 11, 17)?;
         Ok(PidTable {
-            slots: Slots {
-                base: address.cast(),
-                len,
-                stride,
-                slots: slots as usize,
-            },
-            counters: per.counters.len(),
-            cgroups: settings.cgroups,
-            events,
-            stats,
+            map,
+            counters,
+            sent: HashMap::new(),
             queue: VecDeque::new(),
-            announced: vec![0; slots as usize],
-            next_slot: 0,
+            kernel_stats: [0; 3],
             removed: 0,
-            dropped_events: 0,
             last_sweep: Instant::now(),
-            scratch: vec![0; per.counters.len()],
         })
     }
 
-    /// Moves what the kernel sent into the queue; called every heartbeat
-    /// so that its ring buffer never fills between updates.
-    pub fn poll_events(&mut self) {
-        while let Some(item) = self.events.next() {
-            if item.len() < std::mem::size_of::<Event>() {
-                continue;
-            }
-            let event: Event = bytemuck::pod_read_unaligned(&item[..std::mem::size_of::<Event>()]);
-            drop(item);
-            if self.queue.len() < QUEUE_MAX {
-                self.queue.push_back(event);
-            } else {
-                self.dropped_events += 1;
+    /// Index of the first of the table's statistics among the thread's
+    /// counters.
+    pub fn stats_base(&self) -> u32 {
+        self.counters as u32
+    }
+
+    /// The kernel's table statistics from this update's counter records.
+    pub fn take_kernel_stats(&mut self, records: &[Record]) {
+        let base = self.stats_base();
+        for record in records {
+            if record.kind == RecordKind::Counter as u32 && (base..base + 3).contains(&record.index)
+            {
+                self.kernel_stats[(record.index - base) as usize] = record.value;
             }
         }
     }
 
     /// Whether records are waiting for room in the ring.
     pub fn pending(&self) -> bool {
-        !self.queue.is_empty() || self.next_slot != 0
+        !self.queue.is_empty()
     }
 
-    /// Appends up to `budget` records: the table's statistics, the queued
-    /// events, then every slot's news from where the last pass stopped.
-    /// Counters are taken from the kernel (exchanged with 0) only when
-    /// their records fit, so what does not fit waits in the kernel.
-    pub fn fill(&mut self, records: &mut Vec<Record>, budget: usize) -> Result<(), CollectError> {
-        let start = records.len();
-        let room = |records: &Vec<Record>, need: usize| records.len() - start + need <= budget;
-        if !room(records, TableStat::ALL.len()) {
-            return Ok(());
+    /// On an update, reads the whole table into the queue; then appends
+    /// queued records up to `budget`. Between updates only the queue.
+    pub fn fill(&mut self, records: &mut Vec<Record>, budget: usize, update: bool) {
+        if update {
+            self.read();
+            for stat in TableStat::ALL {
+                let value = match stat {
+                    TableStat::Inserted => self.kernel_stats[0],
+                    TableStat::Removed => self.removed,
+                    TableStat::Full => self.kernel_stats[2],
+                    TableStat::Lost => 0,
+                };
+                records.push(Record::new(RecordKind::TableStat, stat as u32, 0, value));
+            }
         }
-        self.stat_records(records)?;
-        self.poll_events();
-        while let Some(event) = self.queue.front() {
-            if !room(records, EVENT_RECORDS) {
-                return Ok(());
-            }
-            let tgid = u64::from(event.tgid);
-            for (half, bytes) in event.comm.chunks_exact(8).enumerate() {
-                let value = u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
-                records.push(Record::new(RecordKind::TgidName, half as u32, tgid, value));
-            }
-            if self.cgroups {
-                for (hierarchy, &id) in event.v1_cgroups.iter().enumerate() {
-                    if id != 0 {
-                        records.push(Record::new(
-                            RecordKind::TgidCgroupV1,
-                            hierarchy as u32,
-                            tgid,
-                            id,
-                        ));
-                    }
-                }
-            }
-            let kind = if event.exec != 0 {
-                RecordKind::TgidExec
-            } else {
-                RecordKind::TgidBorn
-            };
-            records.push(Record::new(kind, event.ppid, tgid, event.cgroup));
-            self.queue.pop_front();
-        }
+        let room = budget.saturating_sub(if update { TableStat::ALL.len() } else { 0 });
+        let take = room.min(self.queue.len());
+        records.extend(self.queue.drain(..take));
+    }
+
+    fn read(&mut self) {
         let sweep = self.last_sweep.elapsed() >= SWEEP_PERIOD;
         if sweep {
             self.last_sweep = Instant::now();
         }
-        let first = self.next_slot;
-        let slots = self.slots.slots;
-        for visited in 0..slots {
-            let slot = (first + visited) % slots;
-            if !room(records, SLOT_RECORDS + self.counters) {
-                self.next_slot = slot;
-                return Ok(());
+        for (tgid, values) in self.map.entries() {
+            let extra = &values[self.counters..];
+            let parent = extra[tgid_extra::PARENT];
+            let ended = parent & tgid_extra::ENDED != 0 || (sweep && !alive(tgid));
+            let key = u64::from(tgid);
+            let sent = self.sent.entry(tgid).or_insert_with(|| {
+                for half in 0..2 {
+                    let name = extra[tgid_extra::COMM + half];
+                    self.queue
+                        .push_back(Record::new(RecordKind::TgidName, half as u32, key, name));
+                }
+                self.queue.push_back(Record::new(
+                    RecordKind::TgidBorn,
+                    parent as u32,
+                    key,
+                    extra[tgid_extra::CGROUP],
+                ));
+                vec![0; self.counters]
+            });
+            for (counter, (&now, was)) in values[..self.counters]
+                .iter()
+                .zip(sent.iter_mut())
+                .enumerate()
+            {
+                if now > *was {
+                    self.queue.push_back(Record::new(
+                        RecordKind::TgidDelta,
+                        counter as u32,
+                        key,
+                        now - *was,
+                    ));
+                    *was = now;
+                }
             }
-            self.take_slot(slot, sweep, records);
-        }
-        self.next_slot = 0;
-        Ok(())
-    }
-
-    /// The news of one slot, and the slot freed when its process is gone.
-    fn take_slot(&mut self, slot: usize, sweep: bool, records: &mut Vec<Record>) {
-        let table = &self.slots;
-        let tgid = table.field(slot, pid::TGID).load(Ordering::Acquire);
-        if tgid == 0 {
-            return;
-        }
-        let flags = table.field(slot, pid::FLAGS);
-        if sweep && flags.load(Ordering::Acquire) & pid::SLOT_GONE == 0 && !alive(tgid) {
-            flags.fetch_or(pid::SLOT_GONE, Ordering::AcqRel);
-        }
-        // Read before the counters: the kernel marks a process gone after
-        // its last event, so nothing is counted in the slot after this.
-        let gone = flags.load(Ordering::Acquire) & pid::SLOT_GONE != 0;
-        let key = u64::from(tgid);
-        if self.announced[slot] != tgid {
-            let ppid = table.field(slot, pid::PPID).load(Ordering::Relaxed);
-            records.push(Record::new(RecordKind::TgidBorn, ppid, key, 0));
-            self.announced[slot] = tgid;
-        }
-        for counter in 0..self.counters {
-            self.scratch[counter] = u64::from(table.counter(slot, counter).swap(0, Ordering::AcqRel));
-        }
-        for (counter, &delta) in self.scratch.iter().enumerate() {
-            if delta != 0 {
-                records.push(Record::new(RecordKind::TgidDelta, counter as u32, key, delta));
+            if ended {
+                self.end(tgid);
             }
-        }
-        if gone {
-            records.push(Record::new(RecordKind::TgidExit, 0, key, 0));
-            table.field(slot, pid::PPID).store(0, Ordering::Relaxed);
-            flags.store(0, Ordering::Relaxed);
-            // Last: the kernel claims a slot only once its tgid is 0.
-            table.field(slot, pid::TGID).store(0, Ordering::Release);
-            self.announced[slot] = 0;
-            self.removed += 1;
         }
     }
 
-    fn stat_records(&self, records: &mut Vec<Record>) -> Result<(), CollectError> {
-        let kernel = |index: u32| -> Result<u64, CollectError> {
-            let per_cpu = self
-                .stats
-                .get(&index, 0)
-                .map_err(|source| CollectError::Map {
-                    map: "pid_stats",
-                    source,
-                })?;
-            Ok(per_cpu.iter().sum())
-        };
-        for stat in TableStat::ALL {
-            let value = match stat {
-                TableStat::Inserted => kernel(pid::STAT_INSERTED)?,
-                TableStat::Removed => self.removed,
-                TableStat::Full => kernel(pid::STAT_FULL)?,
-                TableStat::Lost => kernel(pid::STAT_LOST)? + self.dropped_events,
-            };
-            records.push(Record::new(RecordKind::TableStat, stat as u32, 0, value));
-        }
-        Ok(())
+    /// Process `tgid` has ended: its last records are queued, its entry goes.
+    fn end(&mut self, tgid: u32) {
+        self.queue
+            .push_back(Record::new(RecordKind::TgidExit, 0, u64::from(tgid), 0));
+        self.sent.remove(&tgid);
+        self.map.remove(tgid);
+        self.removed += 1;
     }
 }
 

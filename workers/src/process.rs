@@ -12,15 +12,17 @@
 //! services charts are running totals (`incremental`). The cgroup
 //! `task_exit` counts exits (the original sent releases, B-4), and the
 //! services `task_exit`/`task_close` titles and contexts match their values
-//! (swapped in the original, B-5).
+//! (swapped in the original, B-5). `task_close` counts the releases of a
+//! process's own tasks (the original counted them for the process that
+//! reaped them, often the parent), and `task_error` failed process
+//! creations (failed thread creations are in `system.task_error`).
 
 use bpf::layout::process::*;
-use bpf::layout::process_pid;
 use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind};
+use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, TGID_VALUES_FREE};
 
 pub struct Process;
 
@@ -32,6 +34,9 @@ const COUNTERS: &[&str] = &[
     "task_release",
     "error_process",
     "error_thread",
+    "tgid_added",
+    "tgid_ended",
+    "tgid_full",
 ];
 const _: () = assert!(COUNTERS.len() == bpf::layout::process::COUNTERS as usize);
 
@@ -116,15 +121,6 @@ const CHARTS: &[ChartDef] = &[
     ),
 ];
 
-const PID_COUNTERS: &[&str] = &[
-    "create_process",
-    "create_thread",
-    "task_exit",
-    "task_close",
-    "task_error",
-];
-const _: () = assert!(PID_COUNTERS.len() == process_pid::COUNTERS as usize);
-
 /// How one view of a per-process chart looks; only these differ.
 const fn view(
     id: &'static str,
@@ -154,7 +150,15 @@ macro_rules! per_process {
         ProcessChart {
             counter: $counter,
             mode: $mode,
-            apps: view($id, $title, "processes", "", ChartKind::Stacked, 20065 + $offset, false),
+            apps: view(
+                $id,
+                $title,
+                "processes",
+                "",
+                ChartKind::Stacked,
+                20065 + $offset,
+                false,
+            ),
             cgroup: (
                 view(
                     $id,
@@ -180,12 +184,11 @@ macro_rules! per_process {
     };
 }
 
-const PER_PROCESS: PerProcess = PerProcess {
-    counters: PID_COUNTERS,
-    slot_bytes: process_pid::SLOT_BYTES,
+const PER_PROCESS_CHARTS: PerProcess = PerProcess {
+    counters: COUNTERS.split_at(PER_PROCESS as usize).0,
     charts: &[
         per_process!(
-            process_pid::CREATE_PROCESS,
+            NEW_PROCESS,
             ChartMode::Both,
             "process_create",
             "Process started",
@@ -193,7 +196,7 @@ const PER_PROCESS: PerProcess = PerProcess {
             ("_do_fork", "process")
         ),
         per_process!(
-            process_pid::CREATE_THREAD,
+            NEW_THREAD,
             ChartMode::Both,
             "thread_create",
             "Threads started",
@@ -201,7 +204,7 @@ const PER_PROCESS: PerProcess = PerProcess {
             ("sys_clone", "thread")
         ),
         per_process!(
-            process_pid::TASK_EXIT,
+            TASK_EXIT,
             ChartMode::Both,
             "task_exit",
             "Tasks starts exit process.",
@@ -209,7 +212,7 @@ const PER_PROCESS: PerProcess = PerProcess {
             ("do_exit", "process")
         ),
         per_process!(
-            process_pid::TASK_CLOSE,
+            TASK_RELEASE,
             ChartMode::Both,
             "task_close",
             "Tasks closed",
@@ -217,7 +220,7 @@ const PER_PROCESS: PerProcess = PerProcess {
             ("release_task", "task")
         ),
         per_process!(
-            process_pid::TASK_ERROR,
+            ERROR_PROCESS,
             ChartMode::ReturnOnly,
             "task_error",
             "Errors to create process or threads.",
@@ -258,11 +261,7 @@ const VARIANTS: &[Variant] = &[Variant {
             Hook::BtfTracepoint("sched_process_free"),
             Needed::Always,
         ),
-        program(
-            "pid_exec",
-            Hook::BtfTracepoint("sched_process_exec"),
-            Needed::PidTable,
-        ),
+        TGID_VALUES_FREE,
         program(
             "process_clone_enter",
             syscalls("sys_enter_clone"),
@@ -314,6 +313,6 @@ impl Thread for Process {
     }
 
     fn per_process(&self) -> Option<&'static PerProcess> {
-        Some(&PER_PROCESS)
+        Some(&PER_PROCESS_CHARTS)
     }
 }

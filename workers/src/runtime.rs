@@ -194,9 +194,7 @@ fn collect_loop(
 
 /// On a tick, the update's frame: the counters, then per-process records
 /// as far as the ring has room. Between ticks (every heartbeat), the
-/// per-process records that did not fit, in continuation frames; and the
-/// kernel's per-process events are taken from its ring buffer before it
-/// fills.
+/// per-process records that did not fit, in continuation frames.
 fn send(
     ring: &mut RingWriter,
     variant: u32,
@@ -211,11 +209,10 @@ fn send(
     let mut flags = 0;
     if let Some(table) = collector.pid_table() {
         if !tick && !table.pending() {
-            table.poll_events();
             return Ok(());
         }
         let budget = ring.free_records().saturating_sub(records.len());
-        table.fill(records, budget).map_err(|e| e.to_string())?;
+        table.fill(records, budget, tick);
         if !tick {
             flags = ipc::FRAME_CONTINUATION;
         }

@@ -60,14 +60,21 @@ pub enum Hook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needed {
     Always,
+    /// Always, where the kernel has the hook; skipped where it does not
+    /// (tracepoints that exist only with some kernel options, such as
+    /// `irq_vectors:threshold_apic_entry`).
+    WhereHookExists,
+    /// Only in `entry` load mode (return mode counts the same calls on return).
+    EntryMode,
     /// Only in `return` load mode (programs that see return values).
     ReturnMode,
     /// Only with `--pid`: keeps the tracked-process set current.
     PidFilter,
+    /// Only with the thread's apps or cgroup charts on: keeps the
+    /// per-process table (`common.bpf.h` `TGID_VALUES`) current.
+    PerProcess,
     /// Only while the given counter is collected (see [`Thread::collects`]).
     Counter(u32),
-    /// Only while the thread counts per process (apps or cgroup charts).
-    PidTable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +84,53 @@ pub struct ProgramSpec {
     pub hook: Hook,
     pub needed: Needed,
 }
+
+impl ProgramSpec {
+    pub const fn new(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
+        ProgramSpec { name, hook, needed }
+    }
+}
+
+/// The programs `PID_FILTER_PROGRAMS` (`common.bpf.h`) defines.
+pub const PID_FILTER_PROGRAMS: [ProgramSpec; 2] = [
+    ProgramSpec::new(
+        "filter_fork",
+        Hook::BtfTracepoint("sched_process_fork"),
+        Needed::PidFilter,
+    ),
+    ProgramSpec::new(
+        "filter_free",
+        Hook::BtfTracepoint("sched_process_free"),
+        Needed::PidFilter,
+    ),
+];
+
+/// The program `TGID_VALUES` (`common.bpf.h`) defines.
+pub const TGID_VALUES_FREE: ProgramSpec = ProgramSpec::new(
+    "tgid_values_free",
+    Hook::BtfTracepoint("sched_process_free"),
+    Needed::PerProcess,
+);
+
+/// `<prefix>_<side>_<syscall>` on `syscalls/sys_<side>_<syscall>`: the
+/// names the C objects' per-syscall macros give their programs.
+macro_rules! syscall_program {
+    ($prefix:literal, enter, $syscall:literal, $needed:expr) => {
+        $crate::thread::ProgramSpec::new(
+            concat!($prefix, "_enter_", $syscall),
+            $crate::thread::Hook::Tracepoint("syscalls", concat!("sys_enter_", $syscall)),
+            $needed,
+        )
+    };
+    ($prefix:literal, exit, $syscall:literal, $needed:expr) => {
+        $crate::thread::ProgramSpec::new(
+            concat!($prefix, "_exit_", $syscall),
+            $crate::thread::Hook::Tracepoint("syscalls", concat!("sys_exit_", $syscall)),
+            $needed,
+        )
+    };
+}
+pub(crate) use syscall_program;
 
 /// One way of attaching a thread: an object and the programs it needs.
 #[derive(Debug, Clone, Copy)]
@@ -190,7 +244,9 @@ pub trait Thread: Sync {
         variant: &Variant,
         config: &WorkerConfig,
     ) -> Result<Box<dyn Collector>, AttachError> {
-        Ok(Box::new(StandardCollector::new(self, ebpf, variant, config)?))
+        Ok(Box::new(StandardCollector::new(
+            self, ebpf, variant, config,
+        )?))
     }
 }
 
@@ -217,7 +273,7 @@ impl StandardCollector {
         let table = thread
             .per_process()
             .filter(|per| per.slots(settings) > 0)
-            .map(|per| PidTable::new(&mut ebpf, per, settings))
+            .map(|per| PidTable::new(&mut ebpf, per))
             .transpose()?;
         Ok(StandardCollector {
             counters,
@@ -229,10 +285,13 @@ impl StandardCollector {
 
 impl Collector for StandardCollector {
     fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError> {
-        match &mut self.counters {
-            Some(counters) => counters.collect(records),
-            None => Ok(()),
+        if let Some(counters) = &mut self.counters {
+            counters.collect(records)?;
         }
+        if let Some(table) = &mut self.table {
+            table.take_kernel_stats(records);
+        }
+        Ok(())
     }
 
     fn pid_table(&mut self) -> Option<&mut PidTable> {
@@ -256,6 +315,51 @@ pub fn table_layout<T: Thread + ?Sized>(thread: &T, config: &Config) -> Vec<Char
         })
         .filter(|chart| !chart.dims.is_empty())
         .collect()
+}
+
+/// A thread that is nothing but static tables.
+pub struct StaticThread {
+    pub name: ThreadName,
+    pub counters: &'static [&'static str],
+    pub charts: &'static [ChartDef],
+    pub variants: &'static [Variant],
+    /// [`Thread::collects`].
+    pub collects: fn(&Config, u32) -> bool,
+    /// [`Thread::per_process`].
+    pub per_process: Option<&'static PerProcess>,
+}
+
+impl StaticThread {
+    /// For [`StaticThread::collects`]: every counter, whatever the configuration.
+    pub fn collects_all(_config: &Config, _counter: u32) -> bool {
+        true
+    }
+}
+
+impl Thread for StaticThread {
+    fn name(&self) -> ThreadName {
+        self.name
+    }
+
+    fn counters(&self) -> &'static [&'static str] {
+        self.counters
+    }
+
+    fn charts(&self) -> &'static [ChartDef] {
+        self.charts
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        self.variants
+    }
+
+    fn collects(&self, config: &Config, counter: u32) -> bool {
+        (self.collects)(config, counter)
+    }
+
+    fn per_process(&self) -> Option<&'static PerProcess> {
+        self.per_process
+    }
 }
 
 /// A value reading of a kernel map failed.

@@ -25,7 +25,7 @@ use super::procfs;
 
 /// The v1 hierarchies searched, in order (Netdata's, cpuacct first; the
 /// order of the ids the kernel programs pass on).
-const V1_CONTROLLERS: [&str; 5] = workers::per_process::V1_HIERARCHIES;
+const V1_CONTROLLERS: [&str; 5] = ["cpuacct", "cpuset", "blkio", "memory", "devices"];
 
 /// A process's cgroup ids (directory inodes) as the kernel passed them on;
 /// 0 where unknown.
@@ -139,7 +139,9 @@ impl Cgroups {
 
     /// Asks for a scan soon: a process named a cgroup we do not know.
     fn rescan_soon(&mut self) {
-        let earliest = self.last_scan.map_or_else(Instant::now, |at| at + RESCAN_MIN);
+        let earliest = self
+            .last_scan
+            .map_or_else(Instant::now, |at| at + RESCAN_MIN);
         self.next_scan = self.next_scan.min(earliest);
     }
 
@@ -289,7 +291,9 @@ impl Cgroups {
         self.cgroups = found;
         let serial = |id: &str| self.cgroups.iter().find(|c| c.id == id).map(|c| c.serial);
         let map = |dirs: &[(u64, String)]| -> HashMap<u64, Option<u32>> {
-            dirs.iter().map(|(inode, id)| (*inode, serial(id))).collect()
+            dirs.iter()
+                .map(|(inode, id)| (*inode, serial(id)))
+                .collect()
         };
         let (by_inode, by_v1_inode) = match &self.layout {
             Layout::Unified(_) => (map(&inodes[0]), Default::default()),
@@ -421,7 +425,9 @@ fn unescape(field: &str) -> String {
     let mut rest = field;
     while let Some(at) = rest.find('\\') {
         out.push_str(&rest[..at]);
-        let code = rest.get(at + 1..at + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        let code = rest
+            .get(at + 1..at + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
         match code {
             Some(byte) => {
                 out.push(byte as char);
@@ -503,7 +509,10 @@ mod tests {
     #[test]
     fn names_as_netdatas_cgroups_collector_gives_them() {
         assert_eq!(chart_id("/ebpf-test-1"), "ebpf-test-1");
-        assert_eq!(chart_id("/machine.slice/VM 1.scope"), "machine-slice_vm_1-scope");
+        assert_eq!(
+            chart_id("/machine.slice/VM 1.scope"),
+            "machine-slice_vm_1-scope"
+        );
         assert_eq!(service_name("/system.slice/nginx.service"), "nginx");
         assert_eq!(service_name("/system.slice/Foo@1.service"), "foo_1");
     }
@@ -539,8 +548,16 @@ mod tests {
             [
                 ("/docker/abc", "docker_abc", None),
                 ("/mine", "mine", None),
-                ("/system.slice/a.service", "system-slice_a-service", Some("a")),
-                ("/system.slice/b.service", "system-slice_b-service", Some("b")),
+                (
+                    "/system.slice/a.service",
+                    "system-slice_a-service",
+                    Some("a")
+                ),
+                (
+                    "/system.slice/b.service",
+                    "system-slice_b-service",
+                    Some("b")
+                ),
             ]
         );
         let mine = cgroups.all()[1].serial;
@@ -554,8 +571,14 @@ mod tests {
             cgroups.of_process(9, &unified(0)),
             Some(Some(cgroups.all()[2].serial))
         );
-        assert_eq!(cgroups.of_process(1234567, &unified(inode("mine"))), Some(Some(mine)));
-        assert_eq!(cgroups.of_process(1234567, &unified(inode("user.slice"))), Some(None));
+        assert_eq!(
+            cgroups.of_process(1234567, &unified(inode("mine"))),
+            Some(Some(mine))
+        );
+        assert_eq!(
+            cgroups.of_process(1234567, &unified(inode("user.slice"))),
+            Some(None)
+        );
         assert_eq!(cgroups.of_process(1234567, &unified(0)), None);
         let version = cgroups.version;
         std::fs::remove_dir_all(root.join("docker")).unwrap();

@@ -47,7 +47,9 @@ pub fn charts(thread: &dyn Thread, config: &Config, grouping: &Grouping) -> Vec<
         if per.apps(settings) {
             let dims: Vec<Dim> = grouping
                 .exposed()
-                .map(|(index, group)| dim(&def.apps, &group.name, "", group_key(index), group.hidden))
+                .map(|(index, group)| {
+                    dim(&def.apps, &group.name, "", group_key(index), group.hidden)
+                })
                 .collect();
             if !dims.is_empty() {
                 charts.push(chart(format!("apps.{}", def.apps.id), &def.apps, dims));
@@ -59,7 +61,13 @@ pub fn charts(thread: &dyn Thread, config: &Config, grouping: &Grouping) -> Vec<
                 charts.push(chart(
                     format!("cgroup_{}.{}", cgroup.chart_id, view.id),
                     view,
-                    vec![dim(view, dim_id, dim_name, cgroup_key(cgroup.serial), false)],
+                    vec![dim(
+                        view,
+                        dim_id,
+                        dim_name,
+                        cgroup_key(cgroup.serial),
+                        false,
+                    )],
                 ));
             }
             let services: Vec<Dim> = cgroups

@@ -100,7 +100,10 @@ pub struct Grouping {
 }
 
 fn bit(thread: ThreadName) -> u16 {
-    1 << ThreadName::ALL.iter().position(|t| *t == thread).unwrap_or(0)
+    1 << ThreadName::ALL
+        .iter()
+        .position(|t| *t == thread)
+        .unwrap_or(0)
 }
 
 impl Grouping {
@@ -187,7 +190,10 @@ impl Grouping {
     pub fn born(&mut self, thread: ThreadName, limit: u32, birth: Birth) -> Result<(), String> {
         let bit = bit(thread);
         let index = bit.trailing_zeros() as usize;
-        let process = self.processes.entry(birth.tgid).or_insert_with(Process::new);
+        let process = self
+            .processes
+            .entry(birth.tgid)
+            .or_insert_with(Process::new);
         if process.holders & bit == 0 {
             if self.held[index] >= limit as usize {
                 return Err(format!(
@@ -219,7 +225,11 @@ impl Grouping {
     /// error when no worker ever reported the process.
     pub fn target(&mut self, tgid: u32) -> Result<Target, String> {
         let target = match self.processes.get(&tgid) {
-            None => return Err(format!("records of process {tgid}, which it never reported")),
+            None => {
+                return Err(format!(
+                    "records of process {tgid}, which it never reported"
+                ))
+            }
             Some(Process {
                 target: Some(target),
                 ..
@@ -319,7 +329,11 @@ impl Grouping {
 
     /// Groups `tgid` (its entry exists) and remembers it.
     fn group(&mut self, tgid: u32, depth: usize) -> Target {
-        let known = self.processes.get(&tgid).cloned().unwrap_or_else(Process::new);
+        let known = self
+            .processes
+            .get(&tgid)
+            .cloned()
+            .unwrap_or_else(Process::new);
         let live = procfs::stat(tgid);
         let (name, ppid) = match &live {
             Some((comm, ppid)) => (comm.clone(), *ppid),
@@ -335,7 +349,8 @@ impl Grouping {
                 (true, Some(_)) => procfs::cmdline(tgid),
                 _ => None,
             };
-            self.apps.classify(&name, cmdline.as_deref().unwrap_or(&name))
+            self.apps
+                .classify(&name, cmdline.as_deref().unwrap_or(&name))
         };
         let inherit = tgid > 1 && ppid > 1 && depth < MAX_DEPTH && ppid != tgid;
         let mut parent = None;

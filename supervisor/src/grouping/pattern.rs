@@ -63,7 +63,11 @@ mod tests {
             ("/a", "/ab", false),
             ("*.service", "/system.slice/x.service", true),
             ("/system.slice/*.service", "/system.slice/x.service", true),
-            ("/system.slice/*/*.service", "/system.slice/x.service", false),
+            (
+                "/system.slice/*/*.service",
+                "/system.slice/x.service",
+                false,
+            ),
             ("/kubepods/*/pod*/*", "/kubepods/burst/pod1/c", true),
             ("a*b*a", "aba", true),
             ("a*b*a", "ab", false),

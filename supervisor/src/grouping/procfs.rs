@@ -17,7 +17,12 @@ fn parse_stat(text: &str) -> Option<(String, u32)> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?.to_owned();
-    let ppid = text.get(close + 1..)?.split_whitespace().nth(1)?.parse().ok()?;
+    let ppid = text
+        .get(close + 1..)?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((comm, ppid))
 }
 
@@ -73,8 +78,13 @@ mod tests {
 
     #[test]
     fn this_process_has_a_command_line_and_cgroups() {
-        assert!(cmdline(std::process::id()).unwrap().contains("ebpf_collector"));
+        assert!(cmdline(std::process::id())
+            .unwrap()
+            .contains("ebpf_collector"));
         let lines = cgroups(std::process::id()).unwrap();
-        assert!(lines.iter().all(|(_, path)| path.starts_with('/')), "{lines:?}");
+        assert!(
+            lines.iter().all(|(_, path)| path.starts_with('/')),
+            "{lines:?}"
+        );
     }
 }
