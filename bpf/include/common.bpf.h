@@ -213,6 +213,25 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 		return true;                                                           \
 	}                                                                              \
                                                                                        \
+	/* A process with an entry that calls exec may belong to another group     \
+	 * now: its new name and cgroup, and one more exec for user space. */      \
+	SEC("tp_btf/sched_process_exec")                                               \
+	int BPF_PROG(tgid_values_exec, struct task_struct *task)                       \
+	{                                                                              \
+		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
+		__u64 *values = bpf_map_lookup_elem(&tgid_values, &tgid);              \
+                                                                                       \
+		if (values) {                                                          \
+			values[(count) + TGID_EXTRA_CGROUP] =                          \
+				BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);        \
+			bpf_core_read_str(&values[(count) + TGID_EXTRA_COMM],          \
+					  TGID_COMM_BYTES, &task->comm);               \
+			__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT],     \
+					     TGID_EXEC);                               \
+		}                                                                      \
+		return 0;                                                              \
+	}                                                                              \
+                                                                                       \
 	/* After its last event: the leader is freed after every other thread. */  \
 	SEC("tp_btf/sched_process_free")                                               \
 	int BPF_PROG(tgid_values_free, struct task_struct *task)                       \
@@ -224,7 +243,8 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 			return 0;                                                      \
 		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
 		if (values) {                                                          \
-			values[(count) + TGID_EXTRA_PARENT] |= TGID_ENDED;             \
+			__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT],     \
+					     TGID_ENDED);                              \
 			counter_add(&counters, (stats) + TGID_REMOVED, 1);             \
 		}                                                                      \
 		return 0;                                                              \

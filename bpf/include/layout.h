@@ -74,8 +74,9 @@ struct disk_buckets {
  * counters that follow. A failure is always counted right after its calls. */
 
 /* The words of a `tgid_values` entry after the counters: the process's
- * cgroup id in the unified hierarchy; its parent's TGID, with TGID_ENDED
- * set once it has ended; its name (16 bytes, the group leader's comm). */
+ * cgroup id in the unified hierarchy; its parent's TGID (low 32 bits), with
+ * TGID_ENDED added once it has ended and TGID_EXEC per exec since the entry
+ * was made; its name (16 bytes, the group leader's comm). */
 enum tgid_extra {
 	TGID_EXTRA_CGROUP = 0,
 	TGID_EXTRA_PARENT = 1,
@@ -83,6 +84,7 @@ enum tgid_extra {
 	TGID_EXTRA = 4,
 };
 #define TGID_ENDED (1ULL << 32)
+#define TGID_EXEC (1ULL << 33)
 #define TGID_COMM_BYTES 16
 
 /* process: every counter of `process_counters` is kept per process too. */

@@ -140,11 +140,14 @@ pub mod oomkill {
 pub mod tgid_extra {
     /// The process's cgroup id (directory inode) in the unified hierarchy.
     pub const CGROUP: usize = 0;
-    /// Its parent's TGID, with [`ENDED`] set once it has ended.
+    /// Its parent's TGID (low 32 bits), with [`ENDED`] added once it has
+    /// ended and [`EXEC`] per exec since the entry was made.
     pub const PARENT: usize = 1;
     /// Its name, 16 bytes (NUL-padded) from here.
     pub const COMM: usize = 2;
     pub const WORDS: usize = 4;
     /// `TGID_ENDED`.
     pub const ENDED: u64 = 1 << 32;
+    /// `TGID_EXEC`: the execs count from this bit on.
+    pub const EXEC: u64 = 1 << 33;
 }

@@ -76,42 +76,92 @@ fn mounts() -> Vec<(PathBuf, String, String)> {
         .collect()
 }
 
-/// A cgroup the test made; removed (with the parents it made) on drop,
-/// once its processes are gone.
+/// A cgroup the test made, with the same path in one or more hierarchies;
+/// removed (with the parents it made) on drop, once its processes are gone.
 pub struct TestCgroup {
-    /// Its path in the hierarchy, e.g. `/system.slice/ebpf-test-1.service`.
+    /// Its path in the hierarchies, e.g. `/system.slice/ebpf-test-1.service`.
     pub id: String,
-    pub dir: PathBuf,
+    /// Its directory in each hierarchy.
+    pub dirs: Vec<PathBuf>,
     made: Vec<PathBuf>,
 }
 
 impl TestCgroup {
-    /// Makes `id` (and its missing parents) in the hierarchy mounted at `root`.
-    pub fn create(root: &Path, id: &str) -> TestCgroup {
-        let dir = root.join(id.trim_start_matches('/'));
+    /// Makes `id` (and its missing parents) in the hierarchies mounted at
+    /// `roots`.
+    pub fn create_in(roots: &[PathBuf], id: &str) -> TestCgroup {
         let mut made = Vec::new();
-        let mut missing = Some(dir.as_path());
-        while let Some(path) = missing.filter(|p| !p.exists()) {
-            made.push(path.to_path_buf());
-            missing = path.parent();
+        let mut dirs = Vec::new();
+        for root in roots {
+            let dir = root.join(id.trim_start_matches('/'));
+            let mut missing = Some(dir.as_path());
+            while let Some(path) = missing.filter(|p| !p.exists()) {
+                made.push(path.to_path_buf());
+                missing = path.parent();
+            }
+            std::fs::create_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("cannot make the cgroup {}: {e}", dir.display()));
+            dirs.push(dir);
         }
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot make the cgroup {}: {e}", dir.display()));
         TestCgroup {
             id: id.to_owned(),
-            dir,
+            dirs,
             made,
         }
     }
 
-    /// Moves a process into the cgroup.
-    pub fn add(&self, pid: u32) {
-        self.write("cgroup.procs", &pid.to_string());
+    /// Makes `id` as systemd makes a cgroup on this host: in the unified
+    /// hierarchy on a pure v2 host; in the first v1 hierarchy the collector
+    /// reads and the unified one (same path) on a hybrid host.
+    pub fn create(id: &str) -> TestCgroup {
+        let unified = unified_mount().expect("a cgroup2 (unified) mount");
+        let roots = match first_hierarchy() {
+            (root, Some(_)) => vec![root, unified],
+            (_, None) => vec![unified],
+        };
+        TestCgroup::create_in(&roots, id)
     }
 
+    /// A cgroup `name` below this process's own memory cgroup, limited to
+    /// `bytes`: `memory.max` on a pure v2 host, `memory.limit_in_bytes`
+    /// in the v1 memory hierarchy otherwise (no swap either way).
+    pub fn memory_limited(name: &str, bytes: u64) -> TestCgroup {
+        let (root, controller) = match v1_mount("memory") {
+            Some(root) if !pure_v2() => (root, Some("memory")),
+            _ => (unified_mount().expect("a cgroup2 (unified) mount"), None),
+        };
+        let parent = own_path(controller);
+        if controller.is_none() {
+            // The memory controller for the new cgroup: enabled in its parent.
+            let control = root
+                .join(parent.trim_start_matches('/'))
+                .join("cgroup.subtree_control");
+            std::fs::write(&control, "+memory")
+                .unwrap_or_else(|e| panic!("enabling memory in {}: {e}", control.display()));
+        }
+        let id = format!("{}/{name}", parent.trim_end_matches('/'));
+        let cgroup = TestCgroup::create_in(&[root], &id);
+        match controller {
+            Some(_) => {
+                cgroup.write("memory.limit_in_bytes", &bytes.to_string());
+                cgroup.write("memory.swappiness", "0");
+            }
+            None => {
+                cgroup.write("memory.max", &bytes.to_string());
+                // Only where the kernel accounts swap.
+                if cgroup.dirs[0].join("memory.swap.max").exists() {
+                    cgroup.write("memory.swap.max", "0");
+                }
+            }
+        }
+        cgroup
+    }
+
+    /// Writes a control file of the first hierarchy.
     pub fn write(&self, file: &str, value: &str) {
-        std::fs::write(self.dir.join(file), value)
-            .unwrap_or_else(|e| panic!("writing {value} to {}/{file}: {e}", self.dir.display()));
+        let path = self.dirs[0].join(file);
+        std::fs::write(&path, value)
+            .unwrap_or_else(|e| panic!("writing {value} to {}: {e}", path.display()));
     }
 
     /// The type of its charts (`cgroup_<chart id>`), as Netdata names it.

@@ -433,19 +433,55 @@ impl Drop for Collector {
 /// `workload SCENARIO N`, held before its scenario until [`Workload::work`].
 pub struct Workload {
     child: Child,
+    /// Holds the link the workload was started as, when named.
+    _name: Option<TempDir>,
 }
 
 impl Workload {
     pub fn spawn(scenario: &str, n: usize) -> Workload {
-        Workload::spawn_named(scenario, n, None)
+        Workload::spawn_in(scenario, n, None, &[])
     }
 
-    /// With `comm`, the workload (and what it starts) takes that process
-    /// name before it says `ready`.
+    /// With `comm`, the workload is started through a link of that name,
+    /// so that the kernel gives it that process name at exec (and its
+    /// children inherit it), as an `apps_groups.conf` pattern sees it.
     pub fn spawn_named(scenario: &str, n: usize, comm: Option<&str>) -> Workload {
-        let mut command = Command::new(binary("workload"));
-        if let Some(comm) = comm {
-            command.env("WORKLOAD_COMM", comm);
+        Workload::spawn_in(scenario, n, comm, &[])
+    }
+
+    /// [`Workload::spawn_named`], joining the cgroups whose directories are
+    /// `cgroups` before the exec: it is in them from its first event on.
+    pub fn spawn_in(scenario: &str, n: usize, comm: Option<&str>, cgroups: &[PathBuf]) -> Workload {
+        let name = comm.map(|comm| {
+            let dir = TempDir::new("workload");
+            std::os::unix::fs::symlink(binary("workload"), dir.0.join(comm)).unwrap();
+            dir
+        });
+        let program = match (&name, comm) {
+            (Some(dir), Some(comm)) => dir.0.join(comm),
+            _ => binary("workload"),
+        };
+        let mut command = Command::new(program);
+        let procs: Vec<std::ffi::CString> = cgroups
+            .iter()
+            .map(|dir| {
+                let path = dir.join("cgroup.procs");
+                std::ffi::CString::new(path.into_os_string().into_encoded_bytes()).unwrap()
+            })
+            .collect();
+        // SAFETY: between fork and exec only open, write and close, which
+        // are async-signal-safe; nothing allocates.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                for path in &procs {
+                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 || libc::write(fd, c"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                }
+                Ok(())
+            });
         }
         let mut child = command
             .args([scenario, &n.to_string()])
@@ -458,7 +494,7 @@ impl Workload {
             .read_line(&mut ready)
             .unwrap();
         assert_eq!(ready, "ready\n", "workload {scenario} did not start");
-        Workload { child }
+        Workload { child, _name: name }
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,15 +1,16 @@
 //! Per-application, per-cgroup and per-service charts on the real kernel:
 //! a workload with a process name of its own (an `apps_groups.conf` group),
-//! run inside a cgroup this test makes (and removes), makes a known number
-//! of events; its group's, cgroup's and service's dimensions must show
-//! exactly those. No `--pid`: the grouping alone picks the workload out.
+//! in some tests run inside a cgroup the test makes (and removes), makes a
+//! known number of events; its group's, cgroup's and service's dimensions
+//! must show exactly those. No `--pid`: the grouping alone picks the
+//! workload out, its children included.
 
 use std::time::Duration;
 
-use tests::cgroup::{first_hierarchy, own_path, unified_mount, TestCgroup};
+use tests::cgroup::{own_path, unified_mount, TestCgroup};
 use tests::{require_root, Collector, Workload};
 
-const N: i64 = 25;
+const N: i64 = 10;
 
 /// A process name for one test's workload (at most 15 bytes), unique
 /// among the tests running at once.
@@ -17,23 +18,13 @@ fn comm(tag: &str) -> String {
     format!("wl{}{tag}", std::process::id())
 }
 
-/// The workload's per-process counts in a `process` chart family, as
-/// (chart id after the type, dimension of the cgroup chart, count).
-fn process_counts(return_mode: bool) -> Vec<(&'static str, &'static str, i64)> {
-    let mut counts = vec![
-        ("process_create", "_do_fork", N),
-        ("thread_create", "sys_clone", N),
-        // N children, N threads and the workload itself.
-        ("task_exit", "do_exit", 2 * N + 1),
-        ("task_close", "release_task", 2 * N + 1),
-    ];
-    if return_mode {
-        // N failed process and N failed thread creations.
-        counts.push(("task_error", "do_exit", 2 * N));
-    }
-    counts
+fn group(tag: &str) -> String {
+    format!("ebpftest-{tag}")
 }
 
+/// `ebpf.d.conf` with `global`, and an `apps_groups.conf` that gives the
+/// workload its own group (after a pattern that matches nothing, so that
+/// the group is not the first).
 fn config(tag: &str, global: &str) -> Vec<(&'static str, String)> {
     vec![
         (
@@ -42,171 +33,319 @@ fn config(tag: &str, global: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "apps_groups.conf",
-            format!("# this test's workload\nebpftest-{tag}: {}\n", comm(tag)),
+            format!(
+                "# this test's workload\nnothing: no-such-process*\n{}: {}\n",
+                group(tag),
+                comm(tag)
+            ),
         ),
     ]
 }
 
-fn diag(tag: &str, collector: &Collector) {
-    std::thread::sleep(Duration::from_secs(4));
-    let s = collector.stream();
-    eprintln!(
-        "DIAG {tag}: full {:?} lost {:?} inserted {:?} removed {:?} system release {:?}",
-        s.total("netdata.ebpf_pid_table_full", "process"),
-        s.total("netdata.ebpf_pid_events_lost", "process"),
-        s.total("netdata.ebpf_hash_tables_insert_pid_elements", "process"),
-        s.total("netdata.ebpf_hash_tables_remove_pid_elements", "process"),
-        s.total("system.exit", "release_task")
-    );
-    let pid = WL
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(t, _)| t == tag)
-        .map(|(_, p)| *p)
-        .unwrap_or(0);
-    let out = std::process::Command::new("bpftool")
-        .args(["map", "dump", "name", "pid_table", "-j"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut mine = 0;
-    for chunk in text.split("\"head\":{\"tgid\":").skip(1) {
-        let nums: Vec<u64> = chunk
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|x| !x.is_empty())
-            .take(8)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        if nums.len() >= 3 && (nums[0] == pid as u64 || nums[2] == pid as u64) && nums[0] != 0 {
-            mine += 1;
-            if mine < 8 {
-                eprintln!("DIAG {tag}: slot {:?}", nums);
-            }
-        }
-    }
-    eprintln!("DIAG {tag}: workload {pid}: {mine} slots left in all tables");
-    for (id, c) in &s.charts {
-        if id.ends_with("task_close") {
-            eprintln!(
-                "DIAG {tag}: {id} {:?}",
-                c.dims
-                    .keys()
-                    .map(|d| (d.clone(), c.total(d).unwrap()))
-                    .collect::<Vec<_>>()
-            );
-        }
-    }
-}
-
-fn start(files: &[(&'static str, String)], args: &[&str]) -> Collector {
+fn start(files: &[(&'static str, String)], args: &[&str], chart: &str) -> Collector {
     let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
-    let collector = Collector::start(args, &files);
-    collector.wait_attached("system.exit");
+    let mut all = vec!["--update-every", "1"];
+    all.extend_from_slice(args);
+    let collector = Collector::start(&all, &files);
+    collector.wait_attached(chart);
     collector
 }
 
-fn process_args(return_mode: bool) -> Vec<&'static str> {
-    let mut args = vec!["--process", "--update-every", "1"];
+/// One per-process chart's count: (id after the type, dimension of the
+/// cgroup chart, count, only in return mode).
+type Count = (&'static str, &'static str, i64, bool);
+
+/// What one scenario of the workload makes, per process chart, for its
+/// thread.
+struct Scenario {
+    name: &'static str,
+    flag: &'static str,
+    /// A system chart of the thread: it has data once the thread attached.
+    chart: &'static str,
+    counts: fn(&Collector) -> Vec<Count>,
+}
+
+const PROCESS: Scenario = Scenario {
+    name: "process",
+    flag: "--process",
+    chart: "system.exit",
+    counts: |_| {
+        vec![
+            ("process_create", "_do_fork", N, false),
+            ("thread_create", "sys_clone", N, false),
+            // N children, N threads and the workload itself.
+            ("task_exit", "do_exit", 2 * N + 1, false),
+            ("task_close", "release_task", 2 * N + 1, false),
+            // N failed process and N failed thread creations.
+            ("task_error", "do_exit", 2 * N, true),
+        ]
+    },
+};
+
+/// The workload's opens and closes, then its child's: 2N of each, N of
+/// them failing, in each process.
+const FD: Scenario = Scenario {
+    name: "fd",
+    flag: "--fd",
+    chart: "filesystem.file_descriptor",
+    counts: |_| {
+        vec![
+            ("file_open", "do_sys_open", 4 * N, false),
+            ("file_open_error", "do_sys_open", 2 * N, true),
+            ("file_closed", "__close_fd", 4 * N, false),
+            ("file_close_error", "__close_fd", 2 * N, true),
+        ]
+    },
+};
+
+/// As tests/vfs.rs.
+const VFS: Scenario = Scenario {
+    name: "vfs",
+    flag: "--vfs",
+    chart: "filesystem.vfs_io",
+    counts: |collector| {
+        // Only the tracepoint variant sees opens of a missing file.
+        let missing = i64::from(collector.variant().as_deref() == Some("tracepoint")) * N;
+        vec![
+            ("file_deleted", "vfs_unlink", N, false),
+            ("vfs_write_call", "vfs_write", 3 * N, false),
+            ("vfs_write_error", "vfs_write", N, true),
+            ("vfs_read_call", "vfs_read", 3 * N, false),
+            ("vfs_read_error", "vfs_read", N, true),
+            ("vfs_write_bytes", "vfs_write", 85 * N, false),
+            ("vfs_read_bytes", "vfs_read", 150 * N, false),
+            ("vfs_fsync", "vfs_fsync", 2 * N, false),
+            ("vfs_fsync_error", "vfs_fsync", N, true),
+            ("vfs_open", "vfs_open", 2 * N + missing, false),
+            ("vfs_open_error", "vfs_open", N + missing, true),
+            ("vfs_create", "vfs_create", 2 * N, false),
+            ("vfs_create_error", "vfs_create", N, true),
+        ]
+    },
+};
+
+const SHM: Scenario = Scenario {
+    name: "shm",
+    flag: "--shm",
+    chart: "system.shared_memory_calls",
+    counts: |_| {
+        vec![
+            ("shmget_call", "get", N, false),
+            ("shmat_call", "at", N, false),
+            ("shmdt_call", "dt", N, false),
+            ("shmctl_call", "ctl", N, false),
+        ]
+    },
+};
+
+fn mode_args(scenario: &Scenario, return_mode: bool) -> Vec<&'static str> {
+    let mut args = vec![scenario.flag];
     if return_mode {
         args.push("--return");
     }
     args
 }
 
-fn apps_group_counts_every_event_of_the_workload(tag: &str, return_mode: bool) {
-    let collector = start(&config(tag, "apps = yes"), &process_args(return_mode));
-    Workload::spawn_named("process", N as usize, Some(&comm(tag))).run();
-    let group = format!("ebpftest-{tag}");
-    let expected: Vec<(String, &str, i64)> = process_counts(return_mode)
+/// `(chart, dimension, total)` the collector must show for `scenario`:
+/// `chart_type.<id>`, with `dim` the dimension, or the cgroup chart's own
+/// dimension when `dim` is `None`.
+fn expected(
+    collector: &Collector,
+    scenario: &Scenario,
+    return_mode: bool,
+    chart_type: &str,
+    dim: Option<&str>,
+) -> Vec<(String, String, i64)> {
+    (scenario.counts)(collector)
         .into_iter()
-        .map(|(chart, _, count)| (format!("apps.{chart}"), group.as_str(), count))
-        .collect();
+        .filter(|(.., return_only)| return_mode || !return_only)
+        .map(|(id, cgroup_dim, count, _)| {
+            (
+                format!("{chart_type}.{id}"),
+                dim.unwrap_or(cgroup_dim).to_owned(),
+                count,
+            )
+        })
+        .collect()
+}
+
+fn assert_totals(collector: &Collector, expected: &[(String, String, i64)]) {
     let expected: Vec<(&str, &str, i64)> = expected
         .iter()
-        .map(|(c, d, n)| (c.as_str(), *d, *n))
+        .map(|(c, d, n)| (c.as_str(), d.as_str(), *n))
         .collect();
-    std::thread::sleep(Duration::from_secs(4));
-    {
-        let s = collector.stream();
-        let sum = |chart: &str| -> i64 {
-            s.chart(chart)
-                .map_or(0, |c| c.dims.keys().map(|d| c.total(d).unwrap()).sum())
-        };
-        eprintln!("DIAG {tag}: apps.task_close all {} system release {} apps.task_exit all {} system exit {}; ours {:?} {:?}",
-            sum("apps.task_close"), s.total("system.exit", "release_task").unwrap(),
-            sum("apps.task_exit"), s.total("system.exit", "do_exit").unwrap(),
-            s.total("apps.task_close", &group), s.total("apps.task_exit", &group));
-        eprintln!(
-            "DIAG {tag}: full {:?} lost {:?} inserted {:?} removed {:?}",
-            s.total("netdata.ebpf_pid_table_full", "process"),
-            s.total("netdata.ebpf_pid_events_lost", "process"),
-            s.total("netdata.ebpf_hash_tables_insert_pid_elements", "process"),
-            s.total("netdata.ebpf_hash_tables_remove_pid_elements", "process")
-        );
-        eprintln!(
-            "DIAG {tag}: close by group {:?}",
-            s.chart("apps.task_close").map(|c| c
-                .dims
-                .keys()
-                .map(|d| (d.clone(), c.total(d).unwrap()))
-                .collect::<Vec<_>>())
-        );
-    }
     collector.assert_totals(&expected);
-    let stream = collector.stream();
-    let chart = stream.chart("apps.process_create").unwrap();
-    assert_eq!(
-        (
-            chart.family.as_str(),
-            chart.chart_type.as_str(),
-            chart.priority
-        ),
-        ("processes", "stacked", 20065)
+}
+
+fn apps_group_counts_every_event(scenario: &Scenario, tag: &str, return_mode: bool) {
+    // Ready (its start-up and preparation done) before the collector
+    // starts: only the scenario's own events are seen.
+    let workload = Workload::spawn_named(scenario.name, N as usize, Some(&comm(tag)));
+    let collector = start(
+        &config(tag, "apps = yes"),
+        &mode_args(scenario, return_mode),
+        scenario.chart,
     );
-    assert_eq!(chart.dims[&group].algorithm, "absolute");
-    assert_eq!(
-        stream.chart("apps.task_error").is_some(),
-        return_mode,
-        "apps.task_error only in return mode"
-    );
-    let (status, _) = collector.terminate();
-    assert!(status.success());
-}
-
-#[test]
-fn apps_group_counts_every_event_of_the_workload_entry_mode() {
-    if require_root("apps group, entry mode") {
-        apps_group_counts_every_event_of_the_workload("ae", false);
-    }
-}
-
-#[test]
-fn apps_group_counts_every_event_of_the_workload_return_mode() {
-    if require_root("apps group, return mode") {
-        apps_group_counts_every_event_of_the_workload("ar", true);
-    }
-}
-
-static WL: std::sync::Mutex<Vec<(String, u32)>> = std::sync::Mutex::new(Vec::new());
-
-/// Runs the workload inside `cgroup`.
-fn run_in(cgroup: &TestCgroup, tag: &str) {
-    let workload = Workload::spawn_named("process", N as usize, Some(&comm(tag)));
-    cgroup.add(workload.pid());
-    WL.lock().unwrap().push((tag.to_string(), workload.pid()));
     workload.run();
+    let group = group(tag);
+    let expected = expected(&collector, scenario, return_mode, "apps", Some(&group));
+    assert_totals(&collector, &expected);
+    let stream = collector.stream();
+    // Error charts only in return mode, as the original.
+    let errors = (scenario.counts)(&collector)
+        .into_iter()
+        .filter(|(.., return_only)| *return_only)
+        .map(|(id, ..)| format!("apps.{id}"));
+    for chart in errors {
+        assert_eq!(stream.chart(&chart).is_some(), return_mode, "{chart}");
+    }
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    tests::all_incremental_monotonic(&stream);
 }
 
-fn cgroup_charts_count_every_event_of_the_workload(tag: &str, return_mode: bool) {
-    let (root, controller) = first_hierarchy();
-    let id = format!(
-        "{}/ebpf-test-{}{tag}",
-        own_path(controller).trim_end_matches('/'),
-        std::process::id()
+#[test]
+fn apps_process_entry_mode() {
+    if require_root("apps process, entry mode") {
+        apps_group_counts_every_event(&PROCESS, "pe", false);
+    }
+}
+
+#[test]
+fn apps_process_return_mode() {
+    if require_root("apps process, return mode") {
+        apps_group_counts_every_event(&PROCESS, "pr", true);
+    }
+}
+
+#[test]
+fn apps_fd_entry_mode() {
+    if require_root("apps fd, entry mode") {
+        apps_group_counts_every_event(&FD, "fe", false);
+    }
+}
+
+#[test]
+fn apps_fd_return_mode() {
+    if require_root("apps fd, return mode") {
+        apps_group_counts_every_event(&FD, "fr", true);
+    }
+}
+
+#[test]
+fn apps_vfs_entry_mode() {
+    if require_root("apps vfs, entry mode") {
+        apps_group_counts_every_event(&VFS, "ve", false);
+    }
+}
+
+#[test]
+fn apps_vfs_return_mode() {
+    if require_root("apps vfs, return mode") {
+        apps_group_counts_every_event(&VFS, "vr", true);
+    }
+}
+
+#[test]
+fn apps_shm_entry_mode() {
+    if require_root("apps shm, entry mode") {
+        apps_group_counts_every_event(&SHM, "se", false);
+    }
+}
+
+#[test]
+fn apps_shm_return_mode() {
+    if require_root("apps shm, return mode") {
+        apps_group_counts_every_event(&SHM, "sr", true);
+    }
+}
+
+#[test]
+fn apps_charts_are_the_originals() {
+    if !require_root("apps chart definitions") {
+        return;
+    }
+    let tag = "d";
+    let collector = start(
+        &config(tag, "apps = yes"),
+        &["--process", "--fd"],
+        "system.exit",
     );
-    let mut cgroup = TestCgroup::create(&root, &id);
-    let collector = start(&config(tag, "cgroups = yes"), &process_args(return_mode));
+    Workload::spawn_named("process,fd", N as usize, Some(&comm(tag))).run();
+    let group = group(tag);
+    let defined = |s: &tests::protocol::Stream| {
+        ["apps.process_create", "apps.file_open"]
+            .iter()
+            .all(|id| s.chart(id).is_some_and(|c| c.dims.contains_key(&group)))
+    };
+    assert!(collector.wait_until(Duration::from_secs(10), defined));
+    let stream = collector.stream();
+    for (id, title, family, priority, algorithm) in [
+        (
+            "apps.process_create",
+            "Process started",
+            "processes",
+            20065,
+            "absolute",
+        ),
+        (
+            "apps.file_open",
+            "Number of open files",
+            "file_access",
+            20061,
+            "incremental",
+        ),
+    ] {
+        let chart = stream.chart(id).unwrap();
+        assert_eq!(
+            (
+                chart.title.as_str(),
+                chart.family.as_str(),
+                chart.chart_type.as_str(),
+                chart.priority,
+                chart.dims[&group].algorithm.as_str()
+            ),
+            (title, family, "stacked", priority, algorithm),
+            "{id}"
+        );
+    }
+    collector.terminate();
+}
+
+/// Runs `scenarios` of the workload inside `cgroup`.
+fn run_in(cgroup: &TestCgroup, scenarios: &str, tag: &str) {
+    Workload::spawn_in(scenarios, N as usize, Some(&comm(tag)), &cgroup.dirs).run();
+}
+
+/// The process and shm scenarios together: neither adds to the other's
+/// counts.
+fn cgroup_expected(
+    collector: &Collector,
+    return_mode: bool,
+    chart_type: &str,
+    dim: Option<&str>,
+) -> Vec<(String, String, i64)> {
+    let mut all = expected(collector, &PROCESS, return_mode, chart_type, dim);
+    all.extend(expected(collector, &SHM, return_mode, chart_type, dim));
+    all
+}
+
+fn cgroup_args(return_mode: bool) -> Vec<&'static str> {
+    let mut args = vec!["--process", "--shm"];
+    if return_mode {
+        args.push("--return");
+    }
+    args
+}
+
+fn cgroup_charts_count_every_event(cgroup: TestCgroup, tag: &str, global: &str, return_mode: bool) {
+    let mut cgroup = cgroup;
+    let collector = start(
+        &config(tag, global),
+        &cgroup_args(return_mode),
+        "system.exit",
+    );
     let chart_type = cgroup.chart_type();
     let first = format!("{chart_type}.process_create");
     assert!(
@@ -214,17 +353,9 @@ fn cgroup_charts_count_every_event_of_the_workload(tag: &str, return_mode: bool)
         "{first} never defined; stderr:\n{}",
         collector.stderr()
     );
-    run_in(&cgroup, tag);
-    let expected: Vec<(String, &str, i64)> = process_counts(return_mode)
-        .into_iter()
-        .map(|(chart, dim, count)| (format!("{chart_type}.{chart}"), dim, count))
-        .collect();
-    let expected: Vec<(&str, &str, i64)> = expected
-        .iter()
-        .map(|(c, d, n)| (c.as_str(), *d, *n))
-        .collect();
-    diag(tag, &collector);
-    collector.assert_totals(&expected);
+    run_in(&cgroup, "process,shm", tag);
+    let expected = cgroup_expected(&collector, return_mode, &chart_type, None);
+    assert_totals(&collector, &expected);
     let stream = collector.stream();
     let chart = stream.chart(&first).unwrap();
     assert_eq!(
@@ -251,25 +382,59 @@ fn cgroup_charts_count_every_event_of_the_workload(tag: &str, return_mode: bool)
     tests::all_incremental_monotonic(&stream);
 }
 
+/// A cgroup made as systemd makes them on this host (hybrid: the first v1
+/// hierarchy and the unified one; pure v2: the unified one).
+fn host_cgroup(tag: &str) -> TestCgroup {
+    let id = format!(
+        "{}/ebpf-test-{}{tag}",
+        own_path(None).trim_end_matches('/'),
+        std::process::id()
+    );
+    TestCgroup::create(&id)
+}
+
 #[test]
-fn cgroup_charts_count_every_event_of_the_workload_entry_mode() {
+fn cgroup_charts_entry_mode() {
     if require_root("cgroup charts, entry mode") {
-        cgroup_charts_count_every_event_of_the_workload("ce", false);
+        cgroup_charts_count_every_event(host_cgroup("ce"), "ce", "cgroups = yes", false);
     }
 }
 
 #[test]
-fn cgroup_charts_count_every_event_of_the_workload_return_mode() {
+fn cgroup_charts_return_mode() {
     if require_root("cgroup charts, return mode") {
-        cgroup_charts_count_every_event_of_the_workload("cr", true);
+        cgroup_charts_count_every_event(host_cgroup("cr"), "cr", "cgroups = yes", true);
     }
+}
+
+/// The unified hierarchy alone, as on a pure cgroup v2 host (forced here,
+/// where the host may be hybrid): processes are placed by the kernel's
+/// cgroup id.
+#[test]
+fn cgroup_charts_unified_hierarchy() {
+    if !require_root("unified cgroups") {
+        return;
+    }
+    let tag = "u";
+    let root = unified_mount().expect("a cgroup2 (unified) mount");
+    let id = format!(
+        "{}/ebpf-test-{}{tag}",
+        own_path(None).trim_end_matches('/'),
+        std::process::id()
+    );
+    let cgroup = TestCgroup::create_in(&[root], &id);
+    let global = "cgroups = yes\n[cgroups]\nuse unified cgroups = yes";
+    cgroup_charts_count_every_event(cgroup, tag, global, false);
 }
 
 fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) {
-    let (root, _) = first_hierarchy();
     let service = format!("ebpf-test-{}{tag}", std::process::id());
-    let cgroup = TestCgroup::create(&root, &format!("/system.slice/{service}.service"));
-    let collector = start(&config(tag, "cgroups = yes"), &process_args(return_mode));
+    let cgroup = TestCgroup::create(&format!("/system.slice/{service}.service"));
+    let collector = start(
+        &config(tag, "cgroups = yes"),
+        &cgroup_args(return_mode),
+        "system.exit",
+    );
     assert!(
         collector.wait_until(Duration::from_secs(10), |s| s
             .chart("services.process_create")
@@ -277,17 +442,9 @@ fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) 
         "no services dimension {service}; stderr:\n{}",
         collector.stderr()
     );
-    run_in(&cgroup, tag);
-    let expected: Vec<(String, i64)> = process_counts(return_mode)
-        .into_iter()
-        .map(|(chart, _, count)| (format!("services.{chart}"), count))
-        .collect();
-    let expected: Vec<(&str, &str, i64)> = expected
-        .iter()
-        .map(|(c, n)| (c.as_str(), service.as_str(), *n))
-        .collect();
-    diag(tag, &collector);
-    collector.assert_totals(&expected);
+    run_in(&cgroup, "process,shm", tag);
+    let expected = cgroup_expected(&collector, return_mode, "services", Some(&service));
+    assert_totals(&collector, &expected);
     let stream = collector.stream();
     let exit = stream.chart("services.task_exit").unwrap();
     assert_eq!(
@@ -306,53 +463,65 @@ fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) 
 }
 
 #[test]
-fn a_system_slice_service_is_a_services_dimension_entry_mode() {
+fn services_entry_mode() {
     if require_root("services charts, entry mode") {
-        a_system_slice_service_is_a_services_dimension("se", false);
+        a_system_slice_service_is_a_services_dimension("ye", false);
     }
 }
 
 #[test]
-fn a_system_slice_service_is_a_services_dimension_return_mode() {
+fn services_return_mode() {
     if require_root("services charts, return mode") {
-        a_system_slice_service_is_a_services_dimension("sr", true);
+        a_system_slice_service_is_a_services_dimension("yr", true);
     }
 }
 
-/// The unified hierarchy, as on a pure cgroup v2 host (forced here, where
-/// the host may be hybrid): processes are placed by the kernel's cgroup id.
-#[test]
-fn the_unified_hierarchy_places_processes_by_the_kernels_cgroup_id() {
-    if !require_root("unified cgroups") {
-        return;
+/// A workload in a 32 MiB memory cgroup of its own allocates until the
+/// kernel's OOM killer kills it: one kill for its apps group. The cgroup
+/// is removed after; nothing else is touched.
+fn an_oom_kill_is_counted_for_the_group(tag: &str, return_mode: bool) {
+    let mut args = vec!["--oomkill"];
+    if return_mode {
+        args.push("--return");
     }
-    let tag = "u";
-    let root = unified_mount().expect("a cgroup2 (unified) mount");
-    let id = format!(
-        "{}/ebpf-test-{}{tag}",
-        own_path(None).trim_end_matches('/'),
-        std::process::id()
+    let files = config(tag, "apps = no");
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let mut all = vec!["--update-every", "1"];
+    all.extend_from_slice(&args);
+    let collector = Collector::start(&all, &files);
+    collector.wait_running("oomkill");
+    let mut cgroup =
+        TestCgroup::memory_limited(&format!("ebpf-test-{}{tag}", std::process::id()), 32 << 20);
+    // At most 256 MiB: without the limit it would give up, not harm.
+    Workload::spawn_in("oom", 256, Some(&comm(tag)), &cgroup.dirs).run_until_killed();
+    let group = group(tag);
+    collector.assert_totals(&[("apps.oomkills", &group, 1)]);
+    let stream = collector.stream();
+    let chart = stream.chart("apps.oomkills").unwrap();
+    assert_eq!(
+        (
+            chart.title.as_str(),
+            chart.units.as_str(),
+            chart.family.as_str(),
+            chart.priority,
+            chart.dims[&group].algorithm.as_str()
+        ),
+        ("OOM kills", "kills", "mem", 20020, "absolute")
     );
-    let cgroup = TestCgroup::create(&root, &id);
-    let files = config(tag, "cgroups = yes\n[cgroups]\nuse unified cgroups = yes");
-    let collector = start(&files, &process_args(false));
-    let chart_type = cgroup.chart_type();
-    let first = format!("{chart_type}.process_create");
-    assert!(
-        collector.wait_until(Duration::from_secs(10), |s| s.chart(&first).is_some()),
-        "{first} never defined; stderr:\n{}",
-        collector.stderr()
-    );
-    run_in(&cgroup, tag);
-    let expected: Vec<(String, &str, i64)> = process_counts(false)
-        .into_iter()
-        .map(|(chart, dim, count)| (format!("{chart_type}.{chart}"), dim, count))
-        .collect();
-    let expected: Vec<(&str, &str, i64)> = expected
-        .iter()
-        .map(|(c, d, n)| (c.as_str(), *d, *n))
-        .collect();
-    diag(tag, &collector);
-    collector.assert_totals(&expected);
+    cgroup.remove();
     collector.terminate();
+}
+
+#[test]
+fn oomkill_entry_mode() {
+    if require_root("oomkill, entry mode") {
+        an_oom_kill_is_counted_for_the_group("oe", false);
+    }
+}
+
+#[test]
+fn oomkill_return_mode() {
+    if require_root("oomkill, return mode") {
+        an_oom_kill_is_counted_for_the_group("or", true);
+    }
 }

@@ -61,6 +61,10 @@ pub enum DimValue {
     /// Events of the first counter minus events of the second since the
     /// previous update.
     DeltaDiff(u32, u32),
+    /// The sum of two cumulative counters.
+    TotalSum(u32, u32),
+    /// Events of two counters since the previous update.
+    DeltaSum(u32, u32),
     /// The counter's current value as it is: a level, not an event count
     /// (e.g. a boolean state).
     Current(u32),
@@ -69,10 +73,13 @@ pub enum DimValue {
 impl DimValue {
     pub fn algorithm(self) -> Algorithm {
         match self {
-            DimValue::Total(_) | DimValue::TotalDiv(..) => Algorithm::Incremental,
-            DimValue::Delta(_) | DimValue::DeltaDiff(..) | DimValue::Current(_) => {
-                Algorithm::Absolute
+            DimValue::Total(_) | DimValue::TotalDiv(..) | DimValue::TotalSum(..) => {
+                Algorithm::Incremental
             }
+            DimValue::Delta(_)
+            | DimValue::DeltaDiff(..)
+            | DimValue::DeltaSum(..)
+            | DimValue::Current(_) => Algorithm::Absolute,
         }
     }
 
@@ -83,7 +90,9 @@ impl DimValue {
             | DimValue::TotalDiv(c, _)
             | DimValue::Delta(c)
             | DimValue::Current(c) => (c, None),
-            DimValue::DeltaDiff(a, b) => (a, Some(b)),
+            DimValue::DeltaDiff(a, b) | DimValue::TotalSum(a, b) | DimValue::DeltaSum(a, b) => {
+                (a, Some(b))
+            }
         };
         std::iter::once(a).chain(b)
     }
@@ -97,6 +106,8 @@ impl DimValue {
             DimValue::TotalDiv(c, divisor) => (now.get(c, key) / divisor.max(1)) as i64,
             DimValue::Delta(c) => delta(c),
             DimValue::DeltaDiff(a, b) => delta(a) - delta(b),
+            DimValue::TotalSum(a, b) => now.get(a, key).wrapping_add(now.get(b, key)) as i64,
+            DimValue::DeltaSum(a, b) => delta(a) + delta(b),
         }
     }
 }

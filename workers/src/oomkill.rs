@@ -17,7 +17,8 @@ use conf::ThreadName;
 use crate::chart::{ChartDef, ChartKind, ChartMode};
 use crate::per_process::{PerProcess, ProcessChart, View};
 use crate::thread::{
-    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS, TGID_VALUES_FREE,
+    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS,
+    TGID_VALUES_PROGRAMS,
 };
 
 pub struct Oomkill;
@@ -44,6 +45,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
     counters: COUNTERS.split_at(PER_PROCESS as usize).0,
     charts: &[ProcessChart {
         counter: KILLS,
+        plus: None,
         mode: ChartMode::Both,
         apps: view("OOM kills", "", ChartKind::Stacked, 20020),
         cgroup: (
@@ -77,7 +79,8 @@ const VARIANTS: &[Variant] = &[
                 Hook::BtfTracepoint("mark_victim"),
                 Needed::Always,
             ),
-            TGID_VALUES_FREE,
+            TGID_VALUES_PROGRAMS[0],
+            TGID_VALUES_PROGRAMS[1],
             FILTER[0],
             FILTER[1],
         ],
@@ -93,7 +96,8 @@ const VARIANTS: &[Variant] = &[
                 Hook::Tracepoint("oom", "mark_victim"),
                 Needed::Always,
             ),
-            TGID_VALUES_FREE,
+            TGID_VALUES_PROGRAMS[0],
+            TGID_VALUES_PROGRAMS[1],
             FILTER[0],
             FILTER[1],
         ],

@@ -16,7 +16,7 @@ use bpf::layout::{tgid_extra, TGID_VALUES_MAP};
 use conf::{Config, ThreadSettings};
 use ipc::{Record, RecordKind, TableStat};
 
-use crate::chart::{ChartKind, ChartMode};
+use crate::chart::{ChartKind, ChartMode, DimValue};
 use crate::loader::AttachError;
 use crate::thread::Thread;
 
@@ -43,6 +43,8 @@ pub struct View {
 pub struct ProcessChart {
     /// Index into [`PerProcess::counters`].
     pub counter: u32,
+    /// A second counter added to it.
+    pub plus: Option<u32>,
     pub mode: ChartMode,
     /// `apps.<id>`: one dimension per apps group.
     pub apps: View,
@@ -83,6 +85,7 @@ macro_rules! incremental_chart {
         };
         $crate::per_process::ProcessChart {
             counter: $counter,
+            plus: None,
             mode: $mode,
             apps: $crate::per_process::View {
                 family: families.apps,
@@ -120,6 +123,18 @@ pub struct PerProcess {
     /// The apps charts are drawn even with `apps = no` (oomkill, as the
     /// original forces apps on for it).
     pub apps_always: bool,
+}
+
+impl ProcessChart {
+    /// Its dimensions' value in `view`.
+    pub fn value(&self, view: &View) -> DimValue {
+        match (view.incremental, self.plus) {
+            (true, None) => DimValue::Total(self.counter),
+            (true, Some(plus)) => DimValue::TotalSum(self.counter, plus),
+            (false, None) => DimValue::Delta(self.counter),
+            (false, Some(plus)) => DimValue::DeltaSum(self.counter, plus),
+        }
+    }
 }
 
 impl PerProcess {
@@ -198,6 +213,14 @@ fn map_error(e: aya::maps::MapError) -> AttachError {
     }
 }
 
+/// What a worker passed on of one process.
+struct Sent {
+    /// Its execs since its entry was made.
+    execs: u64,
+    /// Its counters.
+    values: Vec<u64>,
+}
+
 /// The worker's reader of its kernel per-process table: on every update it
 /// walks the table and passes on, per process, what changed since the last
 /// look (deltas), what the kernel knew of it when it entered the table
@@ -206,7 +229,7 @@ pub struct PidTable {
     map: Box<dyn TgidMap>,
     counters: usize,
     /// What was passed on of each process in the table.
-    sent: HashMap<u32, Vec<u64>>,
+    sent: HashMap<u32, Sent>,
     /// Records waiting for room in the ring.
     queue: VecDeque<Record>,
     /// The kernel's counts of entries added, ended, and events without
@@ -288,20 +311,29 @@ impl PidTable {
             let parent = extra[tgid_extra::PARENT];
             let ended = parent & tgid_extra::ENDED != 0 || (sweep && !alive(tgid));
             let key = u64::from(tgid);
-            let sent = self.sent.entry(tgid).or_insert_with(|| {
+            let execs = parent >> tgid_extra::EXEC.trailing_zeros();
+            let known = self.sent.get(&tgid).map(|sent| sent.execs);
+            if known != Some(execs) {
+                // New, or it called exec: what the kernel knows of it now.
                 for half in 0..2 {
                     let name = extra[tgid_extra::COMM + half];
                     self.queue
                         .push_back(Record::new(RecordKind::TgidName, half as u32, key, name));
                 }
-                self.queue.push_back(Record::new(
-                    RecordKind::TgidBorn,
-                    parent as u32,
-                    key,
-                    extra[tgid_extra::CGROUP],
-                ));
-                vec![0; self.counters]
+                let kind = match known {
+                    None => RecordKind::TgidBorn,
+                    Some(_) => RecordKind::TgidExec,
+                };
+                let cgroup = extra[tgid_extra::CGROUP];
+                self.queue
+                    .push_back(Record::new(kind, parent as u32, key, cgroup));
+            }
+            let sent = self.sent.entry(tgid).or_insert_with(|| Sent {
+                execs,
+                values: vec![0; self.counters],
             });
+            sent.execs = execs;
+            let sent = &mut sent.values;
             for (counter, (&now, was)) in values[..self.counters]
                 .iter()
                 .zip(sent.iter_mut())

@@ -14,15 +14,16 @@
 //! services `task_exit`/`task_close` titles and contexts match their values
 //! (swapped in the original, B-5). `task_close` counts the releases of a
 //! process's own tasks (the original counted them for the process that
-//! reaped them, often the parent), and `task_error` failed process
-//! creations (failed thread creations are in `system.task_error`).
+//! reaped them, often the parent).
 
 use bpf::layout::process::*;
 use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, TGID_VALUES_FREE};
+use crate::thread::{
+    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, TGID_VALUES_PROGRAMS,
+};
 
 pub struct Process;
 
@@ -146,9 +147,10 @@ const fn view(
 /// One per-process chart in its three views (spec §2.1): `offset` from the
 /// original's first priority, `dim` the cgroup chart's dimension (id, name).
 macro_rules! per_process {
-    ($counter:expr, $mode:expr, $id:literal, $title:literal, $offset:literal, $dim:expr) => {
+    ($counter:expr, $plus:expr, $mode:expr, $id:literal, $title:literal, $offset:literal, $dim:expr) => {
         ProcessChart {
             counter: $counter,
+            plus: $plus,
             mode: $mode,
             apps: view(
                 $id,
@@ -189,6 +191,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
     charts: &[
         per_process!(
             NEW_PROCESS,
+            None,
             ChartMode::Both,
             "process_create",
             "Process started",
@@ -197,6 +200,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
         ),
         per_process!(
             NEW_THREAD,
+            None,
             ChartMode::Both,
             "thread_create",
             "Threads started",
@@ -205,6 +209,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
         ),
         per_process!(
             TASK_EXIT,
+            None,
             ChartMode::Both,
             "task_exit",
             "Tasks starts exit process.",
@@ -213,6 +218,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
         ),
         per_process!(
             TASK_RELEASE,
+            None,
             ChartMode::Both,
             "task_close",
             "Tasks closed",
@@ -221,6 +227,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
         ),
         per_process!(
             ERROR_PROCESS,
+            Some(ERROR_THREAD),
             ChartMode::ReturnOnly,
             "task_error",
             "Errors to create process or threads.",
@@ -261,7 +268,8 @@ const VARIANTS: &[Variant] = &[Variant {
             Hook::BtfTracepoint("sched_process_free"),
             Needed::Always,
         ),
-        TGID_VALUES_FREE,
+        TGID_VALUES_PROGRAMS[0],
+        TGID_VALUES_PROGRAMS[1],
         program(
             "process_clone_enter",
             syscalls("sys_enter_clone"),

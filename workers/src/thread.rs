@@ -105,12 +105,19 @@ pub const PID_FILTER_PROGRAMS: [ProgramSpec; 2] = [
     ),
 ];
 
-/// The program `TGID_VALUES` (`common.bpf.h`) defines.
-pub const TGID_VALUES_FREE: ProgramSpec = ProgramSpec::new(
-    "tgid_values_free",
-    Hook::BtfTracepoint("sched_process_free"),
-    Needed::PerProcess,
-);
+/// The programs `TGID_VALUES` (`common.bpf.h`) defines.
+pub const TGID_VALUES_PROGRAMS: [ProgramSpec; 2] = [
+    ProgramSpec::new(
+        "tgid_values_exec",
+        Hook::BtfTracepoint("sched_process_exec"),
+        Needed::PerProcess,
+    ),
+    ProgramSpec::new(
+        "tgid_values_free",
+        Hook::BtfTracepoint("sched_process_free"),
+        Needed::PerProcess,
+    ),
+];
 
 /// `<prefix>_<side>_<syscall>` on `syscalls/sys_<side>_<syscall>`: the
 /// names the C objects' per-syscall macros give their programs.

@@ -4,7 +4,7 @@
 
 use conf::{Config, LoadMode};
 use workers::per_process::{self, View};
-use workers::{cgroup_key, group_key, Chart, ChartMode, Dim, DimValue, Thread};
+use workers::{cgroup_key, group_key, Chart, ChartMode, Dim, Thread};
 
 use super::Grouping;
 
@@ -35,11 +35,7 @@ pub fn charts(thread: &dyn Thread, config: &Config, grouping: &Grouping) -> Vec<
         let dim = |view: &View, id: &str, name: &str, key: u64, hidden: bool| Dim {
             id: id.to_owned(),
             name: name.to_owned(),
-            value: if view.incremental {
-                DimValue::Total(def.counter)
-            } else {
-                DimValue::Delta(def.counter)
-            },
+            value: def.value(view),
             key,
             multiplier: 1,
             hidden,

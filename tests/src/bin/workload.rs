@@ -8,9 +8,7 @@
 //! (raw libc calls, no stdio). Every count below is for this process and its
 //! descendants; scenarios do not add to each other's counts (sync makes no
 //! process, process no sync call).
-//! With `WORKLOAD_COMM` set, the process takes that name first (its children
-//! and threads inherit it), so that an `apps_groups.conf` pattern picks out
-//! this run. `oom` allocates until killed: it never reaches the stop.
+//! `oom` allocates until killed: it never reaches the stop.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -47,10 +45,6 @@ fn main() {
             }
         })
         .collect();
-    if let Ok(comm) = std::env::var("WORKLOAD_COMM") {
-        let comm = CString::new(comm).expect("a name without NUL");
-        nix::sys::prctl::set_name(&comm).expect("PR_SET_NAME");
-    }
     let go = SigSet::from(Signal::SIGUSR1);
     go.thread_block().unwrap();
     println!("ready");
