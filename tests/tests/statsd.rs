@@ -22,7 +22,9 @@ fn watch(server: &Server, scenario: &str, args: &[&str]) -> (Workload, Collector
     let destination = server.destination();
     let mut all = vec!["--statsd", &destination, "--pid", &pid];
     all.extend_from_slice(args);
-    let collector = Collector::start(&all, &[]);
+    // The threads' own charts only (without a file the original's code
+    // default turns apps on).
+    let collector = Collector::start(&all, &[("ebpf.d.conf", "[global]\n    apps = no\n")]);
     (workload, collector)
 }
 
