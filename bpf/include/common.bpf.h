@@ -138,7 +138,7 @@ const volatile __u32 tgid_values_on = 0;
 /* The per-process table's own counters, from the thread's `stats` index. */
 enum tgid_table_stat {
 	TGID_ADDED = 0,
-	TGID_REMOVED = 1,
+	TGID_ENDED = 1,
 	TGID_FULL = 2,
 };
 
@@ -227,7 +227,7 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 			bpf_core_read_str(&values[(count) + TGID_EXTRA_COMM],          \
 					  TGID_COMM_BYTES, &task->comm);               \
 			__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT],     \
-					     TGID_EXEC);                               \
+					     TGID_PARENT_EXEC);                             \
 		}                                                                      \
 		return 0;                                                              \
 	}                                                                              \
@@ -244,8 +244,8 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
 		if (values) {                                                          \
 			__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT],     \
-					     TGID_ENDED);                              \
-			counter_add(&counters, (stats) + TGID_REMOVED, 1);             \
+					     TGID_PARENT_ENDED);                              \
+			counter_add(&counters, (stats) + TGID_ENDED, 1);             \
 		}                                                                      \
 		return 0;                                                              \
 	}

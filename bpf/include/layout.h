@@ -75,7 +75,7 @@ struct disk_buckets {
 
 /* The words of a `tgid_values` entry after the counters: the process's
  * cgroup id in the unified hierarchy; its parent's TGID (low 32 bits), with
- * TGID_ENDED added once it has ended and TGID_EXEC per exec since the entry
+ * TGID_PARENT_ENDED added once it has ended and TGID_PARENT_EXEC per exec since the entry
  * was made; its name (16 bytes, the group leader's comm). */
 enum tgid_extra {
 	TGID_EXTRA_CGROUP = 0,
@@ -83,15 +83,15 @@ enum tgid_extra {
 	TGID_EXTRA_COMM = 2,
 	TGID_EXTRA = 4,
 };
-#define TGID_ENDED (1ULL << 32)
-#define TGID_EXEC (1ULL << 33)
+#define TGID_PARENT_ENDED (1ULL << 32)
+#define TGID_PARENT_EXEC (1ULL << 33)
 #define TGID_COMM_BYTES 16
 
 /* process: every counter of `process_counters` is kept per process too. */
 enum process_table {
 	PROCESS_PER_PROCESS = 7,
 	PROCESS_TGID_ADDED = 7,
-	PROCESS_TGID_REMOVED = 8,
+	PROCESS_TGID_ENDED = 8,
 	PROCESS_TGID_FULL = 9,
 	PROCESS_TABLE_END = 10,
 };
@@ -101,7 +101,7 @@ enum oomkill_counter {
 	OOMKILL_KILLS = 0,
 	OOMKILL_PER_PROCESS = 1,
 	OOMKILL_TGID_ADDED = 1,
-	OOMKILL_TGID_REMOVED = 2,
+	OOMKILL_TGID_ENDED = 2,
 	OOMKILL_TGID_FULL = 3,
 	OOMKILL_COUNTER_END = 4,
 };
@@ -114,7 +114,7 @@ enum fd_counter {
 	FD_CLOSE_ERROR = 3,
 	FD_PER_PROCESS = 4,
 	FD_TGID_ADDED = 4,
-	FD_TGID_REMOVED = 5,
+	FD_TGID_ENDED = 5,
 	FD_TGID_FULL = 6,
 	FD_COUNTER_END = 7,
 };
@@ -136,7 +136,7 @@ enum vfs_counter {
 	VFS_UNLINK = 12,
 	VFS_PER_PROCESS = 13,
 	VFS_TGID_ADDED = 13,
-	VFS_TGID_REMOVED = 14,
+	VFS_TGID_ENDED = 14,
 	VFS_TGID_FULL = 15,
 	VFS_COUNTER_END = 16,
 };
@@ -158,7 +158,7 @@ enum shm_counter {
 	SHM_CTL = 3,
 	SHM_PER_PROCESS = 4,
 	SHM_TGID_ADDED = 4,
-	SHM_TGID_REMOVED = 5,
+	SHM_TGID_ENDED = 5,
 	SHM_TGID_FULL = 6,
 	SHM_COUNTER_END = 7,
 };

@@ -12,7 +12,7 @@ pub mod process {
     pub const ERROR_THREAD: u32 = 6;
     pub const PER_PROCESS: u32 = 7;
     pub const TGID_ADDED: u32 = 7;
-    pub const TGID_REMOVED: u32 = 8;
+    pub const TGID_ENDED: u32 = 8;
     pub const TGID_FULL: u32 = 9;
     pub const COUNTERS: u32 = 10;
 }
@@ -66,7 +66,7 @@ pub mod fd {
     pub const CLOSE_ERROR: u32 = 3;
     pub const PER_PROCESS: u32 = 4;
     pub const TGID_ADDED: u32 = 4;
-    pub const TGID_REMOVED: u32 = 5;
+    pub const TGID_ENDED: u32 = 5;
     pub const TGID_FULL: u32 = 6;
     pub const COUNTERS: u32 = 7;
 }
@@ -89,7 +89,7 @@ pub mod vfs {
     pub const UNLINK: u32 = 12;
     pub const PER_PROCESS: u32 = 13;
     pub const TGID_ADDED: u32 = 13;
-    pub const TGID_REMOVED: u32 = 14;
+    pub const TGID_ENDED: u32 = 14;
     pub const TGID_FULL: u32 = 15;
     pub const COUNTERS: u32 = 16;
 }
@@ -112,7 +112,7 @@ pub mod shm {
     pub const CTL: u32 = 3;
     pub const PER_PROCESS: u32 = 4;
     pub const TGID_ADDED: u32 = 4;
-    pub const TGID_REMOVED: u32 = 5;
+    pub const TGID_ENDED: u32 = 5;
     pub const TGID_FULL: u32 = 6;
     pub const COUNTERS: u32 = 7;
 }
@@ -131,7 +131,7 @@ pub mod oomkill {
     pub const KILLS: u32 = 0;
     pub const PER_PROCESS: u32 = 1;
     pub const TGID_ADDED: u32 = 1;
-    pub const TGID_REMOVED: u32 = 2;
+    pub const TGID_ENDED: u32 = 2;
     pub const TGID_FULL: u32 = 3;
     pub const COUNTERS: u32 = 4;
 }
@@ -146,8 +146,8 @@ pub mod tgid_extra {
     /// Its name, 16 bytes (NUL-padded) from here.
     pub const COMM: usize = 2;
     pub const WORDS: usize = 4;
-    /// `TGID_ENDED`.
+    /// `TGID_PARENT_ENDED`.
     pub const ENDED: u64 = 1 << 32;
-    /// `TGID_EXEC`: the execs count from this bit on.
+    /// `TGID_PARENT_EXEC`: the execs count from this bit on.
     pub const EXEC: u64 = 1 << 33;
 }

@@ -43,10 +43,9 @@ pub struct Record {
 const _: () = assert!(std::mem::size_of::<Record>() == 24);
 
 /// What a record means. The per-process kinds (`Tgid*`) carry a process
-/// (thread group id) in `key`; a worker sends a process's `TgidName` and
-/// `TgidCgroupV1` records, then its `TgidBorn` (or `TgidExec`), before its
-/// deltas, and `TgidExit` after its last ones (DESIGN.md, "Per-process
-/// values").
+/// (thread group id) in `key`; a worker sends a process's `TgidName`
+/// records, then its `TgidBorn` (or `TgidExec`), before its deltas, and
+/// `TgidExit` after its last ones (DESIGN.md, "Data path").
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordKind {
@@ -70,9 +69,6 @@ pub enum RecordKind {
     /// A cumulative statistic of the worker's per-process table, by
     /// [`TableStat`] index.
     TableStat = 8,
-    /// Process `key`'s cgroup id in v1 hierarchy `index` (cpuacct, cpuset,
-    /// blkio, memory, devices), before its `TgidBorn`/`TgidExec`.
-    TgidCgroupV1 = 9,
 }
 
 impl TryFrom<u32> for RecordKind {
@@ -87,7 +83,6 @@ impl TryFrom<u32> for RecordKind {
             6 => RecordKind::TgidDelta,
             7 => RecordKind::TgidExit,
             8 => RecordKind::TableStat,
-            9 => RecordKind::TgidCgroupV1,
             other => return Err(other),
         })
     }
@@ -103,19 +98,10 @@ pub enum TableStat {
     Removed = 1,
     /// Events not attributed to their process because the table was full.
     Full = 2,
-    /// Process names, parents and cgroups the kernel could not pass on (its
-    /// event ring was full); such processes are grouped by what `/proc`
-    /// still shows, or as their parent.
-    Lost = 3,
 }
 
 impl TableStat {
-    pub const ALL: [TableStat; 4] = [
-        TableStat::Inserted,
-        TableStat::Removed,
-        TableStat::Full,
-        TableStat::Lost,
-    ];
+    pub const ALL: [TableStat; 3] = [TableStat::Inserted, TableStat::Removed, TableStat::Full];
 }
 
 impl Record {

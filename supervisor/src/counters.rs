@@ -9,7 +9,6 @@ use std::time::Instant;
 use ipc::{Record, RecordKind, RingReader, TableStat, FRAME_CONTINUATION};
 use workers::{Chart, PerProcessTotals, Snapshot, Thread, TARGET_KEY};
 
-use crate::grouping::cgroups::CgroupIds;
 use crate::grouping::{Birth, Grouping};
 
 /// The kernel's largest PID (`PID_MAX_LIMIT`): TGIDs and parents above
@@ -224,9 +223,6 @@ impl Counters {
             RecordKind::TgidName if record.index > 1 => {
                 return Err(format!("name part {} of process {tgid}", record.index));
             }
-            RecordKind::TgidCgroupV1 if record.index as usize >= CgroupIds::default().v1.len() => {
-                return Err(format!("v1 hierarchy {} of process {tgid}", record.index));
-            }
             RecordKind::TgidDelta => {
                 if record.index as usize >= declared.counters.len() {
                     return Err(format!(
@@ -273,38 +269,23 @@ impl Counters {
                     let name = before.of(record.key).name.get_or_insert([0; 16]);
                     name[part..part + 8].copy_from_slice(&record.value.to_ne_bytes());
                 }
-                (RecordKind::TgidCgroupV1, _) => {
-                    before.of(record.key).v1[record.index as usize] = record.value;
-                }
                 (RecordKind::TgidBorn | RecordKind::TgidExec, Some(context)) => {
                     let known = before.take(record.key);
                     let birth = Birth {
                         tgid: record.key as u32,
                         ppid: record.index,
-                        cgroup_ids: CgroupIds {
-                            unified: record.value,
-                            v1: known.v1,
-                        },
+                        cgroup: record.value,
                         name: known.name,
                         exec: kind == RecordKind::TgidExec,
                     };
-                    tracing::trace!("DIAG born {:?}", birth);
                     context.grouping.born(thread.name(), context.limit, birth)?;
                 }
                 (RecordKind::TgidDelta, Some(context)) => {
                     let target = context.grouping.target(record.key as u32)?;
-                    tracing::trace!(
-                        "DIAG delta {} c{} +{} -> {:?}",
-                        record.key,
-                        record.index,
-                        record.value,
-                        target
-                    );
                     self.per_process
                         .add(record.index, record.value, target.group, target.cgroup);
                 }
                 (RecordKind::TgidExit, Some(context)) => {
-                    tracing::trace!("DIAG exit {}", record.key);
                     context
                         .grouping
                         .ended(thread.name(), record.key as u32, context.now)
@@ -406,13 +387,11 @@ impl Counters {
     }
 }
 
-/// The name and v1 cgroups a worker sends before a process's born or exec
-/// record.
+/// The name a worker sends before a process's born or exec record.
 #[derive(Default)]
 struct Before {
     tgid: u64,
     name: Option<[u8; 16]>,
-    v1: [u64; 5],
 }
 
 impl Before {
@@ -912,7 +891,7 @@ mod tests {
         apps.send(1, &[(0, vec![stat(0, 5), stat(2, 1)])]).unwrap();
         apps.counters.next_generation();
         apps.send(2, &[(0, vec![stat(0, 2)])]).unwrap();
-        assert_eq!(apps.counters.table_stats(), [7, 0, 1, 0]);
+        assert_eq!(apps.counters.table_stats(), [7, 0, 1]);
         let error = apps.send(2, &[(0, vec![stat(0, 1)])]).unwrap_err();
         assert!(error.contains("went from 2 to 1"), "{error}");
     }

@@ -2,9 +2,9 @@
 //! apps or cgroups on, fd, vfs and shm keep each process's own counts in
 //! their `tgid_values` map, sized by `pid table size`, exactly; an entry
 //! goes when its process is gone; a full table counts the events it had no
-//! room for; with both off the table stays empty at one entry. The maps are
-//! read with bpftool, to see the kernel side alone (tests/apps.rs shows
-//! them through the charts).
+//! room for, and shows them; with both off the table stays empty at one
+//! entry. The maps are read with bpftool, to see the kernel side alone
+//! (tests/apps.rs shows them through the charts).
 
 use std::time::Duration;
 
@@ -116,7 +116,7 @@ fn fd_keeps_each_process_exactly_until_it_is_gone() {
     assert_eq!(table_size(&collector), 1000);
     let stats = |c: &Collector| {
         let all = counters(c, "fd_counters");
-        [fd::TGID_ADDED, fd::TGID_REMOVED, fd::TGID_FULL].map(|i| all[i as usize])
+        [fd::TGID_ADDED, fd::TGID_ENDED, fd::TGID_FULL].map(|i| all[i as usize])
     };
     // Its child has exited and been reaped.
     assert!(
@@ -156,6 +156,13 @@ fn a_full_table_counts_the_events_it_had_no_room_for() {
     assert_eq!(
         [fd::OPEN, fd::CLOSE].map(|i| all[i as usize]),
         [4 * N, 4 * N]
+    );
+    // And the plugin's own chart shows what had no room.
+    let shown = |s: &tests::protocol::Stream| s.total("netdata.ebpf_pid_table_full", "fd");
+    assert!(
+        collector.wait_until(Duration::from_secs(10), |s| shown(s) == Some(4 * N as i64)),
+        "netdata.ebpf_pid_table_full fd: {:?}",
+        shown(&collector.stream())
     );
     workload.exit();
     collector.terminate();

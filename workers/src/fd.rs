@@ -22,7 +22,7 @@ const COUNTERS: &[&str] = &[
     "close",
     "close_error",
     "tgid_added",
-    "tgid_removed",
+    "tgid_ended",
     "tgid_full",
 ];
 const _: () = assert!(COUNTERS.len() == bpf::layout::fd::COUNTERS as usize);

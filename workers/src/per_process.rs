@@ -291,7 +291,6 @@ impl PidTable {
                     TableStat::Inserted => self.kernel_stats[0],
                     TableStat::Removed => self.removed,
                     TableStat::Full => self.kernel_stats[2],
-                    TableStat::Lost => 0,
                 };
                 records.push(Record::new(RecordKind::TableStat, stat as u32, 0, value));
             }

@@ -18,7 +18,7 @@ const COUNTERS: &[&str] = &[
     "shmdt",
     "shmctl",
     "tgid_added",
-    "tgid_removed",
+    "tgid_ended",
     "tgid_full",
 ];
 const _: () = assert!(COUNTERS.len() == bpf::layout::shm::COUNTERS as usize);

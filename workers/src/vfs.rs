@@ -32,7 +32,7 @@ const COUNTERS: &[&str] = &[
     "create_error",
     "unlink",
     "tgid_added",
-    "tgid_removed",
+    "tgid_ended",
     "tgid_full",
 ];
 const _: () = assert!(COUNTERS.len() == bpf::layout::vfs::COUNTERS as usize);

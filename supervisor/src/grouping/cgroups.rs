@@ -23,18 +23,8 @@ use tracing::{info, warn};
 use super::pattern::Patterns;
 use super::procfs;
 
-/// The v1 hierarchies searched, in order (Netdata's, cpuacct first; the
-/// order of the ids the kernel programs pass on).
+/// The v1 hierarchies searched, in order (Netdata's, cpuacct first).
 const V1_CONTROLLERS: [&str; 5] = ["cpuacct", "cpuset", "blkio", "memory", "devices"];
-
-/// A process's cgroup ids (directory inodes) as the kernel passed them on;
-/// 0 where unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CgroupIds {
-    pub unified: u64,
-    /// By position in [`V1_CONTROLLERS`].
-    pub v1: [u64; 5],
-}
 /// A cgroup the processes name but the last scan did not know triggers a
 /// new scan, at most this often.
 const RESCAN_MIN: Duration = Duration::from_secs(1);
@@ -82,8 +72,6 @@ pub struct Cgroups {
     /// Unified-hierarchy cgroup id (directory inode) → serial, `None` for a
     /// cgroup that is not monitored.
     by_inode: HashMap<u64, Option<u32>>,
-    /// The same for each v1 hierarchy, by position in [`V1_CONTROLLERS`].
-    by_v1_inode: [HashMap<u64, Option<u32>>; 5],
     /// Process → serial, from the `cgroup.procs` files at the last scan.
     members: HashMap<u32, u32>,
     next_serial: u32,
@@ -112,7 +100,6 @@ impl Cgroups {
             check_every: Duration::from_secs(settings.check_every.into()),
             cgroups: Vec::new(),
             by_inode: HashMap::new(),
-            by_v1_inode: Default::default(),
             members: HashMap::new(),
             next_serial: 1,
             next_scan: Instant::now(),
@@ -147,10 +134,10 @@ impl Cgroups {
 
     /// The monitored cgroup of a process (`Some(None)`: its cgroup is known
     /// and not monitored; `None`: unknown, e.g. a process already gone):
-    /// by the kernel's cgroup ids, by the last scan's `cgroup.procs`, or by
+    /// by the kernel's cgroup id, by the last scan's `cgroup.procs`, or by
     /// `/proc/PID/cgroup`.
-    pub fn of_process(&mut self, pid: u32, ids: &CgroupIds) -> Option<Option<u32>> {
-        if let Some(found) = self.by_ids(ids) {
+    pub fn of_process(&mut self, pid: u32, unified: u64) -> Option<Option<u32>> {
+        if let Some(found) = self.by_id(unified) {
             return Some(found);
         }
         if let Some(&serial) = self.members.get(&pid) {
@@ -164,43 +151,23 @@ impl Cgroups {
         Some(found)
     }
 
-    /// The cgroup the kernel's ids name, if they settle it.
-    fn by_ids(&mut self, ids: &CgroupIds) -> Option<Option<u32>> {
-        let mut settled = false;
-        let mut unknown = false;
-        let mut look = |map: &HashMap<u64, Option<u32>>, id: u64| -> Option<u32> {
-            if id == 0 {
-                return None;
-            }
-            match map.get(&id) {
-                Some(found) => {
-                    settled = true;
-                    *found
-                }
-                None => {
-                    unknown = true;
-                    None
-                }
-            }
-        };
-        let found = match &self.layout {
-            Layout::Unified(_) => look(&self.by_inode, ids.unified),
-            // The v1 hierarchies in order; then the unified one, which
-            // hybrid systemd hosts keep with the same paths.
-            Layout::V1 { hierarchies, .. } => hierarchies
-                .iter()
-                .filter_map(|(controller, _)| V1_CONTROLLERS.iter().position(|c| c == controller))
-                .find_map(|k| look(&self.by_v1_inode[k], ids.v1[k]))
-                .or_else(|| self.by_inode.get(&ids.unified).copied().flatten()),
-        };
-        if unknown {
-            // A cgroup made since the last scan.
-            self.rescan_soon();
+    /// The cgroup the kernel's id (the directory inode in the unified
+    /// hierarchy) names, if it settles it.
+    fn by_id(&mut self, unified: u64) -> Option<Option<u32>> {
+        if unified == 0 {
+            return None;
         }
-        match found {
-            Some(serial) => Some(Some(serial)),
-            None if settled && !unknown => Some(None),
-            None => None,
+        match (self.by_inode.get(&unified).copied(), &self.layout) {
+            (Some(Some(serial)), _) => Some(Some(serial)),
+            (Some(None), Layout::Unified(_)) => Some(None),
+            // Hybrid: a cgroup only in the v1 hierarchies (Docker's
+            // cgroupfs driver makes those) is found through /proc.
+            (Some(None), Layout::V1 { .. }) => None,
+            (None, _) => {
+                // A cgroup made since the last scan.
+                self.rescan_soon();
+                None
+            }
         }
     }
 
@@ -295,18 +262,9 @@ impl Cgroups {
                 .map(|(inode, id)| (*inode, serial(id)))
                 .collect()
         };
-        let (by_inode, by_v1_inode) = match &self.layout {
-            Layout::Unified(_) => (map(&inodes[0]), Default::default()),
-            Layout::V1 {
-                hierarchies: mounted,
-                unified,
-            } => {
-                let mut by_v1: [HashMap<u64, Option<u32>>; 5] = Default::default();
-                for ((controller, _), dirs) in mounted.iter().zip(&inodes) {
-                    if let Some(k) = V1_CONTROLLERS.iter().position(|c| c == controller) {
-                        by_v1[k] = map(dirs);
-                    }
-                }
+        let by_inode = match &self.layout {
+            Layout::Unified(_) => map(&inodes[0]),
+            Layout::V1 { unified, .. } => {
                 let mut mirror = Vec::new();
                 if let Some(root) = unified {
                     self.walk(root, "/", &mut mirror);
@@ -315,11 +273,10 @@ impl Cgroups {
                     .into_iter()
                     .filter_map(|(id, dir)| Some((std::fs::metadata(dir).ok()?.ino(), id)))
                     .collect();
-                (map(&mirror), by_v1)
+                map(&mirror)
             }
         };
         self.by_inode = by_inode;
-        self.by_v1_inode = by_v1_inode;
         self.members = self.read_members(hierarchies.len());
     }
 
@@ -563,23 +520,13 @@ mod tests {
         let mine = cgroups.all()[1].serial;
         assert_eq!(cgroups.member(8), Some(mine));
         let inode = |dir: &str| std::fs::metadata(root.join(dir)).unwrap().ino();
-        let unified = |id| CgroupIds {
-            unified: id,
-            v1: [0; 5],
-        };
         assert_eq!(
-            cgroups.of_process(9, &unified(0)),
+            cgroups.of_process(9, 0),
             Some(Some(cgroups.all()[2].serial))
         );
-        assert_eq!(
-            cgroups.of_process(1234567, &unified(inode("mine"))),
-            Some(Some(mine))
-        );
-        assert_eq!(
-            cgroups.of_process(1234567, &unified(inode("user.slice"))),
-            Some(None)
-        );
-        assert_eq!(cgroups.of_process(1234567, &unified(0)), None);
+        assert_eq!(cgroups.of_process(1234567, inode("mine")), Some(Some(mine)));
+        assert_eq!(cgroups.of_process(1234567, inode("user.slice")), Some(None));
+        assert_eq!(cgroups.of_process(1234567, 0), None);
         let version = cgroups.version;
         std::fs::remove_dir_all(root.join("docker")).unwrap();
         assert!(!cgroups.refresh(Instant::now()), "not due yet");

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use conf::{AppsGroups, CgroupSettings, ThreadName};
 
-use cgroups::{CgroupIds, Cgroups};
+use cgroups::Cgroups;
 
 /// How often processes nobody holds any more are forgotten.
 const SWEEP_PERIOD: Duration = Duration::from_secs(10);
@@ -45,8 +45,9 @@ struct Process {
     ppid: u32,
     /// The name the kernel passed on (empty when it could not).
     name: String,
-    /// Its cgroup ids, as the kernel passed them on.
-    cgroup_ids: CgroupIds,
+    /// Its cgroup id in the unified hierarchy, as the kernel passed it on
+    /// (0: unknown).
+    cgroup: u64,
     /// `None` until grouped (again, after an exec).
     target: Option<Target>,
     /// The threads whose workers hold the process (bit = position in
@@ -61,7 +62,7 @@ impl Process {
         Process {
             ppid: 0,
             name: String::new(),
-            cgroup_ids: CgroupIds::default(),
+            cgroup: 0,
             target: None,
             holders: 0,
             ended: None,
@@ -75,7 +76,8 @@ impl Process {
 pub struct Birth {
     pub tgid: u32,
     pub ppid: u32,
-    pub cgroup_ids: CgroupIds,
+    /// Its cgroup id in the unified hierarchy (0: unknown).
+    pub cgroup: u64,
     pub name: Option<[u8; 16]>,
     pub exec: bool,
 }
@@ -207,8 +209,8 @@ impl Grouping {
         if birth.ppid != 0 {
             process.ppid = birth.ppid;
         }
-        if birth.cgroup_ids != CgroupIds::default() {
-            process.cgroup_ids = birth.cgroup_ids;
+        if birth.cgroup != 0 {
+            process.cgroup = birth.cgroup;
         }
         if let Some(name) = birth.name {
             let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
@@ -366,7 +368,7 @@ impl Grouping {
         let found = self
             .cgroups
             .as_mut()
-            .map(|cgroups| cgroups.of_process(tgid, &known.cgroup_ids));
+            .map(|cgroups| cgroups.of_process(tgid, known.cgroup));
         let cgroup = match found {
             None => None,
             Some(Some(found)) => found,

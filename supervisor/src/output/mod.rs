@@ -48,7 +48,7 @@ pub struct ThreadStatus {
     pub gap_ms: u64,
     /// The per-process table's statistics, in [`ipc::TableStat`] order,
     /// when the thread counts per process.
-    pub pid_table: Option<[u64; 4]>,
+    pub pid_table: Option<[u64; 3]>,
 }
 
 /// The supervisor's own state, every thread in [`ThreadName::ALL`] order.

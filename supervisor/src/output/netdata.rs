@@ -136,7 +136,7 @@ const fn own(
 /// original's; the others are ours. Each chart comes with the counters its
 /// dimensions index.
 type OwnChart = (ChartDef, fn(&Status) -> Vec<u64>);
-static OWN_CHARTS: [OwnChart; 11] = [
+static OWN_CHARTS: [OwnChart; 10] = [
     (
         own(
             "netdata.ebpf_threads",
@@ -236,16 +236,6 @@ static OWN_CHARTS: [OwnChart; 11] = [
             &PID_TABLE_TOTALS,
         ),
         |s| pid_table_values(s, ipc::TableStat::Full),
-    ),
-    (
-        own(
-            "netdata.ebpf_pid_events_lost",
-            "Processes whose name, parent and cgroup the kernel could not pass on.",
-            "processes",
-            140016,
-            &PID_TABLE_TOTALS,
-        ),
-        |s| pid_table_values(s, ipc::TableStat::Lost),
     ),
 ];
 
