@@ -382,15 +382,19 @@ fn cgroup_charts_count_every_event(cgroup: TestCgroup, tag: &str, global: &str, 
     tests::all_incremental_monotonic(&stream);
 }
 
-/// A cgroup made as systemd makes them on this host (hybrid: the first v1
-/// hierarchy and the unified one; pure v2: the unified one).
-fn host_cgroup(tag: &str) -> TestCgroup {
-    let id = format!(
+/// A test's cgroup path, below this process's own.
+fn cgroup_id(tag: &str) -> String {
+    format!(
         "{}/ebpf-test-{}{tag}",
         own_path(None).trim_end_matches('/'),
         std::process::id()
-    );
-    TestCgroup::create(&id)
+    )
+}
+
+/// A cgroup made as systemd makes them on this host (hybrid: the first v1
+/// hierarchy and the unified one; pure v2: the unified one).
+fn host_cgroup(tag: &str) -> TestCgroup {
+    TestCgroup::create(&cgroup_id(tag))
 }
 
 #[test]
@@ -417,12 +421,7 @@ fn cgroup_charts_unified_hierarchy() {
     }
     let tag = "u";
     let root = unified_mount().expect("a cgroup2 (unified) mount");
-    let id = format!(
-        "{}/ebpf-test-{}{tag}",
-        own_path(None).trim_end_matches('/'),
-        std::process::id()
-    );
-    let cgroup = TestCgroup::create_in(&[root], &id);
+    let cgroup = TestCgroup::create_in(&[root], &cgroup_id(tag));
     let global = "cgroups = yes\n[cgroups]\nuse unified cgroups = yes";
     cgroup_charts_count_every_event(cgroup, tag, global, false);
 }
