@@ -1,6 +1,7 @@
 //! `ebpf-collector`: the supervisor, and (as `ebpf-collector worker THREAD`)
 //! each of its workers. See DESIGN.md.
 
+mod check;
 mod cli;
 mod output;
 mod spawn;
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use cli::{Command, OutputKind, RunArgs, USAGE};
-use conf::{ConfigDirs, Severity};
+use conf::{Config, ConfigDirs, Diagnostic, Severity};
 use crossbeam_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -43,6 +44,12 @@ fn main() -> ExitCode {
             let _span = tracing::error_span!("ebpf-collector").entered();
             run(&args)
         }
+        Ok(Command::Check(args)) => {
+            // The report is on stdout; logs would only repeat it.
+            init_logging(args.log_level.unwrap_or(Level::ERROR));
+            let (config, diagnostics) = configuration(&args);
+            check::run(&config, &diagnostics, args.pid)
+        }
     }
 }
 
@@ -55,16 +62,22 @@ fn init_logging(level: Level) {
         .init();
 }
 
-fn run(args: &RunArgs) -> ExitCode {
+/// What `run` and `check` work with: the files, then the command line.
+fn configuration(args: &RunArgs) -> (Config, Vec<Diagnostic>) {
     let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
     let (mut config, diagnostics) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
+    args.apply(&mut config);
+    (config, diagnostics)
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let (config, diagnostics) = configuration(args);
     for diagnostic in diagnostics {
         match diagnostic.severity {
             Severity::Warning => warn!("{diagnostic}"),
             Severity::Error => error!("{diagnostic}"),
         }
     }
-    args.apply(&mut config);
     if let Some(pid) = args.pid {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             error!("--pid {pid}: no such process");

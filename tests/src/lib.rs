@@ -1,6 +1,7 @@
 //! Test harness: the real `ebpf-collector` binary on the real kernel, a
 //! workload with known event counts, and a strict reader of the stream.
 
+pub mod hooks;
 pub mod protocol;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,6 +23,23 @@ pub fn require_root(test: &str) -> bool {
     }
     eprintln!("SKIPPED {message}");
     false
+}
+
+/// How many times slower than a real machine this one runs the tests:
+/// `$EBPF_COLLECTOR_TEST_SLOWDOWN` (the kernel matrix sets it for its
+/// emulated VMs), else 1. Tests that hold the collector to a deadline
+/// scale it with [`scaled`].
+pub fn slowdown() -> u32 {
+    std::env::var("EBPF_COLLECTOR_TEST_SLOWDOWN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(1)
+}
+
+/// `deadline` on this machine.
+pub fn scaled(deadline: Duration) -> Duration {
+    deadline * slowdown()
 }
 
 /// The binaries the test command built next to this test executable
@@ -74,6 +92,15 @@ impl Drop for TempDir {
     }
 }
 
+/// The attach variant every collector a test starts must use:
+/// `$EBPF_COLLECTOR_VARIANT` (trampoline, tracepoint or probe; the kernel
+/// matrix sets it), passed as `--variant` before the test's own arguments.
+pub fn forced_variant() -> Option<String> {
+    std::env::var("EBPF_COLLECTOR_VARIANT")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 /// A running collector whose stdout is read and checked line by line.
 pub struct Collector {
     child: Child,
@@ -91,9 +118,13 @@ impl Collector {
         for (relative, text) in files {
             config.write(relative, text);
         }
+        let forced: Vec<String> = forced_variant()
+            .map(|v| vec!["--variant".to_string(), v])
+            .unwrap_or_default();
         let mut child = Command::new(collector_bin())
             .args(["run", "--output", "netdata", "--config-dir"])
             .arg(&config.0)
+            .args(forced)
             .args(args)
             .env_remove("NETDATA_USER_CONFIG_DIR")
             .env_remove("NETDATA_STOCK_CONFIG_DIR")
@@ -163,14 +194,47 @@ impl Collector {
         false
     }
 
-    /// Waits until `chart` has had an update: its thread is attached.
+    /// Waits until `chart` has had an update: its thread is attached. With
+    /// a [`forced_variant`], also proves that the kernel holds only hooks
+    /// of that variant for every worker.
     pub fn wait_attached(&self, chart: &str) {
+        self.wait_for_data(chart);
+        if let Some(variant) = forced_variant() {
+            self.assert_variant(&variant);
+        }
+    }
+
+    /// Waits until `chart` has had an update.
+    pub fn wait_for_data(&self, chart: &str) {
         let attached = self.wait_until(Duration::from_secs(60), |s| {
             s.chart(chart).is_some_and(|c| c.updates > 0)
         });
         assert!(
             attached,
             "{chart} never received data; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// The hooks each worker holds in the kernel, by worker PID.
+    pub fn worker_hooks(&self) -> Vec<(u32, Vec<hooks::HookKind>)> {
+        hooks::children(self.pid())
+            .into_iter()
+            .map(|worker| (worker, hooks::links(worker)))
+            .collect()
+    }
+
+    /// Every BPF link of every worker belongs to `variant`, and there are some.
+    pub fn assert_variant(&self, variant: &str) {
+        let workers = self.worker_hooks();
+        let all_of_variant = workers
+            .iter()
+            .flat_map(|(_, links)| links)
+            .all(|link| link.variant() == Some(variant));
+        let some = workers.iter().any(|(_, links)| !links.is_empty());
+        assert!(
+            all_of_variant && some,
+            "expected only {variant} hooks, the workers hold {workers:?}; stderr:\n{}",
             self.stderr()
         );
     }

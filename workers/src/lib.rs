@@ -3,6 +3,7 @@
 //! that runs one of them.
 
 pub mod chart;
+pub mod features;
 pub mod loader;
 pub mod process;
 pub mod registry;

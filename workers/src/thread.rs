@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart::ChartDef;
 
-/// How a variant hooks the kernel, in the order `auto` prefers them.
+/// How a variant hooks the kernel. Each thread lists its variants in the
+/// order `auto` tries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VariantKind {
     Tracepoint,
@@ -52,6 +53,60 @@ pub enum Hook {
     KProbe(&'static [&'static str]),
 }
 
+/// The prefix of syscall functions on the build target's architecture
+/// since it has syscall wrappers (x86_64: 4.17).
+#[cfg(target_arch = "x86_64")]
+macro_rules! syscall_prefix {
+    () => {
+        "__x64_sys_"
+    };
+}
+#[cfg(target_arch = "aarch64")]
+macro_rules! syscall_prefix {
+    () => {
+        "__arm64_sys_"
+    };
+}
+#[cfg(target_arch = "riscv64")]
+macro_rules! syscall_prefix {
+    () => {
+        "__riscv_sys_"
+    };
+}
+#[cfg(target_arch = "s390x")]
+macro_rules! syscall_prefix {
+    () => {
+        "__s390x_sys_"
+    };
+}
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "s390x"
+)))]
+macro_rules! syscall_prefix {
+    () => {
+        "sys_"
+    };
+}
+
+/// The names the kernel function of syscall `$name` has had, for
+/// [`Hook::FEntry`] and [`Hook::KProbe`]: `__x64_sys_fsync` (the arch's
+/// wrapper), `__do_sys_fsync` (what the BTF of some kernels keeps for
+/// syscalls without arguments, whose wrapper is an alias of it), and
+/// `sys_fsync` (before the wrappers). The first the kernel has wins.
+macro_rules! syscall_functions {
+    ($name:literal) => {
+        &[
+            concat!($crate::thread::syscall_prefix!(), $name),
+            concat!("__do_sys_", $name),
+            concat!("sys_", $name),
+        ]
+    };
+}
+pub(crate) use {syscall_functions, syscall_prefix};
+
 /// When a program is loaded at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needed {
@@ -71,6 +126,46 @@ pub struct ProgramSpec {
     pub hook: Hook,
     pub needed: Needed,
 }
+
+impl ProgramSpec {
+    /// The program of `PID_FILTER_PROGRAMS` (`common.bpf.h`) that adds a
+    /// tracked process's new children to the `--pid` set, for a variant of
+    /// `kind`. For objects without their own fork hook.
+    pub const fn filter_fork(kind: VariantKind) -> ProgramSpec {
+        let (name, hook) = match kind {
+            VariantKind::Tracepoint => ("filter_fork", Hook::BtfTracepoint("sched_process_fork")),
+            VariantKind::Trampoline => ("filter_fork_fentry", Hook::FEntry(&["wake_up_new_task"])),
+            VariantKind::Probe => ("filter_fork_kprobe", Hook::KProbe(&["wake_up_new_task"])),
+        };
+        ProgramSpec {
+            name,
+            hook,
+            needed: Needed::PidFilter,
+        }
+    }
+
+    /// The program of `PID_FILTER_PROGRAMS` that drops a released process
+    /// from the `--pid` set, for a variant of `kind`.
+    pub const fn filter_free(kind: VariantKind) -> ProgramSpec {
+        let (name, hook) = match kind {
+            VariantKind::Tracepoint => ("filter_free", Hook::BtfTracepoint("sched_process_free")),
+            VariantKind::Trampoline => ("filter_free_fentry", Hook::FEntry(RELEASE_FUNCTIONS)),
+            VariantKind::Probe => ("filter_free_kprobe", Hook::KProbe(RELEASE_FUNCTIONS)),
+        };
+        ProgramSpec {
+            name,
+            hook,
+            needed: Needed::PidFilter,
+        }
+    }
+}
+
+/// Runs once for every released (reaped) task: `cgroup_release()`, called
+/// by `release_task()` for each task it releases, including a group leader
+/// released together with the group's last thread; `release_task()` itself
+/// (the original's hook) where the kernel lacks it; that one misses such a
+/// leader.
+pub const RELEASE_FUNCTIONS: &[&str] = &["cgroup_release", "release_task"];
 
 /// One way of attaching a thread: an object and the programs it needs.
 #[derive(Debug, Clone, Copy)]
