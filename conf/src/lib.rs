@@ -277,10 +277,31 @@ pub struct NetworkConnections {
     pub hostnames: Option<String>,
 }
 
+/// `ebpf.d.conf` `[supervisor]`: our extension (a stock file lacks it), how
+/// the supervisor restarts and watches its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisorSettings {
+    /// `restart delay ms`: the delay before the first restart; it doubles
+    /// with every further crash inside the crash window.
+    pub restart_delay_ms: u32,
+    /// `restart delay max ms`: the doubling stops here; never below
+    /// `restart_delay_ms`.
+    pub restart_delay_max_ms: u32,
+    /// `crash limit`: a thread whose worker dies this many times within the
+    /// window is disabled; 0 never disables.
+    pub crash_limit: u32,
+    /// `crash window`: seconds.
+    pub crash_window: u32,
+    /// `heartbeat timeout ms`: an attached worker that stops beating this
+    /// long is killed and restarted (workers beat every 100 ms).
+    pub heartbeat_timeout_ms: u32,
+}
+
 /// The whole configuration, every value already resolved to what applies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub global: GlobalSettings,
+    pub supervisor: SupervisorSettings,
     /// Always holds all 16 threads.
     pub threads: BTreeMap<ThreadName, ThreadSettings>,
     /// `[ebpf programs]` `network connections` (alias `network connection monitoring`).
@@ -297,6 +318,29 @@ pub struct Config {
 }
 
 impl Config {
+    /// What the worker of `t` sees: this configuration with everything that
+    /// does not concern `t` at its built-in value, so that two views differ
+    /// exactly when that worker would behave differently (a reload restarts
+    /// only those workers).
+    pub fn for_thread(&self, t: ThreadName) -> Config {
+        let mut view = load::built_in(self.global.update_every);
+        view.global = self.global.clone();
+        *view.thread_mut(t) = self.thread(t).clone();
+        match t {
+            ThreadName::Sync => view.sync_syscalls = self.sync_syscalls,
+            ThreadName::Shm => view.shm_syscalls = self.shm_syscalls,
+            ThreadName::Filesystem => view.filesystems = self.filesystems,
+            ThreadName::Socket => {
+                view.network_connections_enabled = self.network_connections_enabled;
+                view.network_tables = self.network_tables;
+                view.network_connections = self.network_connections.clone();
+                view.service_names = self.service_names.clone();
+            }
+            _ => {}
+        }
+        view
+    }
+
     pub fn thread(&self, t: ThreadName) -> &ThreadSettings {
         // `threads` is built with every thread and its entries are never removed by this crate.
         &self.threads[&t]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use crate::ini::{self, printable, Document};
 use crate::{
     CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, FilesystemSelection, GlobalSettings,
-    LoadMode, NetworkConnections, NetworkTables, Severity, ShmSyscalls, SyncSyscalls, ThreadName,
-    ThreadSettings, TypeFormat,
+    LoadMode, NetworkConnections, NetworkTables, Severity, ShmSyscalls, SupervisorSettings,
+    SyncSyscalls, ThreadName, ThreadSettings, TypeFormat,
 };
 
 /// `update every`: at most an hour, as a longer period makes the charts useless.
@@ -16,6 +16,13 @@ const UPDATE_EVERY: (u32, u32) = (1, 3600);
 /// `pid table size`: the kernel's largest `pid_max`.
 const PID_TABLE_SIZE: (u32, u32) = (1, 4_194_304);
 const ANY_U32: (u32, u32) = (0, u32::MAX);
+/// Restart delays: up to an hour.
+const RESTART_DELAY_MS: (u32, u32) = (1, 3_600_000);
+/// `crash window`: up to a day.
+const CRASH_WINDOW: (u32, u32) = (1, 86_400);
+/// `heartbeat timeout ms`: workers beat every 100 ms; less than two beats
+/// would kill healthy workers.
+const HEARTBEAT_TIMEOUT_MS: (u32, u32) = (200, 600_000);
 const POSITIVE_U32: (u32, u32) = (1, u32::MAX);
 
 const GLOBAL: &str = "global";
@@ -24,6 +31,8 @@ const NETWORK_CONNECTIONS: &str = "network connections";
 const SERVICE_NAME: &str = "service name";
 const SYSCALLS: &str = "syscalls";
 const FILESYSTEM: &str = "filesystem";
+/// Our extension of `ebpf.d.conf`.
+const SUPERVISOR: &str = "supervisor";
 
 /// `ebpf.d.conf` `[global]`. `load` and `disable apps` are the original's
 /// legacy aliases; `ebpf co-re tracing` is accepted here too so one line can
@@ -83,6 +92,13 @@ const SYNC_KEYS: &[&str] = &[
     "sync_file_range",
 ];
 const SHM_KEYS: &[&str] = &["shmget", "shmat", "shmdt", "shmctl"];
+const SUPERVISOR_KEYS: &[&str] = &[
+    "restart delay ms",
+    "restart delay max ms",
+    "crash limit",
+    "crash window",
+    "heartbeat timeout ms",
+];
 const FILESYSTEM_KEYS: &[&str] = &["ext4dist", "xfsdist", "nfsdist", "zfsdist", "btrfsdist"];
 
 /// The original's `ips` default: private ranges in, loopback out.
@@ -114,6 +130,7 @@ pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagno
         src.check(&main_schema());
         read_main_global(src, &mut config.global);
         read_programs(src, &mut config);
+        read_supervisor(src, &mut config.supervisor);
     }
     let global = config.global.clone();
     for settings in config.threads.values_mut() {
@@ -172,6 +189,13 @@ pub(crate) fn built_in(update_every: u32) -> Config {
         .collect();
     Config {
         global,
+        supervisor: SupervisorSettings {
+            restart_delay_ms: 200,
+            restart_delay_max_ms: 30_000,
+            crash_limit: 5,
+            crash_window: 60,
+            heartbeat_timeout_ms: 2000,
+        },
         threads,
         network_connections_enabled: false,
         sync_syscalls: SyncSyscalls {
@@ -240,6 +264,7 @@ fn main_schema() -> Vec<(&'static str, Keys)> {
         (PROGRAMS, Keys::Listed(PROGRAM_EXTRA_KEYS)),
         (NETWORK_CONNECTIONS, Keys::Listed(NETWORK_CONNECTION_KEYS)),
         (SERVICE_NAME, Keys::Ports),
+        (SUPERVISOR, Keys::Listed(SUPERVISOR_KEYS)),
     ]
 }
 
@@ -310,6 +335,38 @@ fn read_programs(src: &mut Source, config: &mut Config) {
     if config.network_connections_enabled {
         config.thread_mut(ThreadName::Socket).enabled = true;
     }
+}
+
+fn read_supervisor(src: &mut Source, s: &mut SupervisorSettings) {
+    const S: &str = SUPERVISOR;
+    s.restart_delay_ms = src.number(S, "restart delay ms", RESTART_DELAY_MS, s.restart_delay_ms);
+    let max = src.number(
+        S,
+        "restart delay max ms",
+        RESTART_DELAY_MS,
+        s.restart_delay_max_ms,
+    );
+    // A lone `restart delay ms` above the default cap raises the cap with it.
+    if let Some(line) = src.doc.get(S, "restart delay max ms").map(|e| e.line) {
+        if max < s.restart_delay_ms {
+            src.error(
+                line,
+                format!(
+                    "[{S}] `restart delay max ms` = `{max}` is below `restart delay ms` = `{}`; using {}",
+                    s.restart_delay_ms, s.restart_delay_ms
+                ),
+            );
+        }
+    }
+    s.restart_delay_max_ms = max.max(s.restart_delay_ms);
+    s.crash_limit = src.number(S, "crash limit", ANY_U32, s.crash_limit);
+    s.crash_window = src.number(S, "crash window", CRASH_WINDOW, s.crash_window);
+    s.heartbeat_timeout_ms = src.number(
+        S,
+        "heartbeat timeout ms",
+        HEARTBEAT_TIMEOUT_MS,
+        s.heartbeat_timeout_ms,
+    );
 }
 
 fn read_thread_global(src: &mut Source, t: &mut ThreadSettings) {

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use common::{dirs, show, stock_dir, TempDir};
 use conf::{
-    load, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity, ThreadName,
-    TypeFormat,
+    load, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity,
+    SupervisorSettings, ThreadName, TypeFormat,
 };
 
 fn load_clean(list: &[&Path], default_update_every: u32) -> Config {
@@ -368,4 +368,106 @@ fn thread_names() {
 fn config_dirs_new_keeps_order() {
     let c = ConfigDirs::new(vec!["/a".into(), "/b".into()]);
     assert_eq!(c.dirs, [Path::new("/a"), Path::new("/b")]);
+}
+
+#[test]
+fn supervisor_section_is_our_typed_extension() {
+    let settings = |restart_delay_ms,
+                    restart_delay_max_ms,
+                    crash_limit,
+                    crash_window,
+                    heartbeat_timeout_ms| {
+        SupervisorSettings {
+            restart_delay_ms,
+            restart_delay_max_ms,
+            crash_limit,
+            crash_window,
+            heartbeat_timeout_ms,
+        }
+    };
+    assert_eq!(
+        Config::default().supervisor,
+        settings(200, 30_000, 5, 60, 2000)
+    );
+    let d = TempDir::new();
+    d.write(
+        "ebpf.d.conf",
+        "[supervisor]\nrestart delay ms = 50\nrestart delay max ms = 400\n\
+         crash limit = 0\ncrash window = 10\nheartbeat timeout ms = 500\n",
+    );
+    assert_eq!(
+        load_clean(&[d.path()], 1).supervisor,
+        settings(50, 400, 0, 10, 500)
+    );
+    // A first delay above the default cap raises the cap with it.
+    d.write("ebpf.d.conf", "[supervisor]\nrestart delay ms = 60000\n");
+    let s = load_clean(&[d.path()], 1).supervisor;
+    assert_eq!(
+        (s.restart_delay_ms, s.restart_delay_max_ms),
+        (60_000, 60_000)
+    );
+}
+
+#[test]
+fn bad_supervisor_values_name_file_and_line() {
+    let d = TempDir::new();
+    let main = d.write(
+        "ebpf.d.conf",
+        "[supervisor]\nrestart delay ms = 500\nrestart delay max ms = 100\n\
+         heartbeat timeout ms = 10\ncrash window = forever\nrestart = always\n",
+    );
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    let got: Vec<_> = diags
+        .iter()
+        .map(|d| (&d.file, d.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                &main,
+                Some(3),
+                "[supervisor] `restart delay max ms` = `100` is below `restart delay ms` = `500`; using 500"
+            ),
+            (
+                &main,
+                Some(4),
+                "[supervisor] `heartbeat timeout ms` = `10`: out of range 200..=600000; using the default 2000"
+            ),
+            (
+                &main,
+                Some(5),
+                "[supervisor] `crash window` = `forever`: not a positive integer; using the default 60"
+            ),
+            (&main, Some(6), "[supervisor] unknown key `restart` (ignored)"),
+        ],
+        "{}",
+        show(&diags)
+    );
+    assert_eq!(c.supervisor.restart_delay_max_ms, 500);
+    assert_eq!(c.supervisor.heartbeat_timeout_ms, 2000);
+}
+
+#[test]
+fn a_threads_view_differs_only_in_what_concerns_it() {
+    let base = Config::default();
+    let mut changed = base.clone();
+    changed.sync_syscalls.msync = false;
+    changed.thread_mut(ThreadName::Fd).update_every = 9;
+    changed.supervisor.crash_limit = 1;
+    assert_ne!(
+        base.for_thread(ThreadName::Sync),
+        changed.for_thread(ThreadName::Sync)
+    );
+    assert_eq!(
+        base.for_thread(ThreadName::Process),
+        changed.for_thread(ThreadName::Process)
+    );
+    assert_ne!(
+        base.for_thread(ThreadName::Fd),
+        changed.for_thread(ThreadName::Fd)
+    );
+    let view = changed.for_thread(ThreadName::Sync);
+    assert_eq!(view.thread(ThreadName::Fd), base.thread(ThreadName::Fd));
+    assert!(!view.sync_syscalls.msync);
 }

@@ -41,6 +41,8 @@ const _: () = assert!(std::mem::size_of::<Record>() == 24);
 pub enum RecordKind {
     /// A system-wide cumulative counter of this worker's generation.
     Counter = 1,
+    /// A cumulative counter of one key (a device, an IRQ number, …).
+    Keyed = 2,
 }
 
 impl TryFrom<u32> for RecordKind {
@@ -48,6 +50,7 @@ impl TryFrom<u32> for RecordKind {
     fn try_from(raw: u32) -> Result<Self, u32> {
         match raw {
             1 => Ok(RecordKind::Counter),
+            2 => Ok(RecordKind::Keyed),
             other => Err(other),
         }
     }
@@ -59,6 +62,16 @@ impl Record {
             kind: RecordKind::Counter as u32,
             index,
             key: 0,
+            value,
+        }
+    }
+
+    /// Key 0 is reserved for plain counters.
+    pub fn keyed(index: u32, key: u64, value: u64) -> Record {
+        Record {
+            kind: RecordKind::Keyed as u32,
+            index,
+            key,
             value,
         }
     }

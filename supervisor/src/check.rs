@@ -7,6 +7,7 @@
 //! report ends with what to do.
 
 use std::fmt::Display;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use aya::Btf;
 use conf::{Config, Diagnostic, ThreadName};
 use workers::features::{self, Feature, MemoryCharge};
 use workers::loader;
+use workers::privileges::{self, CapSet};
 use workers::thread::{candidates, Thread, Variant, VariantKind, WorkerConfig};
 
 use crate::system;
@@ -23,9 +25,18 @@ const SELINUX_ENFORCE: &str = "/sys/fs/selinux/enforce";
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
 
+/// One line of the report. A closed stdout (`check | head`) ends the
+/// check: nobody reads the rest.
+fn say(text: impl Display) {
+    if let Err(e) = writeln!(std::io::stdout(), "{text}") {
+        eprintln!("ebpf-collector check: writing the report: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// One `label  value` line of the report.
 fn line(label: &str, value: impl Display) {
-    println!("{label:<16} {value}");
+    say(format_args!("{label:<16} {value}"));
 }
 
 /// What the report found that stops a thread, and what to do about it.
@@ -58,14 +69,16 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
             hook_kind(feature, btf, &mut findings);
         }
     }
-    println!();
+    say("");
     let (mut can_run, mut cannot_run, mut blocked) = (Vec::new(), Vec::new(), Vec::new());
     for (&name, settings) in &config.threads {
         if !settings.enabled {
             continue;
         }
         let Some(thread) = workers::registry::find(name) else {
-            println!("thread {name}: enabled, but not implemented yet (`run` skips it)");
+            say(format_args!(
+                "thread {name}: enabled, but not implemented yet (`run` skips it)"
+            ));
             continue;
         };
         let cfg = WorkerConfig {
@@ -82,7 +95,7 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
             }
         }
     }
-    println!();
+    say("");
     summary(&can_run, &cannot_run, &blocked, findings)
 }
 
@@ -118,20 +131,13 @@ fn configuration(config: &Config, diagnostics: &[Diagnostic]) {
 }
 
 fn privileges(findings: &mut Findings) {
-    let held: Vec<&str> = match system::effective_capabilities() {
-        Some(effective) => system::CAPABILITIES
-            .iter()
-            .filter(|(cap, _)| effective & (1 << cap) != 0)
-            .map(|(_, name)| *name)
-            .collect(),
-        None => Vec::new(),
+    // What attaching uses, and CAP_SYS_ADMIN, which stands in for most of it.
+    let relevant = CapSet(privileges::attach_set().0 | CapSet::of(&[privileges::CAP_SYS_ADMIN]).0);
+    let held = match privileges::current() {
+        Ok((effective, _, _)) => effective.intersect(relevant).to_string(),
+        Err(e) => format!("capabilities unknown ({e})"),
     };
     let uid = nix::unistd::geteuid();
-    let held = if held.is_empty() {
-        "none of CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_RESOURCE".to_string()
-    } else {
-        held.join(" ")
-    };
     match system::missing_privileges() {
         None => line("privileges", format!("ok: uid {uid}, {held}")),
         Some(missing) => {
@@ -375,8 +381,11 @@ fn check_thread(
         .iter()
         .find(|(index, _, result)| is_allowed(*index) && result.is_ok());
     match used {
-        Some((_, variant, _)) => println!("thread {name}: uses {}", variant.kind.as_str()),
-        None => println!("thread {name}: cannot run"),
+        Some((_, variant, _)) => say(format_args!(
+            "thread {name}: uses {}",
+            variant.kind.as_str()
+        )),
+        None => say(format_args!("thread {name}: cannot run")),
     }
     for (index, variant, result) in &results {
         let verdict = match result {
@@ -387,7 +396,7 @@ fn check_thread(
             Ok(()) if used.is_some_and(|(used, _, _)| used == index) => "ok (used)".to_string(),
             Ok(()) => "ok".to_string(),
         };
-        println!("    {:<12} {verdict}", variant.kind.as_str());
+        say(format_args!("    {:<12} {verdict}", variant.kind.as_str()));
     }
     if used.is_some() {
         return Ok(());

@@ -44,7 +44,9 @@ Options:
 Configuration files are Netdata's, read unchanged: ebpf.d.conf and ebpf.d/<thread>.conf,
 searched in $NETDATA_USER_CONFIG_DIR, then $NETDATA_STOCK_CONFIG_DIR, then --config-dir
 (when none is given: /etc/netdata, then /usr/lib/netdata/conf.d).
-Needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE and CAP_SYS_ADMIN (tracefs mount).
+Needs root, or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH (kernels >= 5.8; CAP_SYS_ADMIN
+to mount tracefs when it is not mounted; CAP_SYS_RESOURCE before 5.11). SIGHUP reloads the
+configuration.
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod counters;
 mod output;
 mod spawn;
 mod supervisor;
@@ -20,9 +21,19 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use supervisor::{Event, Supervisor};
 use tracing::{error, info, warn, Level};
+use workers::privileges;
 
 fn main() -> ExitCode {
-    match cli::parse(std::env::args().skip(1)) {
+    // `env::args` would panic on an argument that is not UTF-8.
+    let args: Result<Vec<String>, String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| {
+            arg.into_string()
+                .map_err(|bad| format!("argument `{}` is not valid UTF-8", bad.to_string_lossy()))
+        })
+        .collect();
+    let parsed = args.and_then(|args| cli::parse(args).map_err(|e| e.to_string()));
+    match parsed {
         Err(e) => {
             eprintln!("ebpf-collector: {e}\n\n{USAGE}");
             ExitCode::from(2)
@@ -62,7 +73,8 @@ fn init_logging(level: Level) {
         .init();
 }
 
-/// What `run` and `check` work with: the files, then the command line.
+/// The configuration files, then the command line over them, with what
+/// was wrong in the files.
 fn configuration(args: &RunArgs) -> (Config, Vec<Diagnostic>) {
     let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
     let (mut config, diagnostics) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
@@ -70,7 +82,8 @@ fn configuration(args: &RunArgs) -> (Config, Vec<Diagnostic>) {
     (config, diagnostics)
 }
 
-fn run(args: &RunArgs) -> ExitCode {
+/// The configuration, every finding logged; at start and again on SIGHUP.
+fn load_config(args: &RunArgs) -> Config {
     let (config, diagnostics) = configuration(args);
     for diagnostic in diagnostics {
         match diagnostic.severity {
@@ -78,6 +91,11 @@ fn run(args: &RunArgs) -> ExitCode {
             Severity::Error => error!("{diagnostic}"),
         }
     }
+    config
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let config = load_config(args);
     if let Some(pid) = args.pid {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             error!("--pid {pid}: no such process");
@@ -93,6 +111,14 @@ fn run(args: &RunArgs) -> ExitCode {
         Ok(false) => {}
         Err(e) => warn!("{e}; threads that need tracepoints will fail"),
     }
+    // From here on we only start workers: keep what they need, no more.
+    match privileges::keep_only(privileges::attach_set(), true) {
+        Ok(kept) => info!("capabilities kept for starting workers: {kept}"),
+        Err(e) => {
+            error!("cannot drop capabilities: {e}");
+            return ExitCode::from(1);
+        }
+    }
 
     let (events, receiver) = crossbeam_channel::unbounded();
     if let Err(e) = watch_signals(events.clone()) {
@@ -102,11 +128,19 @@ fn run(args: &RunArgs) -> ExitCode {
     watch_stdin(events);
 
     let output: Box<dyn output::Output> = match args.output.unwrap_or_else(default_output) {
-        OutputKind::Netdata => Box::new(output::Netdata::new(BufWriter::new(io::stdout()))),
+        OutputKind::Netdata => {
+            let netdata = output::Netdata::new(BufWriter::new(io::stdout()));
+            // Netdata's switch for every plugin's own charts.
+            if std::env::var("NETDATA_INTERNALS_MONITORING").is_ok_and(|v| v == "NO") {
+                Box::new(netdata.without_self_charts())
+            } else {
+                Box::new(netdata)
+            }
+        }
         OutputKind::Table => Box::new(output::Table::new(BufWriter::new(io::stdout()))),
     };
     let mut supervisor = Supervisor::new(&config, args.pid, output);
-    let result = supervisor.run(&receiver);
+    let result = supervisor.run(&receiver, || load_config(args));
     supervisor.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,35 +1,34 @@
 //! The supervisor: one worker per enabled thread, their rings drained every
-//! tick, running totals kept across worker restarts, one output stream.
+//! tick, running totals kept across worker restarts, the restart policy and
+//! the watchdog, configuration reloads, one output stream.
+//!
+//! The loop never waits on a worker: spawning, draining, signalling and
+//! reaping are all non-blocking, so one failing thread never pauses another.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
-use conf::Config;
+use conf::{Config, SupervisorSettings, ThreadName};
 use crossbeam_channel::{select, Receiver};
-use ipc::{Record, RecordKind};
+use ipc::Record;
 use nix::sys::signal::Signal;
 use tracing::{error, info, warn};
 use workers::runtime::exit;
-use workers::{ChartMode, Thread, WorkerConfig};
+use workers::{Thread, WorkerConfig};
 
-use crate::output::{Chart, Output};
-use crate::spawn::Worker;
+use crate::counters::Counters;
+use crate::output::{Chart, Output, Status, ThreadState, ThreadStatus};
+use crate::spawn::{StderrTail, Worker};
 
 /// How often rings are drained and workers checked.
 const TICK: Duration = Duration::from_millis(100);
-/// A worker that attached but stops beating this long is killed.
-const WATCHDOG: Duration = Duration::from_secs(1);
 /// A worker that has not attached after this long is killed.
-const ATTACH_TIMEOUT: Duration = Duration::from_secs(120);
-/// Restart delays double from the first to the last.
-const BACKOFF_FIRST: Duration = Duration::from_millis(250);
-const BACKOFF_LAST: Duration = Duration::from_secs(30);
-/// A worker that ran this long before dying starts the backoff afresh.
-const STABLE_RUN: Duration = Duration::from_secs(60);
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Workers get this long to stop on SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_millis(700);
 
-/// Why the supervisor's loop ended.
+/// Why the supervisor's loop wakes up besides its tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// SIGTERM, SIGINT, or Netdata closed our stdin.
@@ -45,12 +44,18 @@ enum State {
         attached: bool,
         beat: u64,
         beat_seen: Instant,
+        /// We sent SIGKILL (garbage, watchdog) and wait for the death.
+        killed: bool,
     },
     Waiting {
         until: Instant,
     },
-    /// Will not be restarted: this thread cannot run here.
-    Stopped,
+    /// Will not be restarted until a reload: this thread cannot run here,
+    /// or it crashed too often.
+    Disabled,
+    /// Disabled by a reloaded configuration; its totals are kept, so that
+    /// they carry on if it is enabled again.
+    Off,
 }
 
 /// One thread's worker and everything the supervisor keeps for it.
@@ -60,54 +65,50 @@ struct Slot {
     charts: Vec<Chart>,
     state: State,
     generation: u64,
-    failures: u32,
-    /// Totals of dead generations: added so that counters never go back.
-    base: Vec<u64>,
-    /// The current generation's latest totals.
-    current: Vec<u64>,
-    /// Totals at the previous update, for per-interval values.
-    previous: Vec<u64>,
-    fresh: bool,
+    counters: Counters,
+    records: Vec<Record>,
     defined: bool,
+    /// Deaths inside the crash window, oldest first.
+    deaths: VecDeque<Instant>,
+    restarts: u64,
+    /// Since when no worker has been attached, after a death or a
+    /// configuration restart.
+    gap_since: Option<Instant>,
+    gap: Duration,
+    /// Frames dropped by dead generations, and by the current one.
+    dropped_base: u64,
+    dropped: u64,
+    variant: Option<u32>,
+    tail: StderrTail,
+}
+
+/// The charts of `old` that `new` no longer has.
+fn gone(old: &[Chart], new: &[Chart]) -> Vec<Chart> {
+    old.iter()
+        .filter(|o| !new.iter().any(|n| n.id == o.id))
+        .cloned()
+        .collect()
 }
 
 impl Slot {
-    fn new(thread: &'static dyn Thread, config: WorkerConfig) -> Slot {
-        let settings = config.settings();
-        let counters = thread.counters().len();
-        let charts = thread
-            .charts()
-            .iter()
-            .filter(|def| def.mode == ChartMode::Both || settings.mode == conf::LoadMode::Return)
-            .map(|def| Chart {
-                def,
-                dims: def
-                    .dims
-                    .iter()
-                    .filter(|dim| {
-                        dim.value
-                            .counters()
-                            .all(|c| thread.collects(&config.config, c))
-                    })
-                    .collect(),
-                update_every: settings.update_every,
-            })
-            .filter(|chart| !chart.dims.is_empty())
-            .collect();
+    fn new(thread: &'static dyn Thread, config: WorkerConfig, now: Instant) -> Slot {
         Slot {
             thread,
+            charts: thread.layout(&config.config, &BTreeSet::new()),
             config,
-            charts,
-            state: State::Waiting {
-                until: Instant::now(),
-            },
+            state: State::Waiting { until: now },
             generation: 0,
-            failures: 0,
-            base: vec![0; counters],
-            current: vec![0; counters],
-            previous: vec![0; counters],
-            fresh: false,
+            counters: Counters::new(thread.counters().len()),
+            records: Vec::new(),
             defined: false,
+            deaths: VecDeque::new(),
+            restarts: 0,
+            gap_since: None,
+            gap: Duration::ZERO,
+            dropped_base: 0,
+            dropped: 0,
+            variant: None,
+            tail: StderrTail::default(),
         }
     }
 
@@ -115,17 +116,9 @@ impl Slot {
         self.thread.name().key()
     }
 
-    fn totals(&self) -> Vec<u64> {
-        self.base
-            .iter()
-            .zip(&self.current)
-            .map(|(b, c)| b.wrapping_add(*c))
-            .collect()
-    }
-
-    fn start(&mut self, now: Instant) {
+    fn start(&mut self, now: Instant, policy: &SupervisorSettings) {
         self.generation += 1;
-        match Worker::spawn(&self.config, self.generation) {
+        match Worker::spawn(&self.config, self.generation, &self.tail) {
             Ok(worker) => {
                 self.state = State::Running {
                     worker,
@@ -133,85 +126,78 @@ impl Slot {
                     attached: false,
                     beat: 0,
                     beat_seen: now,
+                    killed: false,
                 }
             }
             Err(e) => {
                 error!("{}: {e}", self.name());
-                self.retry_later(now);
+                self.died(now, policy);
             }
         }
     }
 
-    fn retry_later(&mut self, now: Instant) {
-        let delay = BACKOFF_FIRST
-            .saturating_mul(1 << self.failures.min(16))
-            .min(BACKOFF_LAST);
-        self.failures += 1;
-        info!("{}: restarting in {delay:?}", self.name());
-        self.state = State::Waiting { until: now + delay };
-    }
-
-    /// Drains the ring, watches the process; returns after at most one
-    /// state change.
-    fn poll(&mut self, now: Instant) {
-        match &mut self.state {
-            State::Waiting { until } if now >= *until => self.start(now),
-            State::Waiting { .. } | State::Stopped => {}
-            State::Running { .. } => self.poll_running(now),
+    /// Drains the ring, watches the process; at most one state change.
+    fn poll(&mut self, now: Instant, policy: &SupervisorSettings) {
+        match &self.state {
+            State::Waiting { until } if now >= *until => self.start(now, policy),
+            State::Waiting { .. } | State::Disabled | State::Off => {}
+            State::Running { .. } => self.poll_running(now, policy),
         }
     }
 
-    fn poll_running(&mut self, now: Instant) {
+    fn poll_running(&mut self, now: Instant, policy: &SupervisorSettings) {
+        let name = self.name();
         let State::Running {
             worker,
             started,
             attached,
             beat,
             beat_seen,
+            killed,
         } = &mut self.state
         else {
             return;
         };
-        let thread = self.thread;
-        let mut records = Vec::new();
-        let mut garbage = None;
-        loop {
-            match worker.ring.next_frame(&mut records) {
-                Ok(Some(_)) => match apply(thread, &records, &mut self.current) {
-                    Ok(()) => {
-                        *attached = true;
-                        self.fresh = true;
+        if !*killed {
+            match self
+                .counters
+                .drain(self.thread, &mut worker.ring, &mut self.records)
+            {
+                Ok(drained) if drained.frames > 0 => {
+                    *attached = true;
+                    self.variant = drained.variant;
+                    if let Some(since) = self.gap_since.take() {
+                        self.gap += now - since;
                     }
-                    Err(e) => {
-                        garbage = Some(e);
-                        break;
-                    }
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    garbage = Some(e.to_string());
-                    break;
+                }
+                Ok(_) => {}
+                Err(why) => {
+                    error!("{name}: worker wrote garbage ({why}); killing it");
+                    worker.signal(Signal::SIGKILL);
+                    *killed = true;
                 }
             }
-        }
-        let name = thread.name().key();
-        if let Some(why) = garbage {
-            error!("{name}: worker wrote garbage ({why}); killing it");
-            worker.signal(Signal::SIGKILL);
-        }
-        let heartbeat = worker.ring.heartbeat();
-        if heartbeat != *beat {
-            *beat = heartbeat;
-            *beat_seen = now;
-        }
-        let stuck = if *attached {
-            now - *beat_seen > WATCHDOG
-        } else {
-            now - *started > ATTACH_TIMEOUT
-        };
-        if stuck {
-            warn!("{name}: worker stopped responding; killing it");
-            worker.signal(Signal::SIGKILL);
+            // Shared memory: a worker could write anything there.
+            self.dropped = self.dropped.max(worker.ring.dropped());
+            let heartbeat = worker.ring.heartbeat();
+            if heartbeat != *beat {
+                *beat = heartbeat;
+                *beat_seen = now;
+            }
+            let timeout = Duration::from_millis(policy.heartbeat_timeout_ms.into());
+            let stuck = if *attached {
+                now - *beat_seen > timeout
+            } else {
+                now - *started > ATTACH_TIMEOUT
+            };
+            if stuck && !*killed {
+                warn!(
+                    "{name}: worker stopped responding (no heartbeat for {:?}); killing it",
+                    now - *beat_seen
+                );
+                worker.signal(Signal::SIGKILL);
+                *killed = true;
+            }
         }
         let status = match worker.child.try_wait() {
             Ok(Some(status)) => status,
@@ -221,139 +207,241 @@ impl Slot {
                 return;
             }
         };
+        worker.finish_stderr();
         let ran = now - *started;
-        // Continuity: the next generation's counters start at zero.
-        for (base, current) in self.base.iter_mut().zip(self.current.iter_mut()) {
-            *base = base.wrapping_add(*current);
-            *current = 0;
-        }
+        self.end_generation();
         match status.code() {
             Some(exit::UNSUPPORTED) => {
                 error!("{name}: cannot run on this system (see above); thread disabled");
-                self.state = State::Stopped;
+                self.disable(now);
             }
             Some(exit::BAD_INVOCATION) => {
                 error!("{name}: the worker refused its start-up input; thread disabled");
-                self.state = State::Stopped;
+                self.disable(now);
             }
             _ => {
                 warn!("{name}: worker ended ({status}) after {ran:?}");
-                if ran >= STABLE_RUN {
-                    self.failures = 0;
-                }
-                self.retry_later(now);
+                self.died(now, policy);
             }
         }
     }
 
-    /// Defines the charts on the first data, then sends one update.
+    /// A worker died unasked: restart it after a delay that doubles with
+    /// each death inside the crash window, or give up on the thread when
+    /// there were too many.
+    fn died(&mut self, now: Instant, policy: &SupervisorSettings) {
+        self.gap_since.get_or_insert(now);
+        self.restarts += 1;
+        let window = Duration::from_secs(policy.crash_window.into());
+        self.deaths.push_back(now);
+        while self.deaths.front().is_some_and(|t| now - *t > window) {
+            self.deaths.pop_front();
+        }
+        let deaths = self.deaths.len() as u32;
+        if policy.crash_limit > 0 && deaths >= policy.crash_limit {
+            let lines = self.tail.lines();
+            error!(
+                "{}: its worker died {deaths} times within {window:?}; thread disabled \
+                 until a reload (SIGHUP). The worker's last stderr lines:{}",
+                self.name(),
+                lines
+                    .iter()
+                    .map(|line| format!("\n  | {line}"))
+                    .collect::<String>()
+            );
+            self.disable(now);
+            return;
+        }
+        let delay = Duration::from_millis(policy.restart_delay_ms.into())
+            .saturating_mul(1 << (deaths - 1).min(20))
+            .min(Duration::from_millis(policy.restart_delay_max_ms.into()));
+        info!("{}: restarting in {delay:?}", self.name());
+        self.state = State::Waiting { until: now + delay };
+    }
+
+    /// The next worker counts from zero again.
+    fn end_generation(&mut self) {
+        self.counters.next_generation();
+        self.dropped_base += std::mem::take(&mut self.dropped);
+        self.variant = None;
+    }
+
+    /// Stops the worker for a reload (retired by the caller): the thread's
+    /// data stop until the next worker attaches.
+    fn stop_for_reload(&mut self, now: Instant, next: State) -> Option<Worker> {
+        let worker = match std::mem::replace(&mut self.state, next) {
+            State::Running { worker, .. } => Some(worker),
+            _ => None,
+        };
+        if worker.is_some() {
+            self.end_generation();
+            self.gap_since.get_or_insert(now);
+        }
+        self.deaths.clear();
+        worker
+    }
+
+    fn disable(&mut self, now: Instant) {
+        self.close_gap(now);
+        self.state = State::Disabled;
+    }
+
+    /// No worker is coming: the time without one stops counting.
+    fn close_gap(&mut self, now: Instant) {
+        if let Some(since) = self.gap_since.take() {
+            self.gap += now - since;
+        }
+    }
+
+    /// Defines the charts on the first data, then sends one update. A new
+    /// key (a disk, an IRQ) may add charts or dimensions: those are defined
+    /// (again), charts that went away become obsolete.
     fn emit(&mut self, output: &mut dyn Output) -> io::Result<()> {
-        if !self.fresh {
+        if !self.counters.fresh {
             return Ok(());
         }
-        self.fresh = false;
+        if self.counters.new_keys {
+            let charts = self
+                .thread
+                .layout(&self.config.config, &self.counters.keys());
+            if self.defined {
+                let gone = gone(&self.charts, &charts);
+                if !gone.is_empty() {
+                    output.obsolete(&gone)?;
+                }
+                let changed: Vec<Chart> = charts
+                    .iter()
+                    .filter(|new| !self.charts.contains(new))
+                    .cloned()
+                    .collect();
+                if !changed.is_empty() {
+                    output.define(&changed)?;
+                }
+            }
+            self.charts = charts;
+        }
         if !self.defined {
             output.define(&self.charts)?;
             self.defined = true;
         }
-        let totals = self.totals();
-        for chart in &self.charts {
-            let values: Vec<i64> = chart
-                .dims
-                .iter()
-                .map(|dim| dim.value.compute(&totals, &self.previous))
-                .collect();
+        let values = self.counters.take_update(&self.charts);
+        for (chart, values) in self.charts.iter().zip(values) {
             output.update(chart, &values)?;
         }
-        self.previous = totals;
         Ok(())
     }
 
+    /// Takes the worker out of the slot, if there is one.
     fn stop(&mut self) -> Option<Worker> {
-        match std::mem::replace(&mut self.state, State::Stopped) {
+        match std::mem::replace(&mut self.state, State::Disabled) {
             State::Running { worker, .. } => Some(worker),
             _ => None,
         }
     }
-}
 
-/// Checks a frame and takes its counters. A worker is never trusted: any
-/// index out of range or a counter going backwards is garbage.
-fn apply(thread: &dyn Thread, records: &[Record], current: &mut [u64]) -> Result<(), String> {
-    let mut next = current.to_vec();
-    for record in records {
-        match RecordKind::try_from(record.kind) {
-            Ok(RecordKind::Counter) => {}
-            Err(kind) => return Err(format!("record kind {kind}")),
-        }
-        let Some(slot) = next.get_mut(record.index as usize) else {
-            return Err(format!(
-                "counter index {} (the thread has {})",
-                record.index,
-                thread.counters().len()
-            ));
+    fn status(&self, now: Instant) -> ThreadStatus {
+        let state = match self.state {
+            State::Running { attached: true, .. } => ThreadState::Running,
+            State::Running { .. } | State::Waiting { .. } => ThreadState::Starting,
+            State::Disabled => ThreadState::Disabled,
+            State::Off => ThreadState::Off,
         };
-        if record.value < current[record.index as usize] || record.key != 0 {
-            return Err(format!(
-                "counter `{}` went from {} to {}",
-                thread.counters()[record.index as usize],
-                current[record.index as usize],
-                record.value
-            ));
+        let ongoing = self.gap_since.map_or(Duration::ZERO, |since| now - since);
+        ThreadStatus {
+            thread: self.thread.name(),
+            state,
+            variant: self
+                .variant
+                .and_then(|i| self.thread.variants().get(i as usize))
+                .map(|v| v.kind),
+            restarts: self.restarts,
+            dropped_frames: self.dropped_base + self.dropped,
+            gap_ms: (self.gap + ongoing).as_millis() as u64,
         }
-        *slot = record.value;
     }
-    current.copy_from_slice(&next);
-    Ok(())
 }
 
 pub struct Supervisor {
+    config: Config,
+    pid_filter: Option<u32>,
     slots: Vec<Slot>,
+    /// Workers told to stop (their thread was reconfigured or disabled),
+    /// SIGKILLed at the deadline if still there.
+    retiring: Vec<(Worker, Instant)>,
     output: Box<dyn Output>,
+    next_status: Instant,
 }
 
 impl Supervisor {
     /// One slot per enabled, implemented thread.
     pub fn new(config: &Config, pid_filter: Option<u32>, output: Box<dyn Output>) -> Supervisor {
-        let mut slots = Vec::new();
-        for (name, settings) in &config.threads {
-            if !settings.enabled {
-                continue;
-            }
-            match workers::registry::find(*name) {
-                Some(thread) => slots.push(Slot::new(
-                    thread,
-                    WorkerConfig {
-                        thread: *name,
-                        config: config.clone(),
-                        pid_filter,
-                        supervisor: std::process::id(),
-                    },
-                )),
-                None => {
-                    warn!("{name}: enabled in the configuration but not implemented yet; skipped")
+        let now = Instant::now();
+        let mut supervisor = Supervisor {
+            config: config.clone(),
+            pid_filter,
+            slots: Vec::new(),
+            retiring: Vec::new(),
+            output,
+            next_status: now + Duration::from_secs(config.global.update_every.into()),
+        };
+        for name in ThreadName::ALL {
+            if config.thread(name).enabled {
+                if let Some(slot) = supervisor.new_slot(name, now) {
+                    supervisor.slots.push(slot);
                 }
             }
         }
-        Supervisor { slots, output }
+        supervisor
     }
 
-    /// Runs until told to stop or the output is gone.
-    pub fn run(&mut self, events: &Receiver<Event>) -> io::Result<()> {
+    fn worker_config(&self, thread: ThreadName) -> WorkerConfig {
+        WorkerConfig {
+            thread,
+            config: self.config.for_thread(thread),
+            pid_filter: self.pid_filter,
+            supervisor: std::process::id(),
+        }
+    }
+
+    fn new_slot(&self, name: ThreadName, now: Instant) -> Option<Slot> {
+        match workers::registry::find(name) {
+            Some(thread) => Some(Slot::new(thread, self.worker_config(name), now)),
+            None => {
+                warn!("{name}: enabled in the configuration but not implemented yet; skipped");
+                None
+            }
+        }
+    }
+
+    /// Runs until told to stop or the output is gone; `reload` reads the
+    /// configuration again on SIGHUP.
+    pub fn run(
+        &mut self,
+        events: &Receiver<Event>,
+        mut reload: impl FnMut() -> Config,
+    ) -> io::Result<()> {
         let ticker = crossbeam_channel::tick(TICK);
         loop {
             let now = Instant::now();
+            let policy = self.config.supervisor;
             for slot in &mut self.slots {
-                slot.poll(now);
+                slot.poll(now, &policy);
             }
+            self.reap_retiring(now);
             if self.nothing_can_run() {
                 error!("no enabled thread can run on this system; asking not to be restarted");
                 return self.output.disable();
             }
             let mut wrote = false;
             for slot in &mut self.slots {
-                wrote |= slot.fresh;
+                wrote |= slot.counters.fresh;
                 slot.emit(self.output.as_mut())?;
+            }
+            if now >= self.next_status {
+                let status = self.status(now);
+                self.output.status(&status)?;
+                self.next_status = now + Duration::from_secs(status.update_every.into());
+                wrote = true;
             }
             if wrote {
                 self.output.flush()?;
@@ -362,7 +450,8 @@ impl Supervisor {
                 recv(ticker) -> _ => {}
                 recv(events) -> event => match event {
                     Ok(Event::Reload) => {
-                        warn!("SIGHUP: configuration reload is not implemented yet; ignored")
+                        info!("SIGHUP: reloading the configuration");
+                        self.reload(reload(), Instant::now())?;
                     }
                     Ok(Event::Stop) | Err(_) => return self.output.exit(),
                 },
@@ -370,15 +459,126 @@ impl Supervisor {
         }
     }
 
+    /// Applies a new configuration: workers whose configuration changed
+    /// restart, threads no longer enabled stop and their charts become
+    /// obsolete, newly enabled ones start, disabled ones get a new chance.
+    fn reload(&mut self, config: Config, now: Instant) -> io::Result<()> {
+        self.config = config;
+        for name in ThreadName::ALL {
+            let enabled = self.config.thread(name).enabled;
+            let Some(index) = self.slots.iter().position(|s| s.thread.name() == name) else {
+                if enabled {
+                    if let Some(slot) = self.new_slot(name, now) {
+                        info!("{name}: enabled by the new configuration; starting it");
+                        self.slots.push(slot);
+                    }
+                }
+                continue;
+            };
+            let config = self.worker_config(name);
+            let slot = &mut self.slots[index];
+            let off = matches!(slot.state, State::Off);
+            if !enabled {
+                if off {
+                    continue;
+                }
+                info!("{name}: disabled by the new configuration; stopping it");
+                if slot.defined {
+                    self.output.obsolete(&slot.charts)?;
+                    slot.defined = false;
+                }
+                let worker = slot.stop_for_reload(now, State::Off);
+                slot.close_gap(now);
+                self.retire(worker, now);
+            } else if off || slot.config != config {
+                if off {
+                    info!("{name}: enabled by the new configuration; starting it");
+                } else {
+                    info!("{name}: its configuration changed; restarting its worker");
+                }
+                let charts = slot.thread.layout(&config.config, &slot.counters.keys());
+                let gone = gone(&slot.charts, &charts);
+                if slot.defined && !gone.is_empty() {
+                    self.output.obsolete(&gone)?;
+                }
+                // Defined again with the next data: dimensions or the update
+                // interval may have changed.
+                slot.defined = false;
+                slot.charts = charts;
+                slot.config = config;
+                let worker = slot.stop_for_reload(now, State::Waiting { until: now });
+                self.retire(worker, now);
+            } else if matches!(slot.state, State::Disabled) {
+                info!("{name}: disabled before; trying again");
+                slot.deaths.clear();
+                slot.state = State::Waiting { until: now };
+            }
+        }
+        self.slots.sort_by_key(|slot| slot.thread.name());
+        self.next_status = self.next_status.min(now);
+        self.output.flush()
+    }
+
+    fn retire(&mut self, worker: Option<Worker>, now: Instant) {
+        if let Some(worker) = worker {
+            worker.signal(Signal::SIGTERM);
+            self.retiring.push((worker, now + STOP_GRACE));
+        }
+    }
+
+    fn reap_retiring(&mut self, now: Instant) {
+        self.retiring.retain_mut(|(worker, deadline)| {
+            if matches!(worker.child.try_wait(), Ok(Some(_))) {
+                worker.finish_stderr();
+                return false;
+            }
+            if now >= *deadline {
+                warn!("worker {} ignored SIGTERM; killing it", worker.pid());
+                worker.signal(Signal::SIGKILL);
+            }
+            true
+        });
+    }
+
     fn nothing_can_run(&self) -> bool {
         self.slots
             .iter()
-            .all(|slot| matches!(slot.state, State::Stopped) && !slot.defined)
+            .all(|slot| matches!(slot.state, State::Disabled | State::Off) && !slot.defined)
+    }
+
+    /// Every thread, as the plugin's own charts show it.
+    fn status(&self, now: Instant) -> Status {
+        let threads = ThreadName::ALL
+            .into_iter()
+            .map(
+                |name| match self.slots.iter().find(|s| s.thread.name() == name) {
+                    Some(slot) => slot.status(now),
+                    None => ThreadStatus {
+                        thread: name,
+                        // Enabled without a slot: not implemented.
+                        state: if self.config.thread(name).enabled {
+                            ThreadState::Disabled
+                        } else {
+                            ThreadState::Off
+                        },
+                        variant: None,
+                        restarts: 0,
+                        dropped_frames: 0,
+                        gap_ms: 0,
+                    },
+                },
+            )
+            .collect();
+        Status {
+            update_every: self.config.global.update_every,
+            threads,
+        }
     }
 
     /// SIGTERM to every worker, SIGKILL to those still there after a grace.
     pub fn shutdown(&mut self) {
         let mut workers: Vec<Worker> = self.slots.iter_mut().filter_map(Slot::stop).collect();
+        workers.extend(self.retiring.drain(..).map(|(worker, _)| worker));
         for worker in &workers {
             worker.signal(Signal::SIGTERM);
         }

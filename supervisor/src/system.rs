@@ -8,31 +8,17 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 
 const CAP_SYS_ADMIN: u32 = 21;
-const CAP_SYS_RESOURCE: u32 = 24;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
-
-/// The capabilities the collector uses, by number.
-pub const CAPABILITIES: [(u32, &str); 4] = [
-    (CAP_BPF, "CAP_BPF"),
-    (CAP_PERFMON, "CAP_PERFMON"),
-    (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"),
-    (CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE"),
-];
-
-/// This process's effective capability set (`CapEff` in `/proc/self/status`).
-pub fn effective_capabilities() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-}
 
 /// Says what is missing when this process cannot load and attach BPF
 /// programs; `None` when it can.
 pub fn missing_privileges() -> Option<String> {
-    let effective = effective_capabilities()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
     let has = |cap: u32| effective & (1 << cap) != 0;
     let bpf = has(CAP_BPF) || has(CAP_SYS_ADMIN);
     let perfmon = has(CAP_PERFMON) || has(CAP_SYS_ADMIN);

@@ -4,6 +4,53 @@
 pub mod hooks;
 pub mod protocol;
 
+/// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
+pub mod kernel {
+    use std::collections::BTreeSet;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// The ids `bpftool {prog|map} show` lists.
+    pub fn kernel_objects(kind: &str) -> BTreeSet<u64> {
+        let out = Command::new("bpftool")
+            .args([kind, "show", "--json"])
+            .output()
+            .expect("bpftool is needed (apt-get install bpftool)");
+        assert!(out.status.success(), "bpftool {kind} show failed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.match_indices("\"id\":")
+            .filter_map(|(at, key)| {
+                let rest = &text[at + key.len()..];
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect()
+    }
+
+    pub fn snapshot() -> (BTreeSet<u64>, BTreeSet<u64>) {
+        (kernel_objects("prog"), kernel_objects("map"))
+    }
+
+    /// The kernel frees programs and maps asynchronously: poll.
+    pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
+        let deadline = Instant::now() + super::scaled(Duration::from_secs(10));
+        loop {
+            let now = snapshot();
+            // Objects of an earlier test may still be dying when `before` is taken.
+            if now.0.is_subset(&before.0) && now.1.is_subset(&before.1) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "left in the kernel: programs {:?}, maps {:?}",
+                now.0.difference(&before.0).collect::<Vec<_>>(),
+                now.1.difference(&before.1).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -118,10 +165,17 @@ impl Collector {
         for (relative, text) in files {
             config.write(relative, text);
         }
+        Collector::start_with(Command::new(collector_bin()), config, args)
+    }
+
+    /// `command` (the collector, or a wrapper such as `setpriv` whose last
+    /// argument is the collector) gets `run --output netdata --config-dir
+    /// <config> [--variant FORCED] ARGS`.
+    pub fn start_with(mut command: Command, config: TempDir, args: &[&str]) -> Collector {
         let forced: Vec<String> = forced_variant()
             .map(|v| vec!["--variant".to_string(), v])
             .unwrap_or_default();
-        let mut child = Command::new(collector_bin())
+        let mut child = command
             .args(["run", "--output", "netdata", "--config-dir"])
             .arg(&config.0)
             .args(forced)
@@ -174,6 +228,11 @@ impl Collector {
         self.child.id()
     }
 
+    /// The directory given as `--config-dir`.
+    pub fn config_dir(&self) -> &Path {
+        &self._config.0
+    }
+
     pub fn stream(&self) -> Stream {
         self.stream.lock().unwrap().clone()
     }
@@ -218,13 +277,15 @@ impl Collector {
 
     /// The hooks each worker holds in the kernel, by worker PID.
     pub fn worker_hooks(&self) -> Vec<(u32, Vec<hooks::HookKind>)> {
-        hooks::children(self.pid())
+        children(self.pid())
             .into_iter()
             .map(|worker| (worker, hooks::links(worker)))
             .collect()
     }
 
-    /// Every BPF link of every worker belongs to `variant`, and there are some.
+    /// Every BPF link of every worker belongs to `variant`, and there are
+    /// some; and the plugin's own chart, fed by the workers' frames, says
+    /// `variant` for every attached thread.
     pub fn assert_variant(&self, variant: &str) {
         let workers = self.worker_hooks();
         let all_of_variant = workers
@@ -236,6 +297,28 @@ impl Collector {
             all_of_variant && some,
             "expected only {variant} hooks, the workers hold {workers:?}; stderr:\n{}",
             self.stderr()
+        );
+        // netdata.ebpf_attach_variant: 0 not attached, 1 tracepoint, 2 trampoline, 3 probe.
+        let code = ["tracepoint", "trampoline", "probe"]
+            .iter()
+            .position(|v| *v == variant)
+            .expect("a variant name") as i64
+            + 1;
+        let reported = |s: &Stream| {
+            s.chart("netdata.ebpf_attach_variant").is_some_and(|chart| {
+                let attached: Vec<i64> = chart
+                    .dims
+                    .values()
+                    .filter_map(|dim| dim.values.last().copied())
+                    .filter(|&v| v != 0)
+                    .collect();
+                !attached.is_empty() && attached.iter().all(|&v| v == code)
+            })
+        };
+        assert!(
+            self.wait_until(scaled(Duration::from_secs(10)), reported),
+            "netdata.ebpf_attach_variant does not say {variant} ({code}): {:?}",
+            self.stream().chart("netdata.ebpf_attach_variant")
         );
     }
 
@@ -338,6 +421,49 @@ impl Drop for Workload {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// The direct children of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.split_whitespace().nth(1) == Some(&pid.to_string()))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+pub fn gone(pid: u32) -> bool {
+    // A zombie still has /proc/<pid>; its state says it is dead.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Every incremental dimension of the stream never went back.
+pub fn all_incremental_monotonic(stream: &Stream) {
+    for (id, chart) in &stream.charts {
+        for (dim, info) in &chart.dims {
+            if info.algorithm == "incremental" {
+                assert!(
+                    info.values.windows(2).all(|w| w[0] <= w[1]),
+                    "{id} {dim} went back: {:?}",
+                    info.values
+                );
+            }
         }
     }
 }

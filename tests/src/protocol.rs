@@ -36,6 +36,8 @@ pub struct ChartInfo {
     pub dims: BTreeMap<String, DimInfo>,
     /// Completed BEGIN…END blocks.
     pub updates: usize,
+    /// Marked obsolete and not defined again since.
+    pub obsolete: bool,
 }
 
 impl ChartInfo {
@@ -153,10 +155,16 @@ impl Stream {
                     return Err(format!("BEGIN inside the open block of {open}"));
                 }
                 let id = words.get(1).ok_or("BEGIN without a chart")?;
-                if !self.charts.contains_key(id) {
-                    return Err(format!(
-                        "BEGIN of undefined chart {id} (Netdata disables the plugin)"
-                    ));
+                match self.charts.get(id) {
+                    None => {
+                        return Err(format!(
+                            "BEGIN of undefined chart {id} (Netdata disables the plugin)"
+                        ))
+                    }
+                    Some(chart) if chart.obsolete => {
+                        return Err(format!("BEGIN of obsolete chart {id}, not defined again"))
+                    }
+                    Some(_) => {}
                 }
                 if let Some(us) = words.get(2) {
                     strict_integer(us).ok_or("BEGIN microseconds not an integer")?;
@@ -245,6 +253,7 @@ impl Stream {
             dim_order: Vec::new(),
             dims: BTreeMap::new(),
             updates: 0,
+            obsolete: false,
         };
         let obsolete = field(10).split_whitespace().any(|o| o == "obsolete");
         match self.charts.get_mut(id) {
@@ -252,8 +261,11 @@ impl Stream {
             Some(existing) if !obsolete => {
                 existing.title = info.title;
                 existing.units = info.units;
+                existing.update_every = info.update_every;
+                existing.obsolete = false;
             }
-            Some(_) => {}
+            Some(existing) => existing.obsolete = true,
+            None if obsolete => return Err(format!("obsolete line for undefined chart {id}")),
             None => {
                 self.charts.insert(id.clone(), info);
             }
@@ -394,6 +406,19 @@ EXIT";
             .errors
             .is_empty());
         assert!(!after_chart("EXIT\nBEGIN system.exit").errors.is_empty());
+        let obsolete = "CHART system.exit '' 'Exit process' 'calls/s' 'processes' '' 'line' 21003 1 'obsolete'";
+        let s = after_chart(&format!("{obsolete}\nBEGIN system.exit\nEND"));
+        assert!(
+            s.errors.iter().any(|e| e.contains("obsolete chart")),
+            "{:?}",
+            s.errors
+        );
+        let s = after_chart(&format!(
+            "{obsolete}\n{}\nBEGIN system.exit\nEND",
+            GOOD.lines().next().unwrap()
+        ));
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert!(!s.chart("system.exit").unwrap().obsolete);
         assert!(!stream(&"x ".repeat(8000)).errors.is_empty());
     }
 

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use tests::hooks::children;
-use tests::{collector_bin, require_root, Collector, TempDir};
+use tests::{children, collector_bin, require_root, Collector, TempDir};
 
 const VARIANTS: [&str; 3] = ["trampoline", "tracepoint", "probe"];
 

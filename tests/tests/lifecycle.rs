@@ -3,70 +3,19 @@
 //! of ours is left in the kernel. These tests compare the kernel's whole
 //! program and map lists, so they run one at a time.
 
-use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tests::hooks::children;
+use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
-use tests::{require_root, scaled, Collector};
+use tests::{all_incremental_monotonic, children, gone, require_root, scaled, Collector};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const ALL: &[&str] = &["--process", "--sync", "--return", "--update-every", "1"];
-
-/// The ids `bpftool {prog|map} show` lists.
-fn kernel_objects(kind: &str) -> BTreeSet<u64> {
-    let out = Command::new("bpftool")
-        .args([kind, "show", "--json"])
-        .output()
-        .expect("bpftool is needed (apt-get install bpftool)");
-    assert!(out.status.success(), "bpftool {kind} show failed");
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.match_indices("\"id\":")
-        .filter_map(|(at, key)| {
-            let rest = &text[at + key.len()..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .collect()
-}
-
-fn snapshot() -> (BTreeSet<u64>, BTreeSet<u64>) {
-    (kernel_objects("prog"), kernel_objects("map"))
-}
-
-/// The kernel frees programs and maps asynchronously: poll.
-fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
-    let deadline = Instant::now() + scaled(Duration::from_secs(10));
-    loop {
-        let now = snapshot();
-        // Objects of an earlier test may still be dying when `before` is taken.
-        if now.0.is_subset(&before.0) && now.1.is_subset(&before.1) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "left in the kernel: programs {:?}, maps {:?}",
-            now.0.difference(&before.0).collect::<Vec<_>>(),
-            now.1.difference(&before.1).collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn gone(pid: u32) -> bool {
-    // A zombie still has /proc/<pid>; its state says it is dead.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
-}
 
 fn running_with_workers(args: &[&str], workers: usize) -> (Collector, Vec<u32>) {
     let collector = Collector::start(args, &[]);
@@ -75,20 +24,6 @@ fn running_with_workers(args: &[&str], workers: usize) -> (Collector, Vec<u32>) 
     let pids = children(collector.pid());
     assert_eq!(pids.len(), workers, "workers: {pids:?}");
     (collector, pids)
-}
-
-fn all_incremental_monotonic(stream: &Stream) {
-    for (id, chart) in &stream.charts {
-        for (dim, info) in &chart.dims {
-            if info.algorithm == "incremental" {
-                assert!(
-                    info.values.windows(2).all(|w| w[0] <= w[1]),
-                    "{id} {dim} went back: {:?}",
-                    info.values
-                );
-            }
-        }
-    }
 }
 
 #[test]

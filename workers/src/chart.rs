@@ -1,5 +1,9 @@
-//! Chart tables: compile-time data mirroring `spec/netdata-ebpf.md`, and the
-//! rule that turns a thread's cumulative counters into chart values.
+//! Chart tables: compile-time data mirroring `spec/netdata-ebpf.md`, the
+//! rule that turns a thread's cumulative counters into chart values, and the
+//! charts a run actually draws (table entries made concrete, or built at
+//! run time per key).
+
+use std::collections::BTreeMap;
 
 /// How Netdata draws the chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,32 +57,57 @@ pub enum DimValue {
     /// Events of the first counter minus events of the second since the
     /// previous update.
     DeltaDiff(u32, u32),
+    /// The counter's current value as it is: a level, not an event count
+    /// (e.g. a boolean state).
+    Current(u32),
 }
 
 impl DimValue {
     pub fn algorithm(self) -> Algorithm {
         match self {
             DimValue::Total(_) => Algorithm::Incremental,
-            DimValue::Delta(_) | DimValue::DeltaDiff(..) => Algorithm::Absolute,
+            DimValue::Delta(_) | DimValue::DeltaDiff(..) | DimValue::Current(_) => {
+                Algorithm::Absolute
+            }
         }
     }
 
     /// Every counter the value reads.
     pub fn counters(self) -> impl Iterator<Item = u32> {
         let (a, b) = match self {
-            DimValue::Total(c) | DimValue::Delta(c) => (c, None),
+            DimValue::Total(c) | DimValue::Delta(c) | DimValue::Current(c) => (c, None),
             DimValue::DeltaDiff(a, b) => (a, Some(b)),
         };
         std::iter::once(a).chain(b)
     }
 
-    /// The value to send, from the counters now and at the previous update.
-    pub fn compute(self, now: &[u64], previous: &[u64]) -> i64 {
-        let delta = |c: u32| now[c as usize].wrapping_sub(previous[c as usize]) as i64;
+    /// The value to send for the counters of `key` (0 for plain ones),
+    /// from the counters now and at the previous update.
+    pub fn compute(self, key: u64, now: &Snapshot, previous: &Snapshot) -> i64 {
+        let delta = |c: u32| now.get(c, key).wrapping_sub(previous.get(c, key)) as i64;
         match self {
-            DimValue::Total(c) => now[c as usize] as i64,
+            DimValue::Total(c) | DimValue::Current(c) => now.get(c, key) as i64,
             DimValue::Delta(c) => delta(c),
             DimValue::DeltaDiff(a, b) => delta(a) - delta(b),
+        }
+    }
+}
+
+/// A thread's cumulative counters at one moment: the plain ones by index,
+/// and the keyed ones (per disk, per IRQ, …) by index and key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub plain: Vec<u64>,
+    pub keyed: BTreeMap<(u32, u64), u64>,
+}
+
+impl Snapshot {
+    /// Key 0 is the plain counter; a counter never seen reads 0.
+    pub fn get(&self, index: u32, key: u64) -> u64 {
+        if key == 0 {
+            self.plain.get(index as usize).copied().unwrap_or(0)
+        } else {
+            self.keyed.get(&(index, key)).copied().unwrap_or(0)
         }
     }
 }
@@ -119,4 +148,80 @@ pub struct ChartDef {
     pub module: &'static str,
     pub mode: ChartMode,
     pub dims: &'static [DimDef],
+}
+
+impl ChartDef {
+    /// This table entry as drawn: every dimension `keep` accepts, reading
+    /// the plain counters.
+    pub fn instance(&self, update_every: u32, keep: impl Fn(&DimDef) -> bool) -> Chart {
+        Chart {
+            id: self.id.to_string(),
+            title: self.title.to_string(),
+            units: self.units,
+            family: self.family.to_string(),
+            context: self.context,
+            kind: self.kind,
+            priority: self.priority,
+            module: self.module,
+            update_every,
+            dims: self
+                .dims
+                .iter()
+                .filter(|d| keep(d))
+                .map(|d| d.instance(0))
+                .collect(),
+        }
+    }
+}
+
+impl DimDef {
+    /// This dimension reading the counters of `key`.
+    pub fn instance(&self, key: u64) -> Dim {
+        Dim {
+            id: self.id.to_string(),
+            name: self.name.to_string(),
+            value: self.value,
+            key,
+            multiplier: self.multiplier,
+        }
+    }
+}
+
+/// A chart as a run draws it. Charts that exist per key (a disk, an IRQ, an
+/// apps group) are built at run time, so everything here is owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chart {
+    /// `type.id`.
+    pub id: String,
+    pub title: String,
+    pub units: &'static str,
+    pub family: String,
+    pub context: &'static str,
+    pub kind: ChartKind,
+    pub priority: u32,
+    pub module: &'static str,
+    pub update_every: u32,
+    pub dims: Vec<Dim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dim {
+    pub id: String,
+    pub name: String,
+    pub value: DimValue,
+    /// Which counters `value` reads: 0 for the plain ones, else the key of
+    /// keyed ones.
+    pub key: u64,
+    pub multiplier: i64,
+}
+
+impl Chart {
+    /// One value per dimension, from the counters now and at the previous
+    /// update.
+    pub fn values(&self, now: &Snapshot, previous: &Snapshot) -> Vec<i64> {
+        self.dims
+            .iter()
+            .map(|dim| dim.value.compute(dim.key, now, previous))
+            .collect()
+    }
 }

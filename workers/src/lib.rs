@@ -5,11 +5,14 @@
 pub mod chart;
 pub mod features;
 pub mod loader;
+pub mod privileges;
 pub mod process;
 pub mod registry;
 pub mod runtime;
 pub mod sync;
 pub mod thread;
 
-pub use chart::{Algorithm, ChartDef, ChartKind, ChartMode, DimDef, DimValue};
+pub use chart::{
+    Algorithm, Chart, ChartDef, ChartKind, ChartMode, Dim, DimDef, DimValue, Snapshot,
+};
 pub use thread::{Thread, VariantKind, WorkerConfig};

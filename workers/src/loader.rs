@@ -62,7 +62,7 @@ pub fn attach(
     variant: &Variant,
     cfg: &WorkerConfig,
     btf: &Btf,
-) -> Result<CounterCollector, AttachError> {
+) -> Result<Box<dyn Collector>, AttachError> {
     let filter_tgid = cfg.pid_filter.unwrap_or(0);
     let mut loader = EbpfLoader::new();
     loader
@@ -89,20 +89,7 @@ pub fn attach(
         // Descendants forked before the fork hook was attached.
         track(&mut ebpf, &descendants(pid))?;
     }
-    let map = ebpf.take_map(variant.counter_map).ok_or(AttachError::Map {
-        map: variant.counter_map,
-        detail: "missing from the object".into(),
-    })?;
-    let counters = PerCpuArray::try_from(map).map_err(|e| AttachError::Map {
-        map: variant.counter_map,
-        detail: format!("{e:?}"),
-    })?;
-    Ok(CounterCollector {
-        _ebpf: ebpf,
-        map_name: variant.counter_map,
-        counters,
-        count: thread.counters().len() as u32,
-    })
+    thread.collector(ebpf, variant, cfg)
 }
 
 /// Attaches one program of a loaded object where its hook says; the link
@@ -252,6 +239,25 @@ pub struct CounterCollector {
     map_name: &'static str,
     counters: PerCpuArray<MapData, u64>,
     count: u32,
+}
+
+impl CounterCollector {
+    pub fn new(mut ebpf: Ebpf, map_name: &'static str, count: u32) -> Result<Self, AttachError> {
+        let map = ebpf.take_map(map_name).ok_or(AttachError::Map {
+            map: map_name,
+            detail: "missing from the object".into(),
+        })?;
+        let counters = PerCpuArray::try_from(map).map_err(|e| AttachError::Map {
+            map: map_name,
+            detail: format!("{e:?}"),
+        })?;
+        Ok(CounterCollector {
+            _ebpf: ebpf,
+            map_name,
+            counters,
+            count,
+        })
+    }
 }
 
 impl Collector for CounterCollector {

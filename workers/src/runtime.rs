@@ -13,9 +13,10 @@ use ipc::RingWriter;
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 use nix::sys::signal::{signal, SigHandler, Signal};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::loader::{self, CounterCollector};
+use crate::loader;
+use crate::privileges::{self, CapSet};
 use crate::registry;
 use crate::thread::{candidates, Collector, Thread, WorkerConfig};
 
@@ -46,7 +47,7 @@ pub fn run(thread_name: &str) -> i32 {
         error!("worker: unknown thread `{thread_name}`");
         return exit::BAD_INVOCATION;
     };
-    let _span = tracing::error_span!("ebpf-collector", thread = thread_name).entered();
+    // The supervisor prefixes our stderr lines with the thread's name.
     // Exec'd as /proc/self/exe, which names us "exe" in ps and top.
     if let Err(e) = nix::sys::prctl::set_name(c"ebpf-collector") {
         warn!("cannot set the process name: {e}");
@@ -70,9 +71,16 @@ pub fn run(thread_name: &str) -> i32 {
         // Only kernels before 5.11 need it; there a map load will fail and say so.
         tracing::debug!("cannot raise RLIMIT_MEMLOCK: {e}");
     }
-    let Some((variant, collector)) = attach(thread, &cfg) else {
+    let Some((variant, mut collector)) = attach(thread, &cfg) else {
         return exit::UNSUPPORTED;
     };
+    match drop_privileges(collector.as_mut()) {
+        Ok(kept) => debug!("attached; capabilities kept: {kept}"),
+        Err(e) => {
+            error!("cannot drop capabilities after attaching: {e}");
+            return exit::FAILED;
+        }
+    }
     collect_loop(&cfg, ring, variant, collector, &stop)
 }
 
@@ -112,7 +120,7 @@ fn setup(thread: &dyn Thread) -> Result<(WorkerConfig, RingWriter), String> {
 }
 
 /// Tries the variants in order; says why each one that failed was rejected.
-fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, CounterCollector)> {
+fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, Box<dyn Collector>)> {
     let btf = match loader::kernel_btf(cfg) {
         Ok(btf) => btf,
         Err(e) => {
@@ -141,11 +149,23 @@ fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, CounterCollec
     None
 }
 
+/// Once attached, a worker only reads its maps, which needs at most the
+/// capability guarding `bpf()`; it keeps nothing else, and no exec can give
+/// anything back.
+fn drop_privileges(collector: &mut dyn Collector) -> std::io::Result<CapSet> {
+    let bpf = privileges::bpf_cap();
+    privileges::keep_only(CapSet::of(&[bpf]), false)?;
+    privileges::forbid_new_privileges()?;
+    let mut probe = Vec::new();
+    privileges::drop_if_unneeded(bpf, || collector.collect(&mut probe).is_ok())?;
+    Ok(privileges::current()?.1)
+}
+
 fn collect_loop(
     cfg: &WorkerConfig,
     mut ring: RingWriter,
     variant: u32,
-    mut collector: CounterCollector,
+    mut collector: Box<dyn Collector>,
     stop: &AtomicBool,
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());

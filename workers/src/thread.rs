@@ -1,12 +1,15 @@
 //! The contract every collector thread implements, and what a worker
 //! process receives from the supervisor.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use conf::{Config, ThreadName, ThreadSettings};
+use aya::Ebpf;
+use conf::{Config, LoadMode, ThreadName, ThreadSettings};
 use serde::{Deserialize, Serialize};
 
-use crate::chart::ChartDef;
+use crate::chart::{Chart, ChartDef, ChartMode};
+use crate::loader::{AttachError, CounterCollector};
 
 /// How a variant hooks the kernel. Each thread lists its variants in the
 /// order `auto` tries them.
@@ -255,6 +258,46 @@ pub trait Thread: Sync {
     fn collects(&self, _config: &Config, _counter: u32) -> bool {
         true
     }
+
+    /// The charts drawn under `config`, given the keyed counters seen so
+    /// far (`(index, key)`: a disk, an IRQ). The supervisor asks again
+    /// whenever a new key appears. The default is the thread's table.
+    fn layout(&self, config: &Config, _keys: &BTreeSet<(u32, u64)>) -> Vec<Chart> {
+        table_layout(self, config)
+    }
+
+    /// The worker's reader of the attached object. The default sums the
+    /// variant's per-CPU counter array into plain counters.
+    fn collector(
+        &self,
+        ebpf: Ebpf,
+        variant: &Variant,
+        _config: &WorkerConfig,
+    ) -> Result<Box<dyn Collector>, AttachError> {
+        Ok(Box::new(CounterCollector::new(
+            ebpf,
+            variant.counter_map,
+            self.counters().len() as u32,
+        )?))
+    }
+}
+
+/// A thread's table as drawn under `config`: error charts only in return
+/// mode, dimensions of counters it does not collect left out, charts left
+/// without dimensions dropped.
+pub fn table_layout<T: Thread + ?Sized>(thread: &T, config: &Config) -> Vec<Chart> {
+    let settings = config.thread(thread.name());
+    thread
+        .charts()
+        .iter()
+        .filter(|def| def.mode == ChartMode::Both || settings.mode == LoadMode::Return)
+        .map(|def| {
+            def.instance(settings.update_every, |dim| {
+                dim.value.counters().all(|c| thread.collects(config, c))
+            })
+        })
+        .filter(|chart| !chart.dims.is_empty())
+        .collect()
 }
 
 /// A value reading of a kernel map failed.

@@ -6,18 +6,48 @@ mod table;
 
 use std::io;
 
-use workers::{ChartDef, DimDef};
+use conf::ThreadName;
+pub use workers::Chart;
+use workers::VariantKind;
 
 pub use netdata::Netdata;
 pub use table::Table;
 
-/// A chart as this run draws it: the table entry, the dimensions the
-/// configuration collects, and the thread's update interval.
-#[derive(Debug, Clone)]
-pub struct Chart {
-    pub def: &'static ChartDef,
-    pub dims: Vec<&'static DimDef>,
+/// Where a thread stands, as the plugin's own charts show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Not enabled in the configuration.
+    Off,
+    /// Its worker is starting, or waits to be restarted.
+    Starting,
+    /// Its worker is attached and sending data.
+    Running,
+    /// Enabled but will not run: not implemented, no variant works here,
+    /// or it crashed too often.
+    Disabled,
+}
+
+/// One thread in the supervisor's eyes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadStatus {
+    pub thread: ThreadName,
+    pub state: ThreadState,
+    /// The attach variant of its running worker.
+    pub variant: Option<VariantKind>,
+    /// Workers that died and were (or will be) replaced.
+    pub restarts: u64,
+    /// Frames its workers dropped because the ring was full.
+    pub dropped_frames: u64,
+    /// Milliseconds without an attached worker after deaths: events then
+    /// were not counted.
+    pub gap_ms: u64,
+}
+
+/// The supervisor's own state, every thread in [`ThreadName::ALL`] order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
     pub update_every: u32,
+    pub threads: Vec<ThreadStatus>,
 }
 
 pub trait Output {
@@ -25,6 +55,16 @@ pub trait Output {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()>;
     /// One value per dimension of `chart`, in order.
     fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()>;
+    /// These charts will get no more data (their thread was disabled).
+    /// Outputs without a chart lifecycle ignore it.
+    fn obsolete(&mut self, _charts: &[Chart]) -> io::Result<()> {
+        Ok(())
+    }
+    /// The supervisor's own state, once per global update interval: the
+    /// plugin's own charts in Netdata. Outputs without them ignore it.
+    fn status(&mut self, _status: &Status) -> io::Result<()> {
+        Ok(())
+    }
     /// Ends a batch of updates: flush, redraw.
     fn flush(&mut self) -> io::Result<()>;
     /// Nothing can be collected: tell the consumer to stop restarting us.

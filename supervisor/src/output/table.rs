@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use workers::Algorithm;
 
-use super::{Chart, Output};
+use super::{Chart, Output, Status, ThreadState};
 
 struct Row {
     chart: Chart,
@@ -16,7 +16,9 @@ struct Row {
 
 pub struct Table<W: Write> {
     out: W,
-    rows: BTreeMap<(u32, &'static str), Row>,
+    rows: BTreeMap<(u32, String), Row>,
+    /// One line per enabled thread: state, attach variant, restarts.
+    threads: Vec<String>,
 }
 
 impl<W: Write> Table<W> {
@@ -24,6 +26,7 @@ impl<W: Write> Table<W> {
         Table {
             out,
             rows: BTreeMap::new(),
+            threads: Vec::new(),
         }
     }
 }
@@ -32,7 +35,7 @@ impl<W: Write> Output for Table<W> {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
             self.rows.insert(
-                (chart.def.priority, chart.def.id),
+                (chart.priority, chart.id.clone()),
                 Row {
                     chart: chart.clone(),
                     values: Vec::new(),
@@ -44,7 +47,7 @@ impl<W: Write> Output for Table<W> {
     }
 
     fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        let Some(row) = self.rows.get_mut(&(chart.def.priority, chart.def.id)) else {
+        let Some(row) = self.rows.get_mut(&(chart.priority, chart.id.clone())) else {
             return Ok(());
         };
         row.rates = chart
@@ -62,13 +65,53 @@ impl<W: Write> Output for Table<W> {
         Ok(())
     }
 
+    fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
+        for chart in charts {
+            self.rows.remove(&(chart.priority, chart.id.clone()));
+        }
+        Ok(())
+    }
+
+    fn status(&mut self, status: &Status) -> io::Result<()> {
+        self.threads = status
+            .threads
+            .iter()
+            .filter(|t| t.state != ThreadState::Off)
+            .map(|t| {
+                let state = match (t.state, t.variant) {
+                    (ThreadState::Running, Some(variant)) => {
+                        format!("running ({} variant)", variant.as_str())
+                    }
+                    (ThreadState::Running, None) => "running".into(),
+                    (ThreadState::Starting, _) => "starting".into(),
+                    (ThreadState::Disabled, _) => "disabled".into(),
+                    (ThreadState::Off, _) => "off".into(),
+                };
+                format!(
+                    "  {:<12}{state:<30}{:>6} restarts{:>8} ms without data",
+                    t.thread.key(),
+                    t.restarts,
+                    t.gap_ms
+                )
+            })
+            .collect();
+        Ok(())
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         // Home, clear screen: redraw in place.
         write!(self.out, "\x1b[H\x1b[2J")?;
         writeln!(self.out, "ebpf-collector — Ctrl-C to stop")?;
+        for line in &self.threads {
+            writeln!(self.out, "{line}")?;
+        }
         for row in self.rows.values() {
-            let def = row.chart.def;
-            writeln!(self.out, "\n{} — {} [{}]", def.id, def.title, def.units)?;
+            let chart = &row.chart;
+            writeln!(
+                self.out,
+                "\n{} — {} [{}]",
+                chart.id, chart.title, chart.units
+            )?;
             for (i, dim) in row.chart.dims.iter().enumerate() {
                 let shown = match (row.values.get(i), row.rates.get(i).copied().flatten()) {
                     (_, Some(rate)) => format!("{rate:>14.1}"),

@@ -1,0 +1,489 @@
+//! The supervisor under failure: crash-looping and garbage-writing workers,
+//! SIGHUP reloads, least privilege, broken configuration files and command
+//! lines. Run one at a time: they count the collector's workers.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{symlink, FileExt};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tests::protocol::Stream;
+use tests::{all_incremental_monotonic, children, collector_bin, require_root, Collector, TempDir};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Only process and sync, every second, from the files alone (so that a
+/// reload can change which threads run).
+const PROCESS_AND_SYNC: &str = "[global]\nupdate every = 1\n[ebpf programs]\n\
+    process = yes\nsync = yes\nmount = no\nfd = no\nhardirq = no\nsoftirq = no\n\
+    oomkill = no\nshm = no\n";
+
+fn signal(pid: u32, signal: Signal) {
+    kill(Pid::from_raw(pid as i32), signal).unwrap();
+}
+
+/// The pid of `thread`'s current worker.
+fn worker_of(collector: &Collector, thread: &str) -> Option<u32> {
+    let wanted = format!("worker\0{thread}\0");
+    children(collector.pid()).into_iter().find(|pid| {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).ends_with(&wanted))
+    })
+}
+
+/// The last value `chart` `dim` received.
+fn last(stream: &Stream, chart: &str, dim: &str) -> Option<i64> {
+    stream.chart(chart)?.dims.get(dim)?.values.last().copied()
+}
+
+fn updates(stream: &Stream, chart: &str) -> usize {
+    stream.chart(chart).map_or(0, |c| c.updates)
+}
+
+fn wait_for_stderr(collector: &Collector, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !collector.stderr().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{text}` in stderr:\n{}",
+            collector.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_for(collector: &Collector, what: &str, done: impl Fn(&Stream) -> bool) {
+    assert!(
+        collector.wait_until(Duration::from_secs(15), done),
+        "{what} never happened; stderr:\n{}",
+        collector.stderr()
+    );
+}
+
+/// Tracks the longest time between two updates of a chart.
+struct PauseMeter {
+    chart: &'static str,
+    seen: usize,
+    at: Instant,
+    longest: Duration,
+}
+
+impl PauseMeter {
+    fn new(collector: &Collector, chart: &'static str) -> PauseMeter {
+        PauseMeter {
+            chart,
+            seen: updates(&collector.stream(), chart),
+            at: Instant::now(),
+            longest: Duration::ZERO,
+        }
+    }
+
+    fn sample(&mut self, collector: &Collector) {
+        let now = updates(&collector.stream(), self.chart);
+        if now != self.seen {
+            self.longest = self.longest.max(self.at.elapsed());
+            (self.seen, self.at) = (now, Instant::now());
+        }
+    }
+}
+
+#[test]
+fn a_worker_that_keeps_dying_is_disabled_while_the_others_never_pause() {
+    if !require_root("crash loop") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = Collector::start(
+        &["--process", "--sync", "--update-every", "1"],
+        &[(
+            "ebpf.d.conf",
+            "[supervisor]\nrestart delay ms = 100\ncrash limit = 3\ncrash window = 60\n",
+        )],
+    );
+    collector.wait_attached("system.exit");
+    collector.wait_attached("mem.file_sync");
+    let mut process = PauseMeter::new(&collector, "system.exit");
+    let mut killed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while killed.len() < 3 {
+        assert!(Instant::now() < deadline, "killed only {killed:?}");
+        if let Some(pid) = worker_of(&collector, "sync").filter(|p| !killed.contains(p)) {
+            signal(pid, Signal::SIGKILL);
+            killed.push(pid);
+        }
+        process.sample(&collector);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wait_for_stderr(&collector, "thread disabled until a reload");
+    let stderr = collector.stderr();
+    assert!(
+        stderr.contains("sync: its worker died 3 times within 60s"),
+        "{stderr}"
+    );
+    // The first worker attached before dying: its lines are among the last.
+    assert!(
+        stderr.contains("last stderr lines:\n  | ")
+            && stderr.contains("  | INFO attached the tracepoint variant"),
+        "{stderr}"
+    );
+    // Disabled: on the own charts, and no worker comes back.
+    wait_for(&collector, "sync shown disabled", |s| {
+        last(s, "netdata.ebpf_disabled_threads", "sync") == Some(1)
+            && last(s, "netdata.ebpf_threads", "sync") == Some(0)
+            && last(s, "netdata.ebpf_threads", "process") == Some(1)
+            && last(s, "netdata.ebpf_restarts", "sync") == Some(3)
+            && last(s, "netdata.ebpf_restarts", "process") == Some(0)
+    });
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert_eq!(worker_of(&collector, "sync"), None, "sync came back");
+        process.sample(&collector);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // One missed update would be a pause of two seconds.
+    assert!(
+        process.longest < Duration::from_millis(1900),
+        "process paused for {:?}",
+        process.longest
+    );
+    // SIGHUP gives a disabled thread another chance.
+    signal(collector.pid(), Signal::SIGHUP);
+    wait_for(&collector, "sync running again", |s| {
+        last(s, "netdata.ebpf_threads", "sync") == Some(1)
+            && last(s, "netdata.ebpf_disabled_threads", "sync") == Some(0)
+    });
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    all_incremental_monotonic(&stream);
+    assert_eq!(stream.errors, Vec::<String>::new());
+}
+
+#[test]
+fn a_worker_that_writes_garbage_is_killed_and_restarted() {
+    if !require_root("garbage") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = Collector::start(&["--process", "--sync", "--update-every", "1"], &[]);
+    collector.wait_attached("mem.file_sync");
+    let sync = worker_of(&collector, "sync").expect("a sync worker");
+    // Stopped, the worker cannot notice the damage first; the supervisor
+    // must, long before the watchdog would.
+    signal(sync, Signal::SIGSTOP);
+    // The worker keeps only the mapping of its ring (the memfd's fd is
+    // closed once mapped): open the mapped file.
+    let maps = fs::read_to_string(format!("/proc/{sync}/maps")).unwrap();
+    let range = maps
+        .lines()
+        .find(|l| l.contains("memfd:ebpf-collector-ring"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the ring's mapping");
+    let ring = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{sync}/map_files/{range}"))
+        .unwrap();
+    let len = ring.metadata().unwrap().len() as usize;
+    ring.write_all_at(&vec![0xa5; len], 0).unwrap();
+    let seen = updates(&collector.stream(), "mem.file_sync");
+    wait_for_stderr(&collector, "sync: worker wrote garbage");
+    wait_for(&collector, "data from a new sync worker", |s| {
+        updates(s, "mem.file_sync") >= seen + 2
+    });
+    assert_ne!(worker_of(&collector, "sync"), Some(sync));
+    assert!(!collector.stderr().contains("panicked"));
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    all_incremental_monotonic(&stream);
+    assert_eq!(stream.errors, Vec::<String>::new());
+}
+
+#[test]
+fn sighup_restarts_only_changed_workers_and_obsoletes_disabled_charts() {
+    if !require_root("SIGHUP") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = Collector::start(&[], &[("ebpf.d.conf", PROCESS_AND_SYNC)]);
+    collector.wait_attached("system.exit");
+    collector.wait_attached("mem.memory_map");
+    let process = worker_of(&collector, "process").unwrap();
+    let sync = worker_of(&collector, "sync").unwrap();
+    let config = collector.config_dir().to_path_buf();
+    let hup = || signal(collector.pid(), Signal::SIGHUP);
+
+    // Nothing changed: nothing restarts.
+    hup();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(worker_of(&collector, "process"), Some(process));
+    assert_eq!(worker_of(&collector, "sync"), Some(sync));
+
+    // Only sync's configuration changes: msync's only chart goes obsolete.
+    fs::write(config.join("ebpf.d/sync.conf"), "[syscalls]\nmsync = no\n").unwrap();
+    hup();
+    wait_for(&collector, "mem.memory_map obsolete", |s| {
+        s.chart("mem.memory_map").is_some_and(|c| c.obsolete)
+    });
+    let seen = updates(&collector.stream(), "mem.file_sync");
+    wait_for(&collector, "sync data again", |s| {
+        updates(s, "mem.file_sync") >= seen + 2
+    });
+    let restarted = worker_of(&collector, "sync").unwrap();
+    assert_ne!(restarted, sync);
+    assert_eq!(worker_of(&collector, "process"), Some(process));
+
+    // sync disabled: its worker stops, every chart of it goes obsolete.
+    fs::write(
+        config.join("ebpf.d.conf"),
+        PROCESS_AND_SYNC.replace("sync = yes", "sync = no"),
+    )
+    .unwrap();
+    hup();
+    wait_for(&collector, "sync charts obsolete", |s| {
+        ["mem.file_sync", "mem.sync", "mem.file_segment"]
+            .iter()
+            .all(|id| s.chart(id).is_some_and(|c| c.obsolete))
+    });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while worker_of(&collector, "sync").is_some() {
+        assert!(Instant::now() < deadline, "the sync worker did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_for(&collector, "sync shown off", |s| {
+        last(s, "netdata.ebpf_threads", "sync") == Some(0)
+            && last(s, "netdata.ebpf_disabled_threads", "sync") == Some(0)
+    });
+
+    // Enabled again: defined again, counting on from its old totals.
+    fs::write(config.join("ebpf.d.conf"), PROCESS_AND_SYNC).unwrap();
+    hup();
+    wait_for(&collector, "sync charts back", |s| {
+        ["mem.file_sync", "mem.sync", "mem.file_segment"]
+            .iter()
+            .all(|id| s.chart(id).is_some_and(|c| !c.obsolete && c.updates > 0))
+            && last(s, "netdata.ebpf_threads", "sync") == Some(1)
+    });
+    assert_eq!(worker_of(&collector, "process"), Some(process));
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    all_incremental_monotonic(&stream);
+    assert_eq!(stream.errors, Vec::<String>::new());
+}
+
+/// `CapEff`, `CapPrm`, `CapBnd` and `NoNewPrivs` of a process.
+fn privileges(pid: u32) -> (u64, u64, u64, bool) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+            .to_string()
+    };
+    let caps = |name: &str| u64::from_str_radix(&field(name), 16).unwrap();
+    (
+        caps("CapEff:"),
+        caps("CapPrm:"),
+        caps("CapBnd:"),
+        field("NoNewPrivs:") == "1",
+    )
+}
+
+const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
+const CAP_PERFMON: u64 = 1 << 38;
+const CAP_BPF: u64 = 1 << 39;
+/// README, "Privileges": what the collector needs on kernels >= 5.8.
+const DOCUMENTED: u64 = CAP_BPF | CAP_PERFMON | CAP_DAC_READ_SEARCH;
+
+/// Workers hold at most CAP_BPF once attached (none where the kernel lets
+/// map reads go without it) and can never gain more.
+fn assert_workers_dropped_privileges(collector: &Collector) {
+    for thread in ["process", "sync"] {
+        let pid = worker_of(collector, thread).unwrap();
+        let (effective, permitted, _, no_new_privs) = privileges(pid);
+        assert_eq!(
+            effective & !CAP_BPF,
+            0,
+            "{thread} worker keeps {effective:#x}"
+        );
+        assert_eq!(
+            permitted & !CAP_BPF,
+            0,
+            "{thread} worker may {permitted:#x}"
+        );
+        assert!(no_new_privs, "{thread} worker without no_new_privs");
+    }
+}
+
+#[test]
+fn root_keeps_only_what_starting_workers_needs() {
+    if !require_root("capabilities") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = Collector::start(&["--process", "--sync", "--update-every", "1"], &[]);
+    collector.wait_attached("system.exit");
+    collector.wait_attached("mem.file_sync");
+    let (effective, permitted, bounding, _) = privileges(collector.pid());
+    // Whatever of the documented set root has here, and nothing else.
+    assert_eq!(
+        effective & !DOCUMENTED,
+        0,
+        "supervisor keeps {effective:#x}"
+    );
+    assert_eq!(permitted, effective);
+    assert_eq!(bounding, effective, "workers could regain {bounding:#x}");
+    assert_workers_dropped_privileges(&collector);
+    let (status, _) = collector.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn runs_as_an_unprivileged_user_with_only_the_documented_capabilities() {
+    if !require_root("setpriv") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Mounting tracefs is the one thing the set lacks (CAP_SYS_ADMIN).
+    let mounted = Command::new("sh")
+        .args(["-c", "ls /sys/kernel/tracing/events/syscalls >/dev/null 2>&1 || mount -t tracefs tracefs /sys/kernel/tracing"])
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let caps = "-all,+bpf,+perfmon,+dac_read_search";
+    let mut setpriv = Command::new("setpriv");
+    setpriv
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(format!("--inh-caps={caps}"))
+        .arg(format!("--ambient-caps={caps}"))
+        .arg(format!("--bounding-set={caps}"))
+        .arg(collector_bin());
+    let workload = tests::Workload::spawn("sync", 5);
+    let pid = workload.pid().to_string();
+    let collector = Collector::start_with(
+        setpriv,
+        TempDir::new("config"),
+        &["--process", "--sync", "--update-every", "1", "--pid", &pid],
+    );
+    collector.wait_attached("system.exit");
+    collector.wait_attached("mem.file_sync");
+    let (effective, _, _, _) = privileges(collector.pid());
+    assert_eq!(effective, DOCUMENTED, "supervisor of user nobody");
+    assert_workers_dropped_privileges(&collector);
+    workload.run();
+    collector.assert_totals(&[
+        ("mem.file_sync", "fsync", 5),
+        ("mem.file_sync", "fdatasync", 5),
+        ("mem.memory_map", "msync", 5),
+        ("mem.sync", "sync", 5),
+        ("mem.sync", "syncfs", 5),
+        ("mem.file_segment", "sync_file_range", 5),
+    ]);
+    let (status, _) = collector.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn broken_configuration_files_are_named_and_the_defaults_run() {
+    if !require_root("bad config") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let config = TempDir::new("config");
+    let dir = config.0.clone();
+    let mut main = b"[global]\nupdate every = abc\n[no such section]\nx = 1\n".to_vec();
+    main.extend(b"\x00\x01\xff\xfe binary \x1b[2J garbage\n");
+    main.extend(format!("apps = {}\n", "y".repeat(10_000)).as_bytes());
+    main.extend(b"[supervisor]\ncrash limit = -1\n");
+    fs::write(dir.join("ebpf.d.conf"), main).unwrap();
+    symlink(dir.join("ebpf.d/sync.conf"), dir.join("ebpf.d/sync.conf")).unwrap();
+    fs::create_dir(dir.join("ebpf.d/process.conf")).unwrap();
+    nix::unistd::mkfifo(&dir.join("ebpf.d/fd.conf"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    symlink(dir.join("nowhere"), dir.join("ebpf.d/vfs.conf")).unwrap();
+    let mut command = Command::new(collector_bin());
+    command.env("NETDATA_INTERNALS_MONITORING", "NO");
+    let collector = Collector::start_with(
+        command,
+        config,
+        &["--process", "--sync", "--update-every", "1"],
+    );
+    collector.wait_attached("system.exit");
+    collector.wait_attached("mem.file_sync");
+    let stderr = collector.stderr();
+    let main = dir.join("ebpf.d.conf");
+    let d = dir.join("ebpf.d");
+    for expected in [
+        format!("{}:2: [global] `update every` = `abc`: not a positive integer", main.display()),
+        format!("{}:3: unknown section `[no such section]` (ignored)", main.display()),
+        format!("{}:5: not valid UTF-8", main.display()),
+        format!("{}:6: line too long (10007 bytes", main.display()),
+        format!("{}:8: [supervisor] `crash limit` = `-1`: not a non-negative integer; using the default 5", main.display()),
+        format!("{}: cannot read: Too many levels of symbolic links", d.join("sync.conf").display()),
+        format!("{}: cannot read: is a directory", d.join("process.conf").display()),
+        format!("{}: cannot read: not a regular file", d.join("fd.conf").display()),
+        format!("{}: cannot read: No such file or directory", d.join("vfs.conf").display()),
+    ] {
+        assert!(stderr.contains(&expected), "no `{expected}` in:\n{stderr}");
+    }
+    // Control characters from the file never reach the log raw.
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    // NETDATA_INTERNALS_MONITORING=NO: no own charts.
+    assert!(
+        stream.charts.keys().all(|id| !id.starts_with("netdata.")),
+        "{:?}",
+        stream.charts.keys()
+    );
+}
+
+#[test]
+fn bad_command_lines_print_the_usage_never_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let long = "x".repeat(100_000);
+    let cases: Vec<Vec<std::ffi::OsString>> = [
+        vec!["--pid"],
+        vec!["run", "--pid", "abc"],
+        vec!["--pid", "-1"],
+        vec!["--update-every", "0"],
+        vec!["--output", "xml"],
+        vec!["--bogus"],
+        vec!["run", "stray"],
+        vec!["1", "2"],
+        vec!["--config-dir"],
+        vec!["--log-level", "loud"],
+        vec!["worker"],
+        vec![long.as_str()],
+        vec!["-"],
+        vec!["--"],
+    ]
+    .into_iter()
+    .map(|args| args.into_iter().map(Into::into).collect())
+    .chain([vec![std::ffi::OsStr::from_bytes(b"--\xff").to_owned()]])
+    .collect();
+    for args in cases {
+        let out = Command::new(collector_bin())
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage:"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    }
+    // A worker started by hand with a wrong thread says so.
+    let out = Command::new(collector_bin())
+        .args(["worker", "nosuch"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown thread `nosuch`"));
+}
