@@ -61,6 +61,13 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
     privileges(&mut findings);
     let btf = btf(config, &mut findings);
     filesystems(&mut findings);
+    // From here on, what `run` keeps for its workers: no more.
+    if let Err(e) = privileges::keep_only(privileges::attach_set(), false) {
+        line(
+            "",
+            format!("cannot drop to the capabilities workers get: {e}"),
+        );
+    }
     lockdown(&mut findings);
     selinux(&mut findings);
     if let Some(btf) = &btf {
