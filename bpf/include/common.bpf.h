@@ -83,6 +83,35 @@ static __always_inline void filter_on_free(struct task_struct *task)
 		bpf_map_delete_elem(&tracked_tgids, &tgid);
 }
 
+/* Tasks that exited while tracked, by task_struct address. A task's
+ * sched_process_free runs from an RCU callback, possibly after its
+ * leader's, when its tgid has left the set already: callbacks of different
+ * CPUs run in any order, lazy ones seconds late (seen on 6.18: a third of
+ * a process's threads freed after it). The mark still says it was. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u8);
+} tracked_exits SEC(".maps");
+
+static __always_inline void filter_on_exit(struct task_struct *task)
+{
+	__u64 key = (__u64)task;
+	__u8 yes = 1;
+
+	if (filter_tgid && tgid_wanted(BPF_CORE_READ(task, tgid)))
+		bpf_map_update_elem(&tracked_exits, &key, &yes, BPF_ANY);
+}
+
+/* At a task's free: whether it was tracked when it exited. */
+static __always_inline bool filter_freed_wanted(struct task_struct *task)
+{
+	__u64 key = (__u64)task;
+
+	return !filter_tgid || bpf_map_delete_elem(&tracked_exits, &key) == 0;
+}
+
 /* The trampoline and probe variants' programs on a kernel function's
  * entry: name_fentry and name_kprobe, both running `call` with the
  * function's arguments (the rest of the macro's arguments, as BPF_PROG and

@@ -23,11 +23,11 @@ static __always_inline void count_group_exit(bool group_dead)
 		counter_add(&process_counters, PROCESS_GROUP_EXIT, 1);
 }
 
-/* Counted for the released task, in the reaper's context. The leader's
- * release is a process's last event: it leaves the --pid set after it. */
-static __always_inline void count_release(struct task_struct *task)
+/* Counted for the released task. The leader's release is a process's last
+ * event: it leaves the --pid set after it. */
+static __always_inline void count_release(bool wanted, struct task_struct *task)
 {
-	if (tgid_wanted(BPF_CORE_READ(task, tgid)))
+	if (wanted)
 		counter_add(&process_counters, PROCESS_TASK_RELEASE, 1);
 	filter_on_free(task);
 }
@@ -106,13 +106,15 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	__u8 yes = 1;
 
 	count_task_exit();
+	filter_on_exit(task);
 	if (BPF_CORE_READ(task, signal, live.counter) == 0)
 		count_group_exit(bpf_map_update_elem(&dead_groups, &group, &yes, BPF_NOEXIST) == 0);
 	return 0;
 }
 
 /* Fired from the RCU callback that release_task() queues: one per reaped
- * task. The leader goes last: its process's claim ends with it. */
+ * task, in no particular order. Released last, the leader ends its
+ * process's claim. */
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(process_free, struct task_struct *task)
 {
@@ -120,7 +122,7 @@ int BPF_PROG(process_free, struct task_struct *task)
 
 	if (BPF_CORE_READ(task, pid) == BPF_CORE_READ(task, tgid))
 		bpf_map_delete_elem(&dead_groups, &group);
-	count_release(task);
+	count_release(filter_freed_wanted(task), task);
 	return 0;
 }
 
@@ -199,7 +201,9 @@ ENTRY_PROGRAMS(process_exit, count_task_exit())
  * (exit_group), where reading signal->live at do_exit() is not. */
 ENTRY_PROGRAMS(process_group_exit, count_group_exit(group_dead), __u64 first, int group_dead)
 
-ENTRY_PROGRAMS(process_release, count_release(task), struct task_struct *task)
+/* Called by release_task() in order: a process's threads, then its leader. */
+ENTRY_PROGRAMS(process_release, count_release(tgid_wanted(BPF_CORE_READ(task, tgid)), task),
+	       struct task_struct *task)
 
 /* ---- probe variant ---- */
 

@@ -69,8 +69,10 @@ pub fn attach(
         .btf(Some(btf))
         .override_global("filter_tgid", &filter_tgid, true);
     if cfg.pid_filter.is_none() {
-        // Unused without --pid; its default size would cost 640 KB of kernel memory.
-        loader.map_max_entries("tracked_tgids", 1);
+        // Unused without --pid; their default sizes would cost over 1 MB of kernel memory.
+        for map in ["tracked_tgids", "tracked_exits"] {
+            loader.map_max_entries(map, 1);
+        }
     }
     let mut ebpf = loader.load(variant.object).map_err(AttachError::Object)?;
     if let Some(pid) = cfg.pid_filter {
