@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 mod dirs;
 pub mod ini;
 mod load;
+pub mod statsd;
 
 pub use dirs::ConfigDirs;
 pub use load::load;
+pub use statsd::{StatsdDestination, StatsdSettings, Transport};
 
 /// Thread identities, in the fixed order of the original's self-monitoring
 /// charts (spec §7), so iteration order matches the dimension order there.
@@ -313,6 +315,8 @@ pub struct Config {
     pub network_connections: NetworkConnections,
     /// `[service name]`: port → name.
     pub service_names: BTreeMap<u16, String>,
+    /// `ebpf.d.conf` `[statsd]` (our extension).
+    pub statsd: StatsdSettings,
     /// The files actually read, in order.
     pub files: Vec<PathBuf>,
 }

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::ini::{self, printable, Document};
+use crate::statsd;
 use crate::{
     CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, FilesystemSelection, GlobalSettings,
-    LoadMode, NetworkConnections, NetworkTables, Severity, ShmSyscalls, SupervisorSettings,
-    SyncSyscalls, ThreadName, ThreadSettings, TypeFormat,
+    LoadMode, NetworkConnections, NetworkTables, Severity, ShmSyscalls, StatsdSettings,
+    SupervisorSettings, SyncSyscalls, ThreadName, ThreadSettings, TypeFormat,
 };
 
 /// `update every`: at most an hour, as a longer period makes the charts useless.
@@ -131,6 +132,7 @@ pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagno
         read_main_global(src, &mut config.global);
         read_programs(src, &mut config);
         read_supervisor(src, &mut config.supervisor);
+        statsd::read(src, &mut config.statsd);
     }
     let global = config.global.clone();
     for settings in config.threads.values_mut() {
@@ -234,6 +236,7 @@ pub(crate) fn built_in(update_every: u32) -> Config {
             hostnames: None,
         },
         service_names: BTreeMap::new(),
+        statsd: StatsdSettings::default(),
         files: Vec::new(),
     }
 }
@@ -265,6 +268,7 @@ fn main_schema() -> Vec<(&'static str, Keys)> {
         (NETWORK_CONNECTIONS, Keys::Listed(NETWORK_CONNECTION_KEYS)),
         (SERVICE_NAME, Keys::Ports),
         (SUPERVISOR, Keys::Listed(SUPERVISOR_KEYS)),
+        (statsd::SECTION, Keys::Listed(statsd::KEYS)),
     ]
 }
 
@@ -459,7 +463,7 @@ fn read_service_names(src: &mut Source, names: &mut BTreeMap<u16, String>) {
 }
 
 /// One parsed file and the findings about it.
-struct Source {
+pub(crate) struct Source {
     path: PathBuf,
     doc: Document,
     diags: Vec<Diagnostic>,
@@ -530,7 +534,7 @@ impl Source {
     }
 
     /// The value of `key`, or `default` when it is absent, `auto`, or bad (reported).
-    fn value<T>(
+    pub(crate) fn value<T>(
         &mut self,
         section: &str,
         key: &str,

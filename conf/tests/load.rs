@@ -7,7 +7,7 @@ use std::path::Path;
 use common::{dirs, show, stock_dir, TempDir};
 use conf::{
     load, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity,
-    SupervisorSettings, ThreadName, TypeFormat,
+    StatsdDestination, StatsdSettings, SupervisorSettings, ThreadName, Transport, TypeFormat,
 };
 
 fn load_clean(list: &[&Path], default_update_every: u32) -> Config {
@@ -262,6 +262,90 @@ fn thread_specific_sections() {
     assert!(s.shmget && s.shmat && !s.shmdt && s.shmctl);
     let f = c.filesystems;
     assert!(f.ext4dist && f.xfsdist && f.nfsdist && !f.zfsdist && f.btrfsdist);
+}
+
+#[test]
+fn statsd_section_is_our_extension_of_ebpf_d_conf() {
+    let d = TempDir::new();
+    d.write(
+        "ebpf.d.conf",
+        "[statsd]\ndestination = tcp://[::1]:18125\nprefix = host1.ebpf\nmtu = 512\n",
+    );
+    let c = load_clean(&[d.path()], 1);
+    assert_eq!(
+        c.statsd.destination,
+        StatsdDestination {
+            transport: Transport::Tcp,
+            host: "::1".into(),
+            port: 18125
+        }
+    );
+    assert_eq!(
+        (c.statsd.prefix.as_str(), c.statsd.mtu),
+        ("host1.ebpf", 512)
+    );
+    // A stock file lacks the section: the defaults apply.
+    let stock = load_clean(&[&stock_dir()], 1);
+    assert_eq!(stock.statsd, StatsdSettings::default());
+    assert_eq!(stock.statsd.destination.to_string(), "udp://127.0.0.1:8125");
+    assert_eq!(
+        (stock.statsd.prefix.as_str(), stock.statsd.mtu),
+        ("ebpf", 1432)
+    );
+}
+
+#[test]
+fn bad_statsd_values_name_file_line_and_key_and_keep_the_default() {
+    let d = TempDir::new();
+    let main = d.write(
+        "ebpf.d.conf",
+        "[statsd]\ndestination = http://x:1\nprefix = a-b\nmtu = 10\nport = 1\n",
+    );
+    // [statsd] belongs to ebpf.d.conf only.
+    let sync = d.write("ebpf.d/sync.conf", "[statsd]\nprefix = x\n");
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    assert_eq!(c.statsd, StatsdSettings::default());
+    let got: Vec<_> = diags
+        .iter()
+        .map(|d| (&d.file, d.line, d.severity, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                &main,
+                Some(2),
+                Severity::Error,
+                "[statsd] `destination` = `http://x:1`: the scheme is not udp:// or tcp://; \
+                 using the default udp://127.0.0.1:8125"
+            ),
+            (
+                &main,
+                Some(3),
+                Severity::Error,
+                "[statsd] `prefix` = `a-b`: not dot-separated words of letters, digits and `_`; \
+                 using the default `ebpf`"
+            ),
+            (
+                &main,
+                Some(4),
+                Severity::Error,
+                "[statsd] `mtu` = `10`: not a size in bytes in 64..=65507; using the default 1432"
+            ),
+            (
+                &main,
+                Some(5),
+                Severity::Warning,
+                "[statsd] unknown key `port` (ignored)"
+            ),
+            (
+                &sync,
+                Some(1),
+                Severity::Warning,
+                "unknown section `[statsd]` (ignored)"
+            ),
+        ]
+    );
 }
 
 #[test]

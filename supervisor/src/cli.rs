@@ -5,10 +5,11 @@
 
 use std::path::PathBuf;
 
-use conf::{Config, CoreTracing, LoadMode, ThreadName, TypeFormat};
+use conf::statsd::{parse_mtu, parse_prefix};
+use conf::{Config, CoreTracing, LoadMode, StatsdDestination, ThreadName, TypeFormat};
 
 pub const USAGE: &str = "\
-ebpf-collector: per-second kernel metrics from eBPF, for Netdata or a terminal
+ebpf-collector: per-second kernel metrics from eBPF, for Netdata, StatsD or a terminal
 
 Usage:
   ebpf-collector [UPDATE_EVERY] [OPTIONS]      as Netdata starts a plugin
@@ -19,9 +20,15 @@ Usage:
   ebpf-collector --help | --version
 
 Options:
-  --output netdata|table   netdata: the plugins.d protocol on stdout (default when
+  --output LIST            comma-separated, e.g. netdata,statsd:
+                           netdata: the plugins.d protocol on stdout (default when
                            stdout is not a terminal or Netdata started us);
+                           statsd: metrics to a StatsD server (see --statsd);
                            table: a live view (default on a terminal)
+  --statsd DEST            [udp://|tcp://]HOST[:PORT] (default udp://127.0.0.1:8125,
+                           or ebpf.d.conf [statsd] destination)
+  --statsd-prefix PREFIX   metric names are PREFIX.CHART.DIMENSION (default ebpf)
+  --statsd-mtu BYTES       largest datagram, 64..65507 (default 1432)
   --config-dir DIR         also look for ebpf.d.conf and ebpf.d/*.conf in DIR,
                            after $NETDATA_USER_CONFIG_DIR and $NETDATA_STOCK_CONFIG_DIR
   --update-every N         seconds between updates for every thread; overrides the
@@ -52,7 +59,22 @@ configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputKind {
     Netdata,
+    Statsd,
     Table,
+}
+
+/// `--statsd*`: over `ebpf.d.conf` `[statsd]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsdArgs {
+    pub destination: Option<StatsdDestination>,
+    pub prefix: Option<String>,
+    pub mtu: Option<u32>,
+}
+
+impl StatsdArgs {
+    fn any(&self) -> bool {
+        self.destination.is_some() || self.prefix.is_some() || self.mtu.is_some()
+    }
 }
 
 /// Everything `run` (and the plugin invocation) accepts.
@@ -60,7 +82,9 @@ pub enum OutputKind {
 pub struct RunArgs {
     pub update_every_default: Option<u32>,
     pub update_every: Option<u32>,
-    pub output: Option<OutputKind>,
+    /// Every output to write, in order; `None`: the default for where we run.
+    pub output: Option<Vec<OutputKind>>,
+    pub statsd: StatsdArgs,
     pub config_dir: Option<PathBuf>,
     pub pid: Option<u32>,
     pub return_mode: bool,
@@ -138,12 +162,24 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
         match name {
             "help" | "h" => return Ok(Command::Help),
             "version" | "V" => return Ok(Command::Version),
-            "output" => {
-                run.output = Some(match value()?.as_str() {
-                    "netdata" => OutputKind::Netdata,
-                    "table" => OutputKind::Table,
-                    other => return Err(bad(&arg, other, "netdata or table")),
-                })
+            "output" => run.output = Some(outputs(&arg, &value()?)?),
+            "statsd" => {
+                let text = value()?;
+                let destination = text
+                    .parse()
+                    .map_err(|_| bad(&arg, &text, "[udp://|tcp://]HOST[:PORT] (IPv6 as [ADDR])"))?;
+                run.statsd.destination = Some(destination);
+            }
+            "statsd-prefix" => {
+                let text = value()?;
+                let prefix = parse_prefix(&text)
+                    .map_err(|_| bad(&arg, &text, "dot-separated words of [A-Za-z0-9_]"))?;
+                run.statsd.prefix = Some(prefix);
+            }
+            "statsd-mtu" => {
+                let text = value()?;
+                run.statsd.mtu =
+                    Some(parse_mtu(&text).map_err(|_| bad(&arg, &text, "a size in 64..=65507"))?);
             }
             "config-dir" => run.config_dir = Some(PathBuf::from(value()?)),
             "update-every" => run.update_every = Some(positive(&arg, &value()?)?),
@@ -194,6 +230,28 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
     })
 }
 
+/// `netdata,statsd`: each output once; netdata and table both write stdout.
+fn outputs(option: &str, text: &str) -> Result<Vec<OutputKind>, UsageError> {
+    const EXPECTED: &str =
+        "a comma-separated list of netdata, statsd, table (netdata and table both use stdout)";
+    let mut kinds = Vec::new();
+    for word in text.split(',') {
+        let kind = match word.trim() {
+            "netdata" => OutputKind::Netdata,
+            "statsd" => OutputKind::Statsd,
+            "table" => OutputKind::Table,
+            _ => return Err(bad(option, text, EXPECTED)),
+        };
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.contains(&OutputKind::Netdata) && kinds.contains(&OutputKind::Table) {
+        return Err(bad(option, text, EXPECTED));
+    }
+    Ok(kinds)
+}
+
 fn bad(option: &str, value: &str, expected: &'static str) -> UsageError {
     UsageError::BadValue {
         option: option.to_string(),
@@ -240,6 +298,24 @@ impl RunArgs {
         if let Some(seconds) = self.update_every {
             config.global.update_every = seconds;
         }
+        if let Some(destination) = &self.statsd.destination {
+            config.statsd.destination = destination.clone();
+        }
+        if let Some(prefix) = &self.statsd.prefix {
+            config.statsd.prefix = prefix.clone();
+        }
+        if let Some(mtu) = self.statsd.mtu {
+            config.statsd.mtu = mtu;
+        }
+    }
+
+    /// `--statsd*` given while no statsd output is selected: surely a mistake.
+    pub fn statsd_options_unused(&self) -> bool {
+        self.statsd.any()
+            && !self
+                .output
+                .as_ref()
+                .is_some_and(|kinds| kinds.contains(&OutputKind::Statsd))
     }
 }
 
@@ -277,7 +353,7 @@ mod tests {
         else {
             panic!("not a run");
         };
-        assert_eq!(run.output, Some(OutputKind::Table));
+        assert_eq!(run.output, Some(vec![OutputKind::Table]));
         assert_eq!(run.pid, Some(42));
         assert_eq!(run.update_every, Some(2));
         assert_eq!(run.config_dir, Some(PathBuf::from("/x")));
@@ -338,6 +414,47 @@ mod tests {
             parse_str("run --variant kprobe"),
             Err(UsageError::BadValue { .. })
         ));
+    }
+
+    #[test]
+    fn several_outputs_and_statsd_options() {
+        let Command::Run(run) = parse_str(
+            "run --output netdata,statsd,netdata --statsd tcp://[::1]:9125 \
+             --statsd-prefix a.b --statsd-mtu 512",
+        )
+        .unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(
+            run.output,
+            Some(vec![OutputKind::Netdata, OutputKind::Statsd])
+        );
+        assert!(!run.statsd_options_unused());
+        let mut config = Config::default();
+        run.apply(&mut config);
+        assert_eq!(config.statsd.destination.to_string(), "tcp://[::1]:9125");
+        assert_eq!(
+            (config.statsd.prefix.as_str(), config.statsd.mtu),
+            ("a.b", 512)
+        );
+
+        for bad in [
+            "run --output netdata,table",
+            "run --output statsd,",
+            "run --output statsd,xml",
+            "run --statsd http://x",
+            "run --statsd-prefix a-b",
+            "run --statsd-mtu 63",
+        ] {
+            assert!(
+                matches!(parse_str(bad), Err(UsageError::BadValue { .. })),
+                "{bad}"
+            );
+        }
+        let Command::Run(run) = parse_str("run --statsd h:1").unwrap() else {
+            panic!("not a run");
+        };
+        assert!(run.statsd_options_unused());
     }
 
     #[test]

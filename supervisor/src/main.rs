@@ -9,7 +9,7 @@ mod spawn;
 mod supervisor;
 mod system;
 
-use std::io::{self, BufWriter, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
@@ -127,17 +127,21 @@ fn run(args: &RunArgs) -> ExitCode {
     }
     watch_stdin(events);
 
-    let output: Box<dyn output::Output> = match args.output.unwrap_or_else(default_output) {
-        OutputKind::Netdata => {
-            let netdata = output::Netdata::new(BufWriter::new(io::stdout()));
-            // Netdata's switch for every plugin's own charts.
-            if std::env::var("NETDATA_INTERNALS_MONITORING").is_ok_and(|v| v == "NO") {
-                Box::new(netdata.without_self_charts())
-            } else {
-                Box::new(netdata)
-            }
+    let kinds = args
+        .output
+        .clone()
+        .unwrap_or_else(|| vec![default_output()]);
+    if args.statsd_options_unused() {
+        warn!("--statsd options given, but --output does not include statsd: nothing is sent");
+    }
+    // Netdata's switch for every plugin's own charts.
+    let self_charts = std::env::var("NETDATA_INTERNALS_MONITORING").map_or(true, |v| v != "NO");
+    let output = match output::build(&kinds, &config.statsd, self_charts) {
+        Ok(output) => output,
+        Err(e) => {
+            error!("cannot start the outputs: {e}");
+            return ExitCode::from(1);
         }
-        OutputKind::Table => Box::new(output::Table::new(BufWriter::new(io::stdout()))),
     };
     let mut supervisor = Supervisor::new(&config, args.pid, output);
     let result = supervisor.run(&receiver, || load_config(args));

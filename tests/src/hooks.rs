@@ -95,3 +95,45 @@ pub fn links(pid: u32) -> Vec<HookKind> {
         })
         .collect()
 }
+
+impl HookKind {
+    /// How the kernel shows a link of a program declared on `hook`.
+    pub fn of(hook: workers::thread::Hook) -> HookKind {
+        use workers::thread::Hook;
+        match hook {
+            Hook::BtfTracepoint(_) => HookKind::BtfTracepoint,
+            Hook::Tracepoint(..) => HookKind::Tracepoint,
+            Hook::FEntry(_) => HookKind::FEntry,
+            Hook::FExit(_) => HookKind::FExit,
+            Hook::KProbe(_) => HookKind::KProbe,
+        }
+    }
+}
+
+/// The thread a worker process runs (`ebpf-collector worker THREAD`).
+pub fn worker_thread(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args = cmdline.split('\0').skip(1);
+    (args.next()? == "worker").then(|| args.next().map(str::to_owned))?
+}
+
+/// The kinds of hook `thread`'s `variant` (as `--variant` names it)
+/// declares: its own, and the shared bookkeeping hooks some threads attach
+/// as BTF tracepoints in every variant.
+pub fn declared(thread: &str, variant: &str) -> Vec<HookKind> {
+    let name: conf::ThreadName = thread.parse().expect("a thread name");
+    let thread = workers::registry::find(name).expect("an implemented thread");
+    let variant = thread
+        .variants()
+        .iter()
+        .find(|v| v.kind.as_str() == variant)
+        .unwrap_or_else(|| panic!("{name} has no {variant} variant"));
+    let mut kinds: Vec<HookKind> = variant
+        .programs
+        .iter()
+        .map(|p| HookKind::of(p.hook))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}

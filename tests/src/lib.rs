@@ -1,8 +1,11 @@
 //! Test harness: the real `ebpf-collector` binary on the real kernel, a
 //! workload with known event counts, and a strict reader of the stream.
 
+pub mod expected;
 pub mod hooks;
+pub mod netdata_host;
 pub mod protocol;
+pub mod statsd;
 
 /// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
 pub mod kernel {
@@ -31,12 +34,13 @@ pub mod kernel {
         (kernel_objects("prog"), kernel_objects("map"))
     }
 
-    /// The kernel frees programs and maps asynchronously: poll.
+    /// The kernel frees programs and maps asynchronously: poll. Objects
+    /// that were there before and went meanwhile are not ours (an earlier
+    /// test's, freed late): only new ones that stay count.
     pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
         let deadline = Instant::now() + super::scaled(Duration::from_secs(10));
         loop {
             let now = snapshot();
-            // Objects of an earlier test may still be dying when `before` is taken.
             if now.0.is_subset(&before.0) && now.1.is_subset(&before.1) {
                 return;
             }
@@ -51,20 +55,25 @@ pub mod kernel {
     }
 }
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 use protocol::Stream;
 
 /// Under CI a test that cannot run fails; elsewhere it says so and skips.
 pub fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let message = format!("{test}: needs root to load BPF programs");
+    nix::unistd::geteuid().is_root()
+        || cannot_run(&format!("{test}: needs root to load BPF programs"))
+}
+
+/// A test that cannot run: a failure under CI, a loud skip (false) elsewhere.
+pub fn cannot_run(message: &str) -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("{message} (CI is set: not skipping)");
     }
@@ -87,6 +96,18 @@ pub fn slowdown() -> u32 {
 /// `deadline` on this machine.
 pub fn scaled(deadline: Duration) -> Duration {
     deadline * slowdown()
+}
+
+/// Calls `done` every `every` until it holds (true) or `timeout` passes.
+pub fn poll(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    false
 }
 
 /// The binaries the test command built next to this test executable
@@ -113,6 +134,70 @@ fn binary(name: &str) -> PathBuf {
 
 pub fn collector_bin() -> PathBuf {
     binary("ebpf-collector")
+}
+
+/// A chart definition as a test expects it: the spec's table row.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectedChart<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub units: &'a str,
+    pub family: &'a str,
+    pub priority: i64,
+    pub module: &'a str,
+    /// `(id, name, multiplier)`, in order.
+    pub dims: &'a [(&'a str, &'a str, i64)],
+}
+
+impl ExpectedChart<'_> {
+    /// Asserts that `stream` defines the chart exactly so, as a `line`
+    /// chart with no context and `incremental` dimensions.
+    pub fn assert_defined(&self, stream: &Stream, update_every: i64) {
+        let id = self.id;
+        let chart = stream
+            .chart(id)
+            .unwrap_or_else(|| panic!("{id} not defined"));
+        assert_eq!(
+            (
+                chart.title.as_str(),
+                chart.units.as_str(),
+                chart.family.as_str(),
+                chart.context.as_str(),
+                chart.chart_type.as_str(),
+            ),
+            (self.title, self.units, self.family, "", "line"),
+            "{id}"
+        );
+        assert_eq!(
+            (
+                chart.priority,
+                chart.update_every,
+                chart.plugin.as_str(),
+                chart.module.as_str()
+            ),
+            (self.priority, update_every, "ebpf.plugin", self.module),
+            "{id}"
+        );
+        let got: Vec<(&str, &str, &str, i64)> = chart
+            .dim_order
+            .iter()
+            .map(|d| {
+                let dim = &chart.dims[d];
+                (
+                    d.as_str(),
+                    dim.name.as_str(),
+                    dim.algorithm.as_str(),
+                    dim.multiplier,
+                )
+            })
+            .collect();
+        let want: Vec<(&str, &str, &str, i64)> = self
+            .dims
+            .iter()
+            .map(|(d, n, m)| (*d, *n, "incremental", *m))
+            .collect();
+        assert_eq!(got, want, "{id}");
+    }
 }
 
 /// A directory removed when dropped.
@@ -224,8 +309,33 @@ impl Collector {
         }
     }
 
+    /// [`Collector::start`] with `--update-every 1 --pid <workload>` and
+    /// `args`; returns once `chart` has data: the thread is attached.
+    pub fn watching(
+        workload: &Workload,
+        args: &[&str],
+        files: &[(&str, &str)],
+        chart: &str,
+    ) -> Collector {
+        let pid = workload.pid().to_string();
+        let mut all = vec!["--update-every", "1", "--pid", &pid];
+        all.extend_from_slice(args);
+        let collector = Collector::start(&all, files);
+        collector.wait_attached(chart);
+        collector
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The attach variant a worker said it uses (`tracepoint`,
+    /// `trampoline`, `probe`): tests of one thread use it where the
+    /// variants count differently.
+    pub fn variant(&self) -> Option<String> {
+        let stderr = self.stderr();
+        let (_, rest) = stderr.split_once("attached the ")?;
+        Some(rest.split_whitespace().next()?.to_owned())
     }
 
     /// The directory given as `--config-dir`.
@@ -243,14 +353,9 @@ impl Collector {
 
     /// Polls the stream until `done` holds; false on timeout.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&Stream) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if done(&self.stream.lock().unwrap()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        poll(timeout, Duration::from_millis(50), || {
+            done(&self.stream.lock().unwrap())
+        })
     }
 
     /// Waits until `chart` has had an update: its thread is attached. With
@@ -283,19 +388,29 @@ impl Collector {
             .collect()
     }
 
-    /// Every BPF link of every worker belongs to `variant`, and there are
-    /// some; and the plugin's own chart, fed by the workers' frames, says
-    /// `variant` for every attached thread.
+    /// Every BPF link of every worker is a hook its thread declares for
+    /// `variant`, some of them of `variant`'s own kind; and the plugin's own
+    /// chart, fed by the workers' frames, says `variant` for every attached
+    /// thread.
     pub fn assert_variant(&self, variant: &str) {
         let workers = self.worker_hooks();
-        let all_of_variant = workers
-            .iter()
-            .flat_map(|(_, links)| links)
-            .all(|link| link.variant() == Some(variant));
-        let some = workers.iter().any(|(_, links)| !links.is_empty());
+        let mut own_kind = false;
+        for (worker, links) in &workers {
+            let Some(thread) = hooks::worker_thread(*worker) else {
+                continue;
+            };
+            let declared = hooks::declared(&thread, variant);
+            assert!(
+                links.iter().all(|link| declared.contains(link)),
+                "{thread}: expected hooks of its {variant} variant ({declared:?}), \
+                 the worker holds {links:?}; stderr:\n{}",
+                self.stderr()
+            );
+            own_kind |= links.iter().any(|link| link.variant() == Some(variant));
+        }
         assert!(
-            all_of_variant && some,
-            "expected only {variant} hooks, the workers hold {workers:?}; stderr:\n{}",
+            own_kind,
+            "no worker holds a {variant} hook: {workers:?}; stderr:\n{}",
             self.stderr()
         );
         // netdata.ebpf_attach_variant: 0 not attached, 1 tracepoint, 2 trampoline, 3 probe.
@@ -373,46 +488,55 @@ impl Drop for Collector {
     }
 }
 
-/// `workload SCENARIO N`, held at its start line until [`Workload::go`].
+/// `workload SCENARIO N`, held before its scenario until [`Workload::work`].
 pub struct Workload {
     child: Child,
-    stdin: Option<ChildStdin>,
 }
 
 impl Workload {
     pub fn spawn(scenario: &str, n: usize) -> Workload {
         let mut child = Command::new(binary("workload"))
             .args([scenario, &n.to_string()])
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start workload");
         let mut ready = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
+        BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut ready)
             .unwrap();
-        assert_eq!(ready, "ready\n");
-        let stdin = child.stdin.take();
-        Workload { child, stdin }
+        assert_eq!(ready, "ready\n", "workload {scenario} did not start");
+        Workload { child }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Lets the workload run and waits for it to end (and be reaped).
-    pub fn run(mut self) {
-        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+    /// Lets the workload do its scenario and waits until it has: it then
+    /// stops itself before exiting, so its per-process state is still there.
+    pub fn work(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        kill(pid, Signal::SIGUSR1).unwrap();
+        let status = waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap();
+        assert_eq!(
+            status,
+            WaitStatus::Stopped(pid, Signal::SIGSTOP),
+            "the workload failed"
+        );
+    }
+
+    /// Lets a workload that has done its work exit, and waits for it.
+    pub fn exit(mut self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGCONT).unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "workload failed: {status}");
-        assert_eq!(out, "done\n");
+    }
+
+    /// [`Workload::work`], then [`Workload::exit`].
+    pub fn run(mut self) {
+        self.work();
+        self.exit();
     }
 }
 

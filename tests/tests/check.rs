@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
+use tests::hooks::worker_thread;
 use tests::{children, collector_bin, require_root, Collector, TempDir};
 
 const VARIANTS: [&str; 3] = ["trampoline", "tracepoint", "probe"];
@@ -73,10 +74,6 @@ fn verdict<'a>(report: &'a str, thread: &str, variant: &str) -> &'a str {
 /// Which thread each worker of a collector runs (`worker THREAD` in its
 /// command line), with the variants of the hooks it holds.
 fn variants_by_thread(collector: &Collector) -> BTreeMap<String, Vec<&'static str>> {
-    let thread_of = |pid: u32| {
-        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        cmdline.split('\0').nth(2).unwrap_or_default().to_string()
-    };
     let found = collector
         .worker_hooks()
         .into_iter()
@@ -84,7 +81,7 @@ fn variants_by_thread(collector: &Collector) -> BTreeMap<String, Vec<&'static st
             let mut variants: Vec<&str> =
                 links.iter().map(|l| l.variant().unwrap_or("?")).collect();
             variants.dedup();
-            (thread_of(pid), variants)
+            (worker_thread(pid).unwrap_or_default(), variants)
         })
         .collect();
     assert_eq!(children(collector.pid()).len(), 2, "workers: {found:?}");

@@ -1,6 +1,7 @@
 //! `sync` on the real kernel: a workload calls each sync syscall a known
 //! number of times; with `--pid` each dimension must show exactly that.
 
+use tests::expected::sync_totals;
 use tests::{require_root, Collector, Workload};
 
 const N: i64 = 7;
@@ -20,14 +21,7 @@ fn counts_each_sync_syscall_of_the_workload_exactly() {
         return;
     }
     let collector = run(&[]);
-    collector.assert_totals(&[
-        ("mem.file_sync", "fsync", N),
-        ("mem.file_sync", "fdatasync", N),
-        ("mem.memory_map", "msync", N),
-        ("mem.sync", "sync", N),
-        ("mem.sync", "syncfs", N),
-        ("mem.file_segment", "sync_file_range", N),
-    ]);
+    collector.assert_totals(&sync_totals(N));
     let stream = collector.stream();
     for (id, title, priority) in [
         (

@@ -1,16 +1,21 @@
 //! Where chart data goes. The supervisor is the only writer; each output
 //! gets whole chart definitions and whole updates.
 
+mod fanout;
 mod netdata;
+mod statsd;
 mod table;
 
-use std::io;
+use std::io::{self, BufWriter};
 
-use conf::ThreadName;
+use conf::{StatsdSettings, ThreadName};
 pub use workers::Chart;
 use workers::VariantKind;
 
+use crate::cli::OutputKind;
+pub use fanout::Fanout;
 pub use netdata::Netdata;
+pub use statsd::Statsd;
 pub use table::Table;
 
 /// Where a thread stands, as the plugin's own charts show it.
@@ -71,4 +76,32 @@ pub trait Output {
     fn disable(&mut self) -> io::Result<()>;
     /// Orderly end of the stream.
     fn exit(&mut self) -> io::Result<()>;
+}
+
+/// The outputs `kinds` names, fanned out when there are several;
+/// `self_charts`: Netdata gets the plugin's own charts.
+pub fn build(
+    kinds: &[OutputKind],
+    statsd: &StatsdSettings,
+    self_charts: bool,
+) -> io::Result<Box<dyn Output>> {
+    let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+    for kind in kinds {
+        outputs.push(match kind {
+            OutputKind::Netdata => {
+                let netdata = Netdata::new(BufWriter::new(io::stdout()));
+                if self_charts {
+                    Box::new(netdata)
+                } else {
+                    Box::new(netdata.without_self_charts())
+                }
+            }
+            OutputKind::Table => Box::new(Table::new(BufWriter::new(io::stdout()))),
+            OutputKind::Statsd => Box::new(Statsd::new(statsd)?),
+        });
+    }
+    Ok(match outputs.len() {
+        1 => outputs.remove(0),
+        _ => Box::new(Fanout(outputs)),
+    })
 }

@@ -1,0 +1,525 @@
+//! StatsD: every dimension of every chart as one metric, sent by a thread of
+//! its own so that a slow or dead server never holds up the supervisor.
+//!
+//! The mapping (README "Running as a StatsD emitter"):
+//! - name `<prefix>.<chart id>.<dimension name>`, e.g.
+//!   `ebpf.mem.file_sync.fsync`; each word keeps only `[A-Za-z0-9_]`, every
+//!   run of other characters becomes one `_` (`0us->1us` → `0us_1us`), so
+//!   no server mistakes a part of the name for syntax (`:`, `|`, `@`, `#`,
+//!   blanks) or a path (`/`).
+//! - `incremental` dimensions (cumulative counters) are StatsD counters of
+//!   the events since the previous update: `name:5|c`. Summed by the
+//!   server, they give exactly the kernel's count.
+//! - `absolute` dimensions (per-interval values, differences) are gauges of
+//!   the value: `name:3|g`. A negative value is sent as `name:0|g` then
+//!   `name:-1|g` in the same datagram, because a leading sign makes a
+//!   StatsD gauge relative.
+//! - Histograms (the disk and filesystem latency charts) are charts of
+//!   `incremental` bucket dimensions, so each bucket is a counter of the
+//!   events that fell into it since the previous update:
+//!   `ebpf.disk_latency_io.sda.1ms_2ms:4|c`. A StatsD `h`/`ms` metric would
+//!   want every single latency, which the kernel side never has.
+//! - Netdata's `multiplier` (-1 to draw a dimension below the axis) is a
+//!   drawing convention and is not applied: StatsD gets the real count.
+//!
+//! Every dimension is sent on every update, zeros included, so a server
+//! sees the metric from the first update on.
+
+mod sender;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conf::StatsdSettings;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tracing::{info, warn};
+use workers::Algorithm;
+
+use super::{Chart, Output};
+use sender::{Batch, Datagram, Stats};
+
+/// Batches waiting for the sender thread; when it is this far behind, new
+/// ones are dropped (and counted) instead of waiting.
+const QUEUE: usize = 64;
+/// How long `exit` waits for the sender to hand over what is queued.
+const EXIT_GRACE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+struct Metric {
+    name: String,
+    kind: Kind,
+    /// Counters: the total at the previous update.
+    last: i64,
+}
+
+pub struct Statsd {
+    prefix: String,
+    /// Chart id → one metric per dimension, in the chart's order.
+    metrics: HashMap<String, Vec<Metric>>,
+    batcher: Batcher,
+    queue: Option<Sender<Batch>>,
+    finished: Receiver<()>,
+    stats: Arc<Stats>,
+    /// The queue was full at the last flush (logged once per episode).
+    behind: bool,
+}
+
+impl Statsd {
+    /// Starts the sender thread; nothing is resolved or connected yet, so
+    /// this never waits for the network.
+    pub fn new(settings: &StatsdSettings) -> io::Result<Statsd> {
+        let stats = Arc::new(Stats::default());
+        let (queue, finished) = sender::spawn(settings.destination.clone(), QUEUE, stats.clone())?;
+        info!(
+            "statsd: sending to {} as {}.<chart>.<dimension>, datagrams up to {} bytes",
+            settings.destination,
+            if settings.prefix.is_empty() {
+                "<none>"
+            } else {
+                &settings.prefix
+            },
+            settings.mtu
+        );
+        Ok(Statsd {
+            prefix: settings.prefix.clone(),
+            metrics: HashMap::new(),
+            batcher: Batcher::new(settings.mtu as usize),
+            queue: Some(queue),
+            finished,
+            stats,
+            behind: false,
+        })
+    }
+
+    /// Hands what is queued to the sender and waits a little for it.
+    fn finish(&mut self) {
+        self.flush_batch();
+        if self.queue.take().is_none() {
+            return;
+        }
+        let _ = self.finished.recv_timeout(EXIT_GRACE);
+        info!(
+            "statsd: {} metric lines sent, {} dropped",
+            self.stats.sent.load(Ordering::Relaxed),
+            self.stats.dropped.load(Ordering::Relaxed)
+        );
+    }
+
+    fn flush_batch(&mut self) {
+        let batch = self.batcher.take();
+        if batch.is_empty() {
+            return;
+        }
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        match queue.try_send(batch) {
+            Ok(()) => self.behind = false,
+            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+                let lines: u64 = batch.iter().map(|d| d.lines).sum();
+                self.stats.dropped.fetch_add(lines, Ordering::Relaxed);
+                if !self.behind {
+                    warn!("statsd: the sender is {QUEUE} updates behind; dropping updates");
+                    self.behind = true;
+                }
+            }
+        }
+    }
+}
+
+impl Output for Statsd {
+    fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
+        for chart in charts {
+            let old = self.metrics.remove(&chart.id).unwrap_or_default();
+            let metrics = chart
+                .dims
+                .iter()
+                .map(|dim| {
+                    let name = metric_name(&self.prefix, &chart.id, &dim.name);
+                    // A redefined chart keeps its counters' previous totals:
+                    // starting them at 0 again would count everything twice.
+                    let last = old.iter().find(|m| m.name == name).map_or(0, |m| m.last);
+                    Metric {
+                        name,
+                        kind: match dim.value.algorithm() {
+                            Algorithm::Incremental => Kind::Counter,
+                            Algorithm::Absolute => Kind::Gauge,
+                        },
+                        last,
+                    }
+                })
+                .collect();
+            self.metrics.insert(chart.id.clone(), metrics);
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
+        let Some(metrics) = self.metrics.get_mut(&chart.id) else {
+            return Ok(());
+        };
+        let mut unit = String::new();
+        for (metric, &value) in metrics.iter_mut().zip(values) {
+            unit.clear();
+            let lines = metric.format(value, &mut unit);
+            self.batcher.push(&unit, lines);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_batch();
+        Ok(())
+    }
+
+    fn disable(&mut self) -> io::Result<()> {
+        self.finish();
+        Ok(())
+    }
+
+    fn exit(&mut self) -> io::Result<()> {
+        self.finish();
+        Ok(())
+    }
+}
+
+impl Metric {
+    /// Appends this update's line(s) to `out`; returns how many.
+    fn format(&mut self, value: i64, out: &mut String) -> u64 {
+        let name = &self.name;
+        match self.kind {
+            Kind::Counter => {
+                // Totals never go back; if one ever did (a reset), what it
+                // counted since is the best delta there is.
+                let delta = if value >= self.last {
+                    value - self.last
+                } else {
+                    value
+                };
+                self.last = value;
+                let _ = writeln!(out, "{name}:{delta}|c");
+                1
+            }
+            Kind::Gauge if value < 0 => {
+                let _ = writeln!(out, "{name}:0|g\n{name}:{value}|g");
+                2
+            }
+            Kind::Gauge => {
+                let _ = writeln!(out, "{name}:{value}|g");
+                1
+            }
+        }
+    }
+}
+
+/// `<prefix>.<chart id>.<dimension>`, each word reduced to `[A-Za-z0-9_]`.
+fn metric_name(prefix: &str, chart: &str, dimension: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    if !prefix.is_empty() {
+        // Checked when read: already only words and dots.
+        words.push(prefix.to_owned());
+    }
+    words.extend(chart.split('.').map(word).filter(|w| !w.is_empty()));
+    let dimension = word(dimension);
+    words.push(if dimension.is_empty() {
+        "_".to_owned()
+    } else {
+        dimension
+    });
+    words.join(".")
+}
+
+fn word(text: &str) -> String {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// Packs metric lines into datagrams of at most `mtu` bytes, greedily and
+/// in order. A unit (one metric's lines) is never split; a unit longer
+/// than the MTU travels alone.
+struct Batcher {
+    mtu: usize,
+    full: Vec<Datagram>,
+    open: Datagram,
+}
+
+impl Batcher {
+    fn new(mtu: usize) -> Batcher {
+        Batcher {
+            mtu,
+            full: Vec::new(),
+            open: Datagram::default(),
+        }
+    }
+
+    fn push(&mut self, unit: &str, lines: u64) {
+        if !self.open.bytes.is_empty() && self.open.bytes.len() + unit.len() > self.mtu {
+            self.full.push(std::mem::take(&mut self.open));
+        }
+        self.open.bytes.extend_from_slice(unit.as_bytes());
+        self.open.lines += lines;
+    }
+
+    fn take(&mut self) -> Batch {
+        if !self.open.bytes.is_empty() {
+            self.full.push(std::mem::take(&mut self.open));
+        }
+        std::mem::take(&mut self.full)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::io::{BufRead, BufReader};
+    use std::net::{TcpListener, UdpSocket};
+    use std::time::Instant;
+
+    use conf::{StatsdDestination, Transport};
+    use workers::registry;
+
+    use super::*;
+
+    fn every_chart() -> Vec<Chart> {
+        registry::all()
+            .iter()
+            .flat_map(|thread| thread.charts())
+            .map(|def| def.instance(1, |_| true))
+            .collect()
+    }
+
+    fn settings(transport: Transport, port: u16, mtu: u32) -> StatsdSettings {
+        StatsdSettings {
+            destination: StatsdDestination {
+                transport,
+                host: "127.0.0.1".into(),
+                port,
+            },
+            prefix: "ebpf".into(),
+            mtu,
+        }
+    }
+
+    #[test]
+    fn names_keep_only_what_every_server_accepts() {
+        assert_eq!(
+            metric_name("ebpf", "mem.file_sync", "fsync"),
+            "ebpf.mem.file_sync.fsync"
+        );
+        assert_eq!(
+            metric_name("a.b", "disk_latency_io.dm-0", "0us->1us"),
+            "a.b.disk_latency_io.dm_0.0us_1us"
+        );
+        assert_eq!(metric_name("", "x.y", "4s->+Inf"), "x.y.4s_Inf");
+        assert_eq!(
+            metric_name("ebpf", "ip.conn", "10.0.0.1:80|x"),
+            "ebpf.ip.conn.10_0_0_1_80_x"
+        );
+        assert_eq!(metric_name("p", "c.d", "->"), "p.c.d._");
+    }
+
+    #[test]
+    fn every_metric_of_every_thread_has_its_own_name() {
+        let mut seen = HashSet::new();
+        for chart in every_chart() {
+            for dim in &chart.dims {
+                let name = metric_name("ebpf", &chart.id, &dim.name);
+                assert!(seen.insert(name.clone()), "{name} twice");
+            }
+        }
+    }
+
+    #[test]
+    fn counters_send_deltas_gauges_values_negative_gauges_from_zero() {
+        let mut counter = Metric {
+            name: "c".into(),
+            kind: Kind::Counter,
+            last: 0,
+        };
+        let mut gauge = Metric {
+            name: "g".into(),
+            kind: Kind::Gauge,
+            last: 0,
+        };
+        let mut out = String::new();
+        for value in [5, 5, 12] {
+            assert_eq!(counter.format(value, &mut out), 1);
+        }
+        for value in [3, 0, -2] {
+            gauge.format(value, &mut out);
+        }
+        assert_eq!(out, "c:5|c\nc:0|c\nc:7|c\ng:3|g\ng:0|g\ng:0|g\ng:-2|g\n");
+    }
+
+    #[test]
+    fn batches_fill_datagrams_greedily_and_never_split_a_unit() {
+        let mut batcher = Batcher::new(20);
+        for unit in [
+            "aaaaaaa:1|c\n",
+            "bbbbbbb:2|c\n",
+            "c:3|c\n",
+            "d:0|g\nd:-1|g\n",
+        ] {
+            batcher.push(unit, unit.matches('\n').count() as u64);
+        }
+        // 22 bytes alone: longer than the MTU, so on its own.
+        batcher.push("eeeeeeeeeeeeeeee:1|c\n", 1);
+        batcher.push("f:1|c\n", 1);
+        let got: Vec<(String, u64)> = batcher
+            .take()
+            .into_iter()
+            .map(|d| (String::from_utf8(d.bytes).unwrap(), d.lines))
+            .collect();
+        let want = [
+            ("aaaaaaa:1|c\n", 1),
+            ("bbbbbbb:2|c\nc:3|c\n", 2),
+            ("d:0|g\nd:-1|g\n", 2),
+            ("eeeeeeeeeeeeeeee:1|c\n", 1),
+            ("f:1|c\n", 1),
+        ];
+        let want: Vec<(String, u64)> = want.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+        assert_eq!(got, want);
+        assert!(batcher.take().is_empty());
+    }
+
+    #[test]
+    fn sends_over_udp_in_datagrams_within_the_mtu() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let port = server.local_addr().unwrap().port();
+        let mut out = Statsd::new(&settings(Transport::Udp, port, 100)).unwrap();
+        let charts = every_chart();
+        out.define(&charts).unwrap();
+        let mut lines = 0;
+        for chart in &charts {
+            let values: Vec<i64> = (1..=chart.dims.len() as i64).collect();
+            out.update(chart, &values).unwrap();
+            lines += chart.dims.len();
+        }
+        out.flush().unwrap();
+        let mut got = Vec::new();
+        let mut buffer = [0u8; 2048];
+        while got.len() < lines {
+            let n = server.recv(&mut buffer).expect("a datagram");
+            assert!(n <= 100, "{n} bytes");
+            let text = std::str::from_utf8(&buffer[..n]).unwrap();
+            assert!(text.ends_with('\n'));
+            got.extend(text.lines().map(str::to_owned));
+        }
+        assert_eq!(got.len(), lines);
+        assert!(got.contains(&"ebpf.system.process_thread.thread:2|g".to_owned()));
+        assert!(got.contains(&"ebpf.mem.file_sync.fdatasync:2|c".to_owned()));
+        out.exit().unwrap();
+        assert_eq!(out.stats.sent.load(Ordering::Relaxed), lines as u64);
+    }
+
+    #[test]
+    fn a_server_that_stops_reading_never_blocks_a_flush() {
+        // Accepts, then never reads: the socket buffers fill, the sender
+        // blocks, the queue fills, and flushes must drop instead of wait.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let mut out = Statsd::new(&settings(Transport::Tcp, port, 65_000)).unwrap();
+        let chart = &every_chart()[0];
+        out.define(std::slice::from_ref(chart)).unwrap();
+        let values = vec![-1; chart.dims.len()];
+        // The sender connects on its first batch.
+        out.update(chart, &values).unwrap();
+        out.flush().unwrap();
+        let (_connection, _) = server.accept().unwrap();
+        let mut slowest = Duration::ZERO;
+        let start = Instant::now();
+        while out.stats.dropped.load(Ordering::Relaxed) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(20), "nothing dropped");
+            for _ in 0..2000 {
+                out.update(chart, &values).unwrap();
+            }
+            let before = Instant::now();
+            out.flush().unwrap();
+            slowest = slowest.max(before.elapsed());
+        }
+        assert!(
+            slowest < Duration::from_millis(50),
+            "a flush took {slowest:?}"
+        );
+        let before = Instant::now();
+        out.exit().unwrap();
+        assert!(before.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_closed_server_is_reconnected_and_nothing_is_split() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let mut out = Statsd::new(&settings(Transport::Tcp, port, 1432)).unwrap();
+        let charts = every_chart();
+        out.define(&charts).unwrap();
+        let mut tick = 0;
+        let mut send = |out: &mut Statsd| {
+            tick += 1;
+            for chart in &charts {
+                out.update(chart, &vec![tick; chart.dims.len()]).unwrap();
+            }
+            out.flush().unwrap();
+        };
+        send(&mut out);
+        let (first, _) = server.accept().unwrap();
+        let mut reader = BufReader::new(first);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("ebpf."), "{line:?}");
+        // The server goes away entirely.
+        drop(reader);
+        drop(server);
+        for _ in 0..5 {
+            send(&mut out);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let server = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let second = loop {
+            send(&mut out);
+            match server.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) => {
+                    assert!(Instant::now() < deadline, "never reconnected");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        second.set_nonblocking(false).unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        send(&mut out);
+        // Whole lines only: the first one on the new connection is not the
+        // rest of a line cut when the old one died.
+        let reader = BufReader::new(second);
+        let lines: Vec<String> = reader.lines().take(20).map(Result::unwrap).collect();
+        for line in &lines {
+            let (name, rest) = line.split_once(':').unwrap();
+            assert!(name.starts_with("ebpf.") && !name.contains('|'), "{line}");
+            let (value, kind) = rest.split_once('|').unwrap();
+            assert!(
+                value.parse::<i64>().is_ok() && (kind == "c" || kind == "g"),
+                "{line}"
+            );
+        }
+        assert!(out.stats.dropped.load(Ordering::Relaxed) > 0);
+        out.exit().unwrap();
+    }
+}

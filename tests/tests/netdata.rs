@@ -1,0 +1,377 @@
+//! Against a real Netdata 1.37.1 agent (`netdata-host`): as the plugin's
+//! host, every chart of every implemented thread is what the spec says and
+//! carries the workload's counts, and a killed worker neither restarts nor
+//! disables the plugin; as a StatsD server, the metrics arrive with the
+//! workload's counts.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use conf::ThreadName;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tests::expected::{process_totals, sync_totals};
+use tests::netdata_host::{close_enough, require_netdata, statsd_chart, NetdataHost};
+use tests::protocol::Stream;
+use tests::{collector_bin, require_root, Collector, TempDir, Workload};
+use workers::{registry, Algorithm, ChartDef};
+
+/// One agent at a time: the machine has two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const N: i64 = 50;
+/// Long enough to cover a whole test: every point since the agent started.
+const WINDOW: u32 = 600;
+
+/// What the `process,sync` workload makes (see `tests::expected`).
+fn workload_totals() -> Vec<(&'static str, &'static str, i64)> {
+    let mut totals = process_totals(N);
+    totals.extend(sync_totals(N));
+    totals
+}
+
+fn chart_def(id: &str) -> &'static ChartDef {
+    registry::all()
+        .iter()
+        .flat_map(|t| t.charts())
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no chart {id}"))
+}
+
+fn dim_name(chart: &str, dim_id: &str) -> &'static str {
+    let def = chart_def(chart);
+    def.dims.iter().find(|d| d.id == dim_id).unwrap().name
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| parent_of(*p) == Some(pid))
+        .collect()
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// The worker process of `thread` under the plugin.
+fn worker(plugin: u32, thread: &str) -> Option<u32> {
+    let wanted = format!("worker {thread} ");
+    children_of(plugin)
+        .into_iter()
+        .find(|p| cmdline(*p).contains(&wanted))
+}
+
+fn assert_defined_as_the_spec_says(netdata: &NetdataHost, def: &ChartDef) {
+    let chart = netdata
+        .chart(def.id)
+        .unwrap_or_else(|| panic!("{} unknown to netdata", def.id));
+    let text = |key: &str| chart[key].as_str().unwrap_or_default().to_owned();
+    // Netdata 1.37's API shows the title with the chart's name appended.
+    assert_eq!(text("title"), format!("{} ({})", def.title, def.id));
+    let context = if def.context.is_empty() {
+        def.id
+    } else {
+        def.context
+    };
+    assert_eq!(
+        (
+            text("id"),
+            text("units"),
+            text("family"),
+            text("context"),
+            text("chart_type"),
+            text("plugin"),
+            text("module"),
+        ),
+        (
+            def.id.to_owned(),
+            def.units.to_owned(),
+            def.family.to_owned(),
+            context.to_owned(),
+            def.kind.as_str().to_owned(),
+            "ebpf.plugin".to_owned(),
+            def.module.to_owned(),
+        ),
+        "{}",
+        def.id
+    );
+    assert_eq!(chart["priority"].as_u64(), Some(u64::from(def.priority)));
+    assert_eq!(chart["update_every"].as_u64(), Some(1));
+    // Ids and names from the chart (a JSON object: no order), the order
+    // from the data's labels.
+    let dims = chart["dimensions"].as_object().unwrap();
+    let mut got: Vec<(&str, &str)> = dims
+        .iter()
+        .map(|(id, d)| (id.as_str(), d["name"].as_str().unwrap()))
+        .collect();
+    let mut want: Vec<(&str, &str)> = def.dims.iter().map(|d| (d.id, d.name)).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{} dimensions", def.id);
+    let series = netdata.series(def.id, 10);
+    let row = series.last().expect("data");
+    let order: Vec<&str> = row.values.iter().map(|(name, _)| name.as_str()).collect();
+    let want: Vec<&str> = def.dims.iter().map(|d| d.name).collect();
+    assert_eq!(order, want, "{} dimension order", def.id);
+}
+
+/// Waits until the sum of `chart`'s dimension over the run is `want`,
+/// within Netdata's precision.
+fn assert_sum(netdata: &NetdataHost, chart: &str, name: &str, want: i64) {
+    let reached = netdata.wait_until(Duration::from_secs(20), |nd| {
+        close_enough(nd.sum(chart, name, WINDOW), want as f64)
+    });
+    let got = netdata.sum(chart, name, WINDOW);
+    eprintln!("netdata: {chart} {name} sums to {got} ({want} events)");
+    assert!(
+        reached,
+        "{chart} {name}: expected {want}, netdata has {got}"
+    );
+}
+
+#[test]
+fn netdata_runs_the_plugin_and_shows_every_chart_as_the_spec_says() {
+    if !require_root("netdata plugin host") || !require_netdata("netdata plugin host") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let workload = Workload::spawn("process,sync", N as usize);
+    let plugins = TempDir::new("netdata-plugins");
+    let plugin = plugins.0.join("ebpf-collector.plugin");
+    std::fs::copy(collector_bin(), &plugin).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Every implemented thread, so that a thread added later is covered.
+    let mut options: Vec<String> = registry::all()
+        .iter()
+        .map(|t| format!("--{}", t.name().key()))
+        .collect();
+    options.extend([
+        "--return".into(),
+        "--pid".into(),
+        workload.pid().to_string(),
+    ]);
+    let netdata = NetdataHost::start(
+        &plugins.0,
+        &format!(
+            "[plugin:ebpf-collector]\n    command options = {}\n",
+            options.join(" ")
+        ),
+    );
+    let log = || netdata.log();
+
+    // In return mode every chart exists.
+    let defs: Vec<&ChartDef> = registry::all().iter().flat_map(|t| t.charts()).collect();
+    for def in &defs {
+        assert!(
+            netdata.wait_chart(def.id, Duration::from_secs(60)),
+            "{} has no data in netdata; its log:\n{}",
+            def.id,
+            log()
+        );
+        assert_defined_as_the_spec_says(&netdata, def);
+    }
+    let plugin_pid = children_of(netdata.pid)
+        .into_iter()
+        .find(|p| cmdline(*p).starts_with(plugin.to_str().unwrap()))
+        .unwrap_or_else(|| panic!("no plugin process under netdata {}", netdata.pid));
+
+    workload.run();
+    for (chart, dim, want) in workload_totals() {
+        assert_sum(&netdata, chart, dim_name(chart, dim), want);
+    }
+
+    // Kill one worker: the supervisor restarts it; Netdata sees nothing.
+    let victim = worker(plugin_pid, "sync").expect("the sync worker");
+    let killed_at = now();
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while worker(plugin_pid, "sync").is_none_or(|p| p == victim) {
+        assert!(
+            Instant::now() < deadline,
+            "the sync worker was not restarted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Data keeps coming on every chart, after the kill.
+    for def in &defs {
+        let fresh = netdata.wait_until(Duration::from_secs(15), |nd| {
+            nd.series(def.id, 10)
+                .iter()
+                .any(|row| row.time > killed_at + 2 && row.values.iter().all(|(_, v)| v.is_some()))
+        });
+        assert!(fresh, "{}: no data after the worker was killed", def.id);
+    }
+    // The restarted worker's counters continue: the workload is over, so
+    // every rate since the kill is exactly zero (a reset would be a spike).
+    for def in defs.iter().filter(|d| d.module == "sync") {
+        for row in netdata.series(def.id, 30) {
+            if row.time >= killed_at {
+                assert!(
+                    row.values.iter().all(|(_, v)| v.is_none_or(|v| v == 0.0)),
+                    "{} at {}: {:?}",
+                    def.id,
+                    row.time,
+                    row.values
+                );
+            }
+        }
+    }
+    // The same plugin process all along: Netdata neither restarted nor
+    // disabled it (it logs both, naming the plugin's path).
+    assert_eq!(
+        parent_of(plugin_pid),
+        Some(netdata.pid),
+        "the plugin process is gone"
+    );
+    let log = log();
+    for line in log.lines().filter(|l| l.contains("ebpf-collector.plugin")) {
+        assert!(
+            !line.contains("isabl") && !line.contains("disconnected"),
+            "netdata: {line}"
+        );
+    }
+}
+
+#[test]
+fn netdata_as_statsd_server_receives_the_workload_counts() {
+    if !require_root("netdata statsd") || !require_netdata("netdata statsd") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let nothing = TempDir::new("netdata-no-plugins");
+    let netdata = NetdataHost::start(&nothing.0, "");
+    let workload = Workload::spawn("process,sync", N as usize);
+    let pid = workload.pid().to_string();
+    let udp = format!("udp://127.0.0.1:{}", netdata.statsd_port);
+    let tcp = format!("tcp://127.0.0.1:{}", netdata.statsd_port);
+    // Per-interval gauges every 2 s: Netdata flushes StatsD every second,
+    // so each value is seen by at least one flush and none is overwritten
+    // before it.
+    let collector = Collector::start(
+        &[
+            "--output",
+            "netdata,statsd",
+            "--statsd",
+            &udp,
+            "--process",
+            "--sync",
+            "--return",
+            "--update-every",
+            "2",
+            "--pid",
+            &pid,
+        ],
+        &[],
+    );
+    // The same workload seen again, over TCP, under another prefix.
+    let over_tcp = Collector::start(
+        &[
+            "--output",
+            "statsd",
+            "--statsd",
+            &tcp,
+            "--statsd-prefix",
+            "ebpftcp",
+            "--sync",
+            "--pid",
+            &pid,
+        ],
+        &[],
+    );
+    collector.wait_attached("system.process_thread");
+    collector.wait_attached("mem.file_sync");
+
+    // Every metric of both threads becomes a chart of its own.
+    let mut metrics: Vec<(String, &str)> = Vec::new();
+    for thread in [ThreadName::Process, ThreadName::Sync] {
+        for def in registry::find(thread).unwrap().charts() {
+            for dim in def.dims {
+                let kind = match dim.value.algorithm() {
+                    Algorithm::Incremental => "counter",
+                    Algorithm::Absolute => "gauge",
+                };
+                metrics.push((
+                    statsd_chart(&format!("ebpf.{}.{}", def.id, dim.name), kind),
+                    kind,
+                ));
+                if thread == ThreadName::Sync {
+                    let name = format!("ebpftcp.{}.{}", def.id, dim.name);
+                    metrics.push((statsd_chart(&name, kind), kind));
+                }
+            }
+        }
+    }
+    for (chart, kind) in &metrics {
+        assert!(
+            netdata.wait_chart(chart, Duration::from_secs(30)),
+            "no StatsD chart {chart}; collector:\n{}",
+            collector.stderr()
+        );
+        let info = netdata.chart(chart).unwrap();
+        assert!(info["dimensions"].get(*kind).is_some(), "{chart}: {info}");
+    }
+
+    // Right after an update, so the workload's burst of processes falls
+    // inside one 2 s interval.
+    let updates = |s: &Stream| s.chart("system.process_thread").map_or(0, |c| c.updates);
+    let seen = updates(&collector.stream());
+    assert!(collector.wait_until(Duration::from_secs(10), |s| updates(s) > seen));
+    workload.run();
+
+    for (chart, dim, want) in workload_totals() {
+        let name = dim_name(chart, dim);
+        if chart.starts_with("mem.") {
+            // Counters: Netdata shows events/s; their sum is the count.
+            for prefix in ["ebpf", "ebpftcp"] {
+                let id = statsd_chart(&format!("{prefix}.{chart}.{name}"), "counter");
+                assert_sum(&netdata, &id, "counter", want);
+            }
+        } else if want == N {
+            // Gauges of the interval's count: Netdata keeps the value as sent.
+            let id = statsd_chart(&format!("ebpf.{chart}.{name}"), "gauge");
+            let reached = netdata.wait_until(Duration::from_secs(20), |nd| {
+                nd.series(&id, WINDOW)
+                    .iter()
+                    .filter_map(|row| row.values[0].1)
+                    .fold(f64::MIN, f64::max)
+                    == want as f64
+            });
+            assert!(
+                reached,
+                "{id}: never showed {want}: {:?}",
+                netdata.series(&id, 30)
+            );
+        }
+    }
+    // A negative gauge (sent as 0, then -1) arrives as it is.
+    let status = statsd_chart("ebpf.system.process_status.process", "gauge");
+    assert!(
+        netdata.wait_until(Duration::from_secs(20), |nd| nd
+            .series(&status, WINDOW)
+            .iter()
+            .any(|row| row.values[0].1 == Some(-1.0))),
+        "{status}: never -1"
+    );
+    drop(over_tcp);
+    let (status, _) = collector.terminate();
+    assert!(status.success());
+}
