@@ -3,8 +3,10 @@
 //! that runs one of them.
 
 pub mod chart;
+pub mod disk;
 pub mod fd;
 pub mod features;
+pub mod hardirq;
 pub mod loader;
 pub mod mount;
 pub mod privileges;
@@ -12,6 +14,7 @@ pub mod process;
 pub mod registry;
 pub mod runtime;
 pub mod shm;
+pub mod softirq;
 pub mod sync;
 pub mod thread;
 pub mod vfs;
