@@ -21,6 +21,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CLANG");
     println!("cargo:rerun-if-env-changed=LLVM_STRIP");
     println!("cargo:rerun-if-changed=include");
+    // The directory too: a new `.bpf.c` is not among the files listed below.
+    println!("cargo:rerun-if-changed=src");
 
     let clang = find_tool("CLANG", "clang").unwrap_or_else(|| {
         fail("no clang found (looked at $CLANG, clang, clang-NN): install it with `apt-get install clang llvm`")

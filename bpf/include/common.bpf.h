@@ -1,4 +1,5 @@
-/* Helpers every program object shares: counting and the --pid filter. */
+/* Helpers every program object shares: counting, the --pid filter and
+ * per-process values. */
 #ifndef EBPF_COLLECTOR_COMMON_BPF_H
 #define EBPF_COLLECTOR_COMMON_BPF_H
 
@@ -47,9 +48,10 @@ static __always_inline bool tgid_wanted(__u32 tgid)
 	return bpf_map_lookup_elem(&tracked_tgids, &tgid) != NULL;
 }
 
+/* Without --pid no helper is called: the verifier drops the lookup. */
 static __always_inline bool current_wanted(void)
 {
-	return tgid_wanted(bpf_get_current_pid_tgid() >> 32);
+	return !filter_tgid || tgid_wanted(bpf_get_current_pid_tgid() >> 32);
 }
 
 /* A tracked parent's new process is tracked from its birth on. */
@@ -85,6 +87,110 @@ static __always_inline void filter_on_free(struct task_struct *task)
 	{                                                                         \
 		filter_on_free(task);                                             \
 		return 0;                                                         \
+	}
+
+/* Adds `n` to a counter and, when `own` is not NULL, to the process's own
+ * copy of it (the per-process values below). */
+static __always_inline void count(void *counters, __u64 *own, __u32 index, __u64 n)
+{
+	counter_add(counters, index, n);
+	if (own)
+		__sync_fetch_and_add(&own[index], n);
+}
+
+/* A call that returned `ret`; a failure also counts in `calls + 1`. */
+static __always_inline void count_return(void *counters, __u64 *own, __u32 calls, long ret)
+{
+	count(counters, own, calls, 1);
+	if (ret < 0)
+		count(counters, own, calls + 1, 1);
+}
+
+/* A trampoline's return value, as the raw register: an `int` function's
+ * caller must cast it to int. The helper (kernel 5.17+) works whatever the
+ * function's argument count, so one fexit program serves every name a
+ * function has had. */
+static __always_inline __u64 fexit_ret(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return ret;
+}
+
+/* Per-process values, for the apps and cgroup charts. The loader sets this
+ * when the thread's apps or cgroup charts are on; while it is 0 the verifier
+ * drops every per-process lookup and update. */
+const volatile __u32 tgid_values_on = 0;
+
+/* The per-process table's own counters, from the thread's `stats` index. */
+enum tgid_table_stat {
+	TGID_ADDED = 0,
+	TGID_REMOVED = 1,
+	TGID_FULL = 2,
+};
+
+#define EEXIST 17
+
+/* Declares `tgid_values`: copies of a thread's counters 0..count-1 per TGID,
+ * in a preallocated hash (run-time allocation warns in tracing programs
+ * before kernel 6.1) that the loader sizes to `pid table size`;
+ * `current_counted()`, the filter plus the current process's entry; and the
+ * program that drops an entry when its process is freed. The table's own
+ * counters go to `counters` at `stats` (enum tgid_table_stat). */
+#define TGID_VALUES(count, counters, stats)                                            \
+	struct {                                                                       \
+		__uint(type, BPF_MAP_TYPE_HASH);                                       \
+		__uint(max_entries, 1);                                                \
+		__type(key, __u32);                                                    \
+		__type(value, __u64[count]);                                           \
+	} tgid_values SEC(".maps");                                                    \
+                                                                                       \
+	static __always_inline __u64 *tgid_values_of(__u32 tgid)                       \
+	{                                                                              \
+		__u64 zero[count] = {};                                                \
+		__u64 *values = bpf_map_lookup_elem(&tgid_values, &tgid);              \
+		long err;                                                              \
+                                                                                       \
+		if (values)                                                            \
+			return values;                                                 \
+		err = bpf_map_update_elem(&tgid_values, &tgid, &zero, BPF_NOEXIST);    \
+		if (err && err != -EEXIST) {                                           \
+			counter_add(&counters, (stats) + TGID_FULL, 1);                \
+			return NULL;                                                   \
+		}                                                                      \
+		if (!err)                                                              \
+			counter_add(&counters, (stats) + TGID_ADDED, 1);               \
+		return bpf_map_lookup_elem(&tgid_values, &tgid);                       \
+	}                                                                              \
+                                                                                       \
+	/* Whether the current process's events count (--pid), and where its own   \
+	 * values go (NULL: nowhere). No helper call when neither is on. */        \
+	static __always_inline bool current_counted(__u64 **own)                       \
+	{                                                                              \
+		__u32 tgid;                                                            \
+                                                                                       \
+		*own = NULL;                                                           \
+		if (!filter_tgid && !tgid_values_on)                                   \
+			return true;                                                   \
+		tgid = bpf_get_current_pid_tgid() >> 32;                               \
+		if (!tgid_wanted(tgid))                                                \
+			return false;                                                  \
+		if (tgid_values_on)                                                    \
+			*own = tgid_values_of(tgid);                                   \
+		return true;                                                           \
+	}                                                                              \
+                                                                                       \
+	/* After its last event: the leader is freed after every other thread. */  \
+	SEC("tp_btf/sched_process_free")                                               \
+	int BPF_PROG(tgid_values_free, struct task_struct *task)                       \
+	{                                                                              \
+		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
+                                                                                       \
+		if (BPF_CORE_READ(task, pid) == tgid &&                                \
+		    bpf_map_delete_elem(&tgid_values, &tgid) == 0)                     \
+			counter_add(&counters, (stats) + TGID_REMOVED, 1);             \
+		return 0;                                                              \
 	}
 
 #endif

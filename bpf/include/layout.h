@@ -26,7 +26,73 @@ enum sync_counter {
 	SYNC_COUNTER_END = 6,
 };
 
+/* Threads with per-process values (common.bpf.h TGID_VALUES) keep copies of
+ * their first <THREAD>_PER_PROCESS counters per TGID, and count that table's
+ * entries added and removed and the events it had no room for in the three
+ * counters that follow. A failure is always counted right after its calls. */
+
+/* fd: indices of `fd_counters`. */
+enum fd_counter {
+	FD_OPEN = 0,
+	FD_OPEN_ERROR = 1,
+	FD_CLOSE = 2,
+	FD_CLOSE_ERROR = 3,
+	FD_PER_PROCESS = 4,
+	FD_TGID_ADDED = 4,
+	FD_TGID_REMOVED = 5,
+	FD_TGID_FULL = 6,
+	FD_COUNTER_END = 7,
+};
+
+/* vfs: indices of `vfs_counters`; read and write bytes follow their errors. */
+enum vfs_counter {
+	VFS_READ = 0,
+	VFS_READ_ERROR = 1,
+	VFS_READ_BYTES = 2,
+	VFS_WRITE = 3,
+	VFS_WRITE_ERROR = 4,
+	VFS_WRITE_BYTES = 5,
+	VFS_FSYNC = 6,
+	VFS_FSYNC_ERROR = 7,
+	VFS_OPEN = 8,
+	VFS_OPEN_ERROR = 9,
+	VFS_CREATE = 10,
+	VFS_CREATE_ERROR = 11,
+	VFS_UNLINK = 12,
+	VFS_PER_PROCESS = 13,
+	VFS_TGID_ADDED = 13,
+	VFS_TGID_REMOVED = 14,
+	VFS_TGID_FULL = 15,
+	VFS_COUNTER_END = 16,
+};
+
+/* mount: indices of `mount_counters` (no per-process values, as the original). */
+enum mount_counter {
+	MOUNT_MOUNT = 0,
+	MOUNT_MOUNT_ERROR = 1,
+	MOUNT_UMOUNT = 2,
+	MOUNT_UMOUNT_ERROR = 3,
+	MOUNT_COUNTER_END = 4,
+};
+
+/* shm: indices of `shm_counters`. */
+enum shm_counter {
+	SHM_GET = 0,
+	SHM_AT = 1,
+	SHM_DT = 2,
+	SHM_CTL = 3,
+	SHM_PER_PROCESS = 4,
+	SHM_TGID_ADDED = 4,
+	SHM_TGID_REMOVED = 5,
+	SHM_TGID_FULL = 6,
+	SHM_COUNTER_END = 7,
+};
+
 _Static_assert(PROCESS_COUNTER_END == 7, "mirrored in layout.rs");
 _Static_assert(SYNC_COUNTER_END == 6, "mirrored in layout.rs");
+_Static_assert(FD_COUNTER_END == 7 && FD_PER_PROCESS == 4, "mirrored in layout.rs");
+_Static_assert(VFS_COUNTER_END == 16 && VFS_PER_PROCESS == 13, "mirrored in layout.rs");
+_Static_assert(MOUNT_COUNTER_END == 4, "mirrored in layout.rs");
+_Static_assert(SHM_COUNTER_END == 7 && SHM_PER_PROCESS == 4, "mirrored in layout.rs");
 
 #endif

@@ -21,3 +21,13 @@ macro_rules! object {
 pub const PROCESS: &[u8] = object!("process");
 /// `src/sync.bpf.c`.
 pub const SYNC: &[u8] = object!("sync");
+/// `src/fd.bpf.c`.
+pub const FD: &[u8] = object!("fd");
+/// `src/vfs.bpf.c`.
+pub const VFS: &[u8] = object!("vfs");
+/// `src/mount.bpf.c`.
+pub const MOUNT: &[u8] = object!("mount");
+/// `src/shm.bpf.c`.
+pub const SHM: &[u8] = object!("shm");
+/// `src/empty.bpf.c`: the benchmark's baseline.
+pub const EMPTY: &[u8] = object!("empty");

@@ -34,12 +34,14 @@ pub mod kernel {
         (kernel_objects("prog"), kernel_objects("map"))
     }
 
-    /// The kernel frees programs and maps asynchronously: poll.
+    /// The kernel frees programs and maps asynchronously: poll. Objects
+    /// that were there before and went meanwhile are not ours (an earlier
+    /// test's, freed late): only new ones that stay count.
     pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let now = snapshot();
-            if &now == before {
+            if now.0.is_subset(&before.0) && now.1.is_subset(&before.1) {
                 return;
             }
             assert!(
@@ -53,12 +55,15 @@ pub mod kernel {
     }
 }
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 use protocol::Stream;
 
 /// Under CI a test that cannot run fails; elsewhere it says so and skips.
@@ -74,6 +79,13 @@ pub fn cannot_run(message: &str) -> bool {
     }
     eprintln!("SKIPPED {message}");
     false
+}
+
+/// The variant `$EBPF_COLLECTOR_VARIANT` forces, if any.
+pub fn forced_variant() -> Option<String> {
+    std::env::var("EBPF_COLLECTOR_VARIANT")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// Calls `done` every `every` until it holds (true) or `timeout` passes.
@@ -112,6 +124,70 @@ fn binary(name: &str) -> PathBuf {
 
 pub fn collector_bin() -> PathBuf {
     binary("ebpf-collector")
+}
+
+/// A chart definition as a test expects it: the spec's table row.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectedChart<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub units: &'a str,
+    pub family: &'a str,
+    pub priority: i64,
+    pub module: &'a str,
+    /// `(id, name, multiplier)`, in order.
+    pub dims: &'a [(&'a str, &'a str, i64)],
+}
+
+impl ExpectedChart<'_> {
+    /// Asserts that `stream` defines the chart exactly so, as a `line`
+    /// chart with no context and `incremental` dimensions.
+    pub fn assert_defined(&self, stream: &Stream, update_every: i64) {
+        let id = self.id;
+        let chart = stream
+            .chart(id)
+            .unwrap_or_else(|| panic!("{id} not defined"));
+        assert_eq!(
+            (
+                chart.title.as_str(),
+                chart.units.as_str(),
+                chart.family.as_str(),
+                chart.context.as_str(),
+                chart.chart_type.as_str(),
+            ),
+            (self.title, self.units, self.family, "", "line"),
+            "{id}"
+        );
+        assert_eq!(
+            (
+                chart.priority,
+                chart.update_every,
+                chart.plugin.as_str(),
+                chart.module.as_str()
+            ),
+            (self.priority, update_every, "ebpf.plugin", self.module),
+            "{id}"
+        );
+        let got: Vec<(&str, &str, &str, i64)> = chart
+            .dim_order
+            .iter()
+            .map(|d| {
+                let dim = &chart.dims[d];
+                (
+                    d.as_str(),
+                    dim.name.as_str(),
+                    dim.algorithm.as_str(),
+                    dim.multiplier,
+                )
+            })
+            .collect();
+        let want: Vec<(&str, &str, &str, i64)> = self
+            .dims
+            .iter()
+            .map(|(d, n, m)| (*d, *n, "incremental", *m))
+            .collect();
+        assert_eq!(got, want, "{id}");
+    }
 }
 
 /// A directory removed when dropped.
@@ -155,10 +231,25 @@ pub struct Collector {
 impl Collector {
     /// `ebpf-collector run --output netdata --config-dir <empty dir> ARGS`,
     /// with `files` (relative path, text) written into that directory.
+    /// `$EBPF_COLLECTOR_VARIANT` (`tracepoint`, `trampoline`, `probe`)
+    /// forces that attach variant on every thread, through `ebpf.d.conf`.
     pub fn start(args: &[&str], files: &[(&str, &str)]) -> Collector {
         let config = TempDir::new("config");
+        let mut main_conf = String::new();
         for (relative, text) in files {
-            config.write(relative, text);
+            match *relative {
+                "ebpf.d.conf" => main_conf.push_str(text),
+                _ => config.write(relative, text),
+            }
+        }
+        if let Some(variant) = forced_variant() {
+            // A repeated [global] merges with the test's own.
+            main_conf.push_str(&format!(
+                "\n[global]\n    ebpf type format = co-re\n    ebpf co-re tracing = {variant}\n"
+            ));
+        }
+        if !main_conf.is_empty() {
+            config.write("ebpf.d.conf", &main_conf);
         }
         Collector::start_with(Command::new(collector_bin()), config, args)
     }
@@ -215,8 +306,33 @@ impl Collector {
         }
     }
 
+    /// [`Collector::start`] with `--update-every 1 --pid <workload>` and
+    /// `args`; returns once `chart` has data: the thread is attached.
+    pub fn watching(
+        workload: &Workload,
+        args: &[&str],
+        files: &[(&str, &str)],
+        chart: &str,
+    ) -> Collector {
+        let pid = workload.pid().to_string();
+        let mut all = vec!["--update-every", "1", "--pid", &pid];
+        all.extend_from_slice(args);
+        let collector = Collector::start(&all, files);
+        collector.wait_attached(chart);
+        collector
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The attach variant a worker said it uses (`tracepoint`,
+    /// `trampoline`, `probe`): tests of one thread use it where the
+    /// variants count differently.
+    pub fn variant(&self) -> Option<String> {
+        let stderr = self.stderr();
+        let (_, rest) = stderr.split_once("attached the ")?;
+        Some(rest.split_whitespace().next()?.to_owned())
     }
 
     /// The directory given as `--config-dir`.
@@ -302,46 +418,55 @@ impl Drop for Collector {
     }
 }
 
-/// `workload SCENARIO N`, held at its start line until [`Workload::go`].
+/// `workload SCENARIO N`, held before its scenario until [`Workload::work`].
 pub struct Workload {
     child: Child,
-    stdin: Option<ChildStdin>,
 }
 
 impl Workload {
     pub fn spawn(scenario: &str, n: usize) -> Workload {
         let mut child = Command::new(binary("workload"))
             .args([scenario, &n.to_string()])
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start workload");
         let mut ready = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
+        BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut ready)
             .unwrap();
-        assert_eq!(ready, "ready\n");
-        let stdin = child.stdin.take();
-        Workload { child, stdin }
+        assert_eq!(ready, "ready\n", "workload {scenario} did not start");
+        Workload { child }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Lets the workload run and waits for it to end (and be reaped).
-    pub fn run(mut self) {
-        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+    /// Lets the workload do its scenario and waits until it has: it then
+    /// stops itself before exiting, so its per-process state is still there.
+    pub fn work(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        kill(pid, Signal::SIGUSR1).unwrap();
+        let status = waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap();
+        assert_eq!(
+            status,
+            WaitStatus::Stopped(pid, Signal::SIGSTOP),
+            "the workload failed"
+        );
+    }
+
+    /// Lets a workload that has done its work exit, and waits for it.
+    pub fn exit(mut self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGCONT).unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "workload failed: {status}");
-        assert_eq!(out, "done\n");
+    }
+
+    /// [`Workload::work`], then [`Workload::exit`].
+    pub fn run(mut self) {
+        self.work();
+        self.exit();
     }
 }
 

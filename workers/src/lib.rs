@@ -3,13 +3,17 @@
 //! that runs one of them.
 
 pub mod chart;
+pub mod fd;
 pub mod loader;
+pub mod mount;
 pub mod privileges;
 pub mod process;
 pub mod registry;
 pub mod runtime;
+pub mod shm;
 pub mod sync;
 pub mod thread;
+pub mod vfs;
 
 pub use chart::{
     Algorithm, Chart, ChartDef, ChartKind, ChartMode, Dim, DimDef, DimValue, Snapshot,

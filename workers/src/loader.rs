@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
 use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
+use bpf::layout;
 use conf::LoadMode;
 
 use crate::thread::{
@@ -59,10 +60,14 @@ pub fn attach(
     btf: &Btf,
 ) -> Result<Box<dyn Collector>, AttachError> {
     let filter_tgid = cfg.pid_filter.unwrap_or(0);
+    let settings = cfg.settings();
+    let per_process = settings.apps || settings.cgroups;
+    let tgid_values_on = u32::from(per_process);
     let mut loader = EbpfLoader::new();
     loader
         .btf(Some(btf))
-        .override_global("filter_tgid", &filter_tgid, true);
+        .override_global("filter_tgid", &filter_tgid, true)
+        .override_global(layout::TGID_VALUES_ON, &tgid_values_on, false);
     if cfg.pid_filter.is_none() {
         // Unused without --pid; their default sizes would cost 640 KB of
         // kernel memory each. (A name the object lacks is ignored.)
@@ -70,14 +75,20 @@ pub fn attach(
             loader.map_max_entries(map, 1);
         }
     }
+    if per_process {
+        // Compiled with one entry: unused (and free) with apps and cgroups off.
+        loader.map_max_entries(layout::TGID_VALUES_MAP, settings.pid_table_size);
+    }
     let mut ebpf = loader.load(variant.object).map_err(AttachError::Object)?;
     if let Some(pid) = cfg.pid_filter {
         track(&mut ebpf, &[pid])?;
     }
     let needed = |spec: &&ProgramSpec| match spec.needed {
         Needed::Always => true,
-        Needed::ReturnMode => cfg.settings().mode == LoadMode::Return,
+        Needed::EntryMode => settings.mode == LoadMode::Entry,
+        Needed::ReturnMode => settings.mode == LoadMode::Return,
         Needed::PidFilter => cfg.pid_filter.is_some(),
+        Needed::PerProcess => per_process,
         Needed::Counter(counter) => thread.collects(&cfg.config, counter),
     };
     for spec in variant.programs.iter().filter(needed) {

@@ -81,12 +81,22 @@ pub fn bpf_cap() -> u32 {
 /// (CAP_BPF + CAP_PERFMON; CAP_SYS_ADMIN before 5.8), reading tracepoint
 /// ids in tracefs, which is mode 0700 (CAP_DAC_READ_SEARCH, for a non-root
 /// user), and raising RLIMIT_MEMLOCK on kernels before 5.11, which charge
-/// BPF memory to it (CAP_SYS_RESOURCE, kept only when we have it).
+/// BPF memory to it (CAP_SYS_RESOURCE, kept only when we have it). Debian's
+/// kernels add `perf_event_paranoid` level 3 (their default), where
+/// perf_event_open, which kprobes and tracefs tracepoints attach through,
+/// needs CAP_SYS_ADMIN: kept there (when we have it).
 pub fn attach_set() -> CapSet {
-    if bpf_cap() == CAP_BPF {
+    let set = if bpf_cap() == CAP_BPF {
         CapSet::of(&[CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH, CAP_SYS_RESOURCE])
     } else {
         CapSet::of(&[CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_RESOURCE])
+    };
+    let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok());
+    match paranoid {
+        Some(level) if level >= 3 => CapSet(set.0 | 1 << CAP_SYS_ADMIN),
+        _ => set,
     }
 }
 

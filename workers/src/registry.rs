@@ -4,7 +4,14 @@ use conf::ThreadName;
 
 use crate::thread::Thread;
 
-static THREADS: &[&dyn Thread] = &[&crate::process::Process, &crate::sync::Sync];
+static THREADS: &[&dyn Thread] = &[
+    &crate::process::Process,
+    &crate::sync::Sync,
+    &crate::vfs::THREAD,
+    &crate::mount::THREAD,
+    &crate::fd::THREAD,
+    &crate::shm::THREAD,
+];
 
 pub fn all() -> &'static [&'static dyn Thread] {
     THREADS

@@ -8,7 +8,7 @@ use bpf::layout::sync::*;
 use conf::{Config, ThreadName};
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind};
+use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS};
 
 pub struct Sync;
 
@@ -87,16 +87,8 @@ const VARIANTS: &[Variant] = &[Variant {
     object: bpf::SYNC,
     counter_map: "sync_counters",
     programs: &[
-        ProgramSpec {
-            name: "filter_fork",
-            hook: Hook::BtfTracepoint("sched_process_fork"),
-            needed: Needed::PidFilter,
-        },
-        ProgramSpec {
-            name: "filter_free",
-            hook: Hook::BtfTracepoint("sched_process_free"),
-            needed: Needed::PidFilter,
-        },
+        PID_FILTER_PROGRAMS[0],
+        PID_FILTER_PROGRAMS[1],
         program("sync_fsync", "sys_enter_fsync", FSYNC),
         program("sync_fdatasync", "sys_enter_fdatasync", FDATASYNC),
         program("sync_msync", "sys_enter_msync", MSYNC),

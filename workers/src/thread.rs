@@ -59,10 +59,15 @@ pub enum Hook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needed {
     Always,
+    /// Only in `entry` load mode (return mode counts the same calls on return).
+    EntryMode,
     /// Only in `return` load mode (programs that see return values).
     ReturnMode,
     /// Only with `--pid`: keeps the tracked-process set current.
     PidFilter,
+    /// Only with the thread's apps or cgroup charts on: keeps the
+    /// per-process table (`common.bpf.h` `TGID_VALUES`) current.
+    PerProcess,
     /// Only while the given counter is collected (see [`Thread::collects`]).
     Counter(u32),
 }
@@ -74,6 +79,53 @@ pub struct ProgramSpec {
     pub hook: Hook,
     pub needed: Needed,
 }
+
+impl ProgramSpec {
+    pub const fn new(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
+        ProgramSpec { name, hook, needed }
+    }
+}
+
+/// The programs `PID_FILTER_PROGRAMS` (`common.bpf.h`) defines.
+pub const PID_FILTER_PROGRAMS: [ProgramSpec; 2] = [
+    ProgramSpec::new(
+        "filter_fork",
+        Hook::BtfTracepoint("sched_process_fork"),
+        Needed::PidFilter,
+    ),
+    ProgramSpec::new(
+        "filter_free",
+        Hook::BtfTracepoint("sched_process_free"),
+        Needed::PidFilter,
+    ),
+];
+
+/// The program `TGID_VALUES` (`common.bpf.h`) defines.
+pub const TGID_VALUES_FREE: ProgramSpec = ProgramSpec::new(
+    "tgid_values_free",
+    Hook::BtfTracepoint("sched_process_free"),
+    Needed::PerProcess,
+);
+
+/// `<prefix>_<side>_<syscall>` on `syscalls/sys_<side>_<syscall>`: the
+/// names the C objects' per-syscall macros give their programs.
+macro_rules! syscall_program {
+    ($prefix:literal, enter, $syscall:literal, $needed:expr) => {
+        $crate::thread::ProgramSpec::new(
+            concat!($prefix, "_enter_", $syscall),
+            $crate::thread::Hook::Tracepoint("syscalls", concat!("sys_enter_", $syscall)),
+            $needed,
+        )
+    };
+    ($prefix:literal, exit, $syscall:literal, $needed:expr) => {
+        $crate::thread::ProgramSpec::new(
+            concat!($prefix, "_exit_", $syscall),
+            $crate::thread::Hook::Tracepoint("syscalls", concat!("sys_exit_", $syscall)),
+            $needed,
+        )
+    };
+}
+pub(crate) use syscall_program;
 
 /// One way of attaching a thread: an object and the programs it needs.
 #[derive(Debug, Clone, Copy)]
@@ -203,6 +255,45 @@ pub fn table_layout<T: Thread + ?Sized>(thread: &T, config: &Config) -> Vec<Char
         })
         .filter(|chart| !chart.dims.is_empty())
         .collect()
+}
+
+/// A thread that is nothing but static tables.
+pub struct StaticThread {
+    pub name: ThreadName,
+    pub counters: &'static [&'static str],
+    pub charts: &'static [ChartDef],
+    pub variants: &'static [Variant],
+    /// [`Thread::collects`].
+    pub collects: fn(&Config, u32) -> bool,
+}
+
+impl StaticThread {
+    /// For [`StaticThread::collects`]: every counter, whatever the configuration.
+    pub fn collects_all(_config: &Config, _counter: u32) -> bool {
+        true
+    }
+}
+
+impl Thread for StaticThread {
+    fn name(&self) -> ThreadName {
+        self.name
+    }
+
+    fn counters(&self) -> &'static [&'static str] {
+        self.counters
+    }
+
+    fn charts(&self) -> &'static [ChartDef] {
+        self.charts
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        self.variants
+    }
+
+    fn collects(&self, config: &Config, counter: u32) -> bool {
+        (self.collects)(config, counter)
+    }
 }
 
 /// A value reading of a kernel map failed.

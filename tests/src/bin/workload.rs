@@ -1,14 +1,19 @@
 //! Makes an exact, known number of kernel events for the integration tests.
 //!
-//! `workload SCENARIO[,SCENARIO...] N`: prints `ready`, waits for a line on
-//! stdin (so the collector can attach with `--pid` first), does each
-//! scenario in turn, prints `done` and exits 0. Every count below is for
-//! this process and its descendants only; scenarios do not add to each
-//! other's counts (sync makes no process, process no sync call).
+//! `workload SCENARIO[,SCENARIO...] N`: prepares what the scenarios need,
+//! prints `ready`, waits for SIGUSR1 (so the collector can attach with
+//! `--pid` first), does each scenario in turn, stops itself with SIGSTOP (so
+//! a test can look at its per-process values) and, once continued, exits 0.
+//! Between SIGUSR1 and the stop it makes no syscall but the scenarios' own
+//! (raw libc calls, no stdio). Every count below is for this process and its
+//! descendants; scenarios do not add to each other's counts (sync makes no
+//! process, process no sync call).
 
-use std::io::{BufRead, Write};
+use std::ffi::CString;
+use std::io::Write;
 use std::os::fd::AsRawFd;
 
+use nix::sys::signal::{raise, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
@@ -18,28 +23,85 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync[,...] N");
+        eprintln!("usage: workload process|sync|fd|vfs|mount|shm[,...] N");
         std::process::exit(2);
     };
-    let scenarios: Vec<fn(usize)> = scenarios
+    let work: Vec<Box<dyn FnOnce()>> = scenarios
         .split(',')
-        .map(|scenario| match scenario {
-            "process" => process as fn(usize),
-            "sync" => sync,
-            other => {
-                eprintln!("unknown scenario {other}");
-                std::process::exit(2);
+        .map(|scenario| -> Box<dyn FnOnce()> {
+            match scenario {
+                "process" => Box::new(move || process(n)),
+                "sync" => Box::new(move || sync(n)),
+                "fd" => Box::new(move || fd_with_child(n)),
+                "vfs" => vfs(n),
+                "mount" => mount(n),
+                "shm" => Box::new(move || shm(n)),
+                other => {
+                    eprintln!("unknown scenario {other}");
+                    std::process::exit(2);
+                }
             }
         })
         .collect();
+    let go = SigSet::from(Signal::SIGUSR1);
+    go.thread_block().unwrap();
     println!("ready");
     std::io::stdout().flush().unwrap();
-    let mut go = String::new();
-    std::io::stdin().lock().read_line(&mut go).unwrap();
-    for scenario in scenarios {
-        scenario(n);
+    go.wait().unwrap();
+    for scenario in work {
+        scenario();
     }
-    println!("done");
+    raise(Signal::SIGSTOP).unwrap();
+    // SAFETY: ends the process without flushing or closing anything more.
+    unsafe { libc::_exit(0) }
+}
+
+/// Asserts that a raw call succeeded; returns its result.
+fn ok(call: &str, ret: i64) -> i64 {
+    assert!(
+        ret >= 0,
+        "{call} failed: {}",
+        std::io::Error::last_os_error()
+    );
+    ret
+}
+
+/// Asserts that a raw call failed with `errno`.
+fn fails(call: &str, ret: i64, errno: i32) {
+    assert_eq!(
+        (ret, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(errno)),
+        "{call}"
+    );
+}
+
+fn c(path: &str) -> CString {
+    CString::new(path).unwrap()
+}
+
+/// A private mount namespace with a fresh tmpfs on /tmp: the scenario's
+/// files and mounts vanish with the process, nothing to clean up.
+fn private_tmp() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+    mount_tmpfs(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, "");
+    mount_tmpfs(Some("tmpfs"), "/tmp", Some("tmpfs"), 0, "");
+}
+
+fn mount_tmpfs(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u64, data: &str) {
+    let (source, fstype) = (source.map(c), fstype.map(c));
+    let (target, data) = (c(target), c(data));
+    let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: valid C strings or null, as mount(2) accepts.
+    let ret = unsafe {
+        libc::mount(
+            ptr(&source),
+            target.as_ptr(),
+            ptr(&fstype),
+            flags,
+            data.as_ptr().cast(),
+        )
+    };
+    ok("mount", ret.into());
 }
 
 /// N processes and N threads started and ended, and N failed process and N
@@ -63,11 +125,7 @@ fn process(n: usize) {
             // both fail with EINVAL before any task is made.
             // SAFETY: a clone the kernel refuses creates nothing.
             let ret = unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0, 0, 0, 0) };
-            assert_eq!(ret, -1);
-            assert_eq!(
-                std::io::Error::last_os_error().raw_os_error(),
-                Some(libc::EINVAL)
-            );
+            fails("clone", ret, libc::EINVAL);
         }
     }
 }
@@ -113,4 +171,207 @@ fn sync(n: usize) {
     }
     drop(file);
     std::fs::remove_file(path).unwrap();
+}
+
+/// `fd` in this process, then again in a child that exits: 2N opens of
+/// which N fail (a missing file), 2N closes of which N fail (no such fd).
+fn fd_with_child(n: usize) {
+    fd(n);
+    // SAFETY: the child makes raw syscalls only, then calls _exit.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            fd(n);
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            assert_eq!(waitpid(child, None).unwrap(), WaitStatus::Exited(child, 0));
+        }
+    }
+}
+
+fn fd(n: usize) {
+    const NOT_OPEN: i32 = 1 << 20;
+    for _ in 0..n {
+        // SAFETY: plain syscalls on constant paths and our own descriptors.
+        unsafe {
+            let fd = ok(
+                "open /dev/null",
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY).into(),
+            );
+            fails(
+                "open of a missing file",
+                libc::open(c"/nonexistent/ebpf-collector".as_ptr(), libc::O_RDONLY).into(),
+                libc::ENOENT,
+            );
+            ok("close", libc::close(fd as i32).into());
+            fails("close of no fd", libc::close(NOT_OPEN).into(), libc::EBADF);
+        }
+    }
+}
+
+/// In a private tmpfs: N reads of 100 bytes and N readv of 50, N failing
+/// reads (write-only fd); N writes of 70 bytes and N writev of 15, N failing
+/// writes (read-only fd); N fsync and N failing fsync (a pipe); N opens, N
+/// opens that fail inside vfs_open (a FIFO without reader, O_NONBLOCK) and N
+/// opens of a missing file (which never reach vfs_open); N creates (mknod of
+/// a regular file), N failing creates (a full tmpfs), N unlinks, and N
+/// directories removed with unlinkat(AT_REMOVEDIR), which are no unlinks.
+fn vfs(n: usize) -> Box<dyn FnOnce()> {
+    private_tmp();
+    std::fs::write("/tmp/data", vec![7u8; n * 150]).unwrap();
+    std::fs::create_dir("/tmp/full").unwrap();
+    // Its root directory is its only inode.
+    mount_tmpfs(Some("tmpfs"), "/tmp/full", Some("tmpfs"), 0, "nr_inodes=1");
+    nix::unistd::mkfifo("/tmp/fifo", nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let read_only = std::fs::File::open("/tmp/data").unwrap();
+    let write_only = std::fs::File::create("/tmp/out").unwrap();
+    let (pipe, _pipe_writer) = nix::unistd::pipe().unwrap();
+    let created: Vec<CString> = (0..n).map(|i| c(&format!("/tmp/created-{i}"))).collect();
+    let refused: Vec<CString> = (0..n).map(|i| c(&format!("/tmp/full/{i}"))).collect();
+    let directories: Vec<CString> = (0..n).map(|i| c(&format!("/tmp/directory-{i}"))).collect();
+    for directory in &directories {
+        std::fs::create_dir(directory.to_str().unwrap()).unwrap();
+    }
+    Box::new(move || {
+        let (rfd, wfd) = (read_only.as_raw_fd(), write_only.as_raw_fd());
+        let mut buffer = [0u8; 100];
+        let mut halves = [0u8; 50];
+        let (first, second) = halves.split_at_mut(30);
+        let read_iov = [
+            libc::iovec {
+                iov_base: first.as_mut_ptr().cast(),
+                iov_len: 30,
+            },
+            libc::iovec {
+                iov_base: second.as_mut_ptr().cast(),
+                iov_len: 20,
+            },
+        ];
+        let write_iov = [
+            libc::iovec {
+                iov_base: buffer.as_mut_ptr().cast(),
+                iov_len: 10,
+            },
+            libc::iovec {
+                iov_base: buffer.as_mut_ptr().cast(),
+                iov_len: 5,
+            },
+        ];
+        let mode = libc::S_IFREG | 0o600;
+        // SAFETY: plain syscalls on our own descriptors, buffers and C strings.
+        unsafe {
+            for i in 0..n {
+                let buf = buffer.as_mut_ptr().cast();
+                assert_eq!(ok("read", libc::read(rfd, buf, 100) as i64), 100);
+                assert_eq!(
+                    ok("readv", libc::readv(rfd, read_iov.as_ptr(), 2) as i64),
+                    50
+                );
+                fails(
+                    "read of a write-only fd",
+                    libc::read(wfd, buf, 1) as i64,
+                    libc::EBADF,
+                );
+                assert_eq!(ok("write", libc::write(wfd, buf, 70) as i64), 70);
+                assert_eq!(
+                    ok("writev", libc::writev(wfd, write_iov.as_ptr(), 2) as i64),
+                    15
+                );
+                fails(
+                    "write to a read-only fd",
+                    libc::write(rfd, buf, 1) as i64,
+                    libc::EBADF,
+                );
+                ok("fsync", libc::fsync(wfd).into());
+                fails(
+                    "fsync of a pipe",
+                    libc::fsync(pipe.as_raw_fd()).into(),
+                    libc::EINVAL,
+                );
+                let fd = ok(
+                    "open",
+                    libc::open(c"/tmp/data".as_ptr(), libc::O_RDONLY).into(),
+                );
+                ok("close", libc::close(fd as i32).into());
+                fails(
+                    "open of a FIFO without reader",
+                    libc::open(c"/tmp/fifo".as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK).into(),
+                    libc::ENXIO,
+                );
+                fails(
+                    "open of a missing file",
+                    libc::open(c"/tmp/missing".as_ptr(), libc::O_RDONLY).into(),
+                    libc::ENOENT,
+                );
+                ok("mknod", libc::mknod(created[i].as_ptr(), mode, 0).into());
+                fails(
+                    "mknod in a full tmpfs",
+                    libc::mknod(refused[i].as_ptr(), mode, 0).into(),
+                    libc::ENOSPC,
+                );
+                ok(
+                    "unlinkat",
+                    libc::unlinkat(libc::AT_FDCWD, created[i].as_ptr(), 0).into(),
+                );
+                ok(
+                    "unlinkat(AT_REMOVEDIR)",
+                    libc::unlinkat(libc::AT_FDCWD, directories[i].as_ptr(), libc::AT_REMOVEDIR)
+                        .into(),
+                );
+            }
+        }
+    })
+}
+
+/// In a private mount namespace: N mounts and umounts of a tmpfs, N mounts
+/// that fail (an unknown filesystem type) and N umounts that fail (not a
+/// mount point).
+fn mount(n: usize) -> Box<dyn FnOnce()> {
+    private_tmp();
+    std::fs::create_dir("/tmp/mountpoint").unwrap();
+    Box::new(move || {
+        let target = c"/tmp/mountpoint".as_ptr();
+        let none = std::ptr::null();
+        // SAFETY: plain syscalls on constant C strings.
+        unsafe {
+            for _ in 0..n {
+                ok(
+                    "mount",
+                    libc::mount(c"tmpfs".as_ptr(), target, c"tmpfs".as_ptr(), 0, none).into(),
+                );
+                ok("umount2", libc::umount2(target, 0).into());
+                fails(
+                    "mount of an unknown filesystem type",
+                    libc::mount(c"none".as_ptr(), target, c"no-such-fs".as_ptr(), 0, none).into(),
+                    libc::ENODEV,
+                );
+                fails(
+                    "umount2 of no mount point",
+                    libc::umount2(target, 0).into(),
+                    libc::EINVAL,
+                );
+            }
+        }
+    })
+}
+
+/// N segments created, attached, detached and removed: N calls of each of
+/// shmget, shmat, shmdt and shmctl.
+fn shm(n: usize) {
+    for _ in 0..n {
+        // SAFETY: a private segment, attached, detached and removed here.
+        unsafe {
+            let id = ok(
+                "shmget",
+                libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600).into(),
+            ) as i32;
+            let address = libc::shmat(id, std::ptr::null(), 0);
+            assert_ne!(address as isize, -1, "shmat");
+            ok("shmdt", libc::shmdt(address).into());
+            ok(
+                "shmctl",
+                libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()).into(),
+            );
+        }
+    }
 }

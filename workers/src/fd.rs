@@ -1,0 +1,170 @@
+//! `fd`: calls of open and close, and their failures in return mode
+//! (spec §2.2, §3.3).
+//!
+//! The tracepoint variant counts the open(2), openat(2), openat2(2), creat(2)
+//! and close(2) syscalls; the trampoline and probe variants the kernel
+//! function they all call to open (as the original) and close(2)'s entry
+//! point. README.md says where the variants differ.
+
+use bpf::layout::fd::*;
+use conf::ThreadName;
+
+use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
+use crate::thread::{
+    syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
+    PID_FILTER_PROGRAMS, TGID_VALUES_FREE,
+};
+
+const COUNTERS: &[&str] = &[
+    "open",
+    "open_error",
+    "close",
+    "close_error",
+    "tgid_added",
+    "tgid_removed",
+    "tgid_full",
+];
+const _: () = assert!(COUNTERS.len() == bpf::layout::fd::COUNTERS as usize);
+
+const fn chart(
+    id: &'static str,
+    title: &'static str,
+    priority: u32,
+    mode: ChartMode,
+    dims: &'static [DimDef],
+) -> ChartDef {
+    ChartDef {
+        id,
+        title,
+        units: "calls/s",
+        family: "file_access",
+        context: "",
+        kind: ChartKind::Line,
+        priority,
+        module: "filedescriptor",
+        mode,
+        dims,
+    }
+}
+
+const CHARTS: &[ChartDef] = &[
+    chart(
+        "filesystem.file_descriptor",
+        "Open and close calls",
+        2195,
+        ChartMode::Both,
+        &[
+            DimDef::new("do_sys_open", "open", DimValue::Total(OPEN)),
+            DimDef::new("__close_fd", "close", DimValue::Total(CLOSE)),
+        ],
+    ),
+    chart(
+        "filesystem.file_error",
+        "Open fails",
+        2196,
+        ChartMode::ReturnOnly,
+        &[
+            DimDef::new("do_sys_open", "open", DimValue::Total(OPEN_ERROR)),
+            DimDef::new("__close_fd", "close", DimValue::Total(CLOSE_ERROR)),
+        ],
+    ),
+];
+
+/// The kernel functions, newest name first: open(2), openat(2), openat2(2)
+/// and creat(2) all call do_sys_openat2 (do_sys_open before 5.6).
+const OPEN_FUNCTIONS: &[&str] = &["do_sys_openat2", "do_sys_open"];
+/// close(2)'s entry point. The original hooks close_fd (__close_fd before
+/// 5.11), which close(2) no longer calls on recent kernels (6.12: its
+/// closes all went uncounted).
+const CLOSE_FUNCTIONS: &[&str] = &["__x64_sys_close"];
+
+const VARIANTS: &[Variant] = &[
+    Variant {
+        kind: VariantKind::Tracepoint,
+        object: bpf::FD,
+        counter_map: "fd_counters",
+        programs: &[
+            PID_FILTER_PROGRAMS[0],
+            PID_FILTER_PROGRAMS[1],
+            TGID_VALUES_FREE,
+            syscall_program!("fd", enter, "open", Needed::EntryMode),
+            syscall_program!("fd", enter, "openat", Needed::EntryMode),
+            syscall_program!("fd", enter, "openat2", Needed::EntryMode),
+            syscall_program!("fd", enter, "creat", Needed::EntryMode),
+            syscall_program!("fd", enter, "close", Needed::EntryMode),
+            syscall_program!("fd", exit, "open", Needed::ReturnMode),
+            syscall_program!("fd", exit, "openat", Needed::ReturnMode),
+            syscall_program!("fd", exit, "openat2", Needed::ReturnMode),
+            syscall_program!("fd", exit, "creat", Needed::ReturnMode),
+            syscall_program!("fd", exit, "close", Needed::ReturnMode),
+        ],
+    },
+    Variant {
+        kind: VariantKind::Trampoline,
+        object: bpf::FD,
+        counter_map: "fd_counters",
+        programs: &[
+            PID_FILTER_PROGRAMS[0],
+            PID_FILTER_PROGRAMS[1],
+            TGID_VALUES_FREE,
+            ProgramSpec::new(
+                "fd_open_fentry",
+                Hook::FEntry(OPEN_FUNCTIONS),
+                Needed::EntryMode,
+            ),
+            ProgramSpec::new(
+                "fd_open_fexit",
+                Hook::FExit(OPEN_FUNCTIONS),
+                Needed::ReturnMode,
+            ),
+            ProgramSpec::new(
+                "fd_close_fentry",
+                Hook::FEntry(CLOSE_FUNCTIONS),
+                Needed::EntryMode,
+            ),
+            ProgramSpec::new(
+                "fd_close_fexit",
+                Hook::FExit(CLOSE_FUNCTIONS),
+                Needed::ReturnMode,
+            ),
+        ],
+    },
+    Variant {
+        kind: VariantKind::Probe,
+        object: bpf::FD,
+        counter_map: "fd_counters",
+        programs: &[
+            PID_FILTER_PROGRAMS[0],
+            PID_FILTER_PROGRAMS[1],
+            TGID_VALUES_FREE,
+            ProgramSpec::new(
+                "fd_open_kprobe",
+                Hook::KProbe(OPEN_FUNCTIONS),
+                Needed::EntryMode,
+            ),
+            ProgramSpec::new(
+                "fd_open_kretprobe",
+                Hook::KProbe(OPEN_FUNCTIONS),
+                Needed::ReturnMode,
+            ),
+            ProgramSpec::new(
+                "fd_close_kprobe",
+                Hook::KProbe(CLOSE_FUNCTIONS),
+                Needed::EntryMode,
+            ),
+            ProgramSpec::new(
+                "fd_close_kretprobe",
+                Hook::KProbe(CLOSE_FUNCTIONS),
+                Needed::ReturnMode,
+            ),
+        ],
+    },
+];
+
+pub static THREAD: StaticThread = StaticThread {
+    name: ThreadName::Fd,
+    counters: COUNTERS,
+    charts: CHARTS,
+    variants: VARIANTS,
+    collects: StaticThread::collects_all,
+};
