@@ -22,7 +22,8 @@ const STUB_TARGETS: &[&str] = &["sysinit", "basic", "network", "multi-user", "sh
 /// Runs inside the namespaces: private /run, /tmp, /var/tmp, and a cgroup2
 /// mounted again so that its root is the namespace's (the host's mount,
 /// v2 or a hybrid's tmpfs, shows the host's root), the unit directory
-/// copied into /run, then systemd. $1: the unit directory. A policy-rc.d
+/// copied into /run, then systemd, whose own log goes nowhere (its console
+/// would be the machine's). $1: the unit directory. A policy-rc.d
 /// that forbids service actions (container images have one) is replaced by
 /// one that allows them, as on a booted system.
 const INIT: &str = r#"set -e
@@ -37,7 +38,7 @@ if [ -e /usr/sbin/policy-rc.d ]; then mount --bind /bin/true /usr/sbin/policy-rc
 exec env -i container=ebpf-collector-test PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     SYSTEMD_UNIT_PATH=/run/test-units SYSTEMD_GENERATOR_PATH=/run/test-generators \
     SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/test-generators \
-    /lib/systemd/systemd --system --unit=multi-user.target"#;
+    /lib/systemd/systemd --system --unit=multi-user.target --log-target=null"#;
 
 /// Whether this machine can run it: systemd, unshare and nsenter.
 pub fn missing_tools() -> Option<String> {

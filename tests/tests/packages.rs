@@ -860,6 +860,21 @@ fn service_runs_sandboxed_under_systemd_sends_statsd_restarts_and_stops_on_remov
     assert!(!log.contains("ERROR"), "{log}");
 }
 
+/// `rpm -qp --scripts`' output, one (header, body) per scriptlet.
+fn scriptlets(listing: &str) -> Vec<(String, String)> {
+    let mut scripts: Vec<(String, String)> = Vec::new();
+    for line in listing.lines() {
+        if line.contains("scriptlet") && line.ends_with(':') {
+            scripts.push((line.into(), String::new()));
+        } else if let Some((_, body)) = scripts.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    assert_eq!(scripts.len(), 3, "{listing}");
+    scripts
+}
+
 #[test]
 fn rpm_holds_the_same_files_config_noreplace_and_the_scripts() {
     let Some(rpm) = built("rpm inspection", "rpm") else {
@@ -920,6 +935,18 @@ fn rpm_holds_the_same_files_config_noreplace_and_the_scripts() {
         "package-helper stop-stale",
     ] {
         assert!(scripts.contains(expected), "no `{expected}` in:\n{scripts}");
+    }
+    for (name, body) in scriptlets(&scripts) {
+        let mut sh = Command::new("sh")
+            .arg("-n")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut sh.stdin.take().unwrap(), body.as_bytes()).unwrap();
+        assert!(
+            sh.wait().unwrap().success(),
+            "{name} is not valid sh:\n{body}"
+        );
     }
     let requires = ok(run("rpm", &["-qpR", rpm]), "rpm -qpR");
     assert!(
