@@ -29,6 +29,18 @@ static __always_inline void counter_add(void *map, __u32 index, __u64 n)
 		__sync_fetch_and_add(slot, n);
 }
 
+/* The value of `key` in a hash map, inserted as `*init` if missing; NULL
+ * only when the map is full. */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *value = bpf_map_lookup_elem(map, key);
+
+	if (value)
+		return value;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* --pid: when non-zero only this TGID and its descendants are counted. The
  * set holds every tracked TGID; user space seeds it, the fork and free
  * hooks below keep it current. */

@@ -26,6 +26,48 @@ enum sync_counter {
 	SYNC_COUNTER_END = 6,
 };
 
+/* softirq: indices of the per-CPU array `softirq_ns`, the kernel's vector
+ * numbers (HI_SOFTIRQ .. RCU_SOFTIRQ): nanoseconds spent in each vector. */
+enum softirq_counter {
+	SOFTIRQ_VECTORS = 10,
+};
+
+/* hardirq: indices of the per-CPU array `hardirq_vector_ns` (x86 system
+ * vectors, nanoseconds spent in their handlers) and of the per-CPU start
+ * times `hardirq_start` (the vectors', then one slot for device IRQs). */
+enum hardirq_counter {
+	HARDIRQ_APIC_THERMAL = 0,
+	HARDIRQ_APIC_THRESHOLD = 1,
+	HARDIRQ_APIC_ERROR = 2,
+	HARDIRQ_APIC_DEFERRED_ERROR = 3,
+	HARDIRQ_APIC_SPURIOUS = 4,
+	HARDIRQ_FUNC_CALL = 5,
+	HARDIRQ_FUNC_CALL_SINGLE = 6,
+	HARDIRQ_RESCHEDULE = 7,
+	HARDIRQ_LOCAL_TIMER = 8,
+	HARDIRQ_IRQ_WORK = 9,
+	HARDIRQ_X86_PLATFORM_IPI = 10,
+	HARDIRQ_VECTORS = 11,
+	HARDIRQ_DEVICE_SLOT = 11,
+	HARDIRQ_START_SLOTS = 12,
+};
+
+/* hardirq: entries of the per-CPU hash `hardirq_irq_ns` (IRQ number ->
+ * nanoseconds spent in its handlers). */
+#define HARDIRQ_MAX_IRQS 2048
+
+/* disk: `disk_latency` maps a device (the kernel's dev_t, major << 20 |
+ * minor) to per-CPU completion counts by latency bucket: bucket 0 holds
+ * [0, 1) us, bucket k holds [2^(k-1), 2^k) us, the last one everything
+ * from 2^22 us (4.2 s) on. */
+#define DISK_BUCKETS 24
+#define DISK_MAX_DEVICES 256
+#define DISK_MAX_IN_FLIGHT 16384
+
+struct disk_buckets {
+	__u64 count[DISK_BUCKETS];
+};
+
 /* Threads with per-process values (common.bpf.h TGID_VALUES) keep copies of
  * their first <THREAD>_PER_PROCESS counters per TGID, and count that table's
  * entries added and removed and the events it had no room for in the three
@@ -90,6 +132,9 @@ enum shm_counter {
 
 _Static_assert(PROCESS_COUNTER_END == 7, "mirrored in layout.rs");
 _Static_assert(SYNC_COUNTER_END == 6, "mirrored in layout.rs");
+_Static_assert(SOFTIRQ_VECTORS == 10, "mirrored in layout.rs");
+_Static_assert(HARDIRQ_VECTORS == 11, "mirrored in layout.rs");
+_Static_assert(DISK_BUCKETS == 24 && sizeof(struct disk_buckets) == 192, "mirrored in layout.rs");
 _Static_assert(FD_COUNTER_END == 7 && FD_PER_PROCESS == 4, "mirrored in layout.rs");
 _Static_assert(VFS_COUNTER_END == 16 && VFS_PER_PROCESS == 13, "mirrored in layout.rs");
 _Static_assert(MOUNT_COUNTER_END == 4, "mirrored in layout.rs");

@@ -1,5 +1,6 @@
 /* The cheapest program a tracepoint can run: the baseline of the syscall
- * cost benchmark (tests/benches/syscall_cost.rs). */
+ * cost benchmark (tests/benches/syscall_cost.rs) and, on tracefs
+ * tracepoints, of the event cost benchmark (tests/benches/event_cost.rs). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -7,6 +8,14 @@ char LICENSE[] SEC("license") = "GPL";
 
 SEC("tracepoint")
 int empty(void *ctx)
+{
+	return 0;
+}
+
+/* The same for BTF tracepoints (event_cost.rs); loaded once per
+ * tracepoint, as a BTF tracepoint program is bound to one. */
+SEC("tp_btf")
+int empty_btf(void *ctx)
 {
 	return 0;
 }

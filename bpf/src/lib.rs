@@ -21,6 +21,12 @@ macro_rules! object {
 pub const PROCESS: &[u8] = object!("process");
 /// `src/sync.bpf.c`.
 pub const SYNC: &[u8] = object!("sync");
+/// `src/softirq.bpf.c`.
+pub const SOFTIRQ: &[u8] = object!("softirq");
+/// `src/hardirq.bpf.c`.
+pub const HARDIRQ: &[u8] = object!("hardirq");
+/// `src/disk.bpf.c`.
+pub const DISK: &[u8] = object!("disk");
 /// `src/fd.bpf.c`.
 pub const FD: &[u8] = object!("fd");
 /// `src/vfs.bpf.c`.
@@ -29,5 +35,5 @@ pub const VFS: &[u8] = object!("vfs");
 pub const MOUNT: &[u8] = object!("mount");
 /// `src/shm.bpf.c`.
 pub const SHM: &[u8] = object!("shm");
-/// `src/empty.bpf.c`: the benchmark's baseline.
+/// `src/empty.bpf.c`: programs that do nothing, the benchmarks' baseline.
 pub const EMPTY: &[u8] = object!("empty");

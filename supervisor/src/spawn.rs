@@ -19,8 +19,10 @@ use nix::unistd::Pid;
 use workers::runtime::RING_FD;
 use workers::WorkerConfig;
 
-/// Large enough for a few frames of every thread's counters.
-const RING_CAPACITY: usize = 64 * 1024;
+/// Large enough for a few frames of every thread's counters, and for two
+/// of the largest possible: disk's 256 devices x 24 buckets (6144 records
+/// of 24 bytes). Only the pages written are resident.
+const RING_CAPACITY: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {

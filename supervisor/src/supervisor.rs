@@ -27,6 +27,11 @@ const TICK: Duration = Duration::from_millis(100);
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Workers get this long to stop on SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_millis(700);
+/// A thread's layout is computed again after this many updates even when
+/// no key appeared: what it reads besides the counters (device names in
+/// `/proc/partitions`, IRQ names in `/proc/interrupts`) may have changed.
+/// The original drops a vanished disk's chart after 10 update intervals.
+const RELAYOUT_UPDATES: u32 = 10;
 
 /// Why the supervisor's loop wakes up besides its tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,8 @@ struct Slot {
     counters: Counters,
     records: Vec<Record>,
     defined: bool,
+    /// Updates sent since the layout was last computed.
+    updates_since_layout: u32,
     /// Deaths inside the crash window, oldest first.
     deaths: VecDeque<Instant>,
     restarts: u64,
@@ -101,6 +108,7 @@ impl Slot {
             counters: Counters::new(thread.counters().len()),
             records: Vec::new(),
             defined: false,
+            updates_since_layout: 0,
             deaths: VecDeque::new(),
             restarts: 0,
             gap_since: None,
@@ -294,13 +302,16 @@ impl Slot {
     }
 
     /// Defines the charts on the first data, then sends one update. A new
-    /// key (a disk, an IRQ) may add charts or dimensions: those are defined
-    /// (again), charts that went away become obsolete.
+    /// key (a disk, an IRQ), or a periodic look, may add charts or
+    /// dimensions: those are defined (again), charts that went away become
+    /// obsolete.
     fn emit(&mut self, output: &mut dyn Output) -> io::Result<()> {
         if !self.counters.fresh {
             return Ok(());
         }
-        if self.counters.new_keys {
+        self.updates_since_layout += 1;
+        if self.counters.new_keys || self.updates_since_layout >= RELAYOUT_UPDATES {
+            self.updates_since_layout = 0;
             let charts = self
                 .thread
                 .layout(&self.config.config, &self.counters.keys());

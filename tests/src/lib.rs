@@ -1,9 +1,11 @@
 //! Test harness: the real `ebpf-collector` binary on the real kernel, a
 //! workload with known event counts, and a strict reader of the stream.
 
+pub mod block;
 pub mod expected;
 pub mod netdata_host;
 pub mod protocol;
+pub mod provoke;
 pub mod statsd;
 pub mod systemd;
 
@@ -100,6 +102,23 @@ pub fn poll(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) 
     false
 }
 
+/// When `$EBPF_COLLECTOR_VARIANT` forces a variant that `thread` (run by
+/// `flag`) lacks: asserts that the collector refuses it, naming both, and
+/// returns true (the test has nothing else to check); false otherwise.
+pub fn refuses_forced_variant(flag: &str, thread: &str, has: &[&str]) -> bool {
+    let Some(variant) = forced_variant().filter(|v| !has.contains(&v.as_str())) else {
+        return false;
+    };
+    let collector = Collector::start(&[flag, "--update-every", "1"], &[]);
+    let why = format!("forces the {variant} variant, which {thread} does not have");
+    let refused = poll(Duration::from_secs(30), Duration::from_millis(50), || {
+        collector.stderr().contains(&why)
+    });
+    assert!(refused, "no `{why}` in:\n{}", collector.stderr());
+    collector.terminate();
+    true
+}
+
 /// The binaries the test command built next to this test executable
 /// (`target/<profile>/`), or `$EBPF_COLLECTOR_BIN_DIR` (inside a VM).
 fn binary(name: &str) -> PathBuf {
@@ -148,45 +167,26 @@ impl ExpectedChart<'_> {
             .chart(id)
             .unwrap_or_else(|| panic!("{id} not defined"));
         assert_eq!(
+            chart.header(),
             (
-                chart.title.as_str(),
-                chart.units.as_str(),
-                chart.family.as_str(),
-                chart.context.as_str(),
-                chart.chart_type.as_str(),
+                self.title,
+                self.units,
+                self.family,
+                "",
+                "line",
+                self.priority,
+                update_every,
+                "ebpf.plugin",
+                self.module
             ),
-            (self.title, self.units, self.family, "", "line"),
             "{id}"
         );
-        assert_eq!(
-            (
-                chart.priority,
-                chart.update_every,
-                chart.plugin.as_str(),
-                chart.module.as_str()
-            ),
-            (self.priority, update_every, "ebpf.plugin", self.module),
-            "{id}"
-        );
-        let got: Vec<(&str, &str, &str, i64)> = chart
-            .dim_order
-            .iter()
-            .map(|d| {
-                let dim = &chart.dims[d];
-                (
-                    d.as_str(),
-                    dim.name.as_str(),
-                    dim.algorithm.as_str(),
-                    dim.multiplier,
-                )
-            })
-            .collect();
         let want: Vec<(&str, &str, &str, i64)> = self
             .dims
             .iter()
             .map(|(d, n, m)| (*d, *n, "incremental", *m))
             .collect();
-        assert_eq!(got, want, "{id}");
+        assert_eq!(chart.dimensions(), want, "{id}");
     }
 }
 
@@ -353,6 +353,22 @@ impl Collector {
         poll(timeout, Duration::from_millis(50), || {
             done(&self.stream.lock().unwrap())
         })
+    }
+
+    /// Waits until the plugin's own chart shows `thread` running: its
+    /// worker attached and sent data (for threads without a chart until
+    /// something happens, such as disk).
+    pub fn wait_running(&self, thread: &str) {
+        let running = self.wait_until(Duration::from_secs(60), |s| {
+            s.chart("netdata.ebpf_threads")
+                .and_then(|c| c.dims.get(thread))
+                .is_some_and(|d| d.values.last() == Some(&1))
+        });
+        assert!(
+            running,
+            "{thread} never shown running; stderr:\n{}",
+            self.stderr()
+        );
     }
 
     /// Waits until `chart` has had an update: its thread is attached.

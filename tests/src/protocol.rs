@@ -41,6 +41,39 @@ pub struct ChartInfo {
 }
 
 impl ChartInfo {
+    /// What the CHART line said: title, units, family, context, chart
+    /// type, priority, update every, plugin, module.
+    #[allow(clippy::type_complexity)]
+    pub fn header(&self) -> (&str, &str, &str, &str, &str, i64, i64, &str, &str) {
+        (
+            &self.title,
+            &self.units,
+            &self.family,
+            &self.context,
+            &self.chart_type,
+            self.priority,
+            self.update_every,
+            &self.plugin,
+            &self.module,
+        )
+    }
+
+    /// Every dimension in definition order: id, name, algorithm, multiplier.
+    pub fn dimensions(&self) -> Vec<(&str, &str, &str, i64)> {
+        self.dim_order
+            .iter()
+            .map(|id| {
+                let dim = &self.dims[id];
+                (
+                    id.as_str(),
+                    dim.name.as_str(),
+                    dim.algorithm.as_str(),
+                    dim.multiplier,
+                )
+            })
+            .collect()
+    }
+
     /// The value Netdata would show as a total: the last one for an
     /// incremental dimension, the sum for an absolute one.
     pub fn total(&self, dim: &str) -> Option<i64> {

@@ -52,6 +52,10 @@ impl Algorithm {
 pub enum DimValue {
     /// The cumulative counter itself; Netdata differentiates it.
     Total(u32),
+    /// The cumulative counter divided by the second number (nanoseconds
+    /// shown as milliseconds): the total is scaled, not each event, so the
+    /// value is never more than one unit short, however many events.
+    TotalDiv(u32, u64),
     /// Events since the previous update.
     Delta(u32),
     /// Events of the first counter minus events of the second since the
@@ -65,7 +69,7 @@ pub enum DimValue {
 impl DimValue {
     pub fn algorithm(self) -> Algorithm {
         match self {
-            DimValue::Total(_) => Algorithm::Incremental,
+            DimValue::Total(_) | DimValue::TotalDiv(..) => Algorithm::Incremental,
             DimValue::Delta(_) | DimValue::DeltaDiff(..) | DimValue::Current(_) => {
                 Algorithm::Absolute
             }
@@ -75,7 +79,10 @@ impl DimValue {
     /// Every counter the value reads.
     pub fn counters(self) -> impl Iterator<Item = u32> {
         let (a, b) = match self {
-            DimValue::Total(c) | DimValue::Delta(c) | DimValue::Current(c) => (c, None),
+            DimValue::Total(c)
+            | DimValue::TotalDiv(c, _)
+            | DimValue::Delta(c)
+            | DimValue::Current(c) => (c, None),
             DimValue::DeltaDiff(a, b) => (a, Some(b)),
         };
         std::iter::once(a).chain(b)
@@ -87,6 +94,7 @@ impl DimValue {
         let delta = |c: u32| now.get(c, key).wrapping_sub(previous.get(c, key)) as i64;
         match self {
             DimValue::Total(c) | DimValue::Current(c) => now.get(c, key) as i64,
+            DimValue::TotalDiv(c, divisor) => (now.get(c, key) / divisor.max(1)) as i64,
             DimValue::Delta(c) => delta(c),
             DimValue::DeltaDiff(a, b) => delta(a) - delta(b),
         }
@@ -132,6 +140,22 @@ impl DimDef {
             multiplier: 1,
         }
     }
+}
+
+/// One dimension per counter of `names`, id and name the counter's: its
+/// total (`divisor` 1) or its total divided by `divisor`.
+pub const fn total_dims<const N: usize>(names: &[&'static str], divisor: u64) -> [DimDef; N] {
+    let mut dims = [DimDef::new("", "", DimValue::Total(0)); N];
+    let mut i = 0;
+    while i < N {
+        let value = match divisor {
+            1 => DimValue::Total(i as u32),
+            _ => DimValue::TotalDiv(i as u32, divisor),
+        };
+        dims[i] = DimDef::new(names[i], names[i], value);
+        i += 1;
+    }
+    dims
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 //! that runs one of them.
 
 pub mod chart;
+pub mod disk;
 pub mod fd;
+pub mod hardirq;
 pub mod loader;
 pub mod mount;
 pub mod privileges;
@@ -11,6 +13,7 @@ pub mod process;
 pub mod registry;
 pub mod runtime;
 pub mod shm;
+pub mod softirq;
 pub mod sync;
 pub mod thread;
 pub mod vfs;

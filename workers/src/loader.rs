@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
+use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError, PerCpuArray};
+use aya::programs::trace_point::TracePointError;
 use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 use bpf::layout;
 use conf::LoadMode;
+use tracing::debug;
 
 use crate::thread::{
     CollectError, Collector, Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig,
@@ -41,6 +43,23 @@ pub enum AttachError {
     },
     #[error("map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
+}
+
+impl AttachError {
+    /// The kernel has no such tracepoint: no `btf_trace_<name>` type in its
+    /// BTF, or no tracefs event.
+    fn hook_missing(&self) -> bool {
+        matches!(
+            self,
+            AttachError::Load {
+                source: ProgramError::Btf(_),
+                ..
+            } | AttachError::Attach {
+                source: ProgramError::TracePointError(TracePointError::FileError { .. }),
+                ..
+            }
+        )
+    }
 }
 
 /// Parses the kernel's BTF once per worker; every variant attempt reuses it.
@@ -84,7 +103,7 @@ pub fn attach(
         track(&mut ebpf, &[pid])?;
     }
     let needed = |spec: &&ProgramSpec| match spec.needed {
-        Needed::Always => true,
+        Needed::Always | Needed::WhereHookExists => true,
         Needed::EntryMode => settings.mode == LoadMode::Entry,
         Needed::ReturnMode => settings.mode == LoadMode::Return,
         Needed::PidFilter => cfg.pid_filter.is_some(),
@@ -92,7 +111,12 @@ pub fn attach(
         Needed::Counter(counter) => thread.collects(&cfg.config, counter),
     };
     for spec in variant.programs.iter().filter(needed) {
-        attach_program(&mut ebpf, spec, btf)?;
+        match attach_program(&mut ebpf, spec, btf) {
+            Err(e) if spec.needed == Needed::WhereHookExists && e.hook_missing() => {
+                debug!("{}: the kernel has no {:?}; skipped", spec.name, spec.hook)
+            }
+            result => result?,
+        }
     }
     if let Some(pid) = cfg.pid_filter {
         // Descendants forked before the fork hook was attached.
@@ -236,16 +260,24 @@ pub struct CounterCollector {
     count: u32,
 }
 
+/// Takes `name` out of `ebpf` as the map type `T` (for a collector to keep).
+pub fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, AttachError>
+where
+    T: TryFrom<Map, Error = MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(AttachError::Map {
+        map: name,
+        detail: "missing from the object".into(),
+    })?;
+    T::try_from(map).map_err(|e| AttachError::Map {
+        map: name,
+        detail: format!("{e:?}"),
+    })
+}
+
 impl CounterCollector {
     pub fn new(mut ebpf: Ebpf, map_name: &'static str, count: u32) -> Result<Self, AttachError> {
-        let map = ebpf.take_map(map_name).ok_or(AttachError::Map {
-            map: map_name,
-            detail: "missing from the object".into(),
-        })?;
-        let counters = PerCpuArray::try_from(map).map_err(|e| AttachError::Map {
-            map: map_name,
-            detail: format!("{e:?}"),
-        })?;
+        let counters = take_map(&mut ebpf, map_name)?;
         Ok(CounterCollector {
             _ebpf: ebpf,
             map_name,

@@ -7,6 +7,9 @@ use crate::thread::Thread;
 static THREADS: &[&dyn Thread] = &[
     &crate::process::Process,
     &crate::sync::Sync,
+    &crate::disk::Disk,
+    &crate::hardirq::Hardirq,
+    &crate::softirq::THREAD,
     &crate::vfs::THREAD,
     &crate::mount::THREAD,
     &crate::fd::THREAD,

@@ -59,6 +59,10 @@ pub enum Hook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needed {
     Always,
+    /// Always, where the kernel has the hook; skipped where it does not
+    /// (tracepoints that exist only with some kernel options, such as
+    /// `irq_vectors:threshold_apic_entry`).
+    WhereHookExists,
     /// Only in `entry` load mode (return mode counts the same calls on return).
     EntryMode,
     /// Only in `return` load mode (programs that see return values).

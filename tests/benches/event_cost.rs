@@ -1,0 +1,213 @@
+//! What the disk, hardirq and softirq programs cost per event, against an
+//! empty program of the same kind on the same tracepoints, measured in one
+//! run by the kernel itself (`BPF_ENABLE_STATS`: every program's run time
+//! and run count). An event is one pair of runs: entry and exit, or issue
+//! and completion. Both sets run on every event, so they see the same
+//! events; their attach order alternates between rounds. What the
+//! tracepoint costs before any program runs (the same for both) is not in
+//! these numbers.
+//!
+//! Run as root with `scripts/bench-events [THREAD...]` (it takes the shared
+//! test lock). Prints a Markdown table of medians over the rounds.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aya::programs::{loaded_programs, BtfTracePoint, ProgramError, TracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
+use conf::{Config, ThreadName};
+use tests::block::LoopDevice;
+use tests::provoke::{interrupt_the_other_cpu, loopback_traffic};
+use workers::thread::{Collector, Hook, Variant};
+use workers::WorkerConfig;
+
+const ROUNDS: usize = 6;
+
+struct Case {
+    thread: ThreadName,
+    /// What makes the events.
+    workload: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        thread: ThreadName::Disk,
+        workload: "4 KiB direct I/O on a loop device",
+    },
+    Case {
+        thread: ThreadName::Hardirq,
+        workload: "membarrier IPIs and timer ticks",
+    },
+    Case {
+        thread: ThreadName::Softirq,
+        workload: "loopback TCP traffic",
+    },
+];
+
+fn program_ids() -> BTreeSet<u32> {
+    loaded_programs()
+        .filter_map(Result::ok)
+        .map(|p| p.id())
+        .collect()
+}
+
+/// Nanoseconds per event (pair of runs) of the programs `ids`, and events.
+fn per_event(ids: &BTreeSet<u32>) -> (f64, u64) {
+    let (mut ns, mut runs) = (0u128, 0u64);
+    for program in loaded_programs().filter_map(Result::ok) {
+        if ids.contains(&program.id()) {
+            ns += program.run_time().as_nanos();
+            runs += program.run_count();
+        }
+    }
+    let events = runs / 2;
+    (ns as f64 / events.max(1) as f64, events)
+}
+
+/// An empty program on every hook of `variant` the kernel has.
+fn attach_empty(variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
+    let mut attached = Vec::new();
+    let mut tracefs: Option<Ebpf> = None;
+    for spec in variant.programs {
+        match spec.hook {
+            Hook::BtfTracepoint(name) => {
+                // A BTF tracepoint program is bound to its tracepoint at load.
+                let mut ebpf = EbpfLoader::new().btf(Some(btf)).load(bpf::EMPTY).unwrap();
+                let program: &mut BtfTracePoint =
+                    ebpf.program_mut("empty_btf").unwrap().try_into().unwrap();
+                match program.load(name, btf) {
+                    Err(ProgramError::Btf(_)) => continue,
+                    loaded => loaded.unwrap(),
+                }
+                program.attach().unwrap();
+                attached.push(ebpf);
+            }
+            Hook::Tracepoint(category, name) => {
+                let ebpf = tracefs.get_or_insert_with(|| {
+                    let mut ebpf = Ebpf::load(bpf::EMPTY).unwrap();
+                    let program: &mut TracePoint =
+                        ebpf.program_mut("empty").unwrap().try_into().unwrap();
+                    program.load().unwrap();
+                    ebpf
+                });
+                let program: &mut TracePoint =
+                    ebpf.program_mut("empty").unwrap().try_into().unwrap();
+                // Tracepoints this kernel lacks are skipped by the thread too.
+                let _ = program.attach(category, name);
+            }
+            other => panic!("not a tracepoint: {other:?}"),
+        }
+    }
+    attached.extend(tracefs);
+    attached
+}
+
+fn attach_thread(thread: ThreadName, variant: &Variant, btf: &Btf) -> Box<dyn Collector> {
+    let cfg = WorkerConfig {
+        thread,
+        config: Config::default(),
+        pid_filter: None,
+        supervisor: std::process::id(),
+    };
+    let implementation = workers::registry::find(thread).unwrap();
+    workers::loader::attach(implementation, variant, &cfg, btf)
+        .unwrap_or_else(|e| panic!("attach {thread}: {e}"))
+}
+
+/// Attaches `attach` and returns the programs it loaded and what it holds.
+fn with_ids<T>(attach: impl FnOnce() -> T) -> (T, BTreeSet<u32>) {
+    let before = program_ids();
+    let held = attach();
+    let ids = program_ids().difference(&before).copied().collect();
+    (held, ids)
+}
+
+fn provoke(thread: ThreadName, device: &LoopDevice) {
+    match thread {
+        ThreadName::Disk => {
+            device.direct_io(5000, 5000);
+        }
+        ThreadName::Hardirq => {
+            interrupt_the_other_cpu(Duration::from_secs(2));
+        }
+        ThreadName::Softirq => {
+            loopback_traffic(1 << 30);
+        }
+        other => unreachable!("{other}"),
+    }
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("event_cost: needs root to load BPF programs (run scripts/bench-events)");
+        std::process::exit(1);
+    }
+    if !std::path::Path::new("/sys/kernel/tracing/events/irq").exists() {
+        eprintln!(
+            "event_cost: tracefs is not mounted: mount -t tracefs tracefs /sys/kernel/tracing"
+        );
+        std::process::exit(1);
+    }
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("BPF_ENABLE_STATS");
+    let btf = Btf::from_sys_fs().expect("kernel BTF");
+    let device = LoopDevice::create(64 << 20);
+    let kernel = nix::sys::utsname::uname().unwrap();
+    println!(
+        "kernel {}, {} CPUs, {ROUNDS} rounds, median ns per event (pair of runs)\n",
+        kernel.release().to_string_lossy(),
+        std::thread::available_parallelism().unwrap()
+    );
+    println!(
+        "| thread | variant | workload | events per round | empty pair | thread's pair | added |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|");
+    // Cargo passes `--bench`; thread names choose cases.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for case in CASES
+        .iter()
+        .filter(|c| only.is_empty() || only.iter().any(|o| o == c.thread.key()))
+    {
+        let thread = workers::registry::find(case.thread).unwrap();
+        for variant in thread.variants() {
+            let kind = match variant.programs[0].hook {
+                Hook::BtfTracepoint(_) => "tp_btf",
+                _ => "tracefs",
+            };
+            let (mut empty, mut real, mut events) = (Vec::new(), Vec::new(), Vec::new());
+            for round in 0..ROUNDS {
+                let attach_real = || with_ids(|| attach_thread(case.thread, variant, &btf));
+                let attach_empty = || with_ids(|| attach_empty(variant, &btf));
+                let ((held_real, real_ids), (held_empty, empty_ids)) = if round % 2 == 0 {
+                    let r = attach_real();
+                    (r, attach_empty())
+                } else {
+                    let e = attach_empty();
+                    (attach_real(), e)
+                };
+                provoke(case.thread, &device);
+                let (real_ns, real_events) = per_event(&real_ids);
+                let (empty_ns, _) = per_event(&empty_ids);
+                drop((held_real, held_empty));
+                real.push(real_ns);
+                empty.push(empty_ns);
+                events.push(real_events as f64);
+            }
+            let (empty, real) = (median(&mut empty), median(&mut real));
+            println!(
+                "| {} | {kind} | {} | {:.0} | {empty:.0} | {real:.0} | {:.0} |",
+                case.thread,
+                case.workload,
+                median(&mut events),
+                real - empty
+            );
+        }
+    }
+}
