@@ -8,6 +8,7 @@ pub mod netdata_host;
 pub mod protocol;
 pub mod provoke;
 pub mod statsd;
+pub mod systemd;
 
 /// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
 pub mod kernel {
@@ -205,10 +206,15 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
+        TempDir::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// In `parent` instead of the temporary directory (which a test may
+    /// hide, e.g. [`systemd::Systemd`]'s private /tmp).
+    pub fn new_in(parent: &Path, tag: &str) -> TempDir {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("ebpf-collector-{tag}-{}-{n}", std::process::id()));
+        let path = parent.join(format!("ebpf-collector-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(path.join("ebpf.d")).unwrap();
         TempDir(path)
     }
