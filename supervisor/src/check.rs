@@ -364,12 +364,8 @@ fn check_thread(
     findings: &mut Findings,
 ) -> Result<(), Vec<VariantKind>> {
     let name = thread.name();
-    let allowed = candidates(thread, cfg.settings());
-    let is_allowed = |index: usize| {
-        allowed
-            .as_ref()
-            .is_ok_and(|list| list.iter().any(|(i, _)| *i as usize == index))
-    };
+    let (allowed, note) = candidates(thread, cfg.settings());
+    let is_allowed = |index: usize| allowed.iter().any(|(i, _)| *i as usize == index);
     let results: Vec<(usize, &Variant, Result<(), String>)> = thread
         .variants()
         .iter()
@@ -394,6 +390,9 @@ fn check_thread(
         )),
         None => say(format_args!("thread {name}: cannot run")),
     }
+    if let Some(note) = note {
+        say(format_args!("    note: {note}"));
+    }
     for (index, variant, result) in &results {
         let verdict = match result {
             Err(e) => format!("no: {e}"),
@@ -414,22 +413,17 @@ fn check_thread(
         .map(|(_, variant, _)| variant.kind.as_str())
         .collect();
     let file = format!("ebpf.d/{}", name.file_name());
-    findings.todo.push(match (&allowed, working.is_empty()) {
-        (Err(e), _) => format!(
-            "{name}: {e}: set `ebpf type format = auto` in ebpf.d.conf and {file}, or pass --variant auto"
-        ),
-        (Ok(_), false) => format!(
+    findings.todo.push(if working.is_empty() {
+        format!("{name}: no variant can run on this kernel; the reasons are above")
+    } else {
+        format!(
             "{name}: the configuration allows only variants that cannot run here, but {} can: \
              set `ebpf type format = auto` in ebpf.d.conf and {file} (or `ebpf co-re tracing` \
              to one of those), or pass --variant auto",
             working.join(", ")
-        ),
-        (Ok(_), true) => format!("{name}: no variant can run on this kernel; the reasons are above"),
+        )
     });
-    Err(match allowed {
-        Ok(list) => list.iter().map(|(_, v)| v.kind).collect(),
-        Err(_) => Vec::new(),
-    })
+    Err(allowed.iter().map(|(_, v)| v.kind).collect())
 }
 
 /// `blocked`: the variant kinds the threads that cannot run were allowed.

@@ -113,23 +113,6 @@ pub fn poll(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) 
     false
 }
 
-/// When `$EBPF_COLLECTOR_VARIANT` forces a variant that `thread` (run by
-/// `flag`) lacks: asserts that the collector refuses it, naming both, and
-/// returns true (the test has nothing else to check); false otherwise.
-pub fn refuses_forced_variant(flag: &str, thread: &str, has: &[&str]) -> bool {
-    let Some(variant) = forced_variant().filter(|v| !has.contains(&v.as_str())) else {
-        return false;
-    };
-    let collector = Collector::start(&[flag, "--update-every", "1"], &[]);
-    let why = format!("forces the {variant} variant, which {thread} does not have");
-    let refused = poll(Duration::from_secs(30), Duration::from_millis(50), || {
-        collector.stderr().contains(&why)
-    });
-    assert!(refused, "no `{why}` in:\n{}", collector.stderr());
-    collector.terminate();
-    true
-}
-
 /// The binaries the test command built next to this test executable
 /// (`target/<profile>/`), or `$EBPF_COLLECTOR_BIN_DIR` (inside a VM).
 fn binary(name: &str) -> PathBuf {

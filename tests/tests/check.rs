@@ -213,3 +213,28 @@ fn a_threads_own_file_forces_its_variant_and_only_that_thread_fails() {
         );
     }
 }
+
+/// The original's keys choose only among the program sets a thread has:
+/// forcing trampolines leaves hardirq (tracepoints only) on its own, which
+/// `check` and the worker's log both say, and it collects.
+#[test]
+fn a_forced_kind_a_thread_lacks_leaves_it_on_its_own_variants() {
+    if !require_root("check --hardirq --variant trampoline") {
+        return;
+    }
+    let (status, report) = check(&["--hardirq", "--variant", "trampoline"], &[]);
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(
+        used_variants(&report).get("hardirq").map(String::as_str),
+        Some("tracepoint"),
+        "{report}"
+    );
+    let why =
+        "forces the trampoline variant, which hardirq does not have: trying its own (tracepoint)";
+    assert!(report.contains(why), "{report}");
+    let collector = Collector::start(&["--hardirq", "--variant", "trampoline"], &[]);
+    collector.wait_for_data("system.hardirq_latency");
+    assert!(collector.stderr().contains(why), "{}", collector.stderr());
+    collector.assert_variant("tracepoint");
+    collector.terminate();
+}

@@ -431,6 +431,16 @@ fn deb_installs_its_files_its_binary_runs_and_purge_removes_everything() {
         help.contains("Usage:") && help.contains("--statsd DEST"),
         "{help}"
     );
+    // With the installed configuration, as the service runs: every thread
+    // it enables can run on this kernel.
+    let check = ok(
+        run(BINARY, &["check", "--config-dir", "/etc/ebpf-collector"]),
+        "ebpf-collector check",
+    );
+    assert!(
+        check.contains("thread sync: uses ") && check.contains("thread process: uses "),
+        "{check}"
+    );
     let man = ok(
         run("zcat", &["/usr/share/man/man8/ebpf-collector.8.gz"]),
         "zcat",

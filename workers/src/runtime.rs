@@ -128,13 +128,10 @@ fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, Box<dyn Colle
             return None;
         }
     };
-    let candidates = match candidates(thread, cfg.settings()) {
-        Ok(candidates) => candidates,
-        Err(e) => {
-            error!("{e}");
-            return None;
-        }
-    };
+    let (candidates, note) = candidates(thread, cfg.settings());
+    if let Some(note) = note {
+        info!("{note}");
+    }
     for (index, variant) in candidates {
         match loader::attach(thread, variant, cfg, &btf) {
             Ok(collector) => {

@@ -231,40 +231,54 @@ pub struct WorkerConfig {
 }
 
 /// The variants a thread may use under its settings, in the order to try
-/// them. `ebpf type format = auto` tries all in the thread's preference
+/// them, and a note when the settings force a kind the thread does not
+/// have. `ebpf type format = auto` tries all in the thread's preference
 /// order (`ebpf co-re tracing` is then only the original's hint: stock files
 /// always say `trampoline`); `co-re` forces the `ebpf co-re tracing` choice
-/// and `legacy` the probe set. A forced variant the thread lacks is an error.
+/// and `legacy` the probe set. Like the original's, the keys choose only
+/// among the program sets a thread has: one that lacks the forced kind
+/// (hardirq has tracepoints only) tries all of its own, and says so.
 pub fn candidates(
     thread: &dyn Thread,
     settings: &ThreadSettings,
-) -> Result<Vec<(u32, &'static Variant)>, String> {
+) -> (Vec<(u32, &'static Variant)>, Option<String>) {
     let forced = match settings.type_format {
         conf::TypeFormat::Auto => None,
         conf::TypeFormat::Legacy => Some(VariantKind::Probe),
         conf::TypeFormat::CoRe => Some(VariantKind::from_tracing(settings.core_tracing)),
     };
-    let chosen: Vec<(u32, &'static Variant)> = thread
-        .variants()
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| forced.is_none_or(|kind| v.kind == kind))
-        .map(|(i, v)| (i as u32, v))
-        .collect();
-    match (forced, chosen.is_empty()) {
-        (Some(kind), true) => Err(format!(
-            "the configuration forces the {} variant, which {} does not have (it has: {})",
-            kind.as_str(),
-            thread.name(),
-            thread
-                .variants()
-                .iter()
-                .map(|v| v.kind.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        _ => Ok(chosen),
+    let all = thread.variants().iter().enumerate();
+    let of_kind = |kind: Option<VariantKind>| -> Vec<(u32, &'static Variant)> {
+        all.clone()
+            .filter(|(_, v)| kind.is_none_or(|kind| v.kind == kind))
+            .map(|(i, v)| (i as u32, v))
+            .collect()
+    };
+    let chosen = of_kind(forced);
+    match forced {
+        Some(kind) if chosen.is_empty() => (
+            of_kind(None),
+            Some(format!(
+                "the configuration forces the {} variant, which {} does not have: trying its own ({})",
+                kind.as_str(),
+                thread.name(),
+                own_kinds(thread).join(", ")
+            )),
+        ),
+        _ => (chosen, None),
     }
+}
+
+/// The kinds of `thread`'s variants, in its order, each once (hardirq has
+/// two tracepoint variants: BTF and tracefs).
+fn own_kinds(thread: &dyn Thread) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for variant in thread.variants() {
+        if !kinds.contains(&variant.kind.as_str()) {
+            kinds.push(variant.kind.as_str());
+        }
+    }
+    kinds
 }
 
 impl WorkerConfig {
@@ -426,18 +440,25 @@ mod tests {
         }
     }
 
-    fn kinds(format: TypeFormat, tracing: CoreTracing) -> Result<Vec<(u32, VariantKind)>, String> {
+    fn kinds(
+        format: TypeFormat,
+        tracing: CoreTracing,
+    ) -> (Vec<(u32, VariantKind)>, Option<String>) {
         let mut settings = Config::default().thread(ThreadName::Sync).clone();
         settings.type_format = format;
         settings.core_tracing = tracing;
-        candidates(&Fake, &settings).map(|c| c.into_iter().map(|(i, v)| (i, v.kind)).collect())
+        let (list, note) = candidates(&Fake, &settings);
+        (list.into_iter().map(|(i, v)| (i, v.kind)).collect(), note)
     }
 
     #[test]
     fn auto_tries_every_variant_in_the_threads_order() {
         assert_eq!(
             kinds(TypeFormat::Auto, CoreTracing::Trampoline),
-            Ok(vec![(0, VariantKind::Tracepoint), (1, VariantKind::Probe)])
+            (
+                vec![(0, VariantKind::Tracepoint), (1, VariantKind::Probe)],
+                None
+            )
         );
     }
 
@@ -445,16 +466,25 @@ mod tests {
     fn co_re_and_legacy_force_one_variant() {
         assert_eq!(
             kinds(TypeFormat::CoRe, CoreTracing::Tracepoint),
-            Ok(vec![(0, VariantKind::Tracepoint)])
+            (vec![(0, VariantKind::Tracepoint)], None)
         );
         assert_eq!(
             kinds(TypeFormat::Legacy, CoreTracing::Tracepoint),
-            Ok(vec![(1, VariantKind::Probe)])
+            (vec![(1, VariantKind::Probe)], None)
         );
-        let missing = kinds(TypeFormat::CoRe, CoreTracing::Trampoline).unwrap_err();
+    }
+
+    #[test]
+    fn a_forced_kind_the_thread_lacks_falls_back_to_its_own_order() {
+        let (list, note) = kinds(TypeFormat::CoRe, CoreTracing::Trampoline);
+        assert_eq!(
+            list,
+            vec![(0, VariantKind::Tracepoint), (1, VariantKind::Probe)]
+        );
+        let note = note.expect("a note saying why");
         assert!(
-            missing.contains("forces the trampoline variant"),
-            "{missing}"
+            note.contains("forces the trampoline variant, which sync does not have"),
+            "{note}"
         );
     }
 }
