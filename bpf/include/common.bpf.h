@@ -67,26 +67,60 @@ static __always_inline bool current_wanted(void)
 }
 
 /* A tracked parent's new process is tracked from its birth on. */
-static __always_inline void filter_on_fork(struct task_struct *parent, struct task_struct *child)
+static __always_inline void filter_on_fork_of(__u32 parent_tgid, struct task_struct *child)
 {
-	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
-	__u32 child_tgid = BPF_CORE_READ(child, tgid);
+	__u32 child_tgid;
 	__u8 yes = 1;
 
-	if (filter_tgid && child_tgid != parent_tgid && tgid_wanted(parent_tgid))
+	if (!filter_tgid)
+		return;
+	child_tgid = BPF_CORE_READ(child, tgid);
+	if (child_tgid != parent_tgid && tgid_wanted(parent_tgid))
 		bpf_map_update_elem(&tracked_tgids, &child_tgid, &yes, BPF_ANY);
+}
+
+static __always_inline void filter_on_fork(struct task_struct *parent, struct task_struct *child)
+{
+	if (filter_tgid)
+		filter_on_fork_of(BPF_CORE_READ(parent, tgid), child);
 }
 
 /* A process leaves the set when its leader is freed, after its last event. */
 static __always_inline void filter_on_free(struct task_struct *task)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 tgid;
 
-	if (filter_tgid && BPF_CORE_READ(task, pid) == tgid)
+	if (!filter_tgid)
+		return;
+	tgid = BPF_CORE_READ(task, tgid);
+	if (BPF_CORE_READ(task, pid) == tgid)
 		bpf_map_delete_elem(&tracked_tgids, &tgid);
 }
 
-/* Objects without their own fork/free hooks load these two when filtering. */
+/* The trampoline and probe variants' programs on a kernel function's
+ * entry: name_fentry and name_kprobe, both running `call` with the
+ * function's arguments (the rest of the macro's arguments, as BPF_PROG and
+ * BPF_KPROBE take them). */
+#define ENTRY_PROGRAMS(name, call, ...)                                           \
+	SEC("fentry")                                                             \
+	int BPF_PROG(name##_fentry, ##__VA_ARGS__)                                \
+	{                                                                         \
+		call;                                                             \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("kprobe")                                                             \
+	int BPF_KPROBE(name##_kprobe, ##__VA_ARGS__)                              \
+	{                                                                         \
+		call;                                                             \
+		return 0;                                                         \
+	}
+
+/* Objects without their own fork and free hooks load one pair of these
+ * when filtering, of their variant's kind (ProgramSpec::filter_fork and
+ * filter_free in workers/src/thread.rs). wake_up_new_task() runs in the
+ * parent for every new task; cgroup_release() runs once for every released
+ * task, a group leader reaped together with its last thread included
+ * (release_task() runs once for both). */
 #define PID_FILTER_PROGRAMS                                                       \
 	SEC("tp_btf/sched_process_fork")                                          \
 	int BPF_PROG(filter_fork, struct task_struct *parent, struct task_struct *child) \
@@ -99,7 +133,10 @@ static __always_inline void filter_on_free(struct task_struct *task)
 	{                                                                         \
 		filter_on_free(task);                                             \
 		return 0;                                                         \
-	}
+	}                                                                         \
+	ENTRY_PROGRAMS(filter_fork, filter_on_fork_of(bpf_get_current_pid_tgid() >> 32, child), \
+		       struct task_struct *child)                                 \
+	ENTRY_PROGRAMS(filter_free, filter_on_free(task), struct task_struct *task)
 
 /* Adds `n` to a counter and, when `own` is not NULL, to the process's own
  * copy of it (the per-process values below). */

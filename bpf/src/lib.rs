@@ -17,6 +17,8 @@ macro_rules! object {
     }};
 }
 
+/// `src/check.bpf.c`: one empty program per kind of hook, for `ebpf-collector check`.
+pub const CHECK: &[u8] = object!("check");
 /// `src/process.bpf.c`.
 pub const PROCESS: &[u8] = object!("process");
 /// `src/sync.bpf.c`.

@@ -1,23 +1,30 @@
-/* sync: calls of the six syscalls that flush data to storage, one
- * tracepoint each (cheaper for the rest of the system than raw_syscalls). */
+/* sync: calls of the six syscalls that flush data to storage. Each syscall
+ * has one program per attach variant (workers/src/sync.rs picks them): its
+ * sys_enter tracepoint, a trampoline or a kprobe on its syscall function. */
 #include "common.bpf.h"
 
 COUNTER_ARRAY(sync_counters, SYNC_COUNTER_END);
 
 PID_FILTER_PROGRAMS
 
-#define SYNC_TRACEPOINT(syscall, index)                              \
+static __always_inline void count_call(__u32 index)
+{
+	if (current_wanted())
+		counter_add(&sync_counters, index, 1);
+}
+
+#define SYNC_PROGRAMS(syscall, index)                                \
 	SEC("tracepoint/syscalls/sys_enter_" #syscall)               \
 	int sync_##syscall(void *ctx)                                \
 	{                                                            \
-		if (current_wanted())                                \
-			counter_add(&sync_counters, index, 1);       \
+		count_call(index);                                   \
 		return 0;                                            \
-	}
+	}                                                            \
+	ENTRY_PROGRAMS(sync_##syscall, count_call(index))
 
-SYNC_TRACEPOINT(fsync, SYNC_FSYNC)
-SYNC_TRACEPOINT(fdatasync, SYNC_FDATASYNC)
-SYNC_TRACEPOINT(msync, SYNC_MSYNC)
-SYNC_TRACEPOINT(sync, SYNC_SYNC)
-SYNC_TRACEPOINT(syncfs, SYNC_SYNCFS)
-SYNC_TRACEPOINT(sync_file_range, SYNC_SYNC_FILE_RANGE)
+SYNC_PROGRAMS(fsync, SYNC_FSYNC)
+SYNC_PROGRAMS(fdatasync, SYNC_FDATASYNC)
+SYNC_PROGRAMS(msync, SYNC_MSYNC)
+SYNC_PROGRAMS(sync, SYNC_SYNC)
+SYNC_PROGRAMS(syncfs, SYNC_SYNCFS)
+SYNC_PROGRAMS(sync_file_range, SYNC_SYNC_FILE_RANGE)

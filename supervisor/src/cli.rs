@@ -1,12 +1,12 @@
 //! The command line: Netdata's plugin invocation (`ebpf-collector 1
-//! [options]`), `run`, `worker`, `--help`, `--version`.
+//! [options]`), `run`, `check`, `worker`, `--help`, `--version`.
 //!
 //! Options take one or two dashes, as the original's `getopt_long_only`.
 
 use std::path::PathBuf;
 
 use conf::statsd::{parse_mtu, parse_prefix};
-use conf::{Config, LoadMode, StatsdDestination, ThreadName, TypeFormat};
+use conf::{Config, CoreTracing, LoadMode, StatsdDestination, ThreadName, TypeFormat};
 
 pub const USAGE: &str = "\
 ebpf-collector: per-second kernel metrics from eBPF, for Netdata, StatsD or a terminal
@@ -14,6 +14,8 @@ ebpf-collector: per-second kernel metrics from eBPF, for Netdata, StatsD or a te
 Usage:
   ebpf-collector [UPDATE_EVERY] [OPTIONS]      as Netdata starts a plugin
   ebpf-collector run [OPTIONS]                 the same, started by hand
+  ebpf-collector check [OPTIONS]               what would run here, and what to do if
+                                               something cannot (exit status 0: all can)
   ebpf-collector worker THREAD                 internal: one thread's process
   ebpf-collector --help | --version
 
@@ -40,6 +42,9 @@ Options:
                            --oomkill --mdflush (--filedescriptor = --fd)
   --all                    apps and cgroup charts on for every thread
   --global                 cgroup charts off
+  --variant VARIANT        attach every thread with VARIANT: trampoline (fentry/fexit),
+                           tracepoint, probe (kprobes), or auto (the first that works);
+                           overrides `ebpf type format` and `ebpf co-re tracing`
   --legacy | --core        force the probe / CO-RE program sets
   --log-level LEVEL        error, warn, info (default), debug, trace
 
@@ -87,12 +92,15 @@ pub struct RunArgs {
     pub all: bool,
     pub global: bool,
     pub type_format: Option<TypeFormat>,
+    pub core_tracing: Option<CoreTracing>,
     pub log_level: Option<tracing::Level>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(RunArgs),
+    /// Takes `run`'s options, to check what `run` would do with them.
+    Check(RunArgs),
     Worker(String),
     Help,
     Version,
@@ -119,6 +127,7 @@ pub enum UsageError {
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageError> {
     let mut args = args.into_iter().peekable();
     let mut run = RunArgs::default();
+    let mut check = false;
     match args.peek().map(String::as_str) {
         Some("worker") => {
             args.next();
@@ -129,6 +138,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
         }
         Some("run") => {
             args.next();
+        }
+        Some("check") => {
+            args.next();
+            check = true;
         }
         Some(first) if first.parse::<i64>().is_ok() => {
             // Netdata passes its update interval first; <= 0 means "default".
@@ -182,6 +195,18 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "return" => run.return_mode = true,
             "all" => run.all = true,
             "global" => run.global = true,
+            "variant" => {
+                let variant = value()?;
+                let (format, tracing) = match variant.as_str() {
+                    "auto" => (TypeFormat::Auto, None),
+                    "trampoline" => (TypeFormat::CoRe, Some(CoreTracing::Trampoline)),
+                    "tracepoint" => (TypeFormat::CoRe, Some(CoreTracing::Tracepoint)),
+                    "probe" => (TypeFormat::CoRe, Some(CoreTracing::Probe)),
+                    other => return Err(bad(&arg, other, "trampoline, tracepoint, probe or auto")),
+                };
+                run.type_format = Some(format);
+                run.core_tracing = tracing;
+            }
             "legacy" => run.type_format = Some(TypeFormat::Legacy),
             "core" => run.type_format = Some(TypeFormat::CoRe),
             thread => {
@@ -198,7 +223,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             }
         }
     }
-    Ok(Command::Run(run))
+    Ok(if check {
+        Command::Check(run)
+    } else {
+        Command::Run(run)
+    })
 }
 
 /// `netdata,statsd`: each output once; netdata and table both write stdout.
@@ -261,6 +290,9 @@ impl RunArgs {
             }
             if let Some(format) = self.type_format {
                 settings.type_format = format;
+            }
+            if let Some(tracing) = self.core_tracing {
+                settings.core_tracing = tracing;
             }
         }
         if let Some(seconds) = self.update_every {
@@ -356,6 +388,32 @@ mod tests {
         );
         assert_eq!(parse_str("worker"), Err(UsageError::Worker));
         assert_eq!(parse_str("worker a b"), Err(UsageError::Worker));
+    }
+
+    #[test]
+    fn variant_forces_one_for_every_thread() {
+        let mut config = Config::default();
+        let Command::Check(check) = parse_str("check --variant probe --sync").unwrap() else {
+            panic!("not a check");
+        };
+        check.apply(&mut config);
+        let sync = config.thread(ThreadName::Sync);
+        assert_eq!(
+            (sync.type_format, sync.core_tracing),
+            (TypeFormat::CoRe, CoreTracing::Probe)
+        );
+        let Command::Run(auto) = parse_str("run --variant auto").unwrap() else {
+            panic!("not a run");
+        };
+        auto.apply(&mut config);
+        assert_eq!(
+            config.thread(ThreadName::Sync).type_format,
+            TypeFormat::Auto
+        );
+        assert!(matches!(
+            parse_str("run --variant kprobe"),
+            Err(UsageError::BadValue { .. })
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `ebpf-collector`: the supervisor, and (as `ebpf-collector worker THREAD`)
 //! each of its workers. See DESIGN.md.
 
+mod check;
 mod cli;
 mod counters;
 mod grouping;
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use cli::{Command, OutputKind, RunArgs, USAGE};
-use conf::{Config, ConfigDirs, Severity};
+use conf::{Config, ConfigDirs, Diagnostic, Severity};
 use crossbeam_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -55,6 +56,12 @@ fn main() -> ExitCode {
             let _span = tracing::error_span!("ebpf-collector").entered();
             run(&args)
         }
+        Ok(Command::Check(args)) => {
+            // The report is on stdout; logs would only repeat it.
+            init_logging(args.log_level.unwrap_or(Level::ERROR));
+            let (config, diagnostics) = configuration(&args);
+            check::run(&config, &diagnostics, args.pid)
+        }
     }
 }
 
@@ -67,18 +74,24 @@ fn init_logging(level: Level) {
         .init();
 }
 
-/// The configuration files, every finding logged, then the command line
-/// over them; at start and again on SIGHUP.
-fn load_config(args: &RunArgs) -> Config {
+/// The configuration files, then the command line over them, with what
+/// was wrong in the files.
+fn configuration(args: &RunArgs) -> (Config, Vec<Diagnostic>) {
     let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
     let (mut config, diagnostics) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
+    args.apply(&mut config);
+    (config, diagnostics)
+}
+
+/// The configuration, every finding logged; at start and again on SIGHUP.
+fn load_config(args: &RunArgs) -> Config {
+    let (config, diagnostics) = configuration(args);
     for diagnostic in diagnostics {
         match diagnostic.severity {
             Severity::Warning => warn!("{diagnostic}"),
             Severity::Error => error!("{diagnostic}"),
         }
     }
-    args.apply(&mut config);
     config
 }
 

@@ -3,10 +3,12 @@
 
 pub mod block;
 pub mod expected;
+pub mod hooks;
 pub mod netdata_host;
 pub mod protocol;
 pub mod provoke;
 pub mod statsd;
+pub mod systemd;
 
 /// What of ours the kernel holds: programs and maps, as `bpftool` lists them.
 pub mod kernel {
@@ -39,7 +41,7 @@ pub mod kernel {
     /// that were there before and went meanwhile are not ours (an earlier
     /// test's, freed late): only new ones that stay count.
     pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + super::scaled(Duration::from_secs(10));
         loop {
             let now = snapshot();
             if now.0.is_subset(&before.0) && now.1.is_subset(&before.1) {
@@ -84,11 +86,21 @@ pub fn cannot_run(message: &str) -> bool {
     false
 }
 
-/// The variant `$EBPF_COLLECTOR_VARIANT` forces, if any.
-pub fn forced_variant() -> Option<String> {
-    std::env::var("EBPF_COLLECTOR_VARIANT")
+/// How many times slower than a real machine this one runs the tests:
+/// `$EBPF_COLLECTOR_TEST_SLOWDOWN` (the kernel matrix sets it for its
+/// emulated VMs), else 1. Tests that hold the collector to a deadline
+/// scale it with [`scaled`].
+pub fn slowdown() -> u32 {
+    std::env::var("EBPF_COLLECTOR_TEST_SLOWDOWN")
         .ok()
-        .filter(|v| !v.is_empty())
+        .and_then(|v| v.parse().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(1)
+}
+
+/// `deadline` on this machine.
+pub fn scaled(deadline: Duration) -> Duration {
+    deadline * slowdown()
 }
 
 /// Calls `done` every `every` until it holds (true) or `timeout` passes.
@@ -101,23 +113,6 @@ pub fn poll(timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) 
         std::thread::sleep(every);
     }
     false
-}
-
-/// When `$EBPF_COLLECTOR_VARIANT` forces a variant that `thread` (run by
-/// `flag`) lacks: asserts that the collector refuses it, naming both, and
-/// returns true (the test has nothing else to check); false otherwise.
-pub fn refuses_forced_variant(flag: &str, thread: &str, has: &[&str]) -> bool {
-    let Some(variant) = forced_variant().filter(|v| !has.contains(&v.as_str())) else {
-        return false;
-    };
-    let collector = Collector::start(&[flag, "--update-every", "1"], &[]);
-    let why = format!("forces the {variant} variant, which {thread} does not have");
-    let refused = poll(Duration::from_secs(30), Duration::from_millis(50), || {
-        collector.stderr().contains(&why)
-    });
-    assert!(refused, "no `{why}` in:\n{}", collector.stderr());
-    collector.terminate();
-    true
 }
 
 /// The binaries the test command built next to this test executable
@@ -196,10 +191,15 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
+        TempDir::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// In `parent` instead of the temporary directory (which a test may
+    /// hide, e.g. [`systemd::Systemd`]'s private /tmp).
+    pub fn new_in(parent: &Path, tag: &str) -> TempDir {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("ebpf-collector-{tag}-{}-{n}", std::process::id()));
+        let path = parent.join(format!("ebpf-collector-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(path.join("ebpf.d")).unwrap();
         TempDir(path)
     }
@@ -215,6 +215,15 @@ impl Drop for TempDir {
     }
 }
 
+/// The attach variant every collector a test starts must use:
+/// `$EBPF_COLLECTOR_VARIANT` (trampoline, tracepoint or probe; the kernel
+/// matrix sets it), passed as `--variant` before the test's own arguments.
+pub fn forced_variant() -> Option<String> {
+    std::env::var("EBPF_COLLECTOR_VARIANT")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 /// A running collector whose stdout is read and checked line by line.
 pub struct Collector {
     child: Child,
@@ -227,36 +236,25 @@ pub struct Collector {
 impl Collector {
     /// `ebpf-collector run --output netdata --config-dir <empty dir> ARGS`,
     /// with `files` (relative path, text) written into that directory.
-    /// `$EBPF_COLLECTOR_VARIANT` (`tracepoint`, `trampoline`, `probe`)
-    /// forces that attach variant on every thread, through `ebpf.d.conf`.
     pub fn start(args: &[&str], files: &[(&str, &str)]) -> Collector {
         let config = TempDir::new("config");
-        let mut main_conf = String::new();
         for (relative, text) in files {
-            match *relative {
-                "ebpf.d.conf" => main_conf.push_str(text),
-                _ => config.write(relative, text),
-            }
-        }
-        if let Some(variant) = forced_variant() {
-            // A repeated [global] merges with the test's own.
-            main_conf.push_str(&format!(
-                "\n[global]\n    ebpf type format = co-re\n    ebpf co-re tracing = {variant}\n"
-            ));
-        }
-        if !main_conf.is_empty() {
-            config.write("ebpf.d.conf", &main_conf);
+            config.write(relative, text);
         }
         Collector::start_with(Command::new(collector_bin()), config, args)
     }
 
     /// `command` (the collector, or a wrapper such as `setpriv` whose last
     /// argument is the collector) gets `run --output netdata --config-dir
-    /// <config> ARGS`.
+    /// <config> [--variant FORCED] ARGS`.
     pub fn start_with(mut command: Command, config: TempDir, args: &[&str]) -> Collector {
+        let forced: Vec<String> = forced_variant()
+            .map(|v| vec!["--variant".to_string(), v])
+            .unwrap_or_default();
         let mut child = command
             .args(["run", "--output", "netdata", "--config-dir"])
             .arg(&config.0)
+            .args(forced)
             .args(args)
             .env_remove("NETDATA_USER_CONFIG_DIR")
             .env_remove("NETDATA_STOCK_CONFIG_DIR")
@@ -353,7 +351,8 @@ impl Collector {
 
     /// Waits until the plugin's own chart shows `thread` running: its
     /// worker attached and sent data (for threads without a chart until
-    /// something happens, such as disk).
+    /// something happens, such as disk). With a [`forced_variant`], proves
+    /// it as [`Collector::wait_attached`] does.
     pub fn wait_running(&self, thread: &str) {
         let running = self.wait_until(Duration::from_secs(60), |s| {
             s.chart("netdata.ebpf_threads")
@@ -365,10 +364,23 @@ impl Collector {
             "{thread} never shown running; stderr:\n{}",
             self.stderr()
         );
+        if let Some(variant) = forced_variant() {
+            self.assert_variant(&variant);
+        }
     }
 
-    /// Waits until `chart` has had an update: its thread is attached.
+    /// Waits until `chart` has had an update: its thread is attached. With
+    /// a [`forced_variant`], also proves that the kernel holds only hooks
+    /// of that variant for every worker.
     pub fn wait_attached(&self, chart: &str) {
+        self.wait_for_data(chart);
+        if let Some(variant) = forced_variant() {
+            self.assert_variant(&variant);
+        }
+    }
+
+    /// Waits until `chart` has had an update.
+    pub fn wait_for_data(&self, chart: &str) {
         let attached = self.wait_until(Duration::from_secs(60), |s| {
             s.chart(chart).is_some_and(|c| c.updates > 0)
         });
@@ -376,6 +388,63 @@ impl Collector {
             attached,
             "{chart} never received data; stderr:\n{}",
             self.stderr()
+        );
+    }
+
+    /// The hooks each worker holds in the kernel, by worker PID.
+    pub fn worker_hooks(&self) -> Vec<(u32, Vec<hooks::HookKind>)> {
+        children(self.pid())
+            .into_iter()
+            .map(|worker| (worker, hooks::links(worker)))
+            .collect()
+    }
+
+    /// Every BPF link of every worker is a hook its thread declares for
+    /// `variant`, some of them of `variant`'s own kind; and the plugin's own
+    /// chart, fed by the workers' frames, says `variant` for every attached
+    /// thread.
+    pub fn assert_variant(&self, variant: &str) {
+        let workers = self.worker_hooks();
+        let mut own_kind = false;
+        for (worker, links) in &workers {
+            let Some(thread) = hooks::worker_thread(*worker) else {
+                continue;
+            };
+            let declared = hooks::declared(&thread, variant);
+            assert!(
+                links.iter().all(|link| declared.contains(link)),
+                "{thread}: expected hooks of its {variant} variant ({declared:?}), \
+                 the worker holds {links:?}; stderr:\n{}",
+                self.stderr()
+            );
+            own_kind |= links.iter().any(|link| link.variant() == Some(variant));
+        }
+        assert!(
+            own_kind,
+            "no worker holds a {variant} hook: {workers:?}; stderr:\n{}",
+            self.stderr()
+        );
+        // netdata.ebpf_attach_variant: 0 not attached, 1 tracepoint, 2 trampoline, 3 probe.
+        let code = ["tracepoint", "trampoline", "probe"]
+            .iter()
+            .position(|v| *v == variant)
+            .expect("a variant name") as i64
+            + 1;
+        let reported = |s: &Stream| {
+            s.chart("netdata.ebpf_attach_variant").is_some_and(|chart| {
+                let attached: Vec<i64> = chart
+                    .dims
+                    .values()
+                    .filter_map(|dim| dim.values.last().copied())
+                    .filter(|&v| v != 0)
+                    .collect();
+                !attached.is_empty() && attached.iter().all(|&v| v == code)
+            })
+        };
+        assert!(
+            self.wait_until(scaled(Duration::from_secs(10)), reported),
+            "netdata.ebpf_attach_variant does not say {variant} ({code}): {:?}",
+            self.stream().chart("netdata.ebpf_attach_variant")
         );
     }
 

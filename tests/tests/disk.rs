@@ -9,7 +9,7 @@ use std::time::Duration;
 use tests::block::LoopDevice;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
-use tests::{refuses_forced_variant, require_root, Collector};
+use tests::{require_root, Collector};
 
 const WRITES: u64 = 12;
 const READS: u64 = 12;
@@ -53,7 +53,7 @@ fn buckets(stream: &Stream, chart: &str) -> Option<Vec<i64>> {
 
 #[test]
 fn direct_ios_on_a_loop_device_land_in_its_histogram_exactly() {
-    if !require_root("disk") || refuses_forced_variant("--disk", "disk", &["tracepoint"]) {
+    if !require_root("disk") {
         return;
     }
     let objects = snapshot();

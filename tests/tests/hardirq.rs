@@ -11,7 +11,7 @@ use std::time::Duration;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
 use tests::provoke::interrupt_the_other_cpu;
-use tests::{refuses_forced_variant, require_root, Collector};
+use tests::{require_root, Collector};
 
 const CHART: &str = "system.hardirq_latency";
 const VECTORS: [&str; 11] = [
@@ -54,7 +54,7 @@ fn original_names() -> BTreeMap<String, String> {
 
 #[test]
 fn ipis_grow_the_call_function_vectors_and_irqs_are_named_as_the_original() {
-    if !require_root("hardirq") || refuses_forced_variant("--hardirq", "hardirq", &["tracepoint"]) {
+    if !require_root("hardirq") {
         return;
     }
     let objects = snapshot();

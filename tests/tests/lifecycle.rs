@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
-use tests::{all_incremental_monotonic, children, gone, require_root, Collector};
+use tests::{all_incremental_monotonic, children, gone, require_root, scaled, Collector};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -31,7 +31,9 @@ fn sigterm_ends_every_process_within_a_second_and_leaves_nothing() {
     if !require_root("SIGTERM") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = snapshot();
     let (collector, workers) = running_with_workers(ALL, 2);
     let supervisor = collector.pid();
@@ -44,7 +46,7 @@ fn sigterm_ends_every_process_within_a_second_and_leaves_nothing() {
         workers.iter().all(|w| gone(*w)),
         "workers outlived the supervisor"
     );
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert!(elapsed < scaled(Duration::from_secs(1)), "took {elapsed:?}");
     assert!(stream.exited, "no EXIT line");
     assert_eq!(stream.errors, Vec::<String>::new());
     assert_back_to(&before);
@@ -55,12 +57,14 @@ fn sigkill_of_the_supervisor_takes_the_workers_and_leaves_nothing() {
     if !require_root("SIGKILL") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = snapshot();
     let (mut collector, workers) = running_with_workers(ALL, 2);
     collector.child().kill().unwrap();
     collector.child().wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + scaled(Duration::from_secs(1));
     while !workers.iter().all(|w| gone(*w)) {
         assert!(
             Instant::now() < deadline,
@@ -76,7 +80,9 @@ fn a_closed_stdout_or_stdin_ends_the_collector_cleanly() {
     if !require_root("EPIPE") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = snapshot();
     for close in ["stdout", "stdin"] {
         let mut child = Command::new(tests::collector_bin())
@@ -92,7 +98,7 @@ fn a_closed_stdout_or_stdin_ends_the_collector_cleanly() {
             "stdout" => drop(child.stdout.take()),
             _ => drop(child.stdin.take()),
         }
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + scaled(Duration::from_secs(3));
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
@@ -113,7 +119,9 @@ fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
     if !require_root("worker restart") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = snapshot();
     let (collector, workers) = running_with_workers(ALL, 2);
     let updates = |s: &Stream| s.chart("mem.file_sync").map_or(0, |c| c.updates);
@@ -122,7 +130,7 @@ fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
     }
     let seen = updates(&collector.stream());
     assert!(
-        collector.wait_until(Duration::from_secs(10), |s| updates(s) >= seen + 3),
+        collector.wait_until(scaled(Duration::from_secs(10)), |s| updates(s) >= seen + 3),
         "no data after the restart; stderr:\n{}",
         collector.stderr()
     );

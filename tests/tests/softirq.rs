@@ -10,7 +10,7 @@ use std::time::Duration;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
 use tests::provoke::loopback_traffic;
-use tests::{refuses_forced_variant, require_root, Collector};
+use tests::{require_root, Collector};
 
 const CHART: &str = "system.softirq_latency";
 const VECTORS: [&str; 10] = [
@@ -23,7 +23,7 @@ fn last(stream: &Stream, dim: &str) -> i64 {
 
 #[test]
 fn loopback_traffic_grows_net_rx_and_the_chart_is_the_originals() {
-    if !require_root("softirq") || refuses_forced_variant("--softirq", "softirq", &["tracepoint"]) {
+    if !require_root("softirq") {
         return;
     }
     let objects = snapshot();

@@ -5,6 +5,7 @@
 pub mod chart;
 pub mod disk;
 pub mod fd;
+pub mod features;
 pub mod hardirq;
 pub mod loader;
 pub mod mount;

@@ -42,6 +42,11 @@ pub enum AttachError {
         hook: String,
         source: ProgramError,
     },
+    #[error("cannot probe `{program}` on any of its kernel functions: {reasons}")]
+    Probe {
+        program: &'static str,
+        reasons: String,
+    },
     #[error("map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
 }
@@ -127,7 +132,9 @@ pub fn attach(
     thread.collector(ebpf, variant, cfg)
 }
 
-fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<(), AttachError> {
+/// Attaches one program of a loaded object where its hook says; the link
+/// lives as long as `ebpf`.
+pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<(), AttachError> {
     let program = ebpf
         .program_mut(spec.name)
         .ok_or(AttachError::MissingProgram(spec.name))?;
@@ -164,14 +171,26 @@ fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<(), 
         Hook::KProbe(names) => {
             let program: &mut KProbe = program.try_into().map_err(load)?;
             program.load().map_err(load)?;
-            let mut last = None;
+            let mut failures: Vec<(String, Vec<&str>)> = Vec::new();
             for name in names {
-                match program.attach(name, 0) {
+                let reason = match program.attach(name, 0) {
                     Ok(_) => return Ok(()),
-                    Err(e) => last = Some(e),
+                    Err(e) => format!("{e:?}"),
+                };
+                // The same reason for every name (no kprobes at all) is said once.
+                match failures.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, failed)) => failed.push(name),
+                    None => failures.push((reason, vec![name])),
                 }
             }
-            return Err(attach(last.expect("a probe names at least one function")));
+            return Err(AttachError::Probe {
+                program: spec.name,
+                reasons: failures
+                    .iter()
+                    .map(|(reason, failed)| format!("{}: {reason}", failed.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
         }
     }
     Ok(())

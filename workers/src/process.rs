@@ -6,6 +6,23 @@
 //! `process` is processes started minus processes ended; `task_error`
 //! `sys_clone` counts failed thread creations (always 0 in the original).
 //!
+//! Variants, each counting the same events (the kernel matrix proves it):
+//! - `trampoline`: fork's outcome at `fexit` of `kernel_clone()`
+//!   (`_do_fork()` before 5.10): the child's PID or an error, thread or
+//!   process by `CLONE_THREAD`; exits at `do_exit()`; the last task of a
+//!   process at `taskstats_exit()` (`acct_collect()`), which is told
+//!   `group_dead`; releases at `cgroup_release()` (`release_task()`).
+//! - `tracepoint`: `sched_process_{fork,exit,free}`; in return mode failed
+//!   fork/vfork/clone/clone3 syscalls at their `sys_exit` tracepoints.
+//! - `probe`: the trampoline's functions as kprobes, a kretprobe for the
+//!   fork outcome with the flags its kprobe saved.
+//!
+//! The fork hook of the trampoline and probe variants sees errors in every
+//! mode (its failures are only charted in return mode). It counts failed
+//! `kernel_clone()` calls, the tracepoint variant failed syscalls: they
+//! differ only for clone3 arguments refused before `kernel_clone()` and
+//! for failed kernel thread creation.
+//!
 //! Per process (apps, cgroup and services charts), the same events of each
 //! process: `apps.*` count the events of the interval (`absolute`, as the
 //! original, without its every-other-interval zeros, B-37); cgroup and
@@ -22,7 +39,8 @@ use conf::ThreadName;
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::per_process::{PerProcess, ProcessChart, View};
 use crate::thread::{
-    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, TGID_VALUES_PROGRAMS,
+    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, RELEASE_FUNCTIONS,
+    TGID_VALUES_PROGRAMS,
 };
 
 pub struct Process;
@@ -248,60 +266,137 @@ const fn syscalls(event: &'static str) -> Hook {
     Hook::Tracepoint("syscalls", event)
 }
 
-const VARIANTS: &[Variant] = &[Variant {
-    kind: VariantKind::Tracepoint,
-    object: bpf::PROCESS,
-    counter_map: "process_counters",
-    programs: &[
-        program(
-            "process_fork",
-            Hook::BtfTracepoint("sched_process_fork"),
-            Needed::Always,
-        ),
-        program(
-            "process_exit",
-            Hook::BtfTracepoint("sched_process_exit"),
-            Needed::Always,
-        ),
-        program(
-            "process_free",
-            Hook::BtfTracepoint("sched_process_free"),
-            Needed::Always,
-        ),
-        TGID_VALUES_PROGRAMS[0],
-        TGID_VALUES_PROGRAMS[1],
-        program(
-            "process_clone_enter",
-            syscalls("sys_enter_clone"),
-            Needed::ReturnMode,
-        ),
-        program(
-            "process_clone_exit",
-            syscalls("sys_exit_clone"),
-            Needed::ReturnMode,
-        ),
-        program(
-            "process_clone3_enter",
-            syscalls("sys_enter_clone3"),
-            Needed::ReturnMode,
-        ),
-        program(
-            "process_clone3_exit",
-            syscalls("sys_exit_clone3"),
-            Needed::ReturnMode,
-        ),
-        program(
-            "process_fork_exit",
-            syscalls("sys_exit_fork"),
-            Needed::ReturnMode,
-        ),
-        program(
-            "process_vfork_exit",
-            syscalls("sys_exit_vfork"),
-            Needed::ReturnMode,
-        ),
-    ],
-}];
+const fn variant(kind: VariantKind, programs: &'static [ProgramSpec]) -> Variant {
+    Variant {
+        kind,
+        object: bpf::PROCESS,
+        counter_map: "process_counters",
+        programs,
+    }
+}
+
+/// Where a fork's outcome is seen: its PID or error, and its flags.
+const CLONE_FUNCTIONS: &[&str] = &["kernel_clone", "_do_fork", "do_fork"];
+/// Run in every exiting task, told whether it is its process's last
+/// (`group_dead`): the same argument in both, the second.
+const GROUP_EXIT_FUNCTIONS: &[&str] = &["taskstats_exit", "acct_collect"];
+
+/// The trampoline and probe variants: the same functions, hooked with
+/// `$hook` by the programs `process_<what><suffix>`, after their own
+/// programs for the fork's outcome (`$clone`).
+macro_rules! function_variant {
+    ($kind:ident, $suffix:literal, $hook:ident, [$($clone:expr),+]) => {
+        variant(
+            VariantKind::$kind,
+            &[
+                ProgramSpec::filter_fork(VariantKind::$kind),
+                TGID_VALUES_PROGRAMS[0],
+                TGID_VALUES_PROGRAMS[1],
+                $($clone,)+
+                program(
+                    concat!("process_exit", $suffix),
+                    Hook::$hook(&["do_exit"]),
+                    Needed::Always,
+                ),
+                program(
+                    concat!("process_group_exit", $suffix),
+                    Hook::$hook(GROUP_EXIT_FUNCTIONS),
+                    Needed::Always,
+                ),
+                program(
+                    concat!("process_release", $suffix),
+                    Hook::$hook(RELEASE_FUNCTIONS),
+                    Needed::Always,
+                ),
+            ],
+        )
+    };
+}
+
+/// The trampoline variant first: in return mode the tracepoint variant's
+/// syscall tracepoints slow every syscall of every task (DESIGN.md).
+const VARIANTS: &[Variant] = &[
+    function_variant!(
+        Trampoline,
+        "_fentry",
+        FEntry,
+        [program(
+            "process_clone_fexit",
+            Hook::FExit(CLONE_FUNCTIONS),
+            Needed::Always
+        )]
+    ),
+    variant(
+        VariantKind::Tracepoint,
+        &[
+            program(
+                "process_fork",
+                Hook::BtfTracepoint("sched_process_fork"),
+                Needed::Always,
+            ),
+            program(
+                "process_exit",
+                Hook::BtfTracepoint("sched_process_exit"),
+                Needed::Always,
+            ),
+            program(
+                "process_free",
+                Hook::BtfTracepoint("sched_process_free"),
+                Needed::Always,
+            ),
+            TGID_VALUES_PROGRAMS[0],
+            TGID_VALUES_PROGRAMS[1],
+            program(
+                "process_clone_enter",
+                syscalls("sys_enter_clone"),
+                Needed::ReturnMode,
+            ),
+            program(
+                "process_clone_exit",
+                syscalls("sys_exit_clone"),
+                Needed::ReturnMode,
+            ),
+            program(
+                "process_clone3_enter",
+                syscalls("sys_enter_clone3"),
+                Needed::ReturnMode,
+            ),
+            program(
+                "process_clone3_exit",
+                syscalls("sys_exit_clone3"),
+                Needed::ReturnMode,
+            ),
+            program(
+                "process_fork_exit",
+                syscalls("sys_exit_fork"),
+                Needed::ReturnMode,
+            ),
+            program(
+                "process_vfork_exit",
+                syscalls("sys_exit_vfork"),
+                Needed::ReturnMode,
+            ),
+        ],
+    ),
+    // The return probe needs the flags its entry probe saved: entry first.
+    function_variant!(
+        Probe,
+        "_kprobe",
+        KProbe,
+        [
+            program(
+                "process_clone_kprobe",
+                Hook::KProbe(CLONE_FUNCTIONS),
+                Needed::Always
+            ),
+            program(
+                "process_clone_kretprobe",
+                Hook::KProbe(CLONE_FUNCTIONS),
+                Needed::Always
+            )
+        ]
+    ),
+];
 
 impl Thread for Process {
     fn name(&self) -> ThreadName {

@@ -67,8 +67,7 @@ pub fn run(thread_name: &str) -> i32 {
     // Ctrl-C reaches the whole process group; the supervisor decides.
     // SAFETY: installing SIG_IGN has no handler to be unsafe in.
     let _ = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) };
-    // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
-    if let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
+    if let Err(e) = raise_memlock() {
         // Only kernels before 5.11 need it; there a map load will fail and say so.
         tracing::debug!("cannot raise RLIMIT_MEMLOCK: {e}");
     }
@@ -83,6 +82,12 @@ pub fn run(thread_name: &str) -> i32 {
         }
     }
     collect_loop(&cfg, ring, variant, collector, &stop)
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK: lift it
+/// before attaching.
+pub fn raise_memlock() -> nix::Result<()> {
+    setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY)
 }
 
 fn setup(thread: &dyn Thread) -> Result<(WorkerConfig, RingWriter), String> {
@@ -123,20 +128,18 @@ fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, Box<dyn Colle
             return None;
         }
     };
-    let candidates = match candidates(thread, cfg.settings()) {
-        Ok(candidates) => candidates,
-        Err(e) => {
-            error!("{e}");
-            return None;
-        }
-    };
+    let (candidates, note) = candidates(thread, cfg.settings());
+    if let Some(note) = note {
+        info!("{note}");
+    }
     for (index, variant) in candidates {
         match loader::attach(thread, variant, cfg, &btf) {
             Ok(collector) => {
                 info!("attached the {} variant", variant.kind.as_str());
                 return Some((index, collector));
             }
-            Err(e) => warn!("{} variant rejected: {e}", variant.kind.as_str()),
+            // The next variant may well work: not a warning yet.
+            Err(e) => info!("{} variant rejected: {e}", variant.kind.as_str()),
         }
     }
     error!("no allowed variant of this thread can run on this kernel");

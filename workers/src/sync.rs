@@ -3,12 +3,19 @@
 //!
 //! Unlike the original, a chart whose two syscalls are not both enabled in
 //! `sync.conf` keeps the enabled one's dimension instead of vanishing.
+//!
+//! Variants: `trampoline` (fentry on each syscall's function,
+//! `__x64_sys_fsync` on x86_64), `tracepoint` (`syscalls/sys_enter_fsync`),
+//! `probe` (kprobes on the trampoline's functions). None counts calls of
+//! 32-bit programs on a 64-bit kernel, except that trampoline and probe
+//! count their sync(2): without arguments, its 32- and 64-bit entry points
+//! are one function.
 
 use bpf::layout::sync::*;
 use conf::{Config, ThreadName};
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS};
+use crate::thread::{syscall_functions, Hook, Needed, ProgramSpec, Thread, Variant, VariantKind};
 
 pub struct Sync;
 
@@ -74,33 +81,69 @@ const CHARTS: &[ChartDef] = &[
     ),
 ];
 
-const fn program(name: &'static str, event: &'static str, counter: u32) -> ProgramSpec {
+const fn program(name: &'static str, hook: Hook, counter: u32) -> ProgramSpec {
     ProgramSpec {
         name,
-        hook: Hook::Tracepoint("syscalls", event),
+        hook,
         needed: Needed::Counter(counter),
     }
 }
 
-const VARIANTS: &[Variant] = &[Variant {
-    kind: VariantKind::Tracepoint,
-    object: bpf::SYNC,
-    counter_map: "sync_counters",
-    programs: &[
-        PID_FILTER_PROGRAMS[0],
-        PID_FILTER_PROGRAMS[1],
-        program("sync_fsync", "sys_enter_fsync", FSYNC),
-        program("sync_fdatasync", "sys_enter_fdatasync", FDATASYNC),
-        program("sync_msync", "sys_enter_msync", MSYNC),
-        program("sync_sync", "sys_enter_sync", SYNC),
-        program("sync_syncfs", "sys_enter_syncfs", SYNCFS),
-        program(
-            "sync_sync_file_range",
-            "sys_enter_sync_file_range",
-            SYNC_FILE_RANGE,
-        ),
-    ],
-}];
+/// Where each variant hooks a syscall.
+macro_rules! fentry {
+    ($syscall:literal) => {
+        Hook::FEntry(syscall_functions!($syscall))
+    };
+}
+macro_rules! sys_enter {
+    ($syscall:literal) => {
+        Hook::Tracepoint("syscalls", concat!("sys_enter_", $syscall))
+    };
+}
+macro_rules! kprobe {
+    ($syscall:literal) => {
+        Hook::KProbe(syscall_functions!($syscall))
+    };
+}
+
+/// A variant of `kind`: the `--pid` filter pair, then the program
+/// `sync_<syscall><suffix>` of each syscall (`SYNC_PROGRAMS` in
+/// sync.bpf.c), hooked where `$hook!` says.
+macro_rules! variant {
+    ($kind:ident, $suffix:literal, $hook:ident) => {
+        Variant {
+            kind: VariantKind::$kind,
+            object: bpf::SYNC,
+            counter_map: "sync_counters",
+            programs: &[
+                ProgramSpec::filter_fork(VariantKind::$kind),
+                ProgramSpec::filter_free(VariantKind::$kind),
+                program(concat!("sync_fsync", $suffix), $hook!("fsync"), FSYNC),
+                program(
+                    concat!("sync_fdatasync", $suffix),
+                    $hook!("fdatasync"),
+                    FDATASYNC,
+                ),
+                program(concat!("sync_msync", $suffix), $hook!("msync"), MSYNC),
+                program(concat!("sync_sync", $suffix), $hook!("sync"), SYNC),
+                program(concat!("sync_syncfs", $suffix), $hook!("syncfs"), SYNCFS),
+                program(
+                    concat!("sync_sync_file_range", $suffix),
+                    $hook!("sync_file_range"),
+                    SYNC_FILE_RANGE,
+                ),
+            ],
+        }
+    };
+}
+
+/// A trampoline only costs the traced syscalls; a syscall tracepoint makes
+/// every syscall of every task take the kernel's slow path (DESIGN.md).
+const VARIANTS: &[Variant] = &[
+    variant!(Trampoline, "_fentry", fentry),
+    variant!(Tracepoint, "", sys_enter),
+    variant!(Probe, "_kprobe", kprobe),
+];
 
 impl Thread for Sync {
     fn name(&self) -> ThreadName {

@@ -12,7 +12,8 @@ use crate::chart::{Chart, ChartDef, ChartMode};
 use crate::loader::{AttachError, CounterCollector};
 use crate::per_process::{PerProcess, PidTable};
 
-/// How a variant hooks the kernel, in the order `auto` prefers them.
+/// How a variant hooks the kernel. Each thread lists its variants in the
+/// order `auto` tries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VariantKind {
     Tracepoint,
@@ -56,6 +57,60 @@ pub enum Hook {
     KProbe(&'static [&'static str]),
 }
 
+/// The prefix of syscall functions on the build target's architecture
+/// since it has syscall wrappers (x86_64: 4.17).
+#[cfg(target_arch = "x86_64")]
+macro_rules! syscall_prefix {
+    () => {
+        "__x64_sys_"
+    };
+}
+#[cfg(target_arch = "aarch64")]
+macro_rules! syscall_prefix {
+    () => {
+        "__arm64_sys_"
+    };
+}
+#[cfg(target_arch = "riscv64")]
+macro_rules! syscall_prefix {
+    () => {
+        "__riscv_sys_"
+    };
+}
+#[cfg(target_arch = "s390x")]
+macro_rules! syscall_prefix {
+    () => {
+        "__s390x_sys_"
+    };
+}
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "s390x"
+)))]
+macro_rules! syscall_prefix {
+    () => {
+        "sys_"
+    };
+}
+
+/// The names the kernel function of syscall `$name` has had, for
+/// [`Hook::FEntry`] and [`Hook::KProbe`]: `__x64_sys_fsync` (the arch's
+/// wrapper), `__do_sys_fsync` (what the BTF of some kernels keeps for
+/// syscalls without arguments, whose wrapper is an alias of it), and
+/// `sys_fsync` (before the wrappers). The first the kernel has wins.
+macro_rules! syscall_functions {
+    ($name:literal) => {
+        &[
+            concat!($crate::thread::syscall_prefix!(), $name),
+            concat!("__do_sys_", $name),
+            concat!("sys_", $name),
+        ]
+    };
+}
+pub(crate) use {syscall_functions, syscall_prefix};
+
 /// When a program is loaded at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needed {
@@ -89,20 +144,42 @@ impl ProgramSpec {
     pub const fn new(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
         ProgramSpec { name, hook, needed }
     }
+
+    /// The program of `PID_FILTER_PROGRAMS` (`common.bpf.h`) that adds a
+    /// tracked process's new children to the `--pid` set, for a variant of
+    /// `kind`. For objects without their own fork hook.
+    pub const fn filter_fork(kind: VariantKind) -> ProgramSpec {
+        let (name, hook) = match kind {
+            VariantKind::Tracepoint => ("filter_fork", Hook::BtfTracepoint("sched_process_fork")),
+            VariantKind::Trampoline => ("filter_fork_fentry", Hook::FEntry(&["wake_up_new_task"])),
+            VariantKind::Probe => ("filter_fork_kprobe", Hook::KProbe(&["wake_up_new_task"])),
+        };
+        ProgramSpec::new(name, hook, Needed::PidFilter)
+    }
+
+    /// The program of `PID_FILTER_PROGRAMS` that drops a released process
+    /// from the `--pid` set, for a variant of `kind`.
+    pub const fn filter_free(kind: VariantKind) -> ProgramSpec {
+        let (name, hook) = match kind {
+            VariantKind::Tracepoint => ("filter_free", Hook::BtfTracepoint("sched_process_free")),
+            VariantKind::Trampoline => ("filter_free_fentry", Hook::FEntry(RELEASE_FUNCTIONS)),
+            VariantKind::Probe => ("filter_free_kprobe", Hook::KProbe(RELEASE_FUNCTIONS)),
+        };
+        ProgramSpec::new(name, hook, Needed::PidFilter)
+    }
 }
 
-/// The programs `PID_FILTER_PROGRAMS` (`common.bpf.h`) defines.
+/// Runs once for every released (reaped) task: `cgroup_release()`, called
+/// by `release_task()` for each task it releases, including a group leader
+/// released together with the group's last thread; `release_task()` itself
+/// (the original's hook) where the kernel lacks it; that one misses such a
+/// leader.
+pub const RELEASE_FUNCTIONS: &[&str] = &["cgroup_release", "release_task"];
+
+/// The tracepoint pair of `PID_FILTER_PROGRAMS` (`common.bpf.h`).
 pub const PID_FILTER_PROGRAMS: [ProgramSpec; 2] = [
-    ProgramSpec::new(
-        "filter_fork",
-        Hook::BtfTracepoint("sched_process_fork"),
-        Needed::PidFilter,
-    ),
-    ProgramSpec::new(
-        "filter_free",
-        Hook::BtfTracepoint("sched_process_free"),
-        Needed::PidFilter,
-    ),
+    ProgramSpec::filter_fork(VariantKind::Tracepoint),
+    ProgramSpec::filter_free(VariantKind::Tracepoint),
 ];
 
 /// The programs `TGID_VALUES` (`common.bpf.h`) defines.
@@ -163,40 +240,54 @@ pub struct WorkerConfig {
 }
 
 /// The variants a thread may use under its settings, in the order to try
-/// them. `ebpf type format = auto` tries all in the thread's preference
+/// them, and a note when the settings force a kind the thread does not
+/// have. `ebpf type format = auto` tries all in the thread's preference
 /// order (`ebpf co-re tracing` is then only the original's hint: stock files
 /// always say `trampoline`); `co-re` forces the `ebpf co-re tracing` choice
-/// and `legacy` the probe set. A forced variant the thread lacks is an error.
+/// and `legacy` the probe set. Like the original's, the keys choose only
+/// among the program sets a thread has: one that lacks the forced kind
+/// (hardirq has tracepoints only) tries all of its own, and says so.
 pub fn candidates(
     thread: &dyn Thread,
     settings: &ThreadSettings,
-) -> Result<Vec<(u32, &'static Variant)>, String> {
+) -> (Vec<(u32, &'static Variant)>, Option<String>) {
     let forced = match settings.type_format {
         conf::TypeFormat::Auto => None,
         conf::TypeFormat::Legacy => Some(VariantKind::Probe),
         conf::TypeFormat::CoRe => Some(VariantKind::from_tracing(settings.core_tracing)),
     };
-    let chosen: Vec<(u32, &'static Variant)> = thread
-        .variants()
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| forced.is_none_or(|kind| v.kind == kind))
-        .map(|(i, v)| (i as u32, v))
-        .collect();
-    match (forced, chosen.is_empty()) {
-        (Some(kind), true) => Err(format!(
-            "the configuration forces the {} variant, which {} does not have (it has: {})",
-            kind.as_str(),
-            thread.name(),
-            thread
-                .variants()
-                .iter()
-                .map(|v| v.kind.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        _ => Ok(chosen),
+    let all = thread.variants().iter().enumerate();
+    let of_kind = |kind: Option<VariantKind>| -> Vec<(u32, &'static Variant)> {
+        all.clone()
+            .filter(|(_, v)| kind.is_none_or(|kind| v.kind == kind))
+            .map(|(i, v)| (i as u32, v))
+            .collect()
+    };
+    let chosen = of_kind(forced);
+    match forced {
+        Some(kind) if chosen.is_empty() => (
+            of_kind(None),
+            Some(format!(
+                "the configuration forces the {} variant, which {} does not have: trying its own ({})",
+                kind.as_str(),
+                thread.name(),
+                own_kinds(thread).join(", ")
+            )),
+        ),
+        _ => (chosen, None),
     }
+}
+
+/// The kinds of `thread`'s variants, in its order, each once (hardirq has
+/// two tracepoint variants: BTF and tracefs).
+fn own_kinds(thread: &dyn Thread) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for variant in thread.variants() {
+        if !kinds.contains(&variant.kind.as_str()) {
+            kinds.push(variant.kind.as_str());
+        }
+    }
+    kinds
 }
 
 impl WorkerConfig {
@@ -423,18 +514,25 @@ mod tests {
         }
     }
 
-    fn kinds(format: TypeFormat, tracing: CoreTracing) -> Result<Vec<(u32, VariantKind)>, String> {
+    fn kinds(
+        format: TypeFormat,
+        tracing: CoreTracing,
+    ) -> (Vec<(u32, VariantKind)>, Option<String>) {
         let mut settings = Config::default().thread(ThreadName::Sync).clone();
         settings.type_format = format;
         settings.core_tracing = tracing;
-        candidates(&Fake, &settings).map(|c| c.into_iter().map(|(i, v)| (i, v.kind)).collect())
+        let (list, note) = candidates(&Fake, &settings);
+        (list.into_iter().map(|(i, v)| (i, v.kind)).collect(), note)
     }
 
     #[test]
     fn auto_tries_every_variant_in_the_threads_order() {
         assert_eq!(
             kinds(TypeFormat::Auto, CoreTracing::Trampoline),
-            Ok(vec![(0, VariantKind::Tracepoint), (1, VariantKind::Probe)])
+            (
+                vec![(0, VariantKind::Tracepoint), (1, VariantKind::Probe)],
+                None
+            )
         );
     }
 
@@ -442,16 +540,25 @@ mod tests {
     fn co_re_and_legacy_force_one_variant() {
         assert_eq!(
             kinds(TypeFormat::CoRe, CoreTracing::Tracepoint),
-            Ok(vec![(0, VariantKind::Tracepoint)])
+            (vec![(0, VariantKind::Tracepoint)], None)
         );
         assert_eq!(
             kinds(TypeFormat::Legacy, CoreTracing::Tracepoint),
-            Ok(vec![(1, VariantKind::Probe)])
+            (vec![(1, VariantKind::Probe)], None)
         );
-        let missing = kinds(TypeFormat::CoRe, CoreTracing::Trampoline).unwrap_err();
+    }
+
+    #[test]
+    fn a_forced_kind_the_thread_lacks_falls_back_to_its_own_order() {
+        let (list, note) = kinds(TypeFormat::CoRe, CoreTracing::Trampoline);
+        assert_eq!(
+            list,
+            vec![(0, VariantKind::Tracepoint), (1, VariantKind::Probe)]
+        );
+        let note = note.expect("a note saying why");
         assert!(
-            missing.contains("forces the trampoline variant"),
-            "{missing}"
+            note.contains("forces the trampoline variant, which sync does not have"),
+            "{note}"
         );
     }
 }
