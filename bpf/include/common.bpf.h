@@ -252,39 +252,55 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
                                                                                        \
 	/* A process with an entry that calls exec may belong to another group     \
 	 * now: its new name and cgroup, and one more exec for user space. */      \
-	SEC("tp_btf/sched_process_exec")                                               \
-	int BPF_PROG(tgid_values_exec, struct task_struct *task)                       \
+	static __always_inline void tgid_values_exec_of(struct task_struct *task)      \
 	{                                                                              \
 		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
 		__u64 *values = bpf_map_lookup_elem(&tgid_values, &tgid);              \
                                                                                        \
-		if (values) {                                                          \
-			values[(count) + TGID_EXTRA_CGROUP] =                          \
-				BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);        \
-			bpf_core_read_str(&values[(count) + TGID_EXTRA_COMM],          \
-					  TGID_COMM_BYTES, &task->comm);               \
-			__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT],     \
-					     TGID_PARENT_EXEC);                             \
-		}                                                                      \
-		return 0;                                                              \
+		if (!values)                                                           \
+			return;                                                        \
+		values[(count) + TGID_EXTRA_CGROUP] =                                  \
+			BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);                \
+		bpf_core_read_str(&values[(count) + TGID_EXTRA_COMM], TGID_COMM_BYTES, \
+				  &task->comm);                                        \
+		__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT], TGID_PARENT_EXEC); \
 	}                                                                              \
                                                                                        \
-	/* After its last event: the leader is freed after every other thread. */  \
-	SEC("tp_btf/sched_process_free")                                               \
-	int BPF_PROG(tgid_values_free, struct task_struct *task)                       \
+	/* After its last event: the leader is released after every other        \
+	 * thread. User space reads the entry a last time and deletes it. */       \
+	static __always_inline void tgid_values_released(struct task_struct *task)     \
 	{                                                                              \
 		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
 		__u64 *values;                                                         \
                                                                                        \
 		if (BPF_CORE_READ(task, pid) != tgid)                                  \
-			return 0;                                                      \
+			return;                                                        \
 		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
 		if (values) {                                                          \
 			__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT],     \
-					     TGID_PARENT_ENDED);                              \
-			counter_add(&counters, (stats) + TGID_ENDED, 1);             \
+					     TGID_PARENT_ENDED);                       \
+			counter_add(&counters, (stats) + TGID_ENDED, 1);               \
 		}                                                                      \
+	}                                                                              \
+                                                                                       \
+	/* Both, for each variant kind (ProgramSpec::tgid_values in              \
+	 * workers/src/thread.rs): setup_new_exec() runs in the exec'ing task    \
+	 * once its new name is set; release functions as PID_FILTER_PROGRAMS. */ \
+	SEC("tp_btf/sched_process_exec")                                               \
+	int BPF_PROG(tgid_values_exec, struct task_struct *task)                       \
+	{                                                                              \
+		tgid_values_exec_of(task);                                             \
 		return 0;                                                              \
-	}
+	}                                                                              \
+	SEC("tp_btf/sched_process_free")                                               \
+	int BPF_PROG(tgid_values_free, struct task_struct *task)                       \
+	{                                                                              \
+		tgid_values_released(task);                                            \
+		return 0;                                                              \
+	}                                                                              \
+	ENTRY_PROGRAMS(tgid_values_exec,                                               \
+		       tgid_values_exec_of((struct task_struct *)bpf_get_current_task()), \
+		       struct linux_binprm *bprm)                                      \
+	ENTRY_PROGRAMS(tgid_values_free, tgid_values_released(task), struct task_struct *task)
 
 #endif

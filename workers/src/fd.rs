@@ -13,7 +13,7 @@ use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::per_process::{incremental_chart, Families, PerProcess};
 use crate::thread::{
     syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
-    PID_FILTER_PROGRAMS, TGID_VALUES_PROGRAMS,
+    PID_FILTER_PROGRAMS,
 };
 
 const COUNTERS: &[&str] = &[
@@ -87,8 +87,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
             syscall_program!("fd", enter, "open", Needed::EntryMode),
             syscall_program!("fd", enter, "openat", Needed::EntryMode),
             syscall_program!("fd", enter, "openat2", Needed::EntryMode),
@@ -108,8 +108,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Trampoline)[0],
+            ProgramSpec::tgid_values(VariantKind::Trampoline)[1],
             ProgramSpec::new(
                 "fd_open_fentry",
                 Hook::FEntry(OPEN_FUNCTIONS),
@@ -139,8 +139,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Probe)[0],
+            ProgramSpec::tgid_values(VariantKind::Probe)[1],
             ProgramSpec::new(
                 "fd_open_kprobe",
                 Hook::KProbe(OPEN_FUNCTIONS),

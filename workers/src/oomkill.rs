@@ -16,10 +16,7 @@ use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{
-    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS,
-    TGID_VALUES_PROGRAMS,
-};
+use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS};
 
 pub struct Oomkill;
 
@@ -79,8 +76,8 @@ const VARIANTS: &[Variant] = &[
                 Hook::BtfTracepoint("mark_victim"),
                 Needed::Always,
             ),
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
             FILTER[0],
             FILTER[1],
         ],
@@ -96,8 +93,8 @@ const VARIANTS: &[Variant] = &[
                 Hook::Tracepoint("oom", "mark_victim"),
                 Needed::Always,
             ),
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
             FILTER[0],
             FILTER[1],
         ],

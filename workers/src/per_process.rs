@@ -5,7 +5,7 @@
 //! The worker does no grouping: it passes on, per process, what happened
 //! since it last looked (deltas), what the kernel knows about the process
 //! (parent, name, cgroup) and its end; the supervisor groups. See DESIGN.md,
-//! "Per-process values".
+//! "Data path".
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -163,8 +163,7 @@ pub fn enabled(thread: &dyn Thread, config: &Config) -> Option<&'static PerProce
 }
 
 /// How often entries of processes that no longer exist are looked for (a
-/// process whose end the kernel programs did not see, such as one that
-/// ended while the worker was restarting).
+/// process whose end the kernel programs did not see).
 const SWEEP_PERIOD: Duration = Duration::from_secs(10);
 
 /// The kernel's `tgid_values` hash, whatever its value's length.
@@ -217,6 +216,11 @@ fn map_error(e: aya::maps::MapError) -> AttachError {
 struct Sent {
     /// Its execs since its entry was made.
     execs: u64,
+    /// Whether its entry was marked ended. The entry goes one walk later:
+    /// the kernel frees tasks in RCU callbacks, in no particular order, so
+    /// a thread's release can come after its leader's (and is counted only
+    /// while the entry is there).
+    ended: bool,
     /// Its counters.
     values: Vec<u64>,
 }
@@ -329,13 +333,16 @@ impl PidTable {
             }
             let sent = self.sent.entry(tgid).or_insert_with(|| Sent {
                 execs,
+                ended: false,
                 values: vec![0; self.counters],
             });
             sent.execs = execs;
-            let sent = &mut sent.values;
+            // Seen ended on the previous walk too: nothing more can come.
+            let last = ended && sent.ended;
+            sent.ended = ended;
             for (counter, (&now, was)) in values[..self.counters]
                 .iter()
-                .zip(sent.iter_mut())
+                .zip(sent.values.iter_mut())
                 .enumerate()
             {
                 if now > *was {
@@ -348,7 +355,7 @@ impl PidTable {
                     *was = now;
                 }
             }
-            if ended {
+            if last {
                 self.end(tgid);
             }
         }

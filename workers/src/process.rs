@@ -38,10 +38,7 @@ use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{
-    Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, RELEASE_FUNCTIONS,
-    TGID_VALUES_PROGRAMS,
-};
+use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, RELEASE_FUNCTIONS};
 
 pub struct Process;
 
@@ -290,8 +287,8 @@ macro_rules! function_variant {
             VariantKind::$kind,
             &[
                 ProgramSpec::filter_fork(VariantKind::$kind),
-                TGID_VALUES_PROGRAMS[0],
-                TGID_VALUES_PROGRAMS[1],
+                ProgramSpec::tgid_values(VariantKind::$kind)[0],
+                ProgramSpec::tgid_values(VariantKind::$kind)[1],
                 $($clone,)+
                 program(
                     concat!("process_exit", $suffix),
@@ -344,8 +341,8 @@ const VARIANTS: &[Variant] = &[
                 Hook::BtfTracepoint("sched_process_free"),
                 Needed::Always,
             ),
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
             program(
                 "process_clone_enter",
                 syscalls("sys_enter_clone"),

@@ -9,7 +9,7 @@ use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::per_process::{incremental_chart, Families, PerProcess};
 use crate::thread::{
     syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
-    PID_FILTER_PROGRAMS, TGID_VALUES_PROGRAMS,
+    PID_FILTER_PROGRAMS,
 };
 
 const COUNTERS: &[&str] = &[
@@ -60,8 +60,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
             syscall_program!("shm", enter, "shmget", Needed::Counter(GET)),
             syscall_program!("shm", enter, "shmat", Needed::Counter(AT)),
             syscall_program!("shm", enter, "shmdt", Needed::Counter(DT)),
@@ -75,8 +75,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Trampoline)[0],
+            ProgramSpec::tgid_values(VariantKind::Trampoline)[1],
             entry_point!("shmget_fentry", FEntry, "shmget", GET),
             entry_point!("shmat_fentry", FEntry, "shmat", AT),
             entry_point!("shmdt_fentry", FEntry, "shmdt", DT),
@@ -90,8 +90,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Probe)[0],
+            ProgramSpec::tgid_values(VariantKind::Probe)[1],
             entry_point!("shmget_kprobe", KProbe, "shmget", GET),
             entry_point!("shmat_kprobe", KProbe, "shmat", AT),
             entry_point!("shmdt_kprobe", KProbe, "shmdt", DT),

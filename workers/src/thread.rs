@@ -169,6 +169,41 @@ impl ProgramSpec {
     }
 }
 
+impl ProgramSpec {
+    /// The programs `TGID_VALUES` (`common.bpf.h`) defines that keep the
+    /// per-process table current, of a variant's kind: an exec, and the
+    /// release of a process's last task.
+    pub const fn tgid_values(kind: VariantKind) -> [ProgramSpec; 2] {
+        let (exec, free) = match kind {
+            VariantKind::Tracepoint => (
+                (
+                    "tgid_values_exec",
+                    Hook::BtfTracepoint("sched_process_exec"),
+                ),
+                (
+                    "tgid_values_free",
+                    Hook::BtfTracepoint("sched_process_free"),
+                ),
+            ),
+            VariantKind::Trampoline => (
+                ("tgid_values_exec_fentry", Hook::FEntry(EXEC_FUNCTIONS)),
+                ("tgid_values_free_fentry", Hook::FEntry(RELEASE_FUNCTIONS)),
+            ),
+            VariantKind::Probe => (
+                ("tgid_values_exec_kprobe", Hook::KProbe(EXEC_FUNCTIONS)),
+                ("tgid_values_free_kprobe", Hook::KProbe(RELEASE_FUNCTIONS)),
+            ),
+        };
+        [
+            ProgramSpec::new(exec.0, exec.1, Needed::PerProcess),
+            ProgramSpec::new(free.0, free.1, Needed::PerProcess),
+        ]
+    }
+}
+
+/// Runs in the task that calls exec, once its new name is set.
+pub const EXEC_FUNCTIONS: &[&str] = &["setup_new_exec"];
+
 /// Runs once for every released (reaped) task: `cgroup_release()`, called
 /// by `release_task()` for each task it releases, including a group leader
 /// released together with the group's last thread; `release_task()` itself
@@ -180,20 +215,6 @@ pub const RELEASE_FUNCTIONS: &[&str] = &["cgroup_release", "release_task"];
 pub const PID_FILTER_PROGRAMS: [ProgramSpec; 2] = [
     ProgramSpec::filter_fork(VariantKind::Tracepoint),
     ProgramSpec::filter_free(VariantKind::Tracepoint),
-];
-
-/// The programs `TGID_VALUES` (`common.bpf.h`) defines.
-pub const TGID_VALUES_PROGRAMS: [ProgramSpec; 2] = [
-    ProgramSpec::new(
-        "tgid_values_exec",
-        Hook::BtfTracepoint("sched_process_exec"),
-        Needed::PerProcess,
-    ),
-    ProgramSpec::new(
-        "tgid_values_free",
-        Hook::BtfTracepoint("sched_process_free"),
-        Needed::PerProcess,
-    ),
 ];
 
 /// `<prefix>_<side>_<syscall>` on `syscalls/sys_<side>_<syscall>`: the

@@ -14,7 +14,7 @@ use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
 use crate::per_process::{incremental_chart, Families, PerProcess};
 use crate::thread::{
     syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
-    PID_FILTER_PROGRAMS, TGID_VALUES_PROGRAMS,
+    PID_FILTER_PROGRAMS,
 };
 
 const COUNTERS: &[&str] = &[
@@ -171,8 +171,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
+            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
             syscall_program!("vfs", exit, "read", Needed::Always),
             syscall_program!("vfs", exit, "pread64", Needed::Always),
             syscall_program!("vfs", exit, "readv", Needed::Always),
@@ -214,8 +214,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Trampoline)[0],
+            ProgramSpec::tgid_values(VariantKind::Trampoline)[1],
             function!("vfs_read_fexit", "vfs_read", FExit, Always),
             function!("vfs_readv_fexit", "vfs_readv", FExit, Always),
             function!("vfs_write_fexit", "vfs_write", FExit, Always),
@@ -236,8 +236,8 @@ const VARIANTS: &[Variant] = &[
         programs: &[
             PID_FILTER_PROGRAMS[0],
             PID_FILTER_PROGRAMS[1],
-            TGID_VALUES_PROGRAMS[0],
-            TGID_VALUES_PROGRAMS[1],
+            ProgramSpec::tgid_values(VariantKind::Probe)[0],
+            ProgramSpec::tgid_values(VariantKind::Probe)[1],
             function!("vfs_read_kretprobe", "vfs_read", KProbe, Always),
             function!("vfs_readv_kretprobe", "vfs_readv", KProbe, Always),
             function!("vfs_write_kretprobe", "vfs_write", KProbe, Always),
