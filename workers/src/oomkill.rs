@@ -57,48 +57,31 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
     apps_always: true,
 };
 
-const fn program(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
-    ProgramSpec { name, hook, needed }
+/// A variant: the victim's program `name` on `hook`, and the table's and
+/// the filter's programs.
+macro_rules! victim_variant {
+    ($name:literal, $hook:expr) => {
+        Variant {
+            kind: VariantKind::Tracepoint,
+            object: bpf::OOMKILL,
+            counter_map: "oomkill_counters",
+            programs: &[
+                ProgramSpec::new($name, $hook, Needed::Always),
+                ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
+                ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
+                PID_FILTER_PROGRAMS[0],
+                PID_FILTER_PROGRAMS[1],
+            ],
+        }
+    };
 }
-
-const FILTER: [ProgramSpec; 2] = PID_FILTER_PROGRAMS;
 
 const VARIANTS: &[Variant] = &[
     // Kernels from 6.8 pass the victim's task: its TGID, name, parent and
     // cgroup are exact.
-    Variant {
-        kind: VariantKind::Tracepoint,
-        object: bpf::OOMKILL,
-        counter_map: "oomkill_counters",
-        programs: &[
-            program(
-                "oomkill_victim",
-                Hook::BtfTracepoint("mark_victim"),
-                Needed::Always,
-            ),
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
-            FILTER[0],
-            FILTER[1],
-        ],
-    },
+    victim_variant!("oomkill_victim", Hook::BtfTracepoint("mark_victim")),
     // Before 6.8 the tracepoint passes the victim's pid only.
-    Variant {
-        kind: VariantKind::Tracepoint,
-        object: bpf::OOMKILL,
-        counter_map: "oomkill_counters",
-        programs: &[
-            program(
-                "oomkill_victim_pid",
-                Hook::Tracepoint("oom", "mark_victim"),
-                Needed::Always,
-            ),
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
-            FILTER[0],
-            FILTER[1],
-        ],
-    },
+    victim_variant!("oomkill_victim_pid", Hook::Tracepoint("oom", "mark_victim")),
 ];
 
 impl Thread for Oomkill {
