@@ -122,20 +122,28 @@ impl TestCgroup {
         TestCgroup::create_in(&roots, id)
     }
 
-    /// A cgroup `name` below this process's own memory cgroup, limited to
-    /// `bytes`: `memory.max` on a pure v2 host, `memory.limit_in_bytes`
-    /// in the v1 memory hierarchy otherwise (no swap either way).
+    /// A cgroup `name` limited to `bytes`: below the root with
+    /// `memory.max` on a pure v2 host, below this process's own memory
+    /// cgroup with `memory.limit_in_bytes` in the v1 memory hierarchy
+    /// otherwise (no swap either way).
     pub fn memory_limited(name: &str, bytes: u64) -> TestCgroup {
-        let (root, controller) = match v1_mount("memory") {
-            Some(root) if !pure_v2() => (root, Some("memory")),
-            _ => (unified_mount().expect("a cgroup2 (unified) mount"), None),
+        let (root, controller, parent) = match v1_mount("memory") {
+            Some(root) if !pure_v2() => (root, Some("memory"), own_path(Some("memory"))),
+            // Below the root: the one cgroup that may both hold processes
+            // and pass controllers on (systemd hosts have memory on there).
+            _ => (
+                unified_mount().expect("a cgroup2 (unified) mount"),
+                None,
+                "/".to_owned(),
+            ),
         };
-        let parent = own_path(controller);
-        if controller.is_none() {
-            // The memory controller for the new cgroup: enabled in its parent.
-            let control = root
-                .join(parent.trim_start_matches('/'))
-                .join("cgroup.subtree_control");
+        let control = root.join("cgroup.subtree_control");
+        if controller.is_none()
+            && !std::fs::read_to_string(&control)
+                .unwrap_or_default()
+                .split_whitespace()
+                .any(|c| c == "memory")
+        {
             std::fs::write(&control, "+memory")
                 .unwrap_or_else(|e| panic!("enabling memory in {}: {e}", control.display()));
         }
