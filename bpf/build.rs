@@ -53,17 +53,32 @@ fn main() {
             .unwrap()
             .to_string_lossy()
             .replace(".bpf.c", "");
-        let object = out.join(format!("{stem}.bpf.o"));
-        run(Command::new(&clang)
-            .args(["-g", "-O2", "-Wall", "-Werror", "-target", "bpf"])
-            .arg(format!("-D__TARGET_ARCH_{arch}"))
-            .arg("-I")
-            .arg(manifest.join("include"))
-            .arg("-c")
-            .arg(&source)
-            .arg("-o")
-            .arg(&object));
-        run(Command::new(&strip).arg("-g").arg(&object));
+        let mut builds = vec![(format!("{stem}.bpf.o"), None)];
+        // Objects with a per-process table, again with it allocated on
+        // demand (common.bpf.h TGID_VALUES_MAP_FLAGS).
+        if std::fs::read_to_string(&source)
+            .unwrap()
+            .contains("TGID_VALUES(")
+        {
+            builds.push((
+                format!("{stem}.on-demand.bpf.o"),
+                Some("-DTGID_VALUES_MAP_FLAGS=BPF_F_NO_PREALLOC"),
+            ));
+        }
+        for (name, define) in builds {
+            let object = out.join(name);
+            run(Command::new(&clang)
+                .args(["-g", "-O2", "-Wall", "-Werror", "-target", "bpf"])
+                .arg(format!("-D__TARGET_ARCH_{arch}"))
+                .args(define)
+                .arg("-I")
+                .arg(manifest.join("include"))
+                .arg("-c")
+                .arg(&source)
+                .arg("-o")
+                .arg(&object));
+            run(Command::new(&strip).arg("-g").arg(&object));
+        }
     }
 }
 

@@ -196,10 +196,19 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 		bpf_core_read_str(&extra[TGID_EXTRA_COMM], TGID_COMM_BYTES, &leader->comm);
 }
 
+/* How `tgid_values` is allocated: preallocated by default, as kernels
+ * before 6.1 warn (a kernel WARN) when a tracing program uses a hash
+ * allocated at run time; build.rs compiles the objects that have the table
+ * a second time with BPF_F_NO_PREALLOC, which the loader picks where the
+ * kernel has bpf_mem_alloc (6.1+): the table then costs what its live
+ * entries need, not `pid table size` entries. */
+#ifndef TGID_VALUES_MAP_FLAGS
+#define TGID_VALUES_MAP_FLAGS 0
+#endif
+
 /* Declares `tgid_values`: copies of a thread's counters 0..count-1 per TGID
- * and TGID_EXTRA more words (tgid_extra_init), in a preallocated hash
- * (run-time allocation warns in tracing programs before kernel 6.1) that
- * the loader sizes to `pid table size`; `tgid_values_of()`, a process's
+ * and TGID_EXTRA more words (tgid_extra_init), in a hash (see
+ * TGID_VALUES_MAP_FLAGS) that the loader sizes to `pid table size`; `tgid_values_of()`, a process's
  * entry, made if missing; `current_counted()`, the filter plus the current
  * process's entry; and the program that marks an entry ended when its
  * process is freed (the worker reads it a last time, then deletes it). The
@@ -208,6 +217,7 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_HASH);                                       \
 		__uint(max_entries, 1);                                                \
+		__uint(map_flags, TGID_VALUES_MAP_FLAGS);                              \
 		__type(key, __u32);                                                    \
 		__type(value, __u64[(count) + TGID_EXTRA]);                            \
 	} tgid_values SEC(".maps");                                                    \

@@ -4,14 +4,17 @@ pub mod layout;
 
 /// An 8-byte aligned copy of a file: aya parses ELF objects in place.
 macro_rules! object {
-    ($name:literal) => {{
+    ($name:literal) => {
+        object!($name, ".bpf.o")
+    };
+    ($name:literal, $suffix:literal) => {{
         #[repr(C, align(8))]
         struct Aligned<T: ?Sized>(T);
         const ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
             env!("OUT_DIR"),
             "/",
             $name,
-            ".bpf.o"
+            $suffix
         )));
         &ALIGNED.0
     }};
@@ -41,3 +44,14 @@ pub const SHM: &[u8] = object!("shm");
 pub const EMPTY: &[u8] = object!("empty");
 /// `src/oomkill.bpf.c`.
 pub const OOMKILL: &[u8] = object!("oomkill");
+
+/// The objects with a per-process table, by thread, compiled with that
+/// table allocated on demand (`BPF_F_NO_PREALLOC`; common.bpf.h
+/// `TGID_VALUES_MAP_FLAGS`), for kernels that allow it in tracing programs.
+pub const ON_DEMAND: [(&str, &[u8]); 5] = [
+    ("process", object!("process", ".on-demand.bpf.o")),
+    ("fd", object!("fd", ".on-demand.bpf.o")),
+    ("vfs", object!("vfs", ".on-demand.bpf.o")),
+    ("shm", object!("shm", ".on-demand.bpf.o")),
+    ("oomkill", object!("oomkill", ".on-demand.bpf.o")),
+];

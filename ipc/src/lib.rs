@@ -3,6 +3,7 @@
 
 mod record;
 mod ring;
+pub mod tgid;
 
 pub use record::{FrameHeader, Record, RecordKind, TableStat, FRAME_CONTINUATION, FRAME_MAGIC};
 pub use ring::{

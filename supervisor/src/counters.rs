@@ -3,9 +3,10 @@
 //! generations; per-process deltas added to their group's and cgroup's
 //! totals; the values each chart update sends.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use ipc::tgid::TgidSet;
 use ipc::{Record, RecordKind, RingReader, TableStat, FRAME_CONTINUATION};
 use workers::{Chart, PerProcessTotals, Snapshot, Thread, TARGET_KEY};
 
@@ -418,7 +419,7 @@ impl Before {
 /// What the per-process records of one frame have done so far.
 #[derive(Default)]
 struct ProcessCheck {
-    born: HashSet<u32>,
+    born: TgidSet,
     new_holds: usize,
 }
 

@@ -9,6 +9,7 @@ use aya::maps::{HashMap as BpfHashMap, Map, MapData, MapError, PerCpuArray};
 use aya::programs::trace_point::TracePointError;
 use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
+use aya_obj::btf::BtfKind;
 use bpf::layout;
 use conf::LoadMode;
 use tracing::debug;
@@ -77,6 +78,13 @@ pub fn kernel_btf(cfg: &WorkerConfig) -> Result<Btf, AttachError> {
     })
 }
 
+/// Whether tracing programs may use hashes allocated at run time without
+/// a kernel warning: the kernel has bpf_mem_alloc (6.1+, or backported).
+fn allocates_in_tracing(btf: &Btf) -> bool {
+    btf.id_by_type_name_kind("bpf_mem_alloc", BtfKind::Struct)
+        .is_ok()
+}
+
 /// Loads `variant` and attaches every program this configuration needs.
 pub fn attach(
     thread: &dyn Thread,
@@ -105,7 +113,14 @@ pub fn attach(
         // Compiled with one entry: unused (and free) with apps and cgroups off.
         loader.map_max_entries(layout::TGID_VALUES_MAP, size);
     }
-    let mut ebpf = loader.load(variant.object).map_err(AttachError::Object)?;
+    let object = match table_size {
+        Some(_) if allocates_in_tracing(btf) => bpf::ON_DEMAND
+            .iter()
+            .find(|(name, _)| *name == thread.name().key())
+            .map_or(variant.object, |(_, object)| object),
+        _ => variant.object,
+    };
+    let mut ebpf = loader.load(object).map_err(AttachError::Object)?;
     if let Some(pid) = cfg.pid_filter {
         track(&mut ebpf, &[pid])?;
     }
@@ -346,6 +361,21 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(has_child && has_grandchild, "sh and its sleep in {found:?}");
+    }
+
+    #[test]
+    fn every_thread_with_a_per_process_table_has_its_on_demand_object() {
+        for thread in crate::registry::all() {
+            let on_demand = bpf::ON_DEMAND
+                .iter()
+                .find(|(name, _)| *name == thread.name().key());
+            assert_eq!(
+                on_demand.is_some(),
+                thread.per_process().is_some(),
+                "{}",
+                thread.name()
+            );
+        }
     }
 
     #[test]

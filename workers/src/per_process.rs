@@ -7,14 +7,17 @@
 //! (parent, name, cgroup) and its end; the supervisor groups. See DESIGN.md,
 //! "Data path".
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap as BpfHashMap, MapData};
+use aya::maps::{Map, MapData};
 use aya::Ebpf;
 use bpf::layout::{tgid_extra, TGID_VALUES_MAP};
 use conf::{Config, ThreadSettings};
+use ipc::tgid::TgidMap;
 use ipc::{Record, RecordKind, TableStat};
+use tracing::{debug, warn};
 
 use crate::chart::{ChartKind, ChartMode, DimValue};
 use crate::loader::AttachError;
@@ -166,49 +169,180 @@ pub fn enabled(thread: &dyn Thread, config: &Config) -> Option<&'static PerProce
 /// process whose end the kernel programs did not see).
 const SWEEP_PERIOD: Duration = Duration::from_secs(10);
 
-/// The kernel's `tgid_values` hash, whatever its value's length.
-trait TgidMap {
-    /// Every entry: TGID, then counters and extra words.
-    fn entries(&self) -> Vec<(u32, Vec<u64>)>;
-    fn remove(&mut self, tgid: u32);
+/// Entries read per `BPF_MAP_LOOKUP_BATCH` call.
+const BATCH: usize = 4096;
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+/// The kernel's ENOTSUPP, which it may return to user space.
+const ENOTSUPP: i32 = 524;
+
+/// `union bpf_attr` for the batch commands.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
 }
 
-struct Words<const N: usize>(BpfHashMap<MapData, u32, [u64; N]>);
+/// `union bpf_attr` for the one-element commands.
+#[repr(C)]
+#[derive(Default)]
+struct ElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value_or_next_key: u64,
+    flags: u64,
+}
 
-impl<const N: usize> TgidMap for Words<N> {
-    fn entries(&self) -> Vec<(u32, Vec<u64>)> {
-        // An entry deleted meanwhile ends the walk early or is skipped:
-        // what it missed comes on the next update.
-        self.0
-            .iter()
-            .filter_map(Result::ok)
-            .map(|(tgid, values)| (tgid, values.to_vec()))
-            .collect()
+fn bpf<T>(command: libc::c_long, attr: &mut T) -> std::io::Result<()> {
+    // SAFETY: `attr` is the `union bpf_attr` member that `command` reads
+    // and writes back; its pointers point into live buffers of the caller.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            command,
+            attr as *mut T,
+            std::mem::size_of::<T>(),
+        )
+    };
+    if result < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The kernel's `tgid_values` hash, read whole with `BPF_MAP_LOOKUP_BATCH`
+/// (kernel 5.6+; aya 0.14 has no batch call): one syscall per [`BATCH`]
+/// entries instead of two per entry, which cost 89 ms a tick with 30k
+/// processes (`scripts/bench-apps`). Older kernels are read entry by entry.
+struct TgidTable {
+    map: MapData,
+    /// Counters and extra words per entry.
+    words: usize,
+    keys: Vec<u32>,
+    values: Vec<u64>,
+    batch: bool,
+}
+
+impl TgidTable {
+    fn fd(&self) -> u32 {
+        self.map.fd().as_fd().as_raw_fd() as u32
+    }
+
+    /// Calls `each` with every entry (TGID, words). An entry deleted or
+    /// added meanwhile may be missed: it comes on the next walk.
+    fn walk(&mut self, mut each: impl FnMut(u32, &[u64])) {
+        if self.batch {
+            match self.walk_batched(&mut each) {
+                Ok(()) => return,
+                Err((0, e))
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
+                    ) =>
+                {
+                    debug!("no batch lookup ({e}): the table is read entry by entry");
+                    self.batch = false;
+                }
+                Err((_, e)) => {
+                    warn!("reading the per-process table: {e}");
+                    return;
+                }
+            }
+        }
+        self.walk_by_entry(&mut each);
+    }
+
+    /// On error, the entries handed over before it, and the error.
+    fn walk_batched(
+        &mut self,
+        each: &mut impl FnMut(u32, &[u64]),
+    ) -> Result<(), (usize, std::io::Error)> {
+        let (mut token_in, mut token_out) = (0u32, 0u32);
+        let mut first = true;
+        let mut seen = 0;
+        loop {
+            let mut attr = BatchAttr {
+                in_batch: if first {
+                    0
+                } else {
+                    &token_in as *const u32 as u64
+                },
+                out_batch: &mut token_out as *mut u32 as u64,
+                keys: self.keys.as_mut_ptr() as u64,
+                values: self.values.as_mut_ptr() as u64,
+                count: BATCH as u32,
+                map_fd: self.fd(),
+                ..BatchAttr::default()
+            };
+            let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
+            // The kernel writes back how many it copied, also with ENOENT.
+            let got = (attr.count as usize).min(BATCH);
+            for (key, values) in self.keys[..got]
+                .iter()
+                .zip(self.values.chunks_exact(self.words))
+            {
+                each(*key, values);
+            }
+            seen += got;
+            match result {
+                Ok(()) => {}
+                // The end of the table.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err((seen, e)),
+            }
+            token_in = token_out;
+            first = false;
+        }
+    }
+
+    fn walk_by_entry(&mut self, each: &mut impl FnMut(u32, &[u64])) {
+        let mut key: Option<u32> = None;
+        let mut next = 0u32;
+        let mut values = vec![0u64; self.words];
+        loop {
+            let mut attr = ElemAttr {
+                map_fd: self.fd(),
+                key: key.as_ref().map_or(0, |k| k as *const u32 as u64),
+                value_or_next_key: &mut next as *mut u32 as u64,
+                ..ElemAttr::default()
+            };
+            if bpf(BPF_MAP_GET_NEXT_KEY, &mut attr).is_err() {
+                return;
+            }
+            let mut attr = ElemAttr {
+                map_fd: self.fd(),
+                key: &next as *const u32 as u64,
+                value_or_next_key: values.as_mut_ptr() as u64,
+                ..ElemAttr::default()
+            };
+            // Deleted meanwhile: skipped.
+            if bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).is_ok() {
+                each(next, &values);
+            }
+            key = Some(next);
+        }
     }
 
     fn remove(&mut self, tgid: u32) {
+        let mut attr = ElemAttr {
+            map_fd: self.fd(),
+            key: &tgid as *const u32 as u64,
+            ..ElemAttr::default()
+        };
         // Gone already is fine: the entry is what is to go.
-        let _ = self.0.remove(&tgid);
-    }
-}
-
-/// The value lengths of the threads' tables (counters + extra words).
-macro_rules! words_map {
-    ($map:expr, $words:expr, $($n:literal),*) => {
-        match $words {
-            $($n => Ok(Box::new(Words::<$n>(BpfHashMap::try_from($map).map_err(map_error)?)) as Box<dyn TgidMap>),)*
-            other => Err(AttachError::Map {
-                map: TGID_VALUES_MAP,
-                detail: format!("no reader for {other} words per entry"),
-            }),
-        }
-    };
-}
-
-fn map_error(e: aya::maps::MapError) -> AttachError {
-    AttachError::Map {
-        map: TGID_VALUES_MAP,
-        detail: format!("{e:?}"),
+        let _ = bpf(BPF_MAP_DELETE_ELEM, &mut attr);
     }
 }
 
@@ -230,10 +364,10 @@ struct Sent {
 /// look (deltas), what the kernel knew of it when it entered the table
 /// (name, parent, cgroup), and its end, after which the entry is deleted.
 pub struct PidTable {
-    map: Box<dyn TgidMap>,
+    map: TgidTable,
     counters: usize,
     /// What was passed on of each process in the table.
-    sent: HashMap<u32, Sent>,
+    sent: TgidMap<Sent>,
     /// Records waiting for room in the ring.
     queue: VecDeque<Record>,
     /// The kernel's counts of entries added, ended, and events without
@@ -250,12 +384,24 @@ impl PidTable {
             map: TGID_VALUES_MAP,
             detail: "missing from the object".into(),
         })?;
+        let Map::HashMap(map) = map else {
+            return Err(AttachError::Map {
+                map: TGID_VALUES_MAP,
+                detail: "not a hash map".into(),
+            });
+        };
         let counters = per.counters.len();
-        let map = words_map!(map, counters + tgid_extra::WORDS, 5, 8, 11, 17)?;
+        let words = counters + tgid_extra::WORDS;
         Ok(PidTable {
-            map,
+            map: TgidTable {
+                map,
+                words,
+                keys: vec![0; BATCH],
+                values: vec![0; BATCH * words],
+                batch: true,
+            },
             counters,
-            sent: HashMap::new(),
+            sent: TgidMap::default(),
             queue: VecDeque::new(),
             kernel_stats: [0; 3],
             removed: 0,
@@ -309,44 +455,47 @@ impl PidTable {
         if sweep {
             self.last_sweep = Instant::now();
         }
-        for (tgid, values) in self.map.entries() {
-            let extra = &values[self.counters..];
+        let counters = self.counters;
+        let (sent_by_tgid, queue) = (&mut self.sent, &mut self.queue);
+        let mut last = Vec::new();
+        self.map.walk(|tgid, values| {
+            let extra = &values[counters..];
             let parent = extra[tgid_extra::PARENT];
             let ended = parent & tgid_extra::ENDED != 0 || (sweep && !alive(tgid));
             let key = u64::from(tgid);
             let execs = parent >> tgid_extra::EXEC.trailing_zeros();
-            let known = self.sent.get(&tgid).map(|sent| sent.execs);
+            let known = sent_by_tgid.get(&tgid).map(|sent| sent.execs);
             if known != Some(execs) {
                 // New, or it called exec: what the kernel knows of it now.
                 for half in 0..2 {
                     let name = extra[tgid_extra::COMM + half];
-                    self.queue
-                        .push_back(Record::new(RecordKind::TgidName, half as u32, key, name));
+                    queue.push_back(Record::new(RecordKind::TgidName, half as u32, key, name));
                 }
                 let kind = match known {
                     None => RecordKind::TgidBorn,
                     Some(_) => RecordKind::TgidExec,
                 };
                 let cgroup = extra[tgid_extra::CGROUP];
-                self.queue
-                    .push_back(Record::new(kind, parent as u32, key, cgroup));
+                queue.push_back(Record::new(kind, parent as u32, key, cgroup));
             }
-            let sent = self.sent.entry(tgid).or_insert_with(|| Sent {
+            let sent = sent_by_tgid.entry(tgid).or_insert_with(|| Sent {
                 execs,
                 ended: false,
-                values: vec![0; self.counters],
+                values: vec![0; counters],
             });
             sent.execs = execs;
             // Seen ended on the previous walk too: nothing more can come.
-            let last = ended && sent.ended;
+            if ended && sent.ended {
+                last.push(tgid);
+            }
             sent.ended = ended;
-            for (counter, (&now, was)) in values[..self.counters]
+            for (counter, (&now, was)) in values[..counters]
                 .iter()
                 .zip(sent.values.iter_mut())
                 .enumerate()
             {
                 if now > *was {
-                    self.queue.push_back(Record::new(
+                    queue.push_back(Record::new(
                         RecordKind::TgidDelta,
                         counter as u32,
                         key,
@@ -355,9 +504,9 @@ impl PidTable {
                     *was = now;
                 }
             }
-            if last {
-                self.end(tgid);
-            }
+        });
+        for tgid in last {
+            self.end(tgid);
         }
     }
 

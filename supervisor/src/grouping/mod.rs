@@ -16,10 +16,10 @@ pub mod charts;
 mod pattern;
 mod procfs;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use conf::{AppsGroups, CgroupSettings, ThreadName};
+use ipc::tgid::TgidMap;
 
 use cgroups::Cgroups;
 
@@ -85,7 +85,7 @@ pub struct Birth {
 pub struct Grouping {
     apps: AppsGroups,
     cmdline: bool,
-    processes: HashMap<u32, Process>,
+    processes: TgidMap<Process>,
     /// Groups that have had a process: the apps charts' dimensions. As in
     /// the original, a group once shown stays.
     exposed: Vec<bool>,
@@ -114,7 +114,7 @@ impl Grouping {
             cmdline: apps.needs_cmdline(),
             exposed: vec![false; apps.groups.len()],
             apps,
-            processes: HashMap::new(),
+            processes: TgidMap::default(),
             cgroups: cgroups.and_then(Cgroups::new),
             version: 0,
             held: [0; 16],
