@@ -1,15 +1,18 @@
-//! What the disk, hardirq and softirq programs cost per event, against an
-//! empty program of the same kind on the same tracepoints, measured in one
-//! run by the kernel itself (`BPF_ENABLE_STATS`: every program's run time
-//! and run count). An event is one pair of runs: entry and exit, or issue
-//! and completion. Both sets run on every event, so they see the same
-//! events; their attach order alternates between rounds. What the
-//! tracepoint costs before any program runs (the same for both) is not in
-//! these numbers.
+//! What the disk, hardirq, softirq and oomkill programs cost per event,
+//! against an empty program of the same kind on the same tracepoints,
+//! measured in one run by the kernel itself (`BPF_ENABLE_STATS`: every
+//! program's run time and run count). An event is one pair of runs (entry
+//! and exit, or issue and completion), or for oomkill one run (a kill).
+//! Both sets run on every event, so they see the same events; their attach
+//! order alternates between rounds. What the tracepoint costs before any
+//! program runs (the same for both) is not in these numbers, nor are the
+//! programs keeping the per-process table or the `--pid` set current: they
+//! run on every process's exec and exit, not on the thread's events.
 //!
 //! Run as root with `scripts/bench-events [THREAD...]` (it takes the shared
 //! test lock). Prints a Markdown table of medians over the rounds.
 
+use std::cell::LazyCell;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -17,30 +20,44 @@ use aya::programs::{loaded_programs, BtfTracePoint, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 use conf::{Config, ThreadName};
 use tests::block::LoopDevice;
-use tests::provoke::{interrupt_the_other_cpu, loopback_traffic};
-use workers::thread::{Collector, Hook, Variant};
+use tests::provoke::{interrupt_the_other_cpu, loopback_traffic, oom_cgroup, oom_kill};
+use workers::thread::{Collector, Hook, Needed, ProgramSpec, Variant};
 use workers::WorkerConfig;
 
 const ROUNDS: usize = 6;
+
+/// OOM kills per round: each is a process started and killed, and a
+/// kernel log report; a few are enough for a program run once per kill.
+const OOM_KILLS: usize = 20;
 
 struct Case {
     thread: ThreadName,
     /// What makes the events.
     workload: &'static str,
+    /// Program runs per event: a pair, or one.
+    runs_per_event: u64,
 }
 
 const CASES: &[Case] = &[
     Case {
         thread: ThreadName::Disk,
         workload: "4 KiB direct I/O on a loop device",
+        runs_per_event: 2,
     },
     Case {
         thread: ThreadName::Hardirq,
         workload: "membarrier IPIs and timer ticks",
+        runs_per_event: 2,
     },
     Case {
         thread: ThreadName::Softirq,
         workload: "loopback TCP traffic",
+        runs_per_event: 2,
+    },
+    Case {
+        thread: ThreadName::Oomkill,
+        workload: "OOM kills in a 32 MiB memory cgroup",
+        runs_per_event: 1,
     },
 ];
 
@@ -51,8 +68,8 @@ fn program_ids() -> BTreeSet<u32> {
         .collect()
 }
 
-/// Nanoseconds per event (pair of runs) of the programs `ids`, and events.
-fn per_event(ids: &BTreeSet<u32>) -> (f64, u64) {
+/// Nanoseconds per event of the programs `ids`, and events.
+fn per_event(ids: &BTreeSet<u32>, runs_per_event: u64) -> (f64, u64) {
     let (mut ns, mut runs) = (0u128, 0u64);
     for program in loaded_programs().filter_map(Result::ok) {
         if ids.contains(&program.id()) {
@@ -60,15 +77,36 @@ fn per_event(ids: &BTreeSet<u32>) -> (f64, u64) {
             runs += program.run_count();
         }
     }
-    let events = runs / 2;
+    let events = runs / runs_per_event;
     (ns as f64 / events.max(1) as f64, events)
 }
 
-/// An empty program on every hook of `variant` the kernel has.
+/// The programs of `variant` that run on the thread's events.
+fn event_programs(variant: &Variant) -> impl Iterator<Item = &ProgramSpec> {
+    variant
+        .programs
+        .iter()
+        .filter(|spec| !matches!(spec.needed, Needed::PerProcess | Needed::PidFilter))
+}
+
+/// Of the programs `ids`, those running on `variant`'s events, known by
+/// their names (which the kernel keeps to 15 bytes).
+fn on_events(ids: BTreeSet<u32>, variant: &Variant) -> BTreeSet<u32> {
+    let names: Vec<&[u8]> = event_programs(variant)
+        .map(|spec| &spec.name.as_bytes()[..spec.name.len().min(15)])
+        .collect();
+    loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| ids.contains(&p.id()) && names.contains(&p.name()))
+        .map(|p| p.id())
+        .collect()
+}
+
+/// An empty program on every event hook of `variant` the kernel has.
 fn attach_empty(variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
     let mut attached = Vec::new();
     let mut tracefs: Option<Ebpf> = None;
-    for spec in variant.programs {
+    for spec in event_programs(variant) {
         match spec.hook {
             Hook::BtfTracepoint(name) => {
                 // A BTF tracepoint program is bound to its tracepoint at load.
@@ -122,7 +160,7 @@ fn with_ids<T>(attach: impl FnOnce() -> T) -> (T, BTreeSet<u32>) {
     (held, ids)
 }
 
-fn provoke(thread: ThreadName, device: &LoopDevice) {
+fn provoke(thread: ThreadName, device: &LazyCell<LoopDevice>) {
     match thread {
         ThreadName::Disk => {
             device.direct_io(5000, 5000);
@@ -132,6 +170,12 @@ fn provoke(thread: ThreadName, device: &LoopDevice) {
         }
         ThreadName::Softirq => {
             loopback_traffic(1 << 30);
+        }
+        ThreadName::Oomkill => {
+            let cgroup = oom_cgroup(&format!("ebpf-bench-{}", std::process::id()));
+            for _ in 0..OOM_KILLS {
+                oom_kill(&cgroup, None);
+            }
         }
         other => unreachable!("{other}"),
     }
@@ -155,16 +199,16 @@ fn main() {
     }
     let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("BPF_ENABLE_STATS");
     let btf = Btf::from_sys_fs().expect("kernel BTF");
-    let device = LoopDevice::create(64 << 20);
+    // Made only when the disk case runs.
+    let device: LazyCell<LoopDevice> = LazyCell::new(|| LoopDevice::create(64 << 20));
     let kernel = nix::sys::utsname::uname().unwrap();
     println!(
-        "kernel {}, {} CPUs, {ROUNDS} rounds, median ns per event (pair of runs)\n",
+        "kernel {}, {} CPUs, {ROUNDS} rounds, median ns per event \
+         (a pair of runs; oomkill: one run)\n",
         kernel.release().to_string_lossy(),
         std::thread::available_parallelism().unwrap()
     );
-    println!(
-        "| thread | variant | workload | events per round | empty pair | thread's pair | added |"
-    );
+    println!("| thread | variant | workload | events per round | empty | thread's | added |");
     println!("|---|---|---|---:|---:|---:|---:|");
     // Cargo passes `--bench`; thread names choose cases.
     let only: Vec<String> = std::env::args()
@@ -193,8 +237,9 @@ fn main() {
                     (attach_real(), e)
                 };
                 provoke(case.thread, &device);
-                let (real_ns, real_events) = per_event(&real_ids);
-                let (empty_ns, _) = per_event(&empty_ids);
+                let real_ids = on_events(real_ids, variant);
+                let (real_ns, real_events) = per_event(&real_ids, case.runs_per_event);
+                let (empty_ns, _) = per_event(&empty_ids, case.runs_per_event);
                 drop((held_real, held_empty));
                 real.push(real_ns);
                 empty.push(empty_ns);

@@ -1,4 +1,5 @@
-//! Interrupts of a known kind, for the hardirq and softirq tests.
+//! Events of a known kind at will, for the tests and the event-cost
+//! benchmark: interrupts (hardirq, softirq) and OOM kills (oomkill).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
+
+use crate::cgroup::TestCgroup;
+use crate::Workload;
 
 /// Sends `bytes` over a loopback TCP connection; returns how long it took.
 pub fn loopback_traffic(bytes: usize) -> Duration {
@@ -93,4 +97,18 @@ pub fn interrupt_the_other_cpu(duration: Duration) -> u64 {
     stop.store(true, Ordering::Relaxed);
     spinner.join().unwrap();
     calls
+}
+
+/// A memory cgroup `name` small enough (32 MiB) for [`oom_kill`] to be
+/// quick; removed on drop.
+pub fn oom_cgroup(name: &str) -> TestCgroup {
+    TestCgroup::memory_limited(name, 32 << 20)
+}
+
+/// One OOM kill: a workload (with process name `comm`, when given) in
+/// `cgroup` ([`oom_cgroup`]) allocates until the kernel's OOM killer kills
+/// it. Nothing outside the cgroup is touched.
+pub fn oom_kill(cgroup: &TestCgroup, comm: Option<&str>) {
+    // At most 256 MiB: without the limit it would give up, not harm.
+    Workload::spawn_in("oom", 256, comm, &cgroup.dirs).run_until_killed();
 }

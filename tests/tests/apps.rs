@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
+use tests::provoke::{oom_cgroup, oom_kill};
 use tests::{require_root, Collector, Workload};
 
 const N: i64 = 10;
@@ -475,7 +476,7 @@ fn services_return_mode() {
     }
 }
 
-/// A workload in a 32 MiB memory cgroup of its own allocates until the
+/// A workload in a small memory cgroup of its own allocates until the
 /// kernel's OOM killer kills it: one kill for its apps group. The cgroup
 /// is removed after; nothing else is touched.
 fn an_oom_kill_is_counted_for_the_group(tag: &str, return_mode: bool) {
@@ -489,10 +490,8 @@ fn an_oom_kill_is_counted_for_the_group(tag: &str, return_mode: bool) {
     all.extend_from_slice(&args);
     let collector = Collector::start(&all, &files);
     collector.wait_running("oomkill");
-    let mut cgroup =
-        TestCgroup::memory_limited(&format!("ebpf-test-{}{tag}", std::process::id()), 32 << 20);
-    // At most 256 MiB: without the limit it would give up, not harm.
-    Workload::spawn_in("oom", 256, Some(&comm(tag)), &cgroup.dirs).run_until_killed();
+    let mut cgroup = oom_cgroup(&format!("ebpf-test-{}{tag}", std::process::id()));
+    oom_kill(&cgroup, Some(&comm(tag)));
     let group = group(tag);
     collector.assert_totals(&[("apps.oomkills", &group, 1)]);
     let stream = collector.stream();
