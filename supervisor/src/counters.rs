@@ -10,7 +10,7 @@ use ipc::tgid::TgidSet;
 use ipc::{Record, RecordKind, RingReader, TableStat, FRAME_CONTINUATION};
 use workers::{Chart, PerProcessTotals, Snapshot, Thread, TARGET_KEY};
 
-use crate::grouping::{Birth, Grouping};
+use crate::grouping::{Birth, Grouping, Target};
 
 /// The kernel's largest PID (`PID_MAX_LIMIT`): TGIDs and parents above
 /// it are garbage.
@@ -232,10 +232,14 @@ impl Counters {
                         declared.counters.len()
                     ));
                 }
-                if !processes.born.contains(&tgid) && !context.grouping.knows(tgid) {
-                    return Err(format!(
-                        "a delta of process {tgid}, which it never reported"
-                    ));
+                // A process's deltas come together: one look-up for them.
+                if processes.last_known != Some(tgid) {
+                    if !processes.born.contains(&tgid) && !context.grouping.knows(tgid) {
+                        return Err(format!(
+                            "a delta of process {tgid}, which it never reported"
+                        ));
+                    }
+                    processes.last_known = Some(tgid);
                 }
             }
             _ => {}
@@ -251,6 +255,8 @@ impl Counters {
     ) -> Result<(), String> {
         // What comes before a process's born or exec record.
         let mut before = Before::default();
+        // Where the last delta's process goes: its other deltas follow it.
+        let mut last_target: Option<(u64, Target)> = None;
         for record in records {
             let kind = RecordKind::try_from(record.kind).map_err(|k| format!("record kind {k}"))?;
             let context = per_process.as_deref_mut();
@@ -271,6 +277,7 @@ impl Counters {
                     name[part..part + 8].copy_from_slice(&record.value.to_ne_bytes());
                 }
                 (RecordKind::TgidBorn | RecordKind::TgidExec, Some(context)) => {
+                    last_target = None;
                     let known = before.take(record.key);
                     let birth = Birth {
                         tgid: record.key as u32,
@@ -282,7 +289,11 @@ impl Counters {
                     context.grouping.born(thread.name(), context.limit, birth)?;
                 }
                 (RecordKind::TgidDelta, Some(context)) => {
-                    let target = context.grouping.target(record.key as u32)?;
+                    let target = match last_target {
+                        Some((key, target)) if key == record.key => target,
+                        _ => context.grouping.target(record.key as u32)?,
+                    };
+                    last_target = Some((record.key, target));
                     self.per_process
                         .add(record.index, record.value, target.group, target.cgroup);
                 }
@@ -421,6 +432,8 @@ impl Before {
 struct ProcessCheck {
     born: TgidSet,
     new_holds: usize,
+    /// The process of the last delta checked.
+    last_known: Option<u32>,
 }
 
 #[cfg(test)]

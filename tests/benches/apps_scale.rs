@@ -10,8 +10,8 @@
 //! second, so each tick has one vfs delta per process to group; the apps
 //! runs check that the crowd's group counted those writes.
 //!
-//! Run as root with `scripts/bench-apps [LIVE_PROCESSES...]` (it takes the
-//! shared test lock). Prints Markdown tables.
+//! Run as root with `scripts/bench-apps [--ticks N] [LIVE_PROCESSES...]`
+//! (it takes the shared test lock). Prints Markdown tables.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -29,7 +29,7 @@ const THREADS: [&str; 4] = ["--process", "--fd", "--vfs", "--shm"];
 const DEFAULT_TABLE: u32 = 32_768;
 /// The kernel's largest `pid_max`, and `pid table size`'s.
 const LARGE_TABLE: u32 = 4_194_304;
-/// Ticks measured per run (update every = 1 s).
+/// Ticks measured per run (update every = 1 s), unless `--ticks N`.
 const TICKS: u32 = 10;
 const CROWD_COMM: &[u8] = b"ebpf-crowd\0";
 
@@ -209,11 +209,14 @@ struct Run {
     maps: u64,
 }
 
-fn crowd_writes(collector: &Collector) -> Option<i64> {
-    collector.stream().total("apps.vfs_write_call", "crowd")
+/// The crowd's writes so far, and the chart's updates.
+fn crowd_writes(collector: &Collector) -> Option<(i64, usize)> {
+    let stream = collector.stream();
+    let chart = stream.chart("apps.vfs_write_call")?;
+    Some((chart.total("crowd")?, chart.updates))
 }
 
-fn measure(crowd: usize, apps: bool, table: u32) -> Run {
+fn measure(crowd: usize, apps: bool, table: u32, ticks: u32) -> Run {
     let config = format!(
         "[global]\napps = {}\npid table size = {table}\n",
         if apps { "yes" } else { "no" }
@@ -235,9 +238,10 @@ fn measure(crowd: usize, apps: bool, table: u32) -> Run {
         if !apps {
             break;
         }
-        let before = crowd_writes(&collector).unwrap_or(0);
+        let before = crowd_writes(&collector).unwrap_or_default();
         std::thread::sleep(Duration::from_secs(2));
-        let per_tick = (crowd_writes(&collector).unwrap_or(0) - before) / 2;
+        let after = crowd_writes(&collector).unwrap_or_default();
+        let per_tick = (after.0 - before.0) / (after.1 - before.1).max(1) as i64;
         if per_tick as f64 >= 0.9 * crowd as f64 {
             break;
         }
@@ -264,19 +268,19 @@ fn measure(crowd: usize, apps: bool, table: u32) -> Run {
         cpu(&before_pids).1,
         crowd_writes(&collector),
     );
-    std::thread::sleep(Duration::from_secs(TICKS.into()));
+    std::thread::sleep(Duration::from_secs(ticks.into()));
     let after_pids = pids();
     assert_eq!(before_pids, after_pids, "a worker restarted while measured");
     let (sup1, work1) = cpu(&after_pids);
     let writes1 = crowd_writes(&collector);
-    let per_tick = |ns: u64| ns as f64 / 1e6 / f64::from(TICKS);
+    let per_tick = |ns: u64| ns as f64 / 1e6 / f64::from(ticks);
     let maps = map_memory(&after_pids[1..]);
     let run = Run {
         supervisor_ms: per_tick(sup1 - sup0),
         workers_ms: per_tick(work1 - work0),
         counted: writes0
             .zip(writes1)
-            .map(|(a, b)| (b - a) as f64 / f64::from(TICKS)),
+            .map(|(a, b)| (b.0 - a.0) as f64 / (b.1 - a.1).max(1) as f64),
         pss_kib: after_pids.iter().map(|&p| pss_kib(p)).sum(),
         tables: maps.get("tgid_values").copied().unwrap_or(0),
         maps: maps.values().sum(),
@@ -298,11 +302,21 @@ fn main() {
     if !tests::require_root("apps_scale") {
         return;
     }
-    let mut crowds: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .map(|a| a.parse().expect("arguments: numbers of live processes"))
-        .collect();
+    let (mut crowds, mut ticks) = (Vec::new(), TICKS);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--ticks" => {
+                ticks = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--ticks N");
+            }
+            // cargo bench's own flag.
+            "--bench" => {}
+            live => crowds.push(live.parse().expect("arguments: numbers of live processes")),
+        }
+    }
     if crowds.is_empty() {
         crowds = CROWDS.to_vec();
     }
@@ -315,7 +329,7 @@ fn main() {
     for &size in &crowds {
         crowd.grow(size);
         for apps in [false, true] {
-            let run = measure(size, apps, DEFAULT_TABLE);
+            let run = measure(size, apps, DEFAULT_TABLE, ticks);
             println!(
                 "| {size} | {} | {:.2} | {:.2} | {} | {:.1} | {:.2} | {:.2} |",
                 if apps { "on" } else { "off" },
@@ -331,7 +345,7 @@ fn main() {
             }
         }
     }
-    let large = measure(most, true, LARGE_TABLE);
+    let large = measure(most, true, LARGE_TABLE, ticks);
     let default = largest.expect("measured");
     println!();
     println!("Kernel memory of the per-process tables with apps on and {} live processes, against the original's layout (per-CPU hashes, {} possible CPUs):", most, possible_cpus());
