@@ -307,10 +307,7 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--ticks" => {
-                ticks = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--ticks N");
+                ticks = args.next().and_then(|n| n.parse().ok()).expect("--ticks N");
             }
             // cargo bench's own flag.
             "--bench" => {}
