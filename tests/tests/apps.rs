@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
 use tests::provoke::{oom_cgroup, oom_kill};
 use tests::{require_root, Collector, Workload};
@@ -34,13 +37,14 @@ fn config(tag: &str, global: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "apps_groups.conf",
-            format!(
-                "# this test's workload\nnothing: no-such-process*\n{}: {}\n",
-                group(tag),
-                comm(tag)
-            ),
+            apps_groups(&format!("{}: {}", group(tag), comm(tag))),
         ),
     ]
+}
+
+/// `apps_groups.conf` with `rules` after a pattern that matches nothing.
+fn apps_groups(rules: &str) -> String {
+    format!("# this test's workload\nnothing: no-such-process*\n{rules}\n")
 }
 
 fn start(files: &[(&'static str, String)], args: &[&str], chart: &str) -> Collector {
@@ -312,6 +316,53 @@ fn apps_charts_are_the_originals() {
         );
     }
     collector.terminate();
+}
+
+/// SIGHUP reads `apps_groups.conf` again. The workload's name moves from
+/// group A to group B; A stays, after B and matching nothing, so that its
+/// position changes. A run before the reload counts for A, a run after it
+/// for B, and A keeps exactly its total: totals follow their group by
+/// name, not by position.
+#[test]
+fn sighup_regroups_by_the_new_apps_groups() {
+    if !require_root("apps regrouped on SIGHUP") {
+        return;
+    }
+    let tag = "h";
+    let (a, b) = (group("ha"), group("hb"));
+    // Both ready (their start-up done) before the collector starts: only
+    // their scenarios are seen. The second has no event before its run,
+    // after the reload: it is first grouped then, by the new rules.
+    let first = Workload::spawn_named(FD.name, N as usize, Some(&comm(tag)));
+    let second = Workload::spawn_named(FD.name, N as usize, Some(&comm(tag)));
+    let mut files = config(tag, "apps = yes");
+    files[1].1 = apps_groups(&format!("{a}: {}", comm(tag)));
+    let collector = start(&files, &mode_args(&FD, false), FD.chart);
+    first.run();
+    let in_a = expected(&collector, &FD, false, "apps", Some(&a));
+    assert_totals(&collector, &in_a);
+
+    let rules = format!("{b}: {}\n{a}: no-such-process-a*", comm(tag));
+    std::fs::write(
+        collector.config_dir().join("apps_groups.conf"),
+        apps_groups(&rules),
+    )
+    .unwrap();
+    kill(Pid::from_raw(collector.pid() as i32), Signal::SIGHUP).unwrap();
+    let reloaded = tests::poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        collector
+            .stderr()
+            .contains("SIGHUP: reloading the configuration")
+    });
+    assert!(reloaded, "no reload; stderr:\n{}", collector.stderr());
+    second.run();
+    let mut both = in_a;
+    both.extend(expected(&collector, &FD, false, "apps", Some(&b)));
+    assert_totals(&collector, &both);
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    tests::all_incremental_monotonic(&stream);
 }
 
 /// Runs `scenarios` of the workload inside `cgroup`.
