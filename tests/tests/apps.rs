@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
-use tests::provoke::{oom_cgroup, oom_kill};
+use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_kill};
 use tests::{require_root, Collector, Workload};
 
 const N: i64 = 10;
@@ -527,20 +527,24 @@ fn services_return_mode() {
     }
 }
 
+/// The oomkill thread, running (it has no chart until a kill).
+fn start_oomkill(tag: &str, global: &str, return_mode: bool) -> Collector {
+    let mut args = vec!["--update-every", "1", "--oomkill"];
+    if return_mode {
+        args.push("--return");
+    }
+    let files = config(tag, global);
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let collector = Collector::start(&args, &files);
+    collector.wait_running("oomkill");
+    collector
+}
+
 /// A workload in a small memory cgroup of its own allocates until the
 /// kernel's OOM killer kills it: one kill for its apps group. The cgroup
 /// is removed after; nothing else is touched.
 fn an_oom_kill_is_counted_for_the_group(tag: &str, return_mode: bool) {
-    let mut args = vec!["--oomkill"];
-    if return_mode {
-        args.push("--return");
-    }
-    let files = config(tag, "apps = no");
-    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
-    let mut all = vec!["--update-every", "1"];
-    all.extend_from_slice(&args);
-    let collector = Collector::start(&all, &files);
-    collector.wait_running("oomkill");
+    let collector = start_oomkill(tag, "apps = no", return_mode);
     let mut cgroup = oom_cgroup(&format!("ebpf-test-{}{tag}", std::process::id()));
     oom_kill(&cgroup, Some(&comm(tag)));
     let group = group(tag);
@@ -573,4 +577,96 @@ fn oomkill_return_mode() {
     if require_root("oomkill, return mode") {
         an_oom_kill_is_counted_for_the_group("or", true);
     }
+}
+
+/// Two OOM kills with cgroups on: one in a memory cgroup of the test's
+/// own, one in a systemd service's (on a hybrid host both are in the v1
+/// memory hierarchy, where the limit is, and at the same path in the
+/// unified one, as systemd makes them). Each is counted exactly once, on
+/// the cgroup's own `oomkills` chart and on the service's dimension of
+/// `services.oomkills`, and not on the other's; both on the apps group.
+#[test]
+fn oomkill_cgroup_and_service() {
+    if !require_root("oomkill cgroup and services charts") {
+        return;
+    }
+    let tag = "oc";
+    let collector = start_oomkill(tag, "cgroups = yes", false);
+    let mut cgroup = oom_cgroup(&format!("ebpf-test-{}{tag}", std::process::id()));
+    let service = format!("ebpf-test-{}{tag}", std::process::id());
+    let mut service_cgroup = oom_cgroup_at(&format!("/system.slice/{service}.service"));
+    let chart = format!("{}.oomkills", cgroup.chart_type());
+    let both = |s: &tests::protocol::Stream| {
+        s.chart(&chart).is_some()
+            && s.chart("services.oomkills")
+                .is_some_and(|c| c.dims.contains_key(&service))
+    };
+    assert!(
+        collector.wait_until(Duration::from_secs(10), both),
+        "no {chart} or services dimension {service}; stderr:\n{}",
+        collector.stderr()
+    );
+    oom_kill(&cgroup, Some(&comm(tag)));
+    oom_kill(&service_cgroup, Some(&comm(tag)));
+    let group = group(tag);
+    collector.assert_totals(&[
+        (&chart, "oomkill", 1),
+        ("services.oomkills", &service, 1),
+        ("apps.oomkills", &group, 2),
+    ]);
+    let stream = collector.stream();
+    let oomkills = stream.chart(&chart).unwrap();
+    assert_eq!(
+        (
+            oomkills.title.as_str(),
+            oomkills.units.as_str(),
+            oomkills.family.as_str(),
+            oomkills.context.as_str(),
+            oomkills.chart_type.as_str(),
+            oomkills.priority,
+            oomkills.dims["oomkill"].name.as_str(),
+            oomkills.dims["oomkill"].algorithm.as_str(),
+        ),
+        (
+            "OOM kills. This chart is provided by eBPF plugin.",
+            "kills",
+            "mem",
+            "cgroup.oomkills",
+            "line",
+            45600,
+            "oomkill",
+            "absolute"
+        )
+    );
+    let services = stream.chart("services.oomkills").unwrap();
+    assert_eq!(
+        (
+            services.title.as_str(),
+            services.units.as_str(),
+            services.family.as_str(),
+            services.chart_type.as_str(),
+            services.priority,
+            services.dims[&service].algorithm.as_str()
+        ),
+        (
+            oomkills.title.as_str(),
+            "kills",
+            "mem",
+            "line",
+            20191,
+            "absolute"
+        )
+    );
+    assert!(
+        stream
+            .charts
+            .keys()
+            .all(|id| !id.starts_with(&format!("cgroup_system-slice_{service}"))),
+        "a service has no cgroup charts of its own"
+    );
+    cgroup.remove();
+    service_cgroup.remove();
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
 }
