@@ -383,21 +383,21 @@ fn cgroup_expected(
     all
 }
 
-fn cgroup_args(return_mode: bool) -> Vec<&'static str> {
-    let mut args = vec!["--process", "--shm"];
+/// The process and shm threads, both attached: a workload run before a
+/// worker attached would count nothing for its thread.
+fn start_cgroup_threads(tag: &str, global: &str, return_mode: bool) -> Collector {
+    let mut args = vec![PROCESS.flag, SHM.flag];
     if return_mode {
         args.push("--return");
     }
-    args
+    let collector = start(&config(tag, global), &args, PROCESS.chart);
+    collector.wait_attached(SHM.chart);
+    collector
 }
 
 fn cgroup_charts_count_every_event(cgroup: TestCgroup, tag: &str, global: &str, return_mode: bool) {
     let mut cgroup = cgroup;
-    let collector = start(
-        &config(tag, global),
-        &cgroup_args(return_mode),
-        "system.exit",
-    );
+    let collector = start_cgroup_threads(tag, global, return_mode);
     let chart_type = cgroup.chart_type();
     let first = format!("{chart_type}.process_create");
     assert!(
@@ -481,11 +481,7 @@ fn cgroup_charts_unified_hierarchy() {
 fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) {
     let service = format!("ebpf-test-{}{tag}", std::process::id());
     let cgroup = TestCgroup::create(&format!("/system.slice/{service}.service"));
-    let collector = start(
-        &config(tag, "cgroups = yes"),
-        &cgroup_args(return_mode),
-        "system.exit",
-    );
+    let collector = start_cgroup_threads(tag, "cgroups = yes", return_mode);
     assert!(
         collector.wait_until(Duration::from_secs(10), |s| s
             .chart("services.process_create")
