@@ -76,6 +76,19 @@ fn mounts() -> Vec<(PathBuf, String, String)> {
         .collect()
 }
 
+/// Passes the memory controller on to the children of the v2 cgroup `dir`.
+fn enable_memory(dir: &Path) {
+    let control = dir.join("cgroup.subtree_control");
+    let enabled = std::fs::read_to_string(&control)
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| c == "memory");
+    if !enabled {
+        std::fs::write(&control, "+memory")
+            .unwrap_or_else(|e| panic!("enabling memory in {}: {e}", control.display()));
+    }
+}
+
 /// A cgroup the test made, with the same path in one or more hierarchies;
 /// removed (with the parents it made) on drop, once its processes are gone.
 pub struct TestCgroup {
@@ -122,44 +135,53 @@ impl TestCgroup {
         TestCgroup::create_in(&roots, id)
     }
 
-    /// A cgroup `name` limited to `bytes`: below the root with
-    /// `memory.max` on a pure v2 host, below this process's own memory
-    /// cgroup with `memory.limit_in_bytes` in the v1 memory hierarchy
-    /// otherwise (no swap either way).
+    /// A cgroup `name` limited to `bytes` ([`TestCgroup::memory_limited_at`]):
+    /// below the root on a pure v2 host, below this process's own memory
+    /// cgroup otherwise.
     pub fn memory_limited(name: &str, bytes: u64) -> TestCgroup {
-        let (root, controller, parent) = match v1_mount("memory") {
-            Some(root) if !pure_v2() => (root, Some("memory"), own_path(Some("memory"))),
+        let parent = match v1_mount("memory") {
+            Some(_) if !pure_v2() => own_path(Some("memory")),
             // Below the root: the one cgroup that may both hold processes
             // and pass controllers on (systemd hosts have memory on there).
-            _ => (
-                unified_mount().expect("a cgroup2 (unified) mount"),
-                None,
-                "/".to_owned(),
-            ),
+            _ => "/".to_owned(),
         };
-        let control = root.join("cgroup.subtree_control");
-        if controller.is_none()
-            && !std::fs::read_to_string(&control)
-                .unwrap_or_default()
-                .split_whitespace()
-                .any(|c| c == "memory")
-        {
-            std::fs::write(&control, "+memory")
-                .unwrap_or_else(|e| panic!("enabling memory in {}: {e}", control.display()));
-        }
-        let id = format!("{}/{name}", parent.trim_end_matches('/'));
-        let cgroup = TestCgroup::create_in(&[root], &id);
-        match controller {
-            Some(_) => {
-                cgroup.write("memory.limit_in_bytes", &bytes.to_string());
-                cgroup.write("memory.swappiness", "0");
+        TestCgroup::memory_limited_at(&format!("{}/{name}", parent.trim_end_matches('/')), bytes)
+    }
+
+    /// A cgroup `id` limited to `bytes`, without swap. With a v1 memory
+    /// hierarchy (hybrid hosts): `memory.limit_in_bytes` there, and the
+    /// same path in the unified hierarchy, as systemd keeps them, so that
+    /// the kernel's cgroup id of its processes names it. On a pure v2
+    /// host: `memory.max`, memory enabled in every parent.
+    pub fn memory_limited_at(id: &str, bytes: u64) -> TestCgroup {
+        let unified = unified_mount();
+        let v1 = v1_mount("memory").filter(|_| !pure_v2());
+        let cgroup = match &v1 {
+            Some(memory) => {
+                let roots: Vec<PathBuf> = std::iter::once(memory.clone()).chain(unified).collect();
+                TestCgroup::create_in(&roots, id)
             }
             None => {
-                cgroup.write("memory.max", &bytes.to_string());
-                // Only where the kernel accounts swap.
-                if cgroup.dirs[0].join("memory.swap.max").exists() {
-                    cgroup.write("memory.swap.max", "0");
+                let root = unified.expect("a cgroup2 (unified) mount");
+                let cgroup = TestCgroup::create_in(std::slice::from_ref(&root), id);
+                let parents = cgroup.dirs[0].ancestors().skip(1);
+                let mut parents: Vec<&Path> =
+                    parents.take_while(|p| p.starts_with(&root)).collect();
+                parents.reverse();
+                for parent in parents {
+                    enable_memory(parent);
                 }
+                cgroup
+            }
+        };
+        if v1.is_some() {
+            cgroup.write("memory.limit_in_bytes", &bytes.to_string());
+            cgroup.write("memory.swappiness", "0");
+        } else {
+            cgroup.write("memory.max", &bytes.to_string());
+            // Only where the kernel accounts swap.
+            if cgroup.dirs[0].join("memory.swap.max").exists() {
+                cgroup.write("memory.swap.max", "0");
             }
         }
         cgroup

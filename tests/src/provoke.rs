@@ -102,8 +102,16 @@ pub fn interrupt_the_other_cpu(duration: Duration) -> u64 {
 /// A memory cgroup `name` small enough (32 MiB) for [`oom_kill`] to be
 /// quick; removed on drop.
 pub fn oom_cgroup(name: &str) -> TestCgroup {
-    TestCgroup::memory_limited(name, 32 << 20)
+    TestCgroup::memory_limited(name, OOM_LIMIT)
 }
+
+/// [`oom_cgroup`] at the path `id` in the hierarchies (e.g. a systemd
+/// service's, `/system.slice/NAME.service`).
+pub fn oom_cgroup_at(id: &str) -> TestCgroup {
+    TestCgroup::memory_limited_at(id, OOM_LIMIT)
+}
+
+const OOM_LIMIT: u64 = 32 << 20;
 
 /// One OOM kill: a workload (with process name `comm`, when given) in
 /// `cgroup` ([`oom_cgroup`]) allocates until the kernel's OOM killer kills

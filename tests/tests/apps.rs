@@ -7,8 +7,11 @@
 
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
-use tests::provoke::{oom_cgroup, oom_kill};
+use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_kill};
 use tests::{require_root, Collector, Workload};
 
 const N: i64 = 10;
@@ -34,13 +37,14 @@ fn config(tag: &str, global: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "apps_groups.conf",
-            format!(
-                "# this test's workload\nnothing: no-such-process*\n{}: {}\n",
-                group(tag),
-                comm(tag)
-            ),
+            apps_groups(&format!("{}: {}", group(tag), comm(tag))),
         ),
     ]
+}
+
+/// `apps_groups.conf` with `rules` after a pattern that matches nothing.
+fn apps_groups(rules: &str) -> String {
+    format!("# this test's workload\nnothing: no-such-process*\n{rules}\n")
 }
 
 fn start(files: &[(&'static str, String)], args: &[&str], chart: &str) -> Collector {
@@ -314,6 +318,53 @@ fn apps_charts_are_the_originals() {
     collector.terminate();
 }
 
+/// SIGHUP reads `apps_groups.conf` again. The workload's name moves from
+/// group A to group B; A stays, after B and matching nothing, so that its
+/// position changes. A run before the reload counts for A, a run after it
+/// for B, and A keeps exactly its total: totals follow their group by
+/// name, not by position.
+#[test]
+fn sighup_regroups_by_the_new_apps_groups() {
+    if !require_root("apps regrouped on SIGHUP") {
+        return;
+    }
+    let tag = "h";
+    let (a, b) = (group("ha"), group("hb"));
+    // Both ready (their start-up done) before the collector starts: only
+    // their scenarios are seen. The second has no event before its run,
+    // after the reload: it is first grouped then, by the new rules.
+    let first = Workload::spawn_named(FD.name, N as usize, Some(&comm(tag)));
+    let second = Workload::spawn_named(FD.name, N as usize, Some(&comm(tag)));
+    let mut files = config(tag, "apps = yes");
+    files[1].1 = apps_groups(&format!("{a}: {}", comm(tag)));
+    let collector = start(&files, &mode_args(&FD, false), FD.chart);
+    first.run();
+    let in_a = expected(&collector, &FD, false, "apps", Some(&a));
+    assert_totals(&collector, &in_a);
+
+    let rules = format!("{b}: {}\n{a}: no-such-process-a*", comm(tag));
+    std::fs::write(
+        collector.config_dir().join("apps_groups.conf"),
+        apps_groups(&rules),
+    )
+    .unwrap();
+    kill(Pid::from_raw(collector.pid() as i32), Signal::SIGHUP).unwrap();
+    let reloaded = tests::poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        collector
+            .stderr()
+            .contains("SIGHUP: reloading the configuration")
+    });
+    assert!(reloaded, "no reload; stderr:\n{}", collector.stderr());
+    second.run();
+    let mut both = in_a;
+    both.extend(expected(&collector, &FD, false, "apps", Some(&b)));
+    assert_totals(&collector, &both);
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    tests::all_incremental_monotonic(&stream);
+}
+
 /// Runs `scenarios` of the workload inside `cgroup`.
 fn run_in(cgroup: &TestCgroup, scenarios: &str, tag: &str) {
     Workload::spawn_in(scenarios, N as usize, Some(&comm(tag)), &cgroup.dirs).run();
@@ -332,21 +383,21 @@ fn cgroup_expected(
     all
 }
 
-fn cgroup_args(return_mode: bool) -> Vec<&'static str> {
-    let mut args = vec!["--process", "--shm"];
+/// The process and shm threads, both attached: a workload run before a
+/// worker attached would count nothing for its thread.
+fn start_cgroup_threads(tag: &str, global: &str, return_mode: bool) -> Collector {
+    let mut args = vec![PROCESS.flag, SHM.flag];
     if return_mode {
         args.push("--return");
     }
-    args
+    let collector = start(&config(tag, global), &args, PROCESS.chart);
+    collector.wait_attached(SHM.chart);
+    collector
 }
 
 fn cgroup_charts_count_every_event(cgroup: TestCgroup, tag: &str, global: &str, return_mode: bool) {
     let mut cgroup = cgroup;
-    let collector = start(
-        &config(tag, global),
-        &cgroup_args(return_mode),
-        "system.exit",
-    );
+    let collector = start_cgroup_threads(tag, global, return_mode);
     let chart_type = cgroup.chart_type();
     let first = format!("{chart_type}.process_create");
     assert!(
@@ -430,11 +481,7 @@ fn cgroup_charts_unified_hierarchy() {
 fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) {
     let service = format!("ebpf-test-{}{tag}", std::process::id());
     let cgroup = TestCgroup::create(&format!("/system.slice/{service}.service"));
-    let collector = start(
-        &config(tag, "cgroups = yes"),
-        &cgroup_args(return_mode),
-        "system.exit",
-    );
+    let collector = start_cgroup_threads(tag, "cgroups = yes", return_mode);
     assert!(
         collector.wait_until(Duration::from_secs(10), |s| s
             .chart("services.process_create")
@@ -476,20 +523,24 @@ fn services_return_mode() {
     }
 }
 
+/// The oomkill thread, running (it has no chart until a kill).
+fn start_oomkill(tag: &str, global: &str, return_mode: bool) -> Collector {
+    let mut args = vec!["--update-every", "1", "--oomkill"];
+    if return_mode {
+        args.push("--return");
+    }
+    let files = config(tag, global);
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let collector = Collector::start(&args, &files);
+    collector.wait_running("oomkill");
+    collector
+}
+
 /// A workload in a small memory cgroup of its own allocates until the
 /// kernel's OOM killer kills it: one kill for its apps group. The cgroup
 /// is removed after; nothing else is touched.
 fn an_oom_kill_is_counted_for_the_group(tag: &str, return_mode: bool) {
-    let mut args = vec!["--oomkill"];
-    if return_mode {
-        args.push("--return");
-    }
-    let files = config(tag, "apps = no");
-    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
-    let mut all = vec!["--update-every", "1"];
-    all.extend_from_slice(&args);
-    let collector = Collector::start(&all, &files);
-    collector.wait_running("oomkill");
+    let collector = start_oomkill(tag, "apps = no", return_mode);
     let mut cgroup = oom_cgroup(&format!("ebpf-test-{}{tag}", std::process::id()));
     oom_kill(&cgroup, Some(&comm(tag)));
     let group = group(tag);
@@ -522,4 +573,96 @@ fn oomkill_return_mode() {
     if require_root("oomkill, return mode") {
         an_oom_kill_is_counted_for_the_group("or", true);
     }
+}
+
+/// Two OOM kills with cgroups on: one in a memory cgroup of the test's
+/// own, one in a systemd service's (on a hybrid host both are in the v1
+/// memory hierarchy, where the limit is, and at the same path in the
+/// unified one, as systemd makes them). Each is counted exactly once, on
+/// the cgroup's own `oomkills` chart and on the service's dimension of
+/// `services.oomkills`, and not on the other's; both on the apps group.
+#[test]
+fn oomkill_cgroup_and_service() {
+    if !require_root("oomkill cgroup and services charts") {
+        return;
+    }
+    let tag = "oc";
+    let collector = start_oomkill(tag, "cgroups = yes", false);
+    let mut cgroup = oom_cgroup(&format!("ebpf-test-{}{tag}", std::process::id()));
+    let service = format!("ebpf-test-{}{tag}", std::process::id());
+    let mut service_cgroup = oom_cgroup_at(&format!("/system.slice/{service}.service"));
+    let chart = format!("{}.oomkills", cgroup.chart_type());
+    let both = |s: &tests::protocol::Stream| {
+        s.chart(&chart).is_some()
+            && s.chart("services.oomkills")
+                .is_some_and(|c| c.dims.contains_key(&service))
+    };
+    assert!(
+        collector.wait_until(Duration::from_secs(10), both),
+        "no {chart} or services dimension {service}; stderr:\n{}",
+        collector.stderr()
+    );
+    oom_kill(&cgroup, Some(&comm(tag)));
+    oom_kill(&service_cgroup, Some(&comm(tag)));
+    let group = group(tag);
+    collector.assert_totals(&[
+        (&chart, "oomkill", 1),
+        ("services.oomkills", &service, 1),
+        ("apps.oomkills", &group, 2),
+    ]);
+    let stream = collector.stream();
+    let oomkills = stream.chart(&chart).unwrap();
+    assert_eq!(
+        (
+            oomkills.title.as_str(),
+            oomkills.units.as_str(),
+            oomkills.family.as_str(),
+            oomkills.context.as_str(),
+            oomkills.chart_type.as_str(),
+            oomkills.priority,
+            oomkills.dims["oomkill"].name.as_str(),
+            oomkills.dims["oomkill"].algorithm.as_str(),
+        ),
+        (
+            "OOM kills. This chart is provided by eBPF plugin.",
+            "kills",
+            "mem",
+            "cgroup.oomkills",
+            "line",
+            45600,
+            "oomkill",
+            "absolute"
+        )
+    );
+    let services = stream.chart("services.oomkills").unwrap();
+    assert_eq!(
+        (
+            services.title.as_str(),
+            services.units.as_str(),
+            services.family.as_str(),
+            services.chart_type.as_str(),
+            services.priority,
+            services.dims[&service].algorithm.as_str()
+        ),
+        (
+            oomkills.title.as_str(),
+            "kills",
+            "mem",
+            "line",
+            20191,
+            "absolute"
+        )
+    );
+    assert!(
+        stream
+            .charts
+            .keys()
+            .all(|id| !id.starts_with(&format!("cgroup_system-slice_{service}"))),
+        "a service has no cgroup charts of its own"
+    );
+    cgroup.remove();
+    service_cgroup.remove();
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
 }
