@@ -50,8 +50,9 @@ static __always_inline void count_group_exit(bool group_dead)
 /* Counted for the released task. The leader's release is a process's last
  * event: it leaves the --pid set after it. Per process it counts only where
  * the process still has an entry: it exited, so it has one; user space
- * keeps an ended process's entry one update longer for a thread whose
- * release (an RCU callback) comes after its leader's. */
+ * keeps an ended process's entry until its releases caught up with its
+ * exits, for a thread whose release (an RCU callback) comes after its
+ * leader's. */
 static __always_inline void count_release(bool wanted, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);

@@ -223,6 +223,7 @@ static PER_PROCESS_CHARTS: PerProcess = PerProcess {
     module: "filedescriptor",
     max_slots: None,
     apps_always: false,
+    releases_follow_exits: None,
 };
 
 pub static THREAD: StaticThread = StaticThread {

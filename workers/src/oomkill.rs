@@ -55,6 +55,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
     // Victims wait in the table only until the worker's next look.
     max_slots: Some(1024),
     apps_always: true,
+    releases_follow_exits: None,
 };
 
 /// A variant: the victim's program `name` on `hook`, and the table's and

@@ -126,6 +126,12 @@ pub struct PerProcess {
     /// The apps charts are drawn even with `apps = no` (oomkill, as the
     /// original forces apps on for it).
     pub apps_always: bool,
+    /// Counters of task exits and releases (process): an ended entry stays
+    /// while its releases trail its exits, up to [`RELEASE_WAIT`]. Threads
+    /// are freed in RCU callbacks, in no order and, with lazy RCU, up to
+    /// 10 s apart, so a thread's release may come seconds after its
+    /// leader's; without an entry it would not be counted.
+    pub releases_follow_exits: Option<(u32, u32)>,
 }
 
 impl ProcessChart {
@@ -168,6 +174,10 @@ pub fn enabled(thread: &dyn Thread, config: &Config) -> Option<&'static PerProce
 /// How often entries of processes that no longer exist are looked for (a
 /// process whose end the kernel programs did not see).
 const SWEEP_PERIOD: Duration = Duration::from_secs(10);
+
+/// How long an ended entry waits for its threads' releases at most: lazy
+/// RCU holds callbacks back for up to 10 s.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(15);
 
 /// Entries read per `BPF_MAP_LOOKUP_BATCH` call.
 const BATCH: usize = 4096;
@@ -350,11 +360,11 @@ impl TgidTable {
 struct Sent {
     /// Its execs since its entry was made.
     execs: u64,
-    /// Whether its entry was marked ended. The entry goes one walk later:
-    /// the kernel frees tasks in RCU callbacks, in no particular order, so
-    /// a thread's release can come after its leader's (and is counted only
-    /// while the entry is there).
-    ended: bool,
+    /// The walk that first saw its entry ended (marked by the kernel at
+    /// its leader's free, or found dead by a sweep). The entry goes on a
+    /// later walk, once its releases caught up (see
+    /// [`PerProcess::releases_follow_exits`]).
+    ended: Option<Instant>,
     /// Its counters.
     values: Vec<u64>,
 }
@@ -366,6 +376,8 @@ struct Sent {
 pub struct PidTable {
     map: TgidTable,
     counters: usize,
+    /// [`PerProcess::releases_follow_exits`].
+    releases: Option<(usize, usize)>,
     /// What was passed on of each process in the table.
     sent: TgidMap<Sent>,
     /// Records waiting for room in the ring.
@@ -392,6 +404,9 @@ impl PidTable {
         };
         let counters = per.counters.len();
         let words = counters + tgid_extra::WORDS;
+        let releases = per
+            .releases_follow_exits
+            .map(|(exits, releases)| (exits as usize, releases as usize));
         Ok(PidTable {
             map: TgidTable {
                 map,
@@ -401,6 +416,7 @@ impl PidTable {
                 batch: true,
             },
             counters,
+            releases,
             sent: TgidMap::default(),
             queue: VecDeque::new(),
             kernel_stats: [0; 3],
@@ -451,11 +467,12 @@ impl PidTable {
     }
 
     fn read(&mut self) {
-        let sweep = self.last_sweep.elapsed() >= SWEEP_PERIOD;
+        let walk = Instant::now();
+        let sweep = walk.duration_since(self.last_sweep) >= SWEEP_PERIOD;
         if sweep {
-            self.last_sweep = Instant::now();
+            self.last_sweep = walk;
         }
-        let counters = self.counters;
+        let (counters, releases) = (self.counters, self.releases);
         let (sent_by_tgid, queue) = (&mut self.sent, &mut self.queue);
         let mut last = Vec::new();
         self.map.walk(|tgid, values| {
@@ -480,15 +497,22 @@ impl PidTable {
             }
             let sent = sent_by_tgid.entry(tgid).or_insert_with(|| Sent {
                 execs,
-                ended: false,
+                ended: None,
                 values: vec![0; counters],
             });
             sent.execs = execs;
-            // Seen ended on the previous walk too: nothing more can come.
-            if ended && sent.ended {
-                last.push(tgid);
+            if ended && sent.ended.is_none() {
+                sent.ended = Some(walk);
             }
-            sent.ended = ended;
+            // Seen ended on an earlier walk, and every exited task of it
+            // released: nothing more can come.
+            if let Some(since) = sent.ended.filter(|since| *since != walk) {
+                let settled =
+                    releases.is_none_or(|(exits, released)| values[released] >= values[exits]);
+                if settled || walk.duration_since(since) >= RELEASE_WAIT {
+                    last.push(tgid);
+                }
+            }
             for (counter, (&now, was)) in values[..counters]
                 .iter()
                 .zip(sent.values.iter_mut())

@@ -253,6 +253,7 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
     module: "process",
     max_slots: None,
     apps_always: false,
+    releases_follow_exits: Some((TASK_EXIT, TASK_RELEASE)),
 };
 
 const fn program(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {

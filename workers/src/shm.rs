@@ -158,6 +158,7 @@ static PER_PROCESS_CHARTS: PerProcess = PerProcess {
     module: "shm",
     max_slots: None,
     apps_always: false,
+    releases_follow_exits: None,
 };
 
 pub static THREAD: StaticThread = StaticThread {

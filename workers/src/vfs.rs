@@ -420,6 +420,7 @@ static PER_PROCESS_CHARTS: PerProcess = PerProcess {
     module: "vfs",
     max_slots: None,
     apps_always: false,
+    releases_follow_exits: None,
 };
 
 pub static THREAD: StaticThread = StaticThread {
