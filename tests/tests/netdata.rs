@@ -156,10 +156,18 @@ fn assert_sum(netdata: &NetdataHost, chart: &str, name: &str, want: i64) {
     });
     let got = netdata.sum(chart, name, WINDOW);
     eprintln!("netdata: {chart} {name} sums to {got} ({want} events)");
-    assert!(
-        reached,
-        "{chart} {name}: expected {want}, netdata has {got}"
-    );
+    if !reached {
+        // Netdata's own account of the collection (late or reset charts),
+        // and the series it stored: what decides whether counting or
+        // Netdata's storage lost the events.
+        let log = netdata.log();
+        let tail: Vec<&str> = log.lines().rev().take(80).collect();
+        let series = netdata.series(chart, 60);
+        panic!(
+            "{chart} {name}: expected {want}, netdata has {got}\nlast 60 s: {series:?}\nnetdata's log, newest first:\n{}",
+            tail.join("\n")
+        );
+    }
 }
 
 #[test]
