@@ -55,3 +55,11 @@ pub const ON_DEMAND: [(&str, &[u8]); 5] = [
     ("shm", object!("shm", ".on-demand.bpf.o")),
     ("oomkill", object!("oomkill", ".on-demand.bpf.o")),
 ];
+
+/// The on-demand object of thread `key` (`ON_DEMAND`), if it has one.
+pub fn on_demand(key: &str) -> Option<&'static [u8]> {
+    ON_DEMAND
+        .iter()
+        .find(|(name, _)| *name == key)
+        .map(|(_, object)| *object)
+}

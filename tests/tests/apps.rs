@@ -499,6 +499,12 @@ fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) 
         ("Tasks starts exit process.", "services.task_exit", 20067)
     );
     assert_eq!(exit.dims[&service].algorithm, "incremental");
+    assert_no_cgroup_charts(&stream, &service);
+    collector.terminate();
+}
+
+/// A service is a dimension of the services charts, not a cgroup.
+fn assert_no_cgroup_charts(stream: &tests::protocol::Stream, service: &str) {
     assert!(
         stream
             .charts
@@ -506,7 +512,6 @@ fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) 
             .all(|id| !id.starts_with(&format!("cgroup_system-slice_{service}"))),
         "a service has no cgroup charts of its own"
     );
-    collector.terminate();
 }
 
 #[test]
@@ -653,13 +658,7 @@ fn oomkill_cgroup_and_service() {
             "absolute"
         )
     );
-    assert!(
-        stream
-            .charts
-            .keys()
-            .all(|id| !id.starts_with(&format!("cgroup_system-slice_{service}"))),
-        "a service has no cgroup charts of its own"
-    );
+    assert_no_cgroup_charts(&stream, &service);
     cgroup.remove();
     service_cgroup.remove();
     let (status, stream) = collector.terminate();

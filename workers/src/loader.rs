@@ -114,10 +114,9 @@ pub fn attach(
         loader.map_max_entries(layout::TGID_VALUES_MAP, size);
     }
     let object = match table_size {
-        Some(_) if allocates_in_tracing(btf) => bpf::ON_DEMAND
-            .iter()
-            .find(|(name, _)| *name == thread.name().key())
-            .map_or(variant.object, |(_, object)| object),
+        Some(_) if allocates_in_tracing(btf) => {
+            bpf::on_demand(thread.name().key()).unwrap_or(variant.object)
+        }
         _ => variant.object,
     };
     let mut ebpf = loader.load(object).map_err(AttachError::Object)?;
@@ -366,11 +365,8 @@ mod tests {
     #[test]
     fn every_thread_with_a_per_process_table_has_its_on_demand_object() {
         for thread in crate::registry::all() {
-            let on_demand = bpf::ON_DEMAND
-                .iter()
-                .find(|(name, _)| *name == thread.name().key());
             assert_eq!(
-                on_demand.is_some(),
+                bpf::on_demand(thread.name().key()).is_some(),
                 thread.per_process().is_some(),
                 "{}",
                 thread.name()

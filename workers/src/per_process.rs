@@ -177,7 +177,7 @@ const SWEEP_PERIOD: Duration = Duration::from_secs(10);
 
 /// How long an ended entry waits for its threads' releases at most: lazy
 /// RCU holds callbacks back for up to 10 s.
-pub const RELEASE_WAIT: Duration = Duration::from_secs(15);
+const RELEASE_WAIT: Duration = Duration::from_secs(15);
 
 /// Entries read per `BPF_MAP_LOOKUP_BATCH` call.
 const BATCH: usize = 4096;
@@ -545,7 +545,7 @@ impl PidTable {
 }
 
 /// Whether a process exists (a zombie does).
-fn alive(tgid: u32) -> bool {
+pub fn alive(tgid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let result = unsafe { libc::kill(tgid as libc::pid_t, 0) };
     result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)

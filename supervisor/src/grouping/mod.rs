@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use conf::{AppsGroups, CgroupSettings, ThreadName};
 use ipc::tgid::TgidMap;
+use workers::per_process::alive;
 
 use cgroups::Cgroups;
 
@@ -415,13 +416,6 @@ fn mark_known(known: &mut Vec<u64>, tgid: u32, on: bool) {
     } else {
         known[word] &= !bit;
     }
-}
-
-/// Whether a process exists (a zombie does).
-fn alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let result = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
