@@ -1,7 +1,15 @@
 //! Compiles every `src/*.bpf.c` with clang into a CO-RE object, strips its
 //! DWARF (keeping `.BTF`/`.BTF.ext`), and leaves it in OUT_DIR for
-//! `include_bytes!`. A missing tool or header stops the build with the
-//! Debian package that provides it.
+//! `include_bytes!`; then reads each object's contract (programs, maps,
+//! slot enums: build/contract.rs) and writes `objects.rs`, the `bpf::<object>`
+//! modules. A missing tool or header stops the build with the Debian package
+//! that provides it; an object breaking the contract's rules stops it with
+//! what is wrong.
+
+#[path = "build/btf.rs"]
+mod btf;
+#[path = "build/contract.rs"]
+mod contract;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -21,6 +29,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CLANG");
     println!("cargo:rerun-if-env-changed=LLVM_STRIP");
     println!("cargo:rerun-if-changed=include");
+    println!("cargo:rerun-if-changed=build");
     // The directory too: a new `.bpf.c` is not among the files listed below.
     println!("cargo:rerun-if-changed=src");
 
@@ -46,6 +55,8 @@ fn main() {
         .filter(|p| p.to_string_lossy().ends_with(".bpf.c"))
         .collect();
     sources.sort();
+    let mut modules = String::new();
+    let mut contracts = Vec::new();
     for source in sources {
         println!("cargo:rerun-if-changed={}", source.display());
         let stem = source
@@ -53,19 +64,7 @@ fn main() {
             .unwrap()
             .to_string_lossy()
             .replace(".bpf.c", "");
-        let mut builds = vec![(format!("{stem}.bpf.o"), None)];
-        // Objects with a per-process table, again with it allocated on
-        // demand (common.bpf.h TGID_VALUES_MAP_FLAGS).
-        if std::fs::read_to_string(&source)
-            .unwrap()
-            .contains("TGID_VALUES(")
-        {
-            builds.push((
-                format!("{stem}.on-demand.bpf.o"),
-                Some("-DTGID_VALUES_MAP_FLAGS=BPF_F_NO_PREALLOC"),
-            ));
-        }
-        for (name, define) in builds {
+        let compile = |name: &str, define: Option<&str>| -> PathBuf {
             let object = out.join(name);
             run(Command::new(&clang)
                 .args(["-g", "-O2", "-Wall", "-Werror", "-target", "bpf"])
@@ -78,8 +77,26 @@ fn main() {
                 .arg("-o")
                 .arg(&object));
             run(Command::new(&strip).arg("-g").arg(&object));
+            object
+        };
+        let object = compile(&format!("{stem}.bpf.o"), None);
+        let bytes = std::fs::read(&object).unwrap();
+        let contract = contract::Contract::read(&bytes)
+            .unwrap_or_else(|e| fail(&format!("src/{stem}.bpf.c: {e}")));
+        // Objects with a per-process table, again with it allocated on
+        // demand (common.bpf.h TGID_VALUES_MAP_FLAGS).
+        let on_demand = contract.per_process.is_some();
+        if on_demand {
+            compile(
+                &format!("{stem}.on-demand.bpf.o"),
+                Some("-DTGID_VALUES_MAP_FLAGS=BPF_F_NO_PREALLOC"),
+            );
         }
+        contract::module(&stem, &contract, on_demand, &mut modules);
+        contracts.push((stem, contract));
     }
+    let shared = contract::shared(&contracts).unwrap_or_else(|e| fail(&e));
+    std::fs::write(out.join("objects.rs"), modules + &shared).unwrap();
 }
 
 /// `$VAR`, then `name`, then the newest `name-NN` on PATH.

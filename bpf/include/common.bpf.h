@@ -1,5 +1,14 @@
 /* Helpers every program object shares: counting, the --pid filter and
- * per-process values. */
+ * per-process values.
+ *
+ * An object's contract with its Rust module is what the object itself
+ * declares: its programs (name and kind of section), its maps, and the
+ * enums that name map slots, carried into the object's BTF by the map
+ * definitions (`__type(counters, enum ...)`: the thread's counters;
+ * `__type(index, enum ...)`: other named slots). bpf/build.rs reads them
+ * from the compiled object and generates `bpf::<object>`: a counter's index
+ * and name, a program's name and kind exist once, here in C. A slot enum
+ * numbers its slots 0, 1, ... in order and ends with their count. */
 #ifndef EBPF_COLLECTOR_COMMON_BPF_H
 #define EBPF_COLLECTOR_COMMON_BPF_H
 
@@ -7,18 +16,23 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "layout.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Per-CPU u64 counters indexed by a thread's counter enum. */
-#define COUNTER_ARRAY(name, entries)                     \
+/* Per-CPU u64 slots named by `enum_type`, `count` of them. */
+#define SLOT_ARRAY(name, marker, enum_type, count)       \
 	struct {                                         \
 		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
-		__uint(max_entries, entries);            \
+		__uint(max_entries, count);              \
 		__type(key, __u32);                      \
 		__type(value, __u64);                    \
+		__type(marker, enum_type);               \
 	} name SEC(".maps")
+
+/* The thread's counters: what its worker reports, by their enum's index
+ * (bpf::<thread>::counter), named after the enumerators in lower case
+ * without their common prefix. */
+#define COUNTER_ARRAY(name, enum_type, count) SLOT_ARRAY(name, counters, enum_type, count)
 
 /* Atomic even though the slot is per-CPU: a preempted program on the same
  * CPU must not lose an increment, and exact counts are the point. */
@@ -115,9 +129,8 @@ static __always_inline void filter_on_free(struct task_struct *task)
 		return 0;                                                         \
 	}
 
-/* Objects without their own fork and free hooks load one pair of these
- * when filtering, of their variant's kind (ProgramSpec::filter_fork and
- * filter_free in workers/src/thread.rs). wake_up_new_task() runs in the
+/* Objects without their own fork and free hooks have these; with --pid the
+ * loader attaches the pair of the variant's kind (workers/src/thread.rs). wake_up_new_task() runs in the
  * parent for every new task; cgroup_release() runs once for every released
  * task, a group leader reaped together with its last thread included
  * (release_task() runs once for both). */
@@ -172,28 +185,45 @@ static __always_inline __u64 fexit_ret(void *ctx)
  * drops every per-process lookup and update. */
 const volatile __u32 tgid_values_on = 0;
 
-/* The per-process table's own counters, from the thread's `stats` index. */
-enum tgid_table_stat {
-	TGID_ADDED = 0,
-	TGID_ENDED = 1,
-	TGID_FULL = 2,
+/* The per-process table's own statistics (bpf::tgid_stat), in `tgid_stats`. */
+enum tgid_stat {
+	TGID_STAT_ADDED,
+	TGID_STAT_ENDED,
+	TGID_STAT_FULL,
+	TGID_STAT_COUNT,
+};
+
+/* `state` of a process's entry: ENDED once its leader was freed, plus EXEC
+ * for every exec since the entry was made. */
+enum tgid_state {
+	TGID_STATE_ENDED = 1,
+	TGID_STATE_EXEC = 2,
+};
+
+#define TGID_COMM_BYTES 16
+
+/* What a process's entry holds after its counters: its cgroup in the
+ * unified hierarchy and its parent, as the kernel had them when the entry
+ * was made (or at its last exec), and its name (so that a process gone
+ * before user space looked is still grouped). bpf::tgid_extra. */
+struct tgid_extra {
+	__u64 cgroup;
+	__u32 parent;
+	enum tgid_state state;
+	char comm[TGID_COMM_BYTES];
 };
 
 #define EEXIST 17
 
-/* What a process's entry holds after its counters (layout.h TGID_EXTRA):
- * its cgroup in the unified hierarchy and its parent, as the kernel had
- * them when the entry was made, and its name (so that a process gone
- * before user space looked is still grouped), and whether it has ended.
- * `task` may be NULL (nothing known then). */
-static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *task)
+/* `task` may be NULL (nothing known then). */
+static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct task_struct *task)
 {
 	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 
-	extra[TGID_EXTRA_CGROUP] = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	extra[TGID_EXTRA_PARENT] = BPF_CORE_READ(task, real_parent, tgid);
+	extra->cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	extra->parent = BPF_CORE_READ(task, real_parent, tgid);
 	if (leader)
-		bpf_core_read_str(&extra[TGID_EXTRA_COMM], TGID_COMM_BYTES, &leader->comm);
+		bpf_core_read_str(&extra->comm, TGID_COMM_BYTES, &leader->comm);
 }
 
 /* How `tgid_values` is allocated: preallocated by default, as kernels
@@ -206,40 +236,60 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 #define TGID_VALUES_MAP_FLAGS 0
 #endif
 
-/* Declares `tgid_values`: copies of a thread's counters 0..count-1 per TGID
- * and TGID_EXTRA more words (tgid_extra_init), in a hash (see
- * TGID_VALUES_MAP_FLAGS) that the loader sizes to `pid table size`; `tgid_values_of()`, a process's
- * entry, made if missing; `current_counted()`, the filter plus the current
- * process's entry; and the program that marks an entry ended when its
- * process is freed (the worker reads it a last time, then deletes it). The
- * table's own counters go to `counters` at `stats` (enum tgid_table_stat). */
-#define TGID_VALUES(count, counters, stats)                                            \
+/* Declares `tgid_values`: copies of the thread's counters 0..count-1 per
+ * TGID, then a struct tgid_extra, in a hash (see TGID_VALUES_MAP_FLAGS)
+ * that the loader sizes to `pid table size`; `tgid_stats`, the table's own
+ * statistics; `tgid_values_of()`, a process's counters, its entry made if
+ * missing; `tgid_counters()`, those of an existing entry; `current_counted()`,
+ * the filter plus the current process's counters; and the programs that
+ * record an exec and mark an entry ended when its process is freed (the
+ * worker reads it a last time, then deletes it). */
+#define TGID_VALUES(count)                                                             \
+	struct tgid_values {                                                           \
+		__u64 counters[count];                                                 \
+		struct tgid_extra extra;                                               \
+	};                                                                             \
+                                                                                       \
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_HASH);                                       \
 		__uint(max_entries, 1);                                                \
 		__uint(map_flags, TGID_VALUES_MAP_FLAGS);                              \
 		__type(key, __u32);                                                    \
-		__type(value, __u64[(count) + TGID_EXTRA]);                            \
+		__type(value, struct tgid_values);                                     \
 	} tgid_values SEC(".maps");                                                    \
+                                                                                       \
+	SLOT_ARRAY(tgid_stats, index, enum tgid_stat, TGID_STAT_COUNT);                   \
                                                                                        \
 	/* `task` is a task of process `tgid`. */                                      \
 	static __always_inline __u64 *tgid_values_of(__u32 tgid, struct task_struct *task) \
 	{                                                                              \
-		__u64 init[(count) + TGID_EXTRA] = {};                                 \
-		__u64 *values = bpf_map_lookup_elem(&tgid_values, &tgid);              \
+		struct tgid_values init = {};                                          \
+		struct tgid_values *values = bpf_map_lookup_elem(&tgid_values, &tgid); \
 		long err;                                                              \
                                                                                        \
 		if (values)                                                            \
-			return values;                                                 \
-		tgid_extra_init(&init[count], task);                                   \
+			return values->counters;                                       \
+		tgid_extra_init(&init.extra, task);                                    \
 		err = bpf_map_update_elem(&tgid_values, &tgid, &init, BPF_NOEXIST);    \
 		if (err && err != -EEXIST) {                                           \
-			counter_add(&counters, (stats) + TGID_FULL, 1);                \
+			counter_add(&tgid_stats, TGID_STAT_FULL, 1);                   \
 			return NULL;                                                   \
 		}                                                                      \
 		if (!err)                                                              \
-			counter_add(&counters, (stats) + TGID_ADDED, 1);               \
-		return bpf_map_lookup_elem(&tgid_values, &tgid);                       \
+			counter_add(&tgid_stats, TGID_STAT_ADDED, 1);                  \
+		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
+		return values ? values->counters : NULL;                               \
+	}                                                                              \
+                                                                                       \
+	/* The counters of process `tgid` if it has an entry (and the table is on). */ \
+	static __always_inline __attribute__((unused)) __u64 *tgid_counters(__u32 tgid) \
+	{                                                                              \
+		struct tgid_values *values;                                            \
+                                                                                       \
+		if (!tgid_values_on)                                                   \
+			return NULL;                                                   \
+		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
+		return values ? values->counters : NULL;                               \
 	}                                                                              \
                                                                                        \
 	/* Whether the current process's events count (--pid), and where its own   \
@@ -265,15 +315,13 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 	static __always_inline void tgid_values_exec_of(struct task_struct *task)      \
 	{                                                                              \
 		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
-		__u64 *values = bpf_map_lookup_elem(&tgid_values, &tgid);              \
+		struct tgid_values *values = bpf_map_lookup_elem(&tgid_values, &tgid); \
                                                                                        \
 		if (!values)                                                           \
 			return;                                                        \
-		values[(count) + TGID_EXTRA_CGROUP] =                                  \
-			BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);                \
-		bpf_core_read_str(&values[(count) + TGID_EXTRA_COMM], TGID_COMM_BYTES, \
-				  &task->comm);                                        \
-		__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT], TGID_PARENT_EXEC); \
+		values->extra.cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id); \
+		bpf_core_read_str(&values->extra.comm, TGID_COMM_BYTES, &task->comm);  \
+		__sync_fetch_and_add((__u32 *)&values->extra.state, TGID_STATE_EXEC);  \
 	}                                                                              \
                                                                                        \
 	/* After its last event: the leader is released after every other        \
@@ -281,21 +329,23 @@ static __always_inline void tgid_extra_init(__u64 *extra, struct task_struct *ta
 	static __always_inline void tgid_values_released(struct task_struct *task)     \
 	{                                                                              \
 		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
-		__u64 *values;                                                         \
+		struct tgid_values *values;                                            \
                                                                                        \
 		if (BPF_CORE_READ(task, pid) != tgid)                                  \
 			return;                                                        \
 		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
 		if (values) {                                                          \
-			__sync_fetch_and_add(&values[(count) + TGID_EXTRA_PARENT],     \
-					     TGID_PARENT_ENDED);                       \
-			counter_add(&counters, (stats) + TGID_ENDED, 1);               \
+			/* Once: the leader is freed once. */                          \
+			__sync_fetch_and_add((__u32 *)&values->extra.state,            \
+					     TGID_STATE_ENDED);                        \
+			counter_add(&tgid_stats, TGID_STAT_ENDED, 1);                  \
 		}                                                                      \
 	}                                                                              \
                                                                                        \
-	/* Both, for each variant kind (ProgramSpec::tgid_values in              \
-	 * workers/src/thread.rs): setup_new_exec() runs in the exec'ing task    \
-	 * once its new name is set; release functions as PID_FILTER_PROGRAMS. */ \
+	/* Both, for each variant kind (the loader adds those of the variant's    \
+	 * kind, workers/src/thread.rs): setup_new_exec() runs in the exec'ing    \
+	 * task once its new name is set; release functions as                    \
+	 * PID_FILTER_PROGRAMS. */                                                 \
 	SEC("tp_btf/sched_process_exec")                                               \
 	int BPF_PROG(tgid_values_exec, struct task_struct *task)                       \
 	{                                                                              \

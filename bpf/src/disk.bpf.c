@@ -4,6 +4,18 @@
  * microseconds. */
 #include "common.bpf.h"
 
+/* `disk_latency` maps a device (the kernel's dev_t, major << 20 | minor)
+ * to per-CPU completion counts by latency bucket: bucket 0 holds [0, 1) us,
+ * bucket k holds [2^(k-1), 2^k) us, the last one everything from 2^22 us
+ * (4.2 s) on. */
+#define DISK_BUCKETS 24
+#define DISK_MAX_DEVICES 256
+#define DISK_MAX_IN_FLIGHT 16384
+
+struct disk_buckets {
+	__u64 count[DISK_BUCKETS];
+};
+
 /* tp_btf programs key a request by its address; the tracefs records only
  * have the device and sector, so there the key is those two, as in the
  * original (two requests in flight for the same sector would mix). */

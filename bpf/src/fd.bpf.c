@@ -9,8 +9,17 @@
  * and counted every call twice, spec B-48). */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(fd_counters, FD_COUNTER_END);
-TGID_VALUES(FD_PER_PROCESS, fd_counters, FD_TGID_ADDED)
+/* A failure is always counted right after its calls (count_return). */
+enum fd_counter {
+	FD_OPEN,
+	FD_OPEN_ERROR,
+	FD_CLOSE,
+	FD_CLOSE_ERROR,
+	FD_COUNTERS,
+};
+
+COUNTER_ARRAY(fd_counters, enum fd_counter, FD_COUNTERS);
+TGID_VALUES(FD_COUNTERS)
 PID_FILTER_PROGRAMS
 
 static __always_inline int fd_call(__u32 calls)

@@ -9,6 +9,29 @@
  * Nanoseconds, summed: user space scales the totals. */
 #include "common.bpf.h"
 
+/* The x86 system vectors: nanoseconds in their handlers. */
+enum hardirq_vector {
+	HARDIRQ_APIC_THERMAL,
+	HARDIRQ_APIC_THRESHOLD,
+	HARDIRQ_APIC_ERROR,
+	HARDIRQ_APIC_DEFERRED_ERROR,
+	HARDIRQ_APIC_SPURIOUS,
+	HARDIRQ_FUNC_CALL,
+	HARDIRQ_FUNC_CALL_SINGLE,
+	HARDIRQ_RESCHEDULE,
+	HARDIRQ_LOCAL_TIMER,
+	HARDIRQ_IRQ_WORK,
+	HARDIRQ_X86_PLATFORM_IPI,
+	HARDIRQ_VECTORS,
+};
+
+/* Start times per CPU: one slot per vector, then one for device IRQs. */
+#define HARDIRQ_DEVICE_SLOT HARDIRQ_VECTORS
+#define HARDIRQ_START_SLOTS (HARDIRQ_VECTORS + 1)
+
+/* Device IRQs seen at most. */
+#define HARDIRQ_MAX_IRQS 2048
+
 struct irq_start {
 	__u64 ns; /* 0: no entry seen on this CPU */
 	__u32 irq;
@@ -22,7 +45,7 @@ struct {
 	__type(value, struct irq_start);
 } hardirq_start SEC(".maps");
 
-COUNTER_ARRAY(hardirq_vector_ns, HARDIRQ_VECTORS);
+COUNTER_ARRAY(hardirq_vector_ns, enum hardirq_vector, HARDIRQ_VECTORS);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

@@ -4,7 +4,15 @@
  * original has no apps or cgroup charts for mount. */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(mount_counters, MOUNT_COUNTER_END);
+enum mount_counter {
+	MOUNT_MOUNT,
+	MOUNT_MOUNT_ERROR,
+	MOUNT_UMOUNT,
+	MOUNT_UMOUNT_ERROR,
+	MOUNT_COUNTERS,
+};
+
+COUNTER_ARRAY(mount_counters, enum mount_counter, MOUNT_COUNTERS);
 PID_FILTER_PROGRAMS
 
 static __always_inline int mount_call(__u32 calls)

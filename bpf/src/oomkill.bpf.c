@@ -2,8 +2,13 @@
  * thread draws only per-process charts; its table is always on. */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(oomkill_counters, OOMKILL_COUNTER_END);
-TGID_VALUES(OOMKILL_PER_PROCESS, oomkill_counters, OOMKILL_TGID_ADDED)
+enum oomkill_counter {
+	OOMKILL_KILLS,
+	OOMKILL_COUNTERS,
+};
+
+COUNTER_ARRAY(oomkill_counters, enum oomkill_counter, OOMKILL_COUNTERS);
+TGID_VALUES(OOMKILL_COUNTERS)
 
 static __always_inline void count_kill(__u32 tgid, struct task_struct *task)
 {

@@ -4,8 +4,20 @@
  * every set counts the same events into the same counters. */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(process_counters, PROCESS_TABLE_END);
-TGID_VALUES(PROCESS_PER_PROCESS, process_counters, PROCESS_TGID_ADDED)
+enum process_counter {
+	PROCESS_NEW_PROCESS,   /* fork/vfork/clone without CLONE_THREAD */
+	PROCESS_NEW_THREAD,    /* clone with CLONE_THREAD */
+	PROCESS_TASK_EXIT,     /* any task (process or thread) exits */
+	PROCESS_GROUP_EXIT,    /* the last task of a process exits */
+	PROCESS_TASK_RELEASE,  /* an exited task is released (reaped) */
+	PROCESS_ERROR_PROCESS, /* fork/vfork/clone of a process failed */
+	PROCESS_ERROR_THREAD,  /* clone of a thread failed */
+	PROCESS_COUNTERS,
+};
+
+COUNTER_ARRAY(process_counters, enum process_counter, PROCESS_COUNTERS);
+/* Every counter is kept per process too. */
+TGID_VALUES(PROCESS_COUNTERS)
 
 PID_FILTER_PROGRAMS
 
@@ -58,9 +70,7 @@ static __always_inline void count_release(bool wanted, struct task_struct *task)
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 
 	if (wanted)
-		count(&process_counters,
-		      tgid_values_on ? bpf_map_lookup_elem(&tgid_values, &tgid) : NULL,
-		      PROCESS_TASK_RELEASE, 1);
+		count(&process_counters, tgid_counters(tgid), PROCESS_TASK_RELEASE, 1);
 	filter_on_free(task);
 }
 

@@ -3,8 +3,16 @@
  * x86-64 entry points, as the original. */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(shm_counters, SHM_COUNTER_END);
-TGID_VALUES(SHM_PER_PROCESS, shm_counters, SHM_TGID_ADDED)
+enum shm_counter {
+	SHM_GET,
+	SHM_AT,
+	SHM_DT,
+	SHM_CTL,
+	SHM_COUNTERS,
+};
+
+COUNTER_ARRAY(shm_counters, enum shm_counter, SHM_COUNTERS);
+TGID_VALUES(SHM_COUNTERS)
 PID_FILTER_PROGRAMS
 
 static __always_inline int shm_call(__u32 calls)

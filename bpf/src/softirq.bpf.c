@@ -4,9 +4,31 @@
  * user space scales the total, so no event's fraction of a unit is lost. */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(softirq_ns, SOFTIRQ_VECTORS);
+/* The kernel's vector numbers (HI_SOFTIRQ .. RCU_SOFTIRQ). */
+enum softirq_vector {
+	SOFTIRQ_HI,
+	SOFTIRQ_TIMER,
+	SOFTIRQ_NET_TX,
+	SOFTIRQ_NET_RX,
+	SOFTIRQ_BLOCK,
+	SOFTIRQ_IRQ_POLL,
+	SOFTIRQ_TASKLET,
+	SOFTIRQ_SCHED,
+	SOFTIRQ_HRTIMER,
+	SOFTIRQ_RCU,
+	SOFTIRQ_VECTORS,
+};
+
+/* Nanoseconds spent in each vector. */
+COUNTER_ARRAY(softirq_ns, enum softirq_vector, SOFTIRQ_VECTORS);
+
 /* When the running vector started on this CPU; 0 = not seen starting. */
-COUNTER_ARRAY(softirq_start, SOFTIRQ_VECTORS);
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOFTIRQ_VECTORS);
+	__type(key, __u32);
+	__type(value, __u64);
+} softirq_start SEC(".maps");
 
 static __always_inline void softirq_enter(__u32 vector)
 {

@@ -3,7 +3,17 @@
  * sys_enter tracepoint, a trampoline or a kprobe on its syscall function. */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(sync_counters, SYNC_COUNTER_END);
+enum sync_counter {
+	SYNC_FSYNC,
+	SYNC_FDATASYNC,
+	SYNC_MSYNC,
+	SYNC_SYNC,
+	SYNC_SYNCFS,
+	SYNC_SYNC_FILE_RANGE,
+	SYNC_COUNTERS,
+};
+
+COUNTER_ARRAY(sync_counters, enum sync_counter, SYNC_COUNTERS);
 
 PID_FILTER_PROGRAMS
 

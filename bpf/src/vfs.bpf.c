@@ -8,8 +8,27 @@
  * the original's sum of log2(size) (spec B-46). */
 #include "common.bpf.h"
 
-COUNTER_ARRAY(vfs_counters, VFS_COUNTER_END);
-TGID_VALUES(VFS_PER_PROCESS, vfs_counters, VFS_TGID_ADDED)
+/* A failure follows its calls (count_return), and read and write bytes
+ * follow their failures (vfs_io). */
+enum vfs_counter {
+	VFS_READ,
+	VFS_READ_ERROR,
+	VFS_READ_BYTES,
+	VFS_WRITE,
+	VFS_WRITE_ERROR,
+	VFS_WRITE_BYTES,
+	VFS_FSYNC,
+	VFS_FSYNC_ERROR,
+	VFS_OPEN,
+	VFS_OPEN_ERROR,
+	VFS_CREATE,
+	VFS_CREATE_ERROR,
+	VFS_UNLINK,
+	VFS_COUNTERS,
+};
+
+COUNTER_ARRAY(vfs_counters, enum vfs_counter, VFS_COUNTERS);
+TGID_VALUES(VFS_COUNTERS)
 PID_FILTER_PROGRAMS
 
 #define AT_REMOVEDIR 0x200

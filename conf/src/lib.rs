@@ -185,14 +185,6 @@ pub enum CoreTracing {
     Tracepoint,
 }
 
-/// `collect pid`: which tgid the kernel side uses as PID-map key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CollectPid {
-    RealParent,
-    Parent,
-    All,
-}
-
 /// Effective settings of one thread: `ebpf.d.conf` `[global]` overridden by `ebpf.d/<file>` `[global]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreadSettings {
@@ -207,10 +199,18 @@ pub struct ThreadSettings {
     pub pid_table_size: u32,
     pub type_format: TypeFormat,
     pub core_tracing: CoreTracing,
-    pub collect_pid: CollectPid,
-    pub maps_per_core: bool,
-    /// Seconds.
-    pub lifetime: u32,
+    /// The thread's own keys ([`OwnKey`]) the files set, by (section, key).
+    pub own: BTreeMap<(String, String), OwnValue>,
+}
+
+impl ThreadSettings {
+    /// The value of the thread's own key `key`: as a file set it, else its default.
+    pub fn own(&self, key: &OwnKey) -> OwnValue {
+        self.own
+            .get(&(key.section.to_owned(), key.key.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| key.kind.default())
+    }
 }
 
 /// `ebpf.d.conf` `[global]`.
@@ -224,62 +224,72 @@ pub struct GlobalSettings {
     pub btf_path: PathBuf,
     pub type_format: TypeFormat,
     pub core_tracing: CoreTracing,
-    pub maps_per_core: bool,
-    pub lifetime: u32,
 }
 
-/// `sync.conf` `[syscalls]`: a disabled syscall is not monitored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncSyscalls {
-    pub sync: bool,
-    pub msync: bool,
-    pub fsync: bool,
-    pub fdatasync: bool,
-    pub syncfs: bool,
-    pub sync_file_range: bool,
+/// A key of a thread's own file (e.g. `sync.conf` `[syscalls] fsync`),
+/// declared by the thread's module and read by [`load`] like any other:
+/// unknown keys are warnings, bad values errors with the default used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnKey {
+    pub section: &'static str,
+    pub key: &'static str,
+    pub kind: OwnKind,
+    /// Also read from `ebpf.d.conf`, whose value wins (the original reads
+    /// `[network connections]` and `[service name]` there too).
+    pub also_in_main: bool,
 }
 
-/// `shm.conf` `[syscalls]` (the original ships it but never reads it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShmSyscalls {
-    pub shmget: bool,
-    pub shmat: bool,
-    pub shmdt: bool,
-    pub shmctl: bool,
+impl OwnKey {
+    /// `[section] key = yes|no`, default yes: whether the thread collects
+    /// its counter `counter` (a syscall of `sync.conf` `[syscalls]`).
+    pub const fn switch(section: &'static str, key: &'static str, counter: u32) -> OwnKey {
+        OwnKey {
+            section,
+            key,
+            kind: OwnKind::Switch { counter },
+            also_in_main: false,
+        }
+    }
 }
 
-/// `filesystem.conf` `[filesystem]`: which `<fs>dist` latency histograms to collect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FilesystemSelection {
-    pub ext4dist: bool,
-    pub xfsdist: bool,
-    /// Covers mounts of type `nfs` and `nfs4`.
-    pub nfsdist: bool,
-    pub zfsdist: bool,
-    pub btrfsdist: bool,
+/// What values an [`OwnKey`] takes, and its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnKind {
+    /// A boolean, default yes, that turns the thread's counter `counter`
+    /// on or off.
+    Switch { counter: u32 },
+    Bool { default: bool },
+    Number { min: u32, max: u32, default: u32 },
+    /// Free text; `None`: unset by default.
+    Text { default: Option<&'static str> },
+    /// The whole section: `port = name` lines (`[service name]`).
+    PortNames,
 }
 
-/// `network.conf` `[global]` map-size requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkTables {
-    pub bandwidth_table_size: u32,
-    pub ipv4_connection_table_size: u32,
-    pub ipv6_connection_table_size: u32,
-    pub udp_connection_table_size: u32,
+impl OwnKind {
+    pub fn default(self) -> OwnValue {
+        match self {
+            OwnKind::Switch { .. } => OwnValue::Bool(true),
+            OwnKind::Bool { default } => OwnValue::Bool(default),
+            OwnKind::Number { default, .. } => OwnValue::Number(default),
+            OwnKind::Text { default } => OwnValue::Text(default.map(str::to_owned)),
+            OwnKind::PortNames => OwnValue::PortNames(BTreeMap::new()),
+        }
+    }
 }
 
-/// `[network connections]`; the selectors stay raw text here, parsed by their consumer.
+/// The value of an [`OwnKey`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkConnections {
-    pub maximum_dimensions: u32,
-    pub resolve_hostnames: bool,
-    pub resolve_service_names: bool,
-    /// `None`: no port filter.
-    pub ports: Option<String>,
-    pub ips: String,
-    /// `None`: no hostname filter.
-    pub hostnames: Option<String>,
+pub enum OwnValue {
+    Bool(bool),
+    Number(u32),
+    Text(Option<String>),
+    PortNames(BTreeMap<u16, String>),
 }
+
+/// The own keys of each thread, from the threads' modules; `None` for a
+/// thread not implemented: its file's own sections are not read.
+pub type OwnKeys = fn(ThreadName) -> Option<&'static [OwnKey]>;
 
 /// `ebpf.d.conf` `[supervisor]`: our extension (a stock file lacks it), how
 /// the supervisor restarts and watches its workers.
@@ -331,13 +341,6 @@ pub struct Config {
     pub threads: BTreeMap<ThreadName, ThreadSettings>,
     /// `[ebpf programs]` `network connections` (alias `network connection monitoring`).
     pub network_connections_enabled: bool,
-    pub sync_syscalls: SyncSyscalls,
-    pub shm_syscalls: ShmSyscalls,
-    pub filesystems: FilesystemSelection,
-    pub network_tables: NetworkTables,
-    pub network_connections: NetworkConnections,
-    /// `[service name]`: port → name.
-    pub service_names: BTreeMap<u16, String>,
     /// `ebpf.d.conf` `[statsd]` (our extension).
     pub statsd: StatsdSettings,
     pub cgroups: CgroupSettings,
@@ -358,17 +361,8 @@ impl Config {
         let mut view = load::built_in(self.global.update_every);
         view.global = self.global.clone();
         *view.thread_mut(t) = self.thread(t).clone();
-        match t {
-            ThreadName::Sync => view.sync_syscalls = self.sync_syscalls,
-            ThreadName::Shm => view.shm_syscalls = self.shm_syscalls,
-            ThreadName::Filesystem => view.filesystems = self.filesystems,
-            ThreadName::Socket => {
-                view.network_connections_enabled = self.network_connections_enabled;
-                view.network_tables = self.network_tables;
-                view.network_connections = self.network_connections.clone();
-                view.service_names = self.service_names.clone();
-            }
-            _ => {}
+        if t == ThreadName::Socket {
+            view.network_connections_enabled = self.network_connections_enabled;
         }
         view
     }

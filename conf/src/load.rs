@@ -8,9 +8,9 @@ use crate::apps_groups::AppsGroups;
 use crate::ini::{self, printable, Document};
 use crate::statsd;
 use crate::{
-    CgroupSettings, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, FilesystemSelection,
-    GlobalSettings, LoadMode, NetworkConnections, NetworkTables, Severity, ShmSyscalls,
-    StatsdSettings, SupervisorSettings, SyncSyscalls, ThreadName, ThreadSettings, TypeFormat,
+    CgroupSettings, Config, ConfigDirs, CoreTracing, Diagnostic, GlobalSettings, LoadMode, OwnKey,
+    OwnKeys, OwnKind, OwnValue, Severity, StatsdSettings, SupervisorSettings, ThreadName,
+    ThreadSettings, TypeFormat,
 };
 
 /// `update every`: at most an hour, as a longer period makes the charts useless.
@@ -29,10 +29,6 @@ const POSITIVE_U32: (u32, u32) = (1, u32::MAX);
 
 const GLOBAL: &str = "global";
 const PROGRAMS: &str = "ebpf programs";
-const NETWORK_CONNECTIONS: &str = "network connections";
-const SERVICE_NAME: &str = "service name";
-const SYSCALLS: &str = "syscalls";
-const FILESYSTEM: &str = "filesystem";
 /// Our extensions of `ebpf.d.conf`.
 const SUPERVISOR: &str = "supervisor";
 const CGROUPS: &str = "cgroups";
@@ -72,29 +68,6 @@ const THREAD_GLOBAL_KEYS: &[&str] = &[
     "maps per core",
     "lifetime",
 ];
-const NETWORK_TABLE_KEYS: &[&str] = &[
-    "bandwidth table size",
-    "ipv4 connection table size",
-    "ipv6 connection table size",
-    "udp connection table size",
-];
-const NETWORK_CONNECTION_KEYS: &[&str] = &[
-    "maximum dimensions",
-    "resolve hostnames",
-    "resolve service names",
-    "ports",
-    "ips",
-    "hostnames",
-];
-const SYNC_KEYS: &[&str] = &[
-    "sync",
-    "msync",
-    "fsync",
-    "fdatasync",
-    "syncfs",
-    "sync_file_range",
-];
-const SHM_KEYS: &[&str] = &["shmget", "shmat", "shmdt", "shmctl"];
 const SUPERVISOR_KEYS: &[&str] = &[
     "restart delay ms",
     "restart delay max ms",
@@ -102,7 +75,6 @@ const SUPERVISOR_KEYS: &[&str] = &[
     "crash window",
     "heartbeat timeout ms",
 ];
-const FILESYSTEM_KEYS: &[&str] = &["ext4dist", "xfsdist", "nfsdist", "zfsdist", "btrfsdist"];
 const CGROUP_KEYS: &[&str] = &[
     "use unified cgroups",
     "check for new cgroups every",
@@ -123,25 +95,47 @@ const CGROUPS_SEARCH: &str = "!*/init.scope !*-qemu !*.libvirt-qemu !/init.scope
 !/systemd !/user !/user.slice !/lxc/*/* !/lxc.monitor !/lxc.payload/*/* !/lxc.payload.* *";
 const CGROUPS_SERVICES: &str = "!/system.slice/*/*.service /system.slice/*.service";
 
-/// The original's `ips` default: private ranges in, loopback out.
-const DEFAULT_IPS: &str = "!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128";
-
 /// Which keys a section may hold.
 enum Keys {
-    Listed(&'static [&'static str]),
-    /// `[service name]`: the keys are port numbers, checked while reading.
-    Ports,
+    Listed(Vec<&'static str>),
+    /// Any: a section of [`OwnKind::PortNames`], whose keys are port
+    /// numbers, checked while reading.
+    Any,
 }
 
+/// Keys read for compatibility that change nothing here: (key, its value
+/// that matches what we do, why it has no effect).
+const NO_EFFECT: [(&str, &str, &str); 3] = [
+    (
+        "collect pid",
+        "real parent",
+        "per-process values are kept per process (TGID) and grouped by the supervisor",
+    ),
+    (
+        "maps per core",
+        "no",
+        "each per-process table is one table for all CPUs, which costs no memory per CPU",
+    ),
+    (
+        "lifetime",
+        "300",
+        "threads run until the collector stops (the original's lifetime is for threads a Netdata Function starts)",
+    ),
+];
+
 /// Reads `ebpf.d.conf` (or its pre-v1.31 name `ebpf.conf`) and every
-/// `ebpf.d/<thread file>`.
+/// `ebpf.d/<thread file>`, each thread's own keys as `own` declares them.
 ///
 /// `default_update_every` is `[global]` `update every` when no file sets it
 /// (the plugin's `UPDATE_EVERY` argument, or 1). Never panics, never fails:
 /// every problem becomes a [`Diagnostic`] and the default is used. A file
 /// that is present but unreadable is reported and the next directory is
 /// tried, as the original does.
-pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagnostic>) {
+pub fn load(
+    dirs: &ConfigDirs,
+    default_update_every: u32,
+    own: OwnKeys,
+) -> (Config, Vec<Diagnostic>) {
     let mut config = built_in(default_update_every);
     let mut diags = Vec::new();
 
@@ -149,7 +143,7 @@ pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagno
     // Its findings go here, although its network sections are read last.
     let main_slot = diags.len();
     if let Some(src) = &mut main {
-        src.check(&main_schema());
+        src.check(&main_schema(own));
         read_main_global(src, &mut config.global);
         read_programs(src, &mut config);
         read_supervisor(src, &mut config.supervisor);
@@ -166,28 +160,22 @@ pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagno
         let Some(mut src) = read_source(dirs, &[&relative], &mut config, &mut diags) else {
             continue;
         };
-        src.check(&thread_schema(thread));
-        read_thread_global(&mut src, config.thread_mut(thread));
-        match thread {
-            ThreadName::Sync => read_sync(&mut src, &mut config.sync_syscalls),
-            ThreadName::Shm => read_shm(&mut src, &mut config.shm_syscalls),
-            ThreadName::Filesystem => read_filesystems(&mut src, &mut config.filesystems),
-            ThreadName::Socket => {
-                read_network_tables(&mut src, &mut config.network_tables);
-                // Read from network.conf, where the stock files put them,
-                // unlike v1.38+ which ignores them there (spec B-16).
-                read_network_connections(&mut src, &mut config.network_connections);
-                read_service_names(&mut src, &mut config.service_names);
-            }
-            _ => {}
-        }
+        src.check(&thread_schema(own(thread)));
+        let keys = own(thread).unwrap_or_default();
+        let settings = config.thread_mut(thread);
+        read_thread_global(&mut src, settings);
+        // Read from the thread's file, where the stock files put them,
+        // unlike v1.38+ which ignores network.conf's (spec B-16).
+        read_own(&mut src, keys.iter(), settings);
         diags.extend(src.finish());
     }
 
     if let Some(mut src) = main {
-        // Last, so that ebpf.d.conf wins over network.conf key by key.
-        read_network_connections(&mut src, &mut config.network_connections);
-        read_service_names(&mut src, &mut config.service_names);
+        // Last, so that ebpf.d.conf wins over a thread's file key by key.
+        for thread in ThreadName::ALL {
+            let keys = own(thread).unwrap_or_default().iter();
+            read_own(&mut src, keys.filter(|k| k.also_in_main), config.thread_mut(thread));
+        }
         diags.splice(main_slot..main_slot, src.finish());
     }
 
@@ -211,8 +199,6 @@ pub(crate) fn built_in(update_every: u32) -> Config {
         btf_path: PathBuf::from("/sys/kernel/btf"),
         type_format: TypeFormat::Auto,
         core_tracing: CoreTracing::Trampoline,
-        maps_per_core: true,
-        lifetime: 300,
     };
     let threads = ThreadName::ALL
         .into_iter()
@@ -229,42 +215,6 @@ pub(crate) fn built_in(update_every: u32) -> Config {
         },
         threads,
         network_connections_enabled: false,
-        sync_syscalls: SyncSyscalls {
-            sync: true,
-            msync: true,
-            fsync: true,
-            fdatasync: true,
-            syncfs: true,
-            sync_file_range: true,
-        },
-        shm_syscalls: ShmSyscalls {
-            shmget: true,
-            shmat: true,
-            shmdt: true,
-            shmctl: true,
-        },
-        filesystems: FilesystemSelection {
-            ext4dist: true,
-            xfsdist: true,
-            nfsdist: true,
-            zfsdist: true,
-            btrfsdist: true,
-        },
-        network_tables: NetworkTables {
-            bandwidth_table_size: 16384,
-            ipv4_connection_table_size: 16384,
-            ipv6_connection_table_size: 16384,
-            udp_connection_table_size: 4096,
-        },
-        network_connections: NetworkConnections {
-            maximum_dimensions: 50,
-            resolve_hostnames: false,
-            resolve_service_names: false,
-            ports: None,
-            ips: DEFAULT_IPS.to_owned(),
-            hostnames: None,
-        },
-        service_names: BTreeMap::new(),
         statsd: StatsdSettings::default(),
         cgroups: CgroupSettings {
             use_unified: None,
@@ -280,8 +230,6 @@ pub(crate) fn built_in(update_every: u32) -> Config {
 }
 
 /// A thread's settings before its own file: everything from `[global]`.
-/// `lifetime` inherits too, although the original resets it to 300 per
-/// thread; a global value that does nothing would only surprise.
 fn inherit(global: &GlobalSettings, enabled: bool) -> ThreadSettings {
     ThreadSettings {
         enabled,
@@ -292,23 +240,34 @@ fn inherit(global: &GlobalSettings, enabled: bool) -> ThreadSettings {
         pid_table_size: global.pid_table_size,
         type_format: global.type_format,
         core_tracing: global.core_tracing,
-        collect_pid: CollectPid::RealParent,
-        maps_per_core: global.maps_per_core,
-        lifetime: global.lifetime,
+        own: BTreeMap::new(),
     }
 }
 
-fn main_schema() -> Vec<(&'static str, Keys)> {
-    vec![
-        (GLOBAL, Keys::Listed(MAIN_GLOBAL_KEYS)),
-        (PROGRAMS, Keys::Listed(&THREAD_KEYS)),
-        (PROGRAMS, Keys::Listed(PROGRAM_EXTRA_KEYS)),
-        (NETWORK_CONNECTIONS, Keys::Listed(NETWORK_CONNECTION_KEYS)),
-        (SERVICE_NAME, Keys::Ports),
-        (SUPERVISOR, Keys::Listed(SUPERVISOR_KEYS)),
-        (statsd::SECTION, Keys::Listed(statsd::KEYS)),
-        (CGROUPS, Keys::Listed(CGROUP_KEYS)),
-    ]
+fn main_schema(own: OwnKeys) -> Vec<(&'static str, Keys)> {
+    let mut schema = vec![
+        (GLOBAL, Keys::Listed(MAIN_GLOBAL_KEYS.to_vec())),
+        (PROGRAMS, Keys::Listed(THREAD_KEYS.to_vec())),
+        (PROGRAMS, Keys::Listed(PROGRAM_EXTRA_KEYS.to_vec())),
+        (SUPERVISOR, Keys::Listed(SUPERVISOR_KEYS.to_vec())),
+        (statsd::SECTION, Keys::Listed(statsd::KEYS.to_vec())),
+        (CGROUPS, Keys::Listed(CGROUP_KEYS.to_vec())),
+    ];
+    for thread in ThreadName::ALL {
+        let keys = own(thread).unwrap_or_default();
+        own_schema(keys.iter().filter(|k| k.also_in_main), &mut schema);
+    }
+    schema
+}
+
+/// The sections and keys of `keys`.
+fn own_schema<'a>(keys: impl Iterator<Item = &'a OwnKey>, schema: &mut Vec<(&'static str, Keys)>) {
+    for key in keys {
+        match key.kind {
+            OwnKind::PortNames => schema.push((key.section, Keys::Any)),
+            _ => schema.push((key.section, Keys::Listed(vec![key.key]))),
+        }
+    }
 }
 
 const THREAD_KEYS: [&str; 16] = {
@@ -321,18 +280,17 @@ const THREAD_KEYS: [&str; 16] = {
     keys
 };
 
-fn thread_schema(thread: ThreadName) -> Vec<(&'static str, Keys)> {
-    let mut schema = vec![(GLOBAL, Keys::Listed(THREAD_GLOBAL_KEYS))];
-    match thread {
-        ThreadName::Socket => schema.extend([
-            (GLOBAL, Keys::Listed(NETWORK_TABLE_KEYS)),
-            (NETWORK_CONNECTIONS, Keys::Listed(NETWORK_CONNECTION_KEYS)),
-            (SERVICE_NAME, Keys::Ports),
-        ]),
-        ThreadName::Sync => schema.push((SYSCALLS, Keys::Listed(SYNC_KEYS))),
-        ThreadName::Shm => schema.push((SYSCALLS, Keys::Listed(SHM_KEYS))),
-        ThreadName::Filesystem => schema.push((FILESYSTEM, Keys::Listed(FILESYSTEM_KEYS))),
-        _ => {}
+/// Stands for every section the schema does not name.
+const OTHER_SECTIONS: &str = "*";
+
+/// A thread file's keys: `[global]`, and the thread's own ones. The other
+/// sections of a thread not implemented (`None`: no own keys known) are
+/// not looked at.
+fn thread_schema(own: Option<&[OwnKey]>) -> Vec<(&'static str, Keys)> {
+    let mut schema = vec![(GLOBAL, Keys::Listed(THREAD_GLOBAL_KEYS.to_vec()))];
+    match own {
+        Some(keys) => own_schema(keys.iter(), &mut schema),
+        None => schema.push((OTHER_SECTIONS, Keys::Any)),
     }
     schema
 }
@@ -360,8 +318,7 @@ fn read_main_global(src: &mut Source, g: &mut GlobalSettings) {
     }
     g.type_format = src.choice(GLOBAL, "ebpf type format", g.type_format);
     g.core_tracing = src.choice(GLOBAL, "ebpf co-re tracing", g.core_tracing);
-    g.maps_per_core = src.boolean(GLOBAL, "maps per core", g.maps_per_core);
-    g.lifetime = src.number(GLOBAL, "lifetime", ANY_U32, g.lifetime);
+    src.no_effect();
 }
 
 fn read_programs(src: &mut Source, config: &mut Config) {
@@ -443,62 +400,44 @@ fn read_thread_global(src: &mut Source, t: &mut ThreadSettings) {
     t.pid_table_size = src.number(GLOBAL, "pid table size", PID_TABLE_SIZE, t.pid_table_size);
     t.type_format = src.choice(GLOBAL, "ebpf type format", t.type_format);
     t.core_tracing = src.choice(GLOBAL, "ebpf co-re tracing", t.core_tracing);
-    t.collect_pid = src.choice(GLOBAL, "collect pid", t.collect_pid);
-    t.maps_per_core = src.boolean(GLOBAL, "maps per core", t.maps_per_core);
-    t.lifetime = src.number(GLOBAL, "lifetime", ANY_U32, t.lifetime);
+    src.no_effect();
 }
 
-fn read_sync(src: &mut Source, s: &mut SyncSyscalls) {
-    s.sync = src.boolean(SYSCALLS, "sync", s.sync);
-    s.msync = src.boolean(SYSCALLS, "msync", s.msync);
-    s.fsync = src.boolean(SYSCALLS, "fsync", s.fsync);
-    s.fdatasync = src.boolean(SYSCALLS, "fdatasync", s.fdatasync);
-    s.syncfs = src.boolean(SYSCALLS, "syncfs", s.syncfs);
-    s.sync_file_range = src.boolean(SYSCALLS, "sync_file_range", s.sync_file_range);
-}
-
-fn read_shm(src: &mut Source, s: &mut ShmSyscalls) {
-    s.shmget = src.boolean(SYSCALLS, "shmget", s.shmget);
-    s.shmat = src.boolean(SYSCALLS, "shmat", s.shmat);
-    s.shmdt = src.boolean(SYSCALLS, "shmdt", s.shmdt);
-    s.shmctl = src.boolean(SYSCALLS, "shmctl", s.shmctl);
-}
-
-fn read_filesystems(src: &mut Source, f: &mut FilesystemSelection) {
-    f.ext4dist = src.boolean(FILESYSTEM, "ext4dist", f.ext4dist);
-    f.xfsdist = src.boolean(FILESYSTEM, "xfsdist", f.xfsdist);
-    f.nfsdist = src.boolean(FILESYSTEM, "nfsdist", f.nfsdist);
-    f.zfsdist = src.boolean(FILESYSTEM, "zfsdist", f.zfsdist);
-    f.btrfsdist = src.boolean(FILESYSTEM, "btrfsdist", f.btrfsdist);
-}
-
-fn read_network_tables(src: &mut Source, n: &mut NetworkTables) {
-    let mut size = |key: &str, default: u32| src.number(GLOBAL, key, POSITIVE_U32, default);
-    n.bandwidth_table_size = size("bandwidth table size", n.bandwidth_table_size);
-    n.ipv4_connection_table_size = size("ipv4 connection table size", n.ipv4_connection_table_size);
-    n.ipv6_connection_table_size = size("ipv6 connection table size", n.ipv6_connection_table_size);
-    n.udp_connection_table_size = size("udp connection table size", n.udp_connection_table_size);
-}
-
-fn read_network_connections(src: &mut Source, n: &mut NetworkConnections) {
-    const S: &str = NETWORK_CONNECTIONS;
-    n.maximum_dimensions = src.number(S, "maximum dimensions", POSITIVE_U32, n.maximum_dimensions);
-    n.resolve_hostnames = src.boolean(S, "resolve hostnames", n.resolve_hostnames);
-    n.resolve_service_names = src.boolean(S, "resolve service names", n.resolve_service_names);
-    let text = |key| src.doc.get(S, key).map(|e| e.value.clone());
-    if let Some(ports) = text("ports") {
-        n.ports = Some(ports);
-    }
-    if let Some(ips) = text("ips") {
-        n.ips = ips;
-    }
-    if let Some(hostnames) = text("hostnames") {
-        n.hostnames = Some(hostnames);
+/// The values `keys` have in this file, into the thread's settings.
+fn read_own<'a>(src: &mut Source, keys: impl Iterator<Item = &'a OwnKey>, t: &mut ThreadSettings) {
+    for key in keys {
+        let at = (key.section.to_owned(), key.key.to_owned());
+        let default = t.own(key);
+        let value = match (key.kind, default) {
+            (OwnKind::PortNames, OwnValue::PortNames(mut names)) => {
+                read_port_names(src, key.section, &mut names);
+                Some(OwnValue::PortNames(names))
+            }
+            (OwnKind::Switch { .. } | OwnKind::Bool { .. }, OwnValue::Bool(default)) => src
+                .doc
+                .get(key.section, key.key)
+                .is_some()
+                .then(|| OwnValue::Bool(src.boolean(key.section, key.key, default))),
+            (OwnKind::Number { min, max, .. }, OwnValue::Number(default)) => src
+                .doc
+                .get(key.section, key.key)
+                .is_some()
+                .then(|| OwnValue::Number(src.number(key.section, key.key, (min, max), default))),
+            (OwnKind::Text { .. }, _) => src
+                .doc
+                .get(key.section, key.key)
+                .map(|e| OwnValue::Text(Some(e.value.clone()))),
+            (kind, value) => unreachable!("{kind:?} with a value {value:?}"),
+        };
+        if let Some(value) = value {
+            t.own.insert(at, value);
+        }
     }
 }
 
-fn read_service_names(src: &mut Source, names: &mut BTreeMap<u16, String>) {
-    let entries: Vec<_> = src.doc.entries(SERVICE_NAME).cloned().collect();
+/// `port = name` lines of `section`.
+fn read_port_names(src: &mut Source, section: &str, names: &mut BTreeMap<u16, String>) {
+    let entries: Vec<_> = src.doc.entries(section).cloned().collect();
     for entry in entries {
         // The range check makes the narrowing lossless.
         let port = parse_number(&entry.key, (1, u32::from(u16::MAX))).map(|p| p as u16);
@@ -509,14 +448,14 @@ fn read_service_names(src: &mut Source, names: &mut BTreeMap<u16, String>) {
             (Err(reason), _) => src.error(
                 entry.line,
                 format!(
-                    "[{SERVICE_NAME}] `{}` = `{}`: the key is {reason}; entry ignored",
+                    "[{section}] `{}` = `{}`: the key is {reason}; entry ignored",
                     entry.key, entry.value
                 ),
             ),
             (Ok(_), true) => src.error(
                 entry.line,
                 format!(
-                    "[{SERVICE_NAME}] `{}` has an empty name; entry ignored",
+                    "[{section}] `{}` has an empty name; entry ignored",
                     entry.key
                 ),
             ),
@@ -565,11 +504,17 @@ impl Source {
     fn check(&mut self, schema: &[(&str, Keys)]) {
         let mut found = Vec::new();
         for section in &self.doc.sections {
-            let rows: Vec<&Keys> = schema
-                .iter()
-                .filter(|(name, _)| *name == section.name)
-                .map(|(_, keys)| keys)
-                .collect();
+            let rows_of = |name: &str| -> Vec<&Keys> {
+                schema
+                    .iter()
+                    .filter(|(section, _)| *section == name)
+                    .map(|(_, keys)| keys)
+                    .collect()
+            };
+            let mut rows = rows_of(&section.name);
+            if rows.is_empty() {
+                rows = rows_of(OTHER_SECTIONS);
+            }
             if rows.is_empty() {
                 found.push((
                     section.line,
@@ -580,7 +525,7 @@ impl Source {
             for entry in &section.entries {
                 let known = rows.iter().any(|keys| match keys {
                     Keys::Listed(keys) => keys.contains(&entry.key.as_str()),
-                    Keys::Ports => true,
+                    Keys::Any => true,
                 });
                 if !known {
                     found.push((
@@ -640,6 +585,24 @@ impl Source {
 
     fn choice<T: Choice>(&mut self, section: &str, key: &str, default: T) -> T {
         self.value(section, key, default, parse_choice, |v| v.word().to_owned())
+    }
+
+    /// Warns about each key of [`NO_EFFECT`] in `[global]` whose value is
+    /// not what we do anyway.
+    fn no_effect(&mut self) {
+        for (key, ours, why) in NO_EFFECT {
+            let Some(entry) = self.doc.get(GLOBAL, key) else {
+                continue;
+            };
+            if !entry.value.eq_ignore_ascii_case(ours) {
+                let (line, value) = (entry.line, entry.value.clone());
+                self.report(
+                    Severity::Warning,
+                    line,
+                    format!("[{GLOBAL}] `{key}` = `{value}` has no effect: {why}"),
+                );
+            }
+        }
     }
 
     /// The findings in line order, file-wide ones first.
@@ -724,14 +687,6 @@ impl Choice for CoreTracing {
     ];
 }
 
-impl Choice for CollectPid {
-    const WORDS: &'static [(&'static str, Self)] = &[
-        ("real parent", CollectPid::RealParent),
-        ("parent", CollectPid::Parent),
-        ("all", CollectPid::All),
-    ];
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -778,10 +733,6 @@ mod tests {
         assert_eq!(parse_choice("Return"), Ok(Some(LoadMode::Return)));
         assert_eq!(parse_choice("dev"), Ok(Some(LoadMode::Return)));
         assert_eq!(
-            parse_choice("Real Parent"),
-            Ok(Some(CollectPid::RealParent))
-        );
-        assert_eq!(
             parse_choice("tracepoint"),
             Ok(Some(CoreTracing::Tracepoint))
         );
@@ -790,7 +741,6 @@ mod tests {
             Err("not one of entry, return, dev".to_owned())
         );
         assert_eq!(LoadMode::Return.word(), "return");
-        assert_eq!(CollectPid::RealParent.word(), "real parent");
     }
 
     #[test]

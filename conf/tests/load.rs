@@ -4,10 +4,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{dirs, show, stock_dir, TempDir};
+use common::{
+    dirs, load, own_bool, own_number, own_text, service_names, show, stock_dir, TempDir,
+};
 use conf::{
-    load, CollectPid, Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity,
-    StatsdDestination, StatsdSettings, SupervisorSettings, ThreadName, Transport, TypeFormat,
+    Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity, StatsdDestination,
+    StatsdSettings, SupervisorSettings, ThreadName, Transport, TypeFormat,
 };
 
 fn load_clean(list: &[&Path], default_update_every: u32) -> Config {
@@ -33,19 +35,20 @@ fn built_in_defaults() {
     assert!(c.global.apps);
     assert!(!c.global.cgroups);
     assert_eq!(c.global.pid_table_size, 32768);
-    assert_eq!(c.global.lifetime, 300);
-    assert!(c.global.maps_per_core);
     assert!(c.files.is_empty());
     for t in ThreadName::ALL {
         assert_eq!(c.thread(t).enabled, t.default_enabled(), "{t}");
         assert_eq!(c.thread(t).update_every, 1, "{t}");
     }
-    assert_eq!(c.network_tables.udp_connection_table_size, 4096);
-    assert_eq!(c.network_connections.maximum_dimensions, 50);
-    assert_eq!(c.network_connections.ports, None);
-    assert_eq!(c.network_connections.hostnames, None);
-    assert!(c.network_connections.ips.starts_with("!127.0.0.1/8 "));
-    assert!(c.service_names.is_empty());
+    // Own keys take their declared defaults.
+    let socket = ThreadName::Socket;
+    assert_eq!(own_number(&c, socket, "global", "udp connection table size"), 4096);
+    assert_eq!(own_number(&c, socket, "network connections", "maximum dimensions"), 50);
+    assert_eq!(own_text(&c, socket, "network connections", "ports"), None);
+    assert!(own_text(&c, socket, "network connections", "ips")
+        .unwrap()
+        .starts_with("!127.0.0.1/8 "));
+    assert!(service_names(&c).is_empty());
 }
 
 #[test]
@@ -74,8 +77,8 @@ fn per_thread_file_overrides_only_its_thread() {
     d.write(
         "ebpf.d/sync.conf",
         "[global]\nupdate every = 2\napps = no\nebpf load mode = return\n\
-         ebpf co-re tracing = tracepoint\ncollect pid = all\nmaps per core = no\n\
-         lifetime = 60\npid table size = 100\ncgroups = yes\nebpf type format = CO-RE\n",
+         ebpf co-re tracing = tracepoint\ncollect pid = real parent\nmaps per core = no\n\
+         lifetime = 300\npid table size = 100\ncgroups = yes\nebpf type format = CO-RE\n",
     );
     let c = load_clean(&[d.path()], 1);
     let sync = c.thread(ThreadName::Sync);
@@ -84,9 +87,6 @@ fn per_thread_file_overrides_only_its_thread() {
     assert!(sync.cgroups);
     assert_eq!(sync.mode, LoadMode::Return);
     assert_eq!(sync.core_tracing, CoreTracing::Tracepoint);
-    assert_eq!(sync.collect_pid, CollectPid::All);
-    assert!(!sync.maps_per_core);
-    assert_eq!(sync.lifetime, 60);
     assert_eq!(sync.pid_table_size, 100);
     assert_eq!(sync.type_format, TypeFormat::CoRe);
     for t in ThreadName::ALL
@@ -124,10 +124,7 @@ fn user_dir_shadows_stock_dir_per_file() {
     assert!(!c.files.contains(&stock.join("ebpf.d.conf")));
     assert!(!c.files.contains(&stock.join("ebpf.d/vfs.conf")));
     // network.conf still comes from stock.
-    assert_eq!(
-        c.service_names.get(&19999).map(String::as_str),
-        Some("Netdata")
-    );
+    assert_eq!(service_names(&c), [(19999, "Netdata".to_owned())]);
 
     let found = dirs(&[user.path(), &stock]);
     assert_eq!(
@@ -225,21 +222,19 @@ fn network_sections_from_both_files_ebpf_d_conf_wins() {
          [service name]\n22 = secure shell\n80 = web\n",
     );
     let c = load_clean(&[d.path()], 1);
-    assert_eq!(c.network_tables.bandwidth_table_size, 100);
-    assert_eq!(c.network_tables.ipv4_connection_table_size, 16384);
-    assert_eq!(c.network_tables.udp_connection_table_size, 7);
-    let n = &c.network_connections;
-    assert_eq!(n.maximum_dimensions, 20);
-    assert!(n.resolve_hostnames);
-    assert!(!n.resolve_service_names);
-    assert_eq!(n.ports.as_deref(), Some("!22"));
-    assert_eq!(n.hostnames.as_deref(), Some("*"));
-    assert_eq!(n.ips, "10.0.0.0/8");
-    let names: Vec<(u16, &str)> = c
-        .service_names
-        .iter()
-        .map(|(p, n)| (*p, n.as_str()))
-        .collect();
+    let (socket, global, conn) = (ThreadName::Socket, "global", "network connections");
+    assert_eq!(own_number(&c, socket, global, "bandwidth table size"), 100);
+    assert_eq!(own_number(&c, socket, global, "ipv4 connection table size"), 16384);
+    assert_eq!(own_number(&c, socket, global, "udp connection table size"), 7);
+    assert_eq!(own_number(&c, socket, conn, "maximum dimensions"), 20);
+    assert!(own_bool(&c, socket, conn, "resolve hostnames"));
+    assert!(!own_bool(&c, socket, conn, "resolve service names"));
+    assert_eq!(own_text(&c, socket, conn, "ports").as_deref(), Some("!22"));
+    assert_eq!(own_text(&c, socket, conn, "hostnames").as_deref(), Some("*"));
+    assert_eq!(own_text(&c, socket, conn, "ips").as_deref(), Some("10.0.0.0/8"));
+    let names: Vec<(u16, String)> = service_names(&c);
+    let names: Vec<(u16, &str)> = names.iter().map(|(p, n)| (*p, n.as_str())).collect();
+    // Key by key, not section by section: 19999 of network.conf stays.
     assert_eq!(
         names,
         [(22, "secure shell"), (80, "web"), (19999, "Netdata")]
@@ -256,12 +251,67 @@ fn thread_specific_sections() {
     d.write("ebpf.d/shm.conf", "[syscalls]\nshmdt = no\n");
     d.write("ebpf.d/filesystem.conf", "[filesystem]\nzfsdist = no\n");
     let c = load_clean(&[d.path()], 1);
-    let s = c.sync_syscalls;
-    assert!(s.sync && !s.msync && s.fsync && s.fdatasync && s.syncfs && !s.sync_file_range);
-    let s = c.shm_syscalls;
-    assert!(s.shmget && s.shmat && !s.shmdt && s.shmctl);
-    let f = c.filesystems;
-    assert!(f.ext4dist && f.xfsdist && f.nfsdist && !f.zfsdist && f.btrfsdist);
+    let on = |thread, section, keys: &[&str]| -> Vec<bool> {
+        keys.iter().map(|k| own_bool(&c, thread, section, k)).collect()
+    };
+    assert_eq!(
+        on(
+            ThreadName::Sync,
+            "syscalls",
+            &["sync", "msync", "fsync", "fdatasync", "syncfs", "sync_file_range"]
+        ),
+        [true, false, true, true, true, false]
+    );
+    assert_eq!(
+        on(ThreadName::Shm, "syscalls", &["shmget", "shmat", "shmdt", "shmctl"]),
+        [true, true, false, true]
+    );
+    assert_eq!(
+        on(
+            ThreadName::Filesystem,
+            "filesystem",
+            &["ext4dist", "xfsdist", "nfsdist", "zfsdist", "btrfsdist"]
+        ),
+        [true, true, true, false, true]
+    );
+}
+
+#[test]
+fn keys_without_effect_warn_only_when_they_would_change_something() {
+    let d = TempDir::new();
+    let main = d.write(
+        "ebpf.d.conf",
+        "[global]\nmaps per core = no\nlifetime = 300\n",
+    );
+    let sync = d.write(
+        "ebpf.d/sync.conf",
+        "[global]\ncollect pid = all\nmaps per core = yes\nlifetime = 60\n",
+    );
+    let (_, diags) = load(&dirs(&[d.path()]), 1);
+    let found: Vec<(&Path, Option<usize>, &str)> = diags
+        .iter()
+        .map(|d| (d.file.as_path(), d.line, d.message.as_str()))
+        .collect();
+    assert!(diags.iter().all(|d| d.severity == Severity::Warning));
+    assert_eq!(found.len(), 3, "{}", show(&diags));
+    assert!(found.iter().all(|(file, _, _)| *file == sync && *file != main));
+    assert!(found[0].2.starts_with("[global] `collect pid` = `all` has no effect: "));
+    assert!(found[1].2.starts_with("[global] `maps per core` = `yes` has no effect: "));
+    assert!(found[2].2.starts_with("[global] `lifetime` = `60` has no effect: "));
+}
+
+#[test]
+fn the_own_sections_of_a_thread_not_implemented_are_not_read() {
+    let d = TempDir::new();
+    d.write("ebpf.d/sync.conf", "[syscalls]\nnonsense = 1\n");
+    d.write("ebpf.d/swap.conf", "[whatever]\nnonsense = 1\n[global]\nupdate every = 3\n");
+    let (c, diags) = conf::load(&dirs(&[d.path()]), 1, |t| {
+        (t != ThreadName::Swap).then_some(&[][..])
+    });
+    // The sync thread declares no key here: its [syscalls] is unknown.
+    assert_eq!(diags.len(), 1, "{}", show(&diags));
+    assert!(diags.iter().all(|d| d.file.ends_with("sync.conf")));
+    assert_eq!(c.thread(ThreadName::Swap).update_every, 3);
 }
 
 #[test]
@@ -356,8 +406,11 @@ fn sections_in_the_wrong_file_are_unknown() {
         "[syscalls]\nsync = no\n[global]\nbandwidth table size = 5\n",
     );
     let (c, diags) = load(&dirs(&[d.path()]), 1);
-    assert!(c.sync_syscalls.sync);
-    assert_eq!(c.network_tables.bandwidth_table_size, 16384);
+    assert!(own_bool(&c, ThreadName::Sync, "syscalls", "sync"));
+    assert_eq!(
+        own_number(&c, ThreadName::Socket, "global", "bandwidth table size"),
+        16384
+    );
     let got: Vec<_> = diags
         .iter()
         .map(|d| (&d.file, d.line, d.message.as_str()))
@@ -536,7 +589,10 @@ fn bad_supervisor_values_name_file_and_line() {
 fn a_threads_view_differs_only_in_what_concerns_it() {
     let base = Config::default();
     let mut changed = base.clone();
-    changed.sync_syscalls.msync = false;
+    changed
+        .thread_mut(ThreadName::Sync)
+        .own
+        .insert(("syscalls".into(), "msync".into()), conf::OwnValue::Bool(false));
     changed.thread_mut(ThreadName::Fd).update_every = 9;
     changed.supervisor.crash_limit = 1;
     assert_ne!(
@@ -553,7 +609,7 @@ fn a_threads_view_differs_only_in_what_concerns_it() {
     );
     let view = changed.for_thread(ThreadName::Sync);
     assert_eq!(view.thread(ThreadName::Fd), base.thread(ThreadName::Fd));
-    assert!(!view.sync_syscalls.msync);
+    assert!(!common::own_bool(&view, ThreadName::Sync, "syscalls", "msync"));
 }
 
 #[test]

@@ -7,8 +7,9 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::{dirs, show, stock_dir, TempDir};
-use conf::{load, Config, Diagnostic, LoadMode, Severity, ThreadName};
+use common::{dirs, load, show, stock_dir, TempDir};
+use common::{own_bool, own_number, service_names};
+use conf::{Config, Diagnostic, LoadMode, Severity, ThreadName};
 use proptest::prelude::*;
 
 /// (severity, file, line, message) of each diagnostic, for whole-list comparisons.
@@ -79,7 +80,7 @@ fn bad_values_use_the_default_and_name_file_line_section_key() {
             error(&main, Some(3), "[global] `pid table size` = `4194305`: out of range 1..=4194304; using the default 32768"),
             error(&main, Some(4), "[global] `apps` = `maybe`: not a boolean (yes/no/true/false/on/off/1/0/auto); using the default yes"),
             error(&main, Some(5), "[global] `ebpf load mode` = `exit`: not one of entry, return, dev; using the default entry"),
-            error(&main, Some(6), "[global] `lifetime` = `-1`: not a non-negative integer; using the default 300"),
+            warning(&main, 6, "[global] `lifetime` = `-1` has no effect: threads run until the collector stops (the original's lifetime is for threads a Netdata Function starts)"),
             error(&main, Some(7), "[global] `btf path` is empty; using the default /sys/kernel/btf"),
             error(&main, Some(9), "[ebpf programs] `sync` = `sometimes`: not a boolean (yes/no/true/false/on/off/1/0/auto); using the default yes"),
             error(&network, Some(2), "[global] `udp connection table size` = `0`: out of range 1..=4294967295; using the default 4096"),
@@ -88,7 +89,7 @@ fn bad_values_use_the_default_and_name_file_line_section_key() {
             error(&network, Some(7), "[service name] `http` = `80`: the key is not a positive integer; entry ignored"),
             error(&network, Some(8), "[service name] `443` has an empty name; entry ignored"),
             error(&sync, Some(3), "[global] `ebpf type format` = `new`: not one of auto, legacy, co-re; using the default auto"),
-            error(&sync, Some(4), "[global] `collect pid` = `grandparent`: not one of real parent, parent, all; using the default real parent"),
+            warning(&sync, 4, "[global] `collect pid` = `grandparent` has no effect: per-process values are kept per process (TGID) and grouped by the supervisor"),
             error(&sync, Some(5), "[global] `update every` = `abc`: not a positive integer; using the default 5"),
             error(&sync, Some(7), "[syscalls] `msync` = `2`: not a boolean (yes/no/true/false/on/off/1/0/auto); using the default yes"),
         ],
@@ -106,18 +107,13 @@ fn bad_values_use_the_default_and_name_file_line_section_key() {
     assert_eq!(c.global.pid_table_size, 32768);
     assert!(c.global.apps);
     assert_eq!(c.global.mode, LoadMode::Entry);
-    assert_eq!(c.global.lifetime, 300);
     assert_eq!(c.thread(ThreadName::Sync).update_every, 5);
     assert!(c.thread(ThreadName::Sync).enabled);
-    assert!(c.sync_syscalls.msync);
-    assert_eq!(c.network_tables.udp_connection_table_size, 4096);
-    assert_eq!(c.network_connections.maximum_dimensions, 50);
-    let names: Vec<_> = c
-        .service_names
-        .iter()
-        .map(|(p, n)| (*p, n.as_str()))
-        .collect();
-    assert_eq!(names, [(22, "ssh")]);
+    assert!(own_bool(&c, ThreadName::Sync, "syscalls", "msync"));
+    let socket = ThreadName::Socket;
+    assert_eq!(own_number(&c, socket, "global", "udp connection table size"), 4096);
+    assert_eq!(own_number(&c, socket, "network connections", "maximum dimensions"), 50);
+    assert_eq!(service_names(&c), [(22, "ssh".to_owned())]);
 }
 
 #[test]
@@ -303,7 +299,7 @@ fn check_invariants(config: &Config) {
         assert!((1..=3600).contains(&s.update_every), "{t}");
         assert!((1..=4_194_304).contains(&s.pid_table_size), "{t}");
     }
-    assert!(config.network_connections.maximum_dimensions >= 1);
+    assert!(own_number(config, ThreadName::Socket, "network connections", "maximum dimensions") >= 1);
 }
 
 /// Lines made of real keys and sections, so values get exercised, not just the tokenizer.

@@ -4,11 +4,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{dirs, show, stock_dir};
-use conf::{
-    load, CollectPid, CoreTracing, LoadMode, NetworkConnections, NetworkTables, ThreadName,
-    TypeFormat,
-};
+use common::{dirs, load, own_bool, own_number, own_text, service_names, show, stock_dir};
+use conf::{CoreTracing, LoadMode, ThreadName, TypeFormat};
 
 #[test]
 fn stock_files_load_without_diagnostics() {
@@ -34,8 +31,6 @@ fn stock_files_load_without_diagnostics() {
     assert_eq!(g.btf_path, PathBuf::from("/sys/kernel/btf/"));
     assert_eq!(g.type_format, TypeFormat::Auto);
     assert_eq!(g.core_tracing, CoreTracing::Trampoline);
-    assert!(g.maps_per_core);
-    assert_eq!(g.lifetime, 300);
 
     let enabled: Vec<&str> = ThreadName::ALL
         .iter()
@@ -57,42 +52,36 @@ fn stock_files_load_without_diagnostics() {
         assert_eq!(s.pid_table_size, 32768, "{t}");
         assert_eq!(s.type_format, TypeFormat::Auto, "{t}");
         assert_eq!(s.core_tracing, CoreTracing::Trampoline, "{t}");
-        assert_eq!(s.collect_pid, CollectPid::RealParent, "{t}");
-        assert!(s.maps_per_core, "{t}");
-        assert_eq!(s.lifetime, 300, "{t}");
     }
 
+    let (socket, conn) = (ThreadName::Socket, "network connections");
+    for table in [
+        "bandwidth table size",
+        "ipv4 connection table size",
+        "ipv6 connection table size",
+    ] {
+        assert_eq!(own_number(&config, socket, "global", table), 16384);
+    }
+    assert_eq!(own_number(&config, socket, "global", "udp connection table size"), 4096);
+    assert_eq!(own_number(&config, socket, conn, "maximum dimensions"), 50);
+    assert!(!own_bool(&config, socket, conn, "resolve hostnames"));
+    assert!(!own_bool(&config, socket, conn, "resolve service names"));
+    assert_eq!(own_text(&config, socket, conn, "ports").as_deref(), Some("*"));
     assert_eq!(
-        config.network_tables,
-        NetworkTables {
-            bandwidth_table_size: 16384,
-            ipv4_connection_table_size: 16384,
-            ipv6_connection_table_size: 16384,
-            udp_connection_table_size: 4096,
-        }
+        own_text(&config, socket, conn, "ips").as_deref(),
+        Some("!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128")
     );
-    assert_eq!(
-        config.network_connections,
-        NetworkConnections {
-            maximum_dimensions: 50,
-            resolve_hostnames: false,
-            resolve_service_names: false,
-            ports: Some("*".to_owned()),
-            ips: "!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128"
-                .to_owned(),
-            hostnames: Some("*".to_owned()),
-        }
-    );
-    assert_eq!(
-        config.service_names.into_iter().collect::<Vec<_>>(),
-        [(19999, "Netdata".to_owned())]
-    );
-    let s = config.sync_syscalls;
-    assert!(s.sync && s.msync && s.fsync && s.fdatasync && s.syncfs && s.sync_file_range);
-    let s = config.shm_syscalls;
-    assert!(s.shmget && s.shmat && s.shmdt && s.shmctl);
-    let f = config.filesystems;
-    assert!(f.ext4dist && f.xfsdist && f.nfsdist && f.zfsdist && f.btrfsdist);
+    assert_eq!(own_text(&config, socket, conn, "hostnames").as_deref(), Some("*"));
+    assert_eq!(service_names(&config), [(19999, "Netdata".to_owned())]);
+    for key in ["sync", "msync", "fsync", "fdatasync", "syncfs", "sync_file_range"] {
+        assert!(own_bool(&config, ThreadName::Sync, "syscalls", key), "{key}");
+    }
+    for key in ["shmget", "shmat", "shmdt", "shmctl"] {
+        assert!(own_bool(&config, ThreadName::Shm, "syscalls", key), "{key}");
+    }
+    for key in ["ext4dist", "xfsdist", "nfsdist", "zfsdist", "btrfsdist"] {
+        assert!(own_bool(&config, ThreadName::Filesystem, "filesystem", key), "{key}");
+    }
 }
 
 /// Netdata 1.37.1's `apps_groups.conf` (Debian `netdata-core`), unchanged.

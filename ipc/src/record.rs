@@ -1,5 +1,7 @@
-//! What a frame carries. Records hold only indices into the thread's own
-//! tables: supervisor and workers are the same binary, so names never travel.
+//! What a frame carries: fixed-size records on the wire, each decoded once
+//! into a [`Message`]. Records hold only indices into the thread's own
+//! tables: supervisor and workers are the same binary, so names of
+//! counters never travel.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -28,67 +30,66 @@ pub struct FrameHeader {
 pub const FRAME_CONTINUATION: u32 = 1;
 const _: () = assert!(std::mem::size_of::<FrameHeader>() == 32);
 
-/// One value of a frame.
+/// One value of a frame, as it travels.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
 pub struct Record {
-    /// A [`RecordKind`] as `u32`; the reader rejects unknown kinds.
+    /// What the record means (see [`Message`] for the kinds).
     pub kind: u32,
-    /// Index into the thread's counter table.
     pub index: u32,
-    /// Zero for [`RecordKind::Counter`]; the device, IRQ or TGID otherwise.
     pub key: u64,
     pub value: u64,
 }
 const _: () = assert!(std::mem::size_of::<Record>() == 24);
 
-/// What a record means. The per-process kinds (`Tgid*`) carry a process
-/// (thread group id) in `key`; a worker sends a process's `TgidName`
-/// records, then its `TgidBorn` (or `TgidExec`), before its deltas, and
-/// `TgidExit` after its last ones (DESIGN.md, "Data path").
-#[repr(u32)]
+/// The kernel's largest PID (`PID_MAX_LIMIT`): TGIDs and parents above it
+/// are garbage.
+pub const PID_MAX_LIMIT: u32 = 4 << 20;
+
+/// Keys of keyed counters are below this (they are a map's `u32` key plus
+/// one); the reader keeps the bits above for keys of its own.
+pub const KEY_LIMIT: u64 = 1 << 62;
+
+/// Bytes of a process name (the kernel's `comm`), in two records.
+pub const PROCESS_NAME_PARTS: u32 = 2;
+/// Bytes of a key's name, in up to this many records of 8 bytes.
+pub const KEY_NAME_PARTS: u32 = 8;
+
+/// A record, decoded. The per-process messages carry a process (thread
+/// group id); a worker sends a process's `ProcessName` records, then its
+/// `Born`, before its deltas, and `Exit` after its last ones; a key's
+/// `KeyName` parts before or with its first counters (DESIGN.md, "Data
+/// path").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
+pub enum Message {
     /// A system-wide cumulative counter of this worker's generation.
-    Counter = 1,
+    Counter { index: u32, total: u64 },
     /// A cumulative counter of one key (a device, an IRQ number, …).
-    Keyed = 2,
-    /// The worker holds process `key` from now on: `index` is its parent's
-    /// TGID, `value` its cgroup id in the unified hierarchy (0: unknown).
-    TgidBorn = 3,
-    /// Process `key` called exec: as `TgidBorn`, and its group may change.
-    TgidExec = 4,
-    /// Bytes `8 * index .. 8 * index + 8` of process `key`'s name, as the
-    /// kernel had it (`index` 0 or 1; NUL-padded).
-    TgidName = 5,
-    /// `value` more events of per-process counter `index` of process `key`
+    Keyed { index: u32, key: u64, total: u64 },
+    /// Bytes `8 * part ..` of the name of `key`, NUL-padded; a name of
+    /// zeroes only: the key is gone.
+    KeyName { key: u64, part: u32, bytes: [u8; 8] },
+    /// The worker holds process `tgid` from now on (`exec`: it called exec
+    /// and its group may change): its parent and cgroup id in the unified
+    /// hierarchy (0: unknown).
+    Born {
+        tgid: u32,
+        parent: u32,
+        cgroup: u64,
+        exec: bool,
+    },
+    /// Bytes `8 * part ..` of process `tgid`'s name, as the kernel had it.
+    ProcessName { tgid: u32, part: u32, bytes: [u8; 8] },
+    /// `events` more of per-process counter `counter` of process `tgid`
     /// since the last record of that counter: a delta, sent once.
-    TgidDelta = 6,
-    /// Process `key` has ended: no more records of it follow.
-    TgidExit = 7,
-    /// A cumulative statistic of the worker's per-process table, by
-    /// [`TableStat`] index.
-    TableStat = 8,
+    Delta { tgid: u32, counter: u32, events: u64 },
+    /// Process `tgid` has ended: no more records of it follow.
+    Exit { tgid: u32 },
+    /// A cumulative statistic of the worker's per-process table.
+    TableStat { stat: TableStat, total: u64 },
 }
 
-impl TryFrom<u32> for RecordKind {
-    type Error = u32;
-    fn try_from(raw: u32) -> Result<Self, u32> {
-        Ok(match raw {
-            1 => RecordKind::Counter,
-            2 => RecordKind::Keyed,
-            3 => RecordKind::TgidBorn,
-            4 => RecordKind::TgidExec,
-            5 => RecordKind::TgidName,
-            6 => RecordKind::TgidDelta,
-            7 => RecordKind::TgidExit,
-            8 => RecordKind::TableStat,
-            other => return Err(other),
-        })
-    }
-}
-
-/// The statistics of a per-process table, as `TableStat` indices.
+/// The statistics of a per-process table.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableStat {
@@ -104,27 +105,213 @@ impl TableStat {
     pub const ALL: [TableStat; 3] = [TableStat::Inserted, TableStat::Removed, TableStat::Full];
 }
 
-impl Record {
-    pub fn counter(index: u32, value: u64) -> Record {
-        Record {
-            kind: RecordKind::Counter as u32,
-            index,
-            key: 0,
-            value,
-        }
-    }
+/// A record no worker of ours writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("record kind {0}")]
+    Kind(u32),
+    #[error("a counter record with key {0}")]
+    KeyedCounter(u64),
+    #[error("a keyed record with key {0}")]
+    Key(u64),
+    #[error("a {kind} record of process {tgid}")]
+    Process { kind: &'static str, tgid: u64 },
+    #[error("process {tgid} with parent {parent}")]
+    Parent { tgid: u64, parent: u32 },
+    #[error("name part {0}")]
+    NamePart(u32),
+    #[error("table statistic {0}")]
+    TableStat(u32),
+}
 
-    /// Key 0 is reserved for plain counters.
-    pub fn keyed(index: u32, key: u64, value: u64) -> Record {
-        Record::new(RecordKind::Keyed, index, key, value)
-    }
+const COUNTER: u32 = 1;
+const KEYED: u32 = 2;
+const BORN: u32 = 3;
+const EXEC: u32 = 4;
+const PROCESS_NAME: u32 = 5;
+const DELTA: u32 = 6;
+const EXIT: u32 = 7;
+const TABLE_STAT: u32 = 8;
+const KEY_NAME: u32 = 9;
 
-    pub fn new(kind: RecordKind, index: u32, key: u64, value: u64) -> Record {
-        Record {
-            kind: kind as u32,
+fn tgid(kind: &'static str, key: u64) -> Result<u32, RecordError> {
+    if key == 0 || key > u64::from(PID_MAX_LIMIT) {
+        return Err(RecordError::Process { kind, tgid: key });
+    }
+    Ok(key as u32)
+}
+
+fn key(key: u64) -> Result<u64, RecordError> {
+    if key == 0 || key >= KEY_LIMIT {
+        return Err(RecordError::Key(key));
+    }
+    Ok(key)
+}
+
+impl TryFrom<Record> for Message {
+    type Error = RecordError;
+
+    fn try_from(r: Record) -> Result<Message, RecordError> {
+        let bytes = r.value.to_ne_bytes();
+        Ok(match r.kind {
+            COUNTER if r.key != 0 => return Err(RecordError::KeyedCounter(r.key)),
+            COUNTER => Message::Counter {
+                index: r.index,
+                total: r.value,
+            },
+            KEYED => Message::Keyed {
+                index: r.index,
+                key: key(r.key)?,
+                total: r.value,
+            },
+            KEY_NAME if r.index >= KEY_NAME_PARTS => return Err(RecordError::NamePart(r.index)),
+            KEY_NAME => Message::KeyName {
+                key: key(r.key)?,
+                part: r.index,
+                bytes,
+            },
+            BORN | EXEC => {
+                let tgid = tgid("born", r.key)?;
+                if r.index > PID_MAX_LIMIT {
+                    return Err(RecordError::Parent {
+                        tgid: r.key,
+                        parent: r.index,
+                    });
+                }
+                Message::Born {
+                    tgid,
+                    parent: r.index,
+                    cgroup: r.value,
+                    exec: r.kind == EXEC,
+                }
+            }
+            PROCESS_NAME if r.index >= PROCESS_NAME_PARTS => {
+                return Err(RecordError::NamePart(r.index))
+            }
+            PROCESS_NAME => Message::ProcessName {
+                tgid: tgid("name", r.key)?,
+                part: r.index,
+                bytes,
+            },
+            DELTA => Message::Delta {
+                tgid: tgid("delta", r.key)?,
+                counter: r.index,
+                events: r.value,
+            },
+            EXIT => Message::Exit {
+                tgid: tgid("exit", r.key)?,
+            },
+            TABLE_STAT => Message::TableStat {
+                stat: *TableStat::ALL
+                    .get(r.index as usize)
+                    .ok_or(RecordError::TableStat(r.index))?,
+                total: r.value,
+            },
+            other => return Err(RecordError::Kind(other)),
+        })
+    }
+}
+
+impl From<Message> for Record {
+    fn from(message: Message) -> Record {
+        let record = |kind, index, key, value| Record {
+            kind,
             index,
             key,
             value,
+        };
+        match message {
+            Message::Counter { index, total } => record(COUNTER, index, 0, total),
+            Message::Keyed { index, key, total } => record(KEYED, index, key, total),
+            Message::KeyName { key, part, bytes } => {
+                record(KEY_NAME, part, key, u64::from_ne_bytes(bytes))
+            }
+            Message::Born {
+                tgid,
+                parent,
+                cgroup,
+                exec,
+            } => record(
+                if exec { EXEC } else { BORN },
+                parent,
+                tgid.into(),
+                cgroup,
+            ),
+            Message::ProcessName { tgid, part, bytes } => {
+                record(PROCESS_NAME, part, tgid.into(), u64::from_ne_bytes(bytes))
+            }
+            Message::Delta {
+                tgid,
+                counter,
+                events,
+            } => record(DELTA, counter, tgid.into(), events),
+            Message::Exit { tgid } => record(EXIT, 0, tgid.into(), 0),
+            Message::TableStat { stat, total } => record(TABLE_STAT, stat as u32, 0, total),
         }
+    }
+}
+
+/// A name cut into the 8-byte parts of `KeyName` or `ProcessName`
+/// records, at most `parts` of them (longer names are cut), NUL-padded;
+/// an empty name is one part of zeroes.
+pub fn name_parts(name: &[u8], parts: u32) -> impl Iterator<Item = (u32, [u8; 8])> + '_ {
+    let kept = &name[..name.len().min(8 * parts as usize)];
+    let count = kept.len().div_ceil(8).max(1);
+    (0..count).map(move |part| {
+        let mut bytes = [0u8; 8];
+        let chunk = kept.get(8 * part..).unwrap_or(&[]);
+        let n = chunk.len().min(8);
+        bytes[..n].copy_from_slice(&chunk[..n]);
+        (part as u32, bytes)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the bytes, a record decodes to a message that encodes
+        /// back to the same record, or it is refused.
+        #[test]
+        fn decoding_is_exact_or_refuses(kind in 0u32..12, index in any::<u32>(), key in any::<u64>(), value in any::<u64>()) {
+            let record = Record { kind, index, key, value };
+            if let Ok(message) = Message::try_from(record) {
+                prop_assert_eq!(Record::from(message), record);
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_no_worker_writes() {
+        let bad = |kind, index, key| Message::try_from(Record {
+            kind,
+            index,
+            key,
+            value: 1,
+        });
+        assert_eq!(bad(0, 0, 0), Err(RecordError::Kind(0)));
+        assert_eq!(bad(COUNTER, 0, 3), Err(RecordError::KeyedCounter(3)));
+        assert_eq!(bad(KEYED, 0, 0), Err(RecordError::Key(0)));
+        assert_eq!(bad(KEYED, 0, KEY_LIMIT), Err(RecordError::Key(KEY_LIMIT)));
+        assert_eq!(
+            bad(DELTA, 0, 0),
+            Err(RecordError::Process {
+                kind: "delta",
+                tgid: 0
+            })
+        );
+        assert!(bad(BORN, PID_MAX_LIMIT + 1, 5).is_err());
+        assert_eq!(bad(PROCESS_NAME, 2, 5), Err(RecordError::NamePart(2)));
+        assert_eq!(bad(TABLE_STAT, 3, 0), Err(RecordError::TableStat(3)));
+    }
+
+    #[test]
+    fn names_are_cut_into_padded_parts() {
+        let parts: Vec<(u32, [u8; 8])> = name_parts(b"0123456789", 8).collect();
+        assert_eq!(parts, [(0, *b"01234567"), (1, *b"89\0\0\0\0\0\0")]);
+        assert_eq!(name_parts(b"", 8).collect::<Vec<_>>(), [(0, [0; 8])]);
+        assert_eq!(name_parts(&[b'x'; 100], 2).count(), 2);
     }
 }

@@ -15,12 +15,12 @@ use bytemuck::Zeroable;
 use memmap2::MmapMut;
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
-use crate::record::{FrameHeader, Record, RecordKind, FRAME_MAGIC};
+use crate::record::{FrameHeader, Message, Record, RecordError, FRAME_MAGIC};
 
 /// Identifies our rings ("EBPFRING").
 pub const RING_MAGIC: u64 = 0x4542_5046_5249_4e47;
 /// Bumped whenever the header, frame or record layout changes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 const HEADER_BYTES: usize = 128;
 const FRAME_HEADER_BYTES: usize = std::mem::size_of::<FrameHeader>();
@@ -56,13 +56,34 @@ pub enum RingError {
     #[error("not a ring of this version (magic {magic:#x}, version {version})")]
     NotARing { magic: u64, version: u32 },
     #[error("garbled ring: {0}")]
-    Garbled(String),
+    Garbled(#[from] Garbled),
     #[error("frame of {records} records needs {bytes} bytes; the ring holds {capacity}")]
     FrameTooLarge {
         records: usize,
         bytes: usize,
         capacity: usize,
     },
+}
+
+/// What a ring held that no worker of ours writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Garbled {
+    #[error("head {head} is more than the capacity ahead of tail {tail}")]
+    HeadAhead { head: u64, tail: u64 },
+    #[error("tail {tail} is behind head {head} by more than the capacity")]
+    TailBehind { head: u64, tail: u64 },
+    #[error("{0} bytes pending, less than a frame header")]
+    Short(u64),
+    #[error("frame magic {magic:#x} at offset {offset}")]
+    Magic { magic: u32, offset: u64 },
+    #[error("frame of generation {frame} in a ring of generation {ring}")]
+    Generation { frame: u64, ring: u64 },
+    #[error("frame claims {records} records but only {pending} bytes are pending")]
+    Count { records: u32, pending: u64 },
+    #[error("frame sequence {sequence} after {last}")]
+    Sequence { sequence: u64, last: u64 },
+    #[error("{0}")]
+    Record(#[from] RecordError),
 }
 
 /// How many bytes a frame with `records` records takes in the ring.
@@ -178,28 +199,26 @@ impl RingReader {
         self.ring.header().dropped.load(Ordering::Relaxed)
     }
 
-    /// Takes the next whole frame, validated, or `None` when the ring is
-    /// empty. Any error means the worker wrote garbage: the ring must not be
-    /// read again.
+    /// Takes the next whole frame, validated and decoded into `messages`,
+    /// or `None` when the ring is empty. Any error means the worker wrote
+    /// garbage: the ring must not be read again.
     pub fn next_frame(
         &mut self,
-        records: &mut Vec<Record>,
-    ) -> Result<Option<FrameHeader>, RingError> {
+        messages: &mut Vec<Message>,
+    ) -> Result<Option<FrameHeader>, Garbled> {
         let head = self.ring.header().head.load(Ordering::Acquire);
         let available = head.wrapping_sub(self.tail);
         if available == 0 {
             return Ok(None);
         }
         if available > self.ring.capacity as u64 {
-            return Err(RingError::Garbled(format!(
-                "head {head} is more than the capacity ahead of tail {}",
-                self.tail
-            )));
+            return Err(Garbled::HeadAhead {
+                head,
+                tail: self.tail,
+            });
         }
         if available < FRAME_HEADER_BYTES as u64 {
-            return Err(RingError::Garbled(format!(
-                "{available} bytes pending, less than a frame header"
-            )));
+            return Err(Garbled::Short(available));
         }
         let mut header = FrameHeader::zeroed();
         self.ring
@@ -209,20 +228,9 @@ impl RingReader {
         self.scratch.resize(count * RECORD_BYTES, 0);
         self.ring
             .read_at(self.tail + FRAME_HEADER_BYTES as u64, &mut self.scratch);
-        records.clear();
-        records.extend(
-            self.scratch
-                .chunks_exact(RECORD_BYTES)
-                .map(bytemuck::pod_read_unaligned::<Record>),
-        );
-        if let Some(bad) = records
-            .iter()
-            .find(|r| RecordKind::try_from(r.kind).is_err())
-        {
-            return Err(RingError::Garbled(format!(
-                "unknown record kind {}",
-                bad.kind
-            )));
+        messages.clear();
+        for bytes in self.scratch.chunks_exact(RECORD_BYTES) {
+            messages.push(Message::try_from(bytemuck::pod_read_unaligned::<Record>(bytes))?);
         }
         self.tail += frame_bytes(count) as u64;
         self.last_sequence = Some(header.sequence);
@@ -230,33 +238,33 @@ impl RingReader {
         Ok(Some(header))
     }
 
-    fn validate(&self, header: &FrameHeader, available: u64) -> Result<(), RingError> {
+    fn validate(&self, header: &FrameHeader, available: u64) -> Result<(), Garbled> {
         if header.magic != FRAME_MAGIC {
-            return Err(RingError::Garbled(format!(
-                "frame magic {:#x} at offset {}",
-                header.magic, self.tail
-            )));
+            return Err(Garbled::Magic {
+                magic: header.magic,
+                offset: self.tail,
+            });
         }
         if header.generation != self.generation {
-            return Err(RingError::Garbled(format!(
-                "frame of generation {} in a ring of generation {}",
-                header.generation, self.generation
-            )));
+            return Err(Garbled::Generation {
+                frame: header.generation,
+                ring: self.generation,
+            });
         }
         if header.record_count as usize > max_records(self.ring.capacity)
             || frame_bytes(header.record_count as usize) as u64 > available
         {
-            return Err(RingError::Garbled(format!(
-                "frame claims {} records but only {available} bytes are pending",
-                header.record_count
-            )));
+            return Err(Garbled::Count {
+                records: header.record_count,
+                pending: available,
+            });
         }
         if let Some(last) = self.last_sequence {
             if header.sequence <= last {
-                return Err(RingError::Garbled(format!(
-                    "frame sequence {} after {last}",
-                    header.sequence
-                )));
+                return Err(Garbled::Sequence {
+                    sequence: header.sequence,
+                    last,
+                });
             }
         }
         Ok(())
@@ -331,8 +339,8 @@ impl RingWriter {
     }
 
     /// Writes one frame whole, or drops and counts it when the ring is full.
-    pub fn push(&mut self, status: u32, records: &[Record]) -> Result<Pushed, RingError> {
-        self.push_flagged(status, 0, records)
+    pub fn push(&mut self, status: u32, messages: &[Message]) -> Result<Pushed, RingError> {
+        self.push_flagged(status, 0, messages)
     }
 
     /// [`RingWriter::push`] with frame flags ([`crate::FRAME_CONTINUATION`]).
@@ -340,12 +348,12 @@ impl RingWriter {
         &mut self,
         status: u32,
         flags: u32,
-        records: &[Record],
+        messages: &[Message],
     ) -> Result<Pushed, RingError> {
-        let bytes = frame_bytes(records.len());
+        let bytes = frame_bytes(messages.len());
         if bytes > self.ring.capacity {
             return Err(RingError::FrameTooLarge {
-                records: records.len(),
+                records: messages.len(),
                 bytes,
                 capacity: self.ring.capacity,
             });
@@ -354,10 +362,11 @@ impl RingWriter {
         let tail = self.ring.header().tail.load(Ordering::Acquire);
         let used = self.head.wrapping_sub(tail);
         if used > self.ring.capacity as u64 {
-            return Err(RingError::Garbled(format!(
-                "tail {tail} is behind head {} by more than the capacity",
-                self.head
-            )));
+            return Err(Garbled::TailBehind {
+                head: self.head,
+                tail,
+            }
+            .into());
         }
         if self.ring.capacity as u64 - used < bytes as u64 {
             self.ring.header().dropped.fetch_add(1, Ordering::Relaxed);
@@ -365,7 +374,7 @@ impl RingWriter {
         }
         let header = FrameHeader {
             magic: FRAME_MAGIC,
-            record_count: records.len() as u32,
+            record_count: messages.len() as u32,
             generation: self.generation,
             sequence: self.sequence,
             status,
@@ -373,8 +382,10 @@ impl RingWriter {
         };
         self.scratch.clear();
         self.scratch.extend_from_slice(bytemuck::bytes_of(&header));
-        self.scratch
-            .extend_from_slice(bytemuck::cast_slice(records));
+        for message in messages {
+            self.scratch
+                .extend_from_slice(bytemuck::bytes_of(&Record::from(*message)));
+        }
         let frame = std::mem::take(&mut self.scratch);
         self.ring.write_at(self.head, &frame);
         self.scratch = frame;
@@ -395,13 +406,17 @@ mod tests {
         unsafe { MmapMut::map_mut(&file).unwrap() }
     }
 
-    fn drain(reader: &mut RingReader) -> Result<Vec<(FrameHeader, Vec<Record>)>, RingError> {
+    fn drain(reader: &mut RingReader) -> Result<Vec<(FrameHeader, Vec<Message>)>, Garbled> {
         let mut frames = Vec::new();
-        let mut records = Vec::new();
-        while let Some(header) = reader.next_frame(&mut records)? {
-            frames.push((header, records.clone()));
+        let mut messages = Vec::new();
+        while let Some(header) = reader.next_frame(&mut messages)? {
+            frames.push((header, messages.clone()));
         }
         Ok(frames)
+    }
+
+    fn counter(index: u32, total: u64) -> Message {
+        Message::Counter { index, total }
     }
 
     proptest! {
@@ -417,7 +432,7 @@ mod tests {
             let (mut reader, fd) = create(MIN_CAPACITY, 7).unwrap();
             let mut writer = RingWriter::open(fd.try_clone().unwrap()).unwrap();
             for i in 0..valid_prefix {
-                writer.push(0, &[Record::counter(i as u32, 1)]).unwrap();
+                writer.push(0, &[counter(i as u32, 1)]).unwrap();
             }
             let mut raw = scribble(&fd);
             let start = HEADER_BYTES + frame_bytes(1) * valid_prefix;
@@ -428,7 +443,6 @@ mod tests {
                     prop_assert_eq!(header.magic, FRAME_MAGIC);
                     prop_assert_eq!(header.generation, 7);
                     prop_assert_eq!(header.record_count as usize, records.len());
-                    prop_assert!(records.iter().all(|r| RecordKind::try_from(r.kind).is_ok()));
                 }
             }
         }
@@ -440,7 +454,7 @@ mod tests {
             let (mut reader, fd) = create(MIN_CAPACITY, 1).unwrap();
             let mut writer = RingWriter::open(fd).unwrap();
             for (n, &size) in sizes.iter().enumerate() {
-                let records: Vec<Record> = (0..size).map(|i| Record::counter(i as u32, n as u64)).collect();
+                let records: Vec<Message> = (0..size).map(|i| counter(i as u32, n as u64)).collect();
                 prop_assert_eq!(writer.push(3, &records).unwrap(), Pushed::Written);
                 let frames = drain(&mut reader).unwrap();
                 prop_assert_eq!(frames.len(), 1);
@@ -455,7 +469,7 @@ mod tests {
     fn a_full_ring_drops_whole_frames_and_counts_them() {
         let (mut reader, fd) = create(MIN_CAPACITY, 1).unwrap();
         let mut writer = RingWriter::open(fd).unwrap();
-        let frame = vec![Record::counter(0, 9); max_records(MIN_CAPACITY) / 2 + 1];
+        let frame = vec![counter(0, 9); max_records(MIN_CAPACITY) / 2 + 1];
         assert_eq!(writer.push(0, &frame).unwrap(), Pushed::Written);
         assert_eq!(writer.push(0, &frame).unwrap(), Pushed::Dropped);
         assert_eq!(reader.dropped(), 1);
@@ -472,13 +486,13 @@ mod tests {
         let (mut reader, fd) = create(MIN_CAPACITY, 1).unwrap();
         let mut writer = RingWriter::open(fd).unwrap();
         assert_eq!(writer.free_records(), max_records(MIN_CAPACITY));
-        let frame = vec![Record::counter(0, 1); 10];
+        let frame = vec![counter(0, 1); 10];
         writer
             .push_flagged(0, crate::FRAME_CONTINUATION, &frame)
             .unwrap();
         let free = writer.free_records();
         assert_eq!(free, max_records(MIN_CAPACITY - frame_bytes(10)));
-        let fill = vec![Record::counter(0, 1); free];
+        let fill = vec![counter(0, 1); free];
         assert_eq!(writer.push(0, &fill).unwrap(), Pushed::Written);
         assert_eq!(writer.free_records(), 0);
         let frames = drain(&mut reader).unwrap();
@@ -491,7 +505,7 @@ mod tests {
     fn an_oversized_frame_is_an_error_not_a_drop() {
         let (_reader, fd) = create(MIN_CAPACITY, 1).unwrap();
         let mut writer = RingWriter::open(fd).unwrap();
-        let frame = vec![Record::counter(0, 0); max_records(MIN_CAPACITY) + 1];
+        let frame = vec![counter(0, 0); max_records(MIN_CAPACITY) + 1];
         assert!(matches!(
             writer.push(0, &frame),
             Err(RingError::FrameTooLarge { .. })
@@ -504,8 +518,11 @@ mod tests {
         let mut raw = scribble(&fd);
         raw[16..24].copy_from_slice(&5u64.to_ne_bytes());
         let mut writer = RingWriter::open(fd).unwrap();
-        writer.push(0, &[Record::counter(0, 1)]).unwrap();
-        assert!(matches!(drain(&mut reader), Err(RingError::Garbled(_))));
+        writer.push(0, &[counter(0, 1)]).unwrap();
+        assert_eq!(
+            drain(&mut reader).unwrap_err(),
+            Garbled::Generation { frame: 5, ring: 2 }
+        );
     }
 
     #[test]

@@ -4,11 +4,15 @@
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use ipc::{create, Pushed, Record, RingWriter};
+use ipc::{create, Message, Pushed, RingWriter};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
 const FRAMES: u64 = 20_000;
+
+fn counter(index: u32, total: u64) -> Message {
+    Message::Counter { index, total }
+}
 
 #[test]
 fn a_child_process_writes_frames_the_parent_reads_in_order() {
@@ -21,7 +25,7 @@ fn a_child_process_writes_frames_the_parent_reads_in_order() {
                 Ok(mut writer) => {
                     let mut n = 1;
                     while n <= FRAMES {
-                        let records = [Record::counter(0, n), Record::counter(1, 2 * n)];
+                        let records = [counter(0, n), counter(1, 2 * n)];
                         match writer.push(0, &records) {
                             Ok(Pushed::Written) => n += 1,
                             Ok(Pushed::Dropped) => std::thread::yield_now(),
@@ -47,8 +51,8 @@ fn a_child_process_writes_frames_the_parent_reads_in_order() {
                         assert_eq!(
                             records,
                             [
-                                Record::counter(0, expected),
-                                Record::counter(1, 2 * expected)
+                                counter(0, expected),
+                                counter(1, 2 * expected)
                             ]
                         );
                         expected += 1;

@@ -1,9 +1,7 @@
-//! Chart tables: compile-time data mirroring `spec/netdata-ebpf.md`, the
-//! rule that turns a thread's cumulative counters into chart values, and the
-//! charts a run actually draws (table entries made concrete, or built at
-//! run time per key).
-
-use std::collections::BTreeMap;
+//! Chart tables: compile-time data mirroring `spec/netdata-ebpf.md`, and
+//! the rule that turns a thread's cumulative counters into a dimension's
+//! value. The supervisor builds the charts a run draws from these (and
+//! computes the values); a worker never looks at them.
 
 /// How Netdata draws the chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,102 +94,69 @@ impl DimValue {
         };
         std::iter::once(a).chain(b)
     }
+}
 
-    /// The value to send for the counters of `key` (0 for plain ones),
-    /// from the counters now and at the previous update.
-    pub fn compute(self, key: u64, now: &Snapshot, previous: &Snapshot) -> i64 {
-        let delta = |c: u32| now.get(c, key).wrapping_sub(previous.get(c, key)) as i64;
-        match self {
-            DimValue::Total(c) | DimValue::Current(c) => now.get(c, key) as i64,
-            DimValue::TotalDiv(c, divisor) => (now.get(c, key) / divisor.max(1)) as i64,
-            DimValue::Delta(c) => delta(c),
-            DimValue::DeltaDiff(a, b) => delta(a) - delta(b),
-            DimValue::TotalSum(a, b) => now.get(a, key).wrapping_add(now.get(b, key)) as i64,
-            DimValue::DeltaSum(a, b) => delta(a) + delta(b),
+/// How a chart looks in Netdata: everything on its CHART line but its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Look {
+    pub title: &'static str,
+    pub units: &'static str,
+    pub family: &'static str,
+    pub context: &'static str,
+    pub kind: ChartKind,
+    pub priority: u32,
+    /// Netdata's `module` field (the original's, e.g. `filedescriptor` for fd).
+    pub module: &'static str,
+}
+
+/// What most charts of a thread share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    pub units: &'static str,
+    pub family: &'static str,
+    pub module: &'static str,
+}
+
+impl Defaults {
+    /// A line chart with no context, in every load mode.
+    pub const fn chart(
+        self,
+        id: &'static str,
+        title: &'static str,
+        priority: u32,
+        dims: &'static [DimDef],
+    ) -> ChartDef {
+        ChartDef {
+            id,
+            look: self.look(title, priority),
+            mode: ChartMode::Both,
+            dims,
         }
     }
-}
 
-/// Keys with this bit read per-process totals (an apps group's, a
-/// cgroup's); keys from workers never have it.
-pub const TARGET_KEY: u64 = 1 << 63;
-const CGROUP_KEY: u64 = 1 << 62;
-
-/// The key of an apps group's totals of per-process counters.
-pub const fn group_key(group: u32) -> u64 {
-    TARGET_KEY | group as u64
-}
-
-/// The key of a cgroup's totals (by its serial) of per-process counters.
-pub const fn cgroup_key(serial: u32) -> u64 {
-    TARGET_KEY | CGROUP_KEY | serial as u64
-}
-
-/// Totals of a thread's per-process counters by apps group and by cgroup.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PerProcessTotals {
-    /// Per-process counters of the thread.
-    pub counters: usize,
-    /// `groups[group * counters + counter]`.
-    pub groups: Vec<u64>,
-    /// By cgroup serial, one total per counter.
-    pub cgroups: BTreeMap<u32, Vec<u64>>,
-}
-
-impl PerProcessTotals {
-    pub fn get(&self, counter: u32, key: u64) -> u64 {
-        let id = key as u32;
-        let counter = counter as usize;
-        if counter >= self.counters {
-            return 0;
-        }
-        let found = if key & CGROUP_KEY != 0 {
-            self.cgroups.get(&id).map(|totals| totals[counter])
-        } else {
-            self.groups
-                .get(id as usize * self.counters + counter)
-                .copied()
-        };
-        found.unwrap_or(0)
-    }
-
-    /// Adds `delta` events of `counter` to `group` and `cgroup`.
-    pub fn add(&mut self, counter: u32, delta: u64, group: u32, cgroup: Option<u32>) {
-        let counter = counter as usize;
-        let at = group as usize * self.counters + counter;
-        if self.groups.len() <= at {
-            self.groups.resize((group as usize + 1) * self.counters, 0);
-        }
-        self.groups[at] = self.groups[at].wrapping_add(delta);
-        if let Some(serial) = cgroup {
-            let totals = self
-                .cgroups
-                .entry(serial)
-                .or_insert_with(|| vec![0; self.counters]);
-            totals[counter] = totals[counter].wrapping_add(delta);
+    /// [`Defaults::chart`], drawn only in return mode (failures).
+    pub const fn errors(
+        self,
+        id: &'static str,
+        title: &'static str,
+        priority: u32,
+        dims: &'static [DimDef],
+    ) -> ChartDef {
+        ChartDef {
+            mode: ChartMode::ReturnOnly,
+            ..self.chart(id, title, priority, dims)
         }
     }
-}
 
-/// A thread's cumulative counters at one moment: the plain ones by index,
-/// the keyed ones (per disk, per IRQ, …) by index and key, and the totals
-/// of per-process counters by index and target key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    pub plain: Vec<u64>,
-    pub keyed: BTreeMap<(u32, u64), u64>,
-    pub per_process: PerProcessTotals,
-}
-
-impl Snapshot {
-    /// Key 0 is the plain counter; a counter never seen reads 0.
-    pub fn get(&self, index: u32, key: u64) -> u64 {
-        if key == 0 {
-            self.plain.get(index as usize).copied().unwrap_or(0)
-        } else if key & TARGET_KEY != 0 {
-            self.per_process.get(index, key)
-        } else {
-            self.keyed.get(&(index, key)).copied().unwrap_or(0)
+    pub const fn look(self, title: &'static str, priority: u32) -> Look {
+        Look {
+            title,
+            units: self.units,
+            family: self.family,
+            context: "",
+            kind: ChartKind::Line,
+            priority,
+            module: self.module,
         }
     }
 }
@@ -216,115 +181,25 @@ impl DimDef {
             multiplier: 1,
         }
     }
-}
 
-/// One dimension per counter of `names`, id and name the counter's: its
-/// total (`divisor` 1) or its total divided by `divisor`.
-pub const fn total_dims<const N: usize>(names: &[&'static str], divisor: u64) -> [DimDef; N] {
-    let mut dims = [DimDef::new("", "", DimValue::Total(0)); N];
-    let mut i = 0;
-    while i < N {
-        let value = match divisor {
-            1 => DimValue::Total(i as u32),
-            _ => DimValue::TotalDiv(i as u32, divisor),
-        };
-        dims[i] = DimDef::new(names[i], names[i], value);
-        i += 1;
+    /// A running total of `counter`.
+    pub const fn total(id: &'static str, name: &'static str, counter: u32) -> DimDef {
+        DimDef::new(id, name, DimValue::Total(counter))
     }
-    dims
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChartDef {
     /// `type.id`, e.g. `system.process_thread`.
     pub id: &'static str,
-    pub title: &'static str,
-    pub units: &'static str,
-    pub family: &'static str,
-    pub context: &'static str,
-    pub kind: ChartKind,
-    pub priority: u32,
-    /// Netdata's `module` field (the original's, e.g. `filedescriptor` for fd).
-    pub module: &'static str,
+    pub look: Look,
     pub mode: ChartMode,
     pub dims: &'static [DimDef],
 }
 
-impl ChartDef {
-    /// This table entry as drawn: every dimension `keep` accepts, reading
-    /// the plain counters.
-    pub fn instance(&self, update_every: u32, keep: impl Fn(&DimDef) -> bool) -> Chart {
-        Chart {
-            id: self.id.to_string(),
-            title: self.title.to_string(),
-            units: self.units,
-            family: self.family.to_string(),
-            context: self.context,
-            kind: self.kind,
-            priority: self.priority,
-            module: self.module,
-            update_every,
-            dims: self
-                .dims
-                .iter()
-                .filter(|d| keep(d))
-                .map(|d| d.instance(0))
-                .collect(),
-        }
-    }
-}
-
-impl DimDef {
-    /// This dimension reading the counters of `key`.
-    pub fn instance(&self, key: u64) -> Dim {
-        Dim {
-            id: self.id.to_string(),
-            name: self.name.to_string(),
-            value: self.value,
-            key,
-            multiplier: self.multiplier,
-            hidden: false,
-        }
-    }
-}
-
-/// A chart as a run draws it. Charts that exist per key (a disk, an IRQ, an
-/// apps group) are built at run time, so everything here is owned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chart {
-    /// `type.id`.
-    pub id: String,
-    pub title: String,
-    pub units: &'static str,
-    pub family: String,
-    pub context: &'static str,
-    pub kind: ChartKind,
-    pub priority: u32,
-    pub module: &'static str,
-    pub update_every: u32,
-    pub dims: Vec<Dim>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dim {
-    pub id: String,
-    pub name: String,
-    pub value: DimValue,
-    /// Which counters `value` reads: 0 for the plain ones, else the key of
-    /// keyed ones, or a target key ([`group_key`], [`cgroup_key`]).
-    pub key: u64,
-    pub multiplier: i64,
-    /// Sent with Netdata's `hidden` option (a hidden apps group).
-    pub hidden: bool,
-}
-
-impl Chart {
-    /// One value per dimension, from the counters now and at the previous
-    /// update.
-    pub fn values(&self, now: &Snapshot, previous: &Snapshot) -> Vec<i64> {
-        self.dims
-            .iter()
-            .map(|dim| dim.value.compute(dim.key, now, previous))
-            .collect()
+impl ChartMode {
+    /// Whether a chart of this mode is drawn in `mode`.
+    pub fn drawn_in(self, mode: conf::LoadMode) -> bool {
+        self == ChartMode::Both || mode == conf::LoadMode::Return
     }
 }

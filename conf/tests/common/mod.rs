@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use conf::{ConfigDirs, Diagnostic};
+use conf::{Config, ConfigDirs, Diagnostic, OwnKey, OwnKind, OwnValue, ThreadName};
 
 pub struct TempDir(PathBuf);
 
@@ -54,4 +54,148 @@ pub fn dirs(list: &[&Path]) -> ConfigDirs {
 
 pub fn show(diags: &[Diagnostic]) -> String {
     diags.iter().map(|d| format!("{d}\n")).collect::<String>()
+}
+
+/// Own keys of the kinds threads declare, as the tests' schema: switches
+/// (sync.conf, shm.conf `[syscalls]`), booleans (filesystem.conf), and the
+/// original's network.conf keys (numbers, text, port names, some read from
+/// ebpf.d.conf too). The collector's own schema, from its threads'
+/// modules, is tested with the stock files in workers/tests/stock.rs.
+pub fn own_keys(thread: ThreadName) -> Option<&'static [OwnKey]> {
+    Some(match thread {
+        ThreadName::Sync => SYNC,
+        ThreadName::Shm => SHM,
+        ThreadName::Filesystem => FILESYSTEM,
+        ThreadName::Socket => NETWORK,
+        _ => &[],
+    })
+}
+
+const SYNC: &[OwnKey] = &[
+    OwnKey::switch("syscalls", "sync", 0),
+    OwnKey::switch("syscalls", "msync", 1),
+    OwnKey::switch("syscalls", "fsync", 2),
+    OwnKey::switch("syscalls", "fdatasync", 3),
+    OwnKey::switch("syscalls", "syncfs", 4),
+    OwnKey::switch("syscalls", "sync_file_range", 5),
+];
+
+const SHM: &[OwnKey] = &[
+    OwnKey::switch("syscalls", "shmget", 0),
+    OwnKey::switch("syscalls", "shmat", 1),
+    OwnKey::switch("syscalls", "shmdt", 2),
+    OwnKey::switch("syscalls", "shmctl", 3),
+];
+
+const fn flag(section: &'static str, key: &'static str, default: bool) -> OwnKey {
+    OwnKey {
+        section,
+        key,
+        kind: OwnKind::Bool { default },
+        also_in_main: false,
+    }
+}
+
+const FILESYSTEM: &[OwnKey] = &[
+    flag("filesystem", "ext4dist", true),
+    flag("filesystem", "xfsdist", true),
+    flag("filesystem", "nfsdist", true),
+    flag("filesystem", "zfsdist", true),
+    flag("filesystem", "btrfsdist", true),
+];
+
+const fn size(key: &'static str, default: u32) -> OwnKey {
+    OwnKey {
+        section: "global",
+        key,
+        kind: OwnKind::Number {
+            min: 1,
+            max: u32::MAX,
+            default,
+        },
+        also_in_main: false,
+    }
+}
+
+const fn connections(key: &'static str, kind: OwnKind) -> OwnKey {
+    OwnKey {
+        section: "network connections",
+        key,
+        kind,
+        also_in_main: true,
+    }
+}
+
+const NETWORK: &[OwnKey] = &[
+    size("bandwidth table size", 16384),
+    size("ipv4 connection table size", 16384),
+    size("ipv6 connection table size", 16384),
+    size("udp connection table size", 4096),
+    connections(
+        "maximum dimensions",
+        OwnKind::Number {
+            min: 1,
+            max: u32::MAX,
+            default: 50,
+        },
+    ),
+    connections("resolve hostnames", OwnKind::Bool { default: false }),
+    connections("resolve service names", OwnKind::Bool { default: false }),
+    connections("ports", OwnKind::Text { default: None }),
+    connections(
+        "ips",
+        OwnKind::Text {
+            default: Some("!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128"),
+        },
+    ),
+    connections("hostnames", OwnKind::Text { default: None }),
+    OwnKey {
+        section: "service name",
+        key: "",
+        kind: OwnKind::PortNames,
+        also_in_main: true,
+    },
+];
+
+/// The value of `thread`'s own key `[section] key` under `config`.
+pub fn own(config: &Config, thread: ThreadName, section: &str, key: &str) -> OwnValue {
+    let declared = own_keys(thread)
+        .unwrap()
+        .iter()
+        .find(|k| k.section == section && k.key == key)
+        .unwrap_or_else(|| panic!("no own key [{section}] {key} of {thread}"));
+    config.thread(thread).own(declared)
+}
+
+pub fn own_bool(config: &Config, thread: ThreadName, section: &str, key: &str) -> bool {
+    match own(config, thread, section, key) {
+        OwnValue::Bool(value) => value,
+        other => panic!("[{section}] {key} is {other:?}"),
+    }
+}
+
+pub fn own_number(config: &Config, thread: ThreadName, section: &str, key: &str) -> u32 {
+    match own(config, thread, section, key) {
+        OwnValue::Number(value) => value,
+        other => panic!("[{section}] {key} is {other:?}"),
+    }
+}
+
+pub fn own_text(config: &Config, thread: ThreadName, section: &str, key: &str) -> Option<String> {
+    match own(config, thread, section, key) {
+        OwnValue::Text(value) => value,
+        other => panic!("[{section}] {key} is {other:?}"),
+    }
+}
+
+pub fn service_names(config: &Config) -> Vec<(u16, String)> {
+    match own(config, ThreadName::Socket, "service name", "") {
+        OwnValue::PortNames(names) => names.into_iter().collect(),
+        other => panic!("[service name] is {other:?}"),
+    }
+}
+
+/// `conf::load` with the tests' schema.
+pub fn load(dirs: &ConfigDirs, default_update_every: u32) -> (Config, Vec<Diagnostic>) {
+    conf::load(dirs, default_update_every, own_keys)
 }
