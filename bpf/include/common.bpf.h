@@ -129,27 +129,76 @@ static __always_inline void filter_on_free(struct task_struct *task)
 		return 0;                                                         \
 	}
 
-/* Objects without their own fork and free hooks have these; with --pid the
- * loader attaches the pair of the variant's kind (workers/src/thread.rs). wake_up_new_task() runs in the
+/* With --pid the loader attaches the programs of these of its variant's
+ * kind (workers/src/thread.rs): new children of a tracked process are
+ * tracked, released processes dropped. wake_up_new_task() runs in the
  * parent for every new task; cgroup_release() runs once for every released
  * task, a group leader reaped together with its last thread included
- * (release_task() runs once for both). */
-#define PID_FILTER_PROGRAMS                                                       \
+ * (release_task() runs once for both). An object whose own programs see
+ * releases (process) has only the fork ones. */
+#define PID_FILTER_FORK_PROGRAMS                                                  \
 	SEC("tp_btf/sched_process_fork")                                          \
 	int BPF_PROG(filter_fork, struct task_struct *parent, struct task_struct *child) \
 	{                                                                         \
 		filter_on_fork(parent, child);                                    \
 		return 0;                                                         \
 	}                                                                         \
+	ENTRY_PROGRAMS(filter_fork, filter_on_fork_of(bpf_get_current_pid_tgid() >> 32, child), \
+		       struct task_struct *child)
+
+#define PID_FILTER_PROGRAMS                                                       \
+	PID_FILTER_FORK_PROGRAMS                                                  \
 	SEC("tp_btf/sched_process_free")                                          \
 	int BPF_PROG(filter_free, struct task_struct *task)                       \
 	{                                                                         \
 		filter_on_free(task);                                             \
 		return 0;                                                         \
 	}                                                                         \
-	ENTRY_PROGRAMS(filter_fork, filter_on_fork_of(bpf_get_current_pid_tgid() >> 32, child), \
-		       struct task_struct *child)                                 \
 	ENTRY_PROGRAMS(filter_free, filter_on_free(task), struct task_struct *task)
+
+/* The programs of a call counted on entry, running the statement `count`:
+ * `stem_enter` for syscall tracepoints, `stem_fentry` and `stem_kprobe`
+ * for a kernel function. The loader attaches those of its variant's kind
+ * where the thread's Rust module says (workers::thread::Call). */
+#define ENTRY_CALL(stem, count)                                                   \
+	SEC("tracepoint")                                                         \
+	int stem##_enter(void *ctx)                                               \
+	{                                                                         \
+		count;                                                            \
+		return 0;                                                         \
+	}                                                                         \
+	ENTRY_PROGRAMS(stem, count)
+
+/* The trampoline and probe variants' programs on a kernel function's
+ * return: `name_fexit` and `name_kretprobe`, running `count` with the
+ * function's return value `ret` as `type` (an `int` function's register
+ * must be read as int). */
+#define RETURN_PROGRAMS(name, type, count)                                        \
+	SEC("fexit")                                                              \
+	int BPF_PROG(name##_fexit)                                                \
+	{                                                                         \
+		type ret = (type)fexit_ret(ctx);                                  \
+		count;                                                            \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("kretprobe")                                                          \
+	int BPF_KRETPROBE(name##_kretprobe, type ret)                             \
+	{                                                                         \
+		count;                                                            \
+		return 0;                                                         \
+	}
+
+/* A call counted on return: `stem_exit` for syscall tracepoints, then
+ * RETURN_PROGRAMS(stem, type, count). */
+#define RETURN_CALL(stem, type, count)                                            \
+	SEC("tracepoint")                                                         \
+	int stem##_exit(struct trace_event_raw_sys_exit *ctx)                     \
+	{                                                                         \
+		type ret = ctx->ret;                                              \
+		count;                                                            \
+		return 0;                                                         \
+	}                                                                         \
+	RETURN_PROGRAMS(stem, type, count)
 
 /* Adds `n` to a counter and, when `own` is not NULL, to the process's own
  * copy of it (the per-process values below). */

@@ -19,7 +19,8 @@ COUNTER_ARRAY(process_counters, enum process_counter, PROCESS_COUNTERS);
 /* Every counter is kept per process too. */
 TGID_VALUES(PROCESS_COUNTERS)
 
-PID_FILTER_PROGRAMS
+/* Releases leave the --pid set in count_release(), after they counted. */
+PID_FILTER_FORK_PROGRAMS
 
 /* With --pid: the tasks whose release is still to be counted, by pid. A
  * task's group is tracked when it exits, but maybe no longer when it is
@@ -119,7 +120,6 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 {
 	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
 
-	filter_on_fork(parent, child);
 	if (!tgid_wanted(parent_tgid))
 		return 0;
 	count(&process_counters, tgid_values_on ? tgid_values_of(parent_tgid, parent) : NULL,

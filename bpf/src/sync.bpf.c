@@ -1,6 +1,6 @@
-/* sync: calls of the six syscalls that flush data to storage. Each syscall
- * has one program per attach variant (workers/src/sync.rs picks them): its
- * sys_enter tracepoint, a trampoline or a kprobe on its syscall function. */
+/* sync: calls of the six syscalls that flush data to storage, on their
+ * sys_enter tracepoints or their syscall functions (a trampoline or a
+ * kprobe). */
 #include "common.bpf.h"
 
 enum sync_counter {
@@ -23,18 +23,9 @@ static __always_inline void count_call(__u32 index)
 		counter_add(&sync_counters, index, 1);
 }
 
-#define SYNC_PROGRAMS(syscall, index)                                \
-	SEC("tracepoint/syscalls/sys_enter_" #syscall)               \
-	int sync_##syscall(void *ctx)                                \
-	{                                                            \
-		count_call(index);                                   \
-		return 0;                                            \
-	}                                                            \
-	ENTRY_PROGRAMS(sync_##syscall, count_call(index))
-
-SYNC_PROGRAMS(fsync, SYNC_FSYNC)
-SYNC_PROGRAMS(fdatasync, SYNC_FDATASYNC)
-SYNC_PROGRAMS(msync, SYNC_MSYNC)
-SYNC_PROGRAMS(sync, SYNC_SYNC)
-SYNC_PROGRAMS(syncfs, SYNC_SYNCFS)
-SYNC_PROGRAMS(sync_file_range, SYNC_SYNC_FILE_RANGE)
+ENTRY_CALL(sync_fsync, count_call(SYNC_FSYNC))
+ENTRY_CALL(sync_fdatasync, count_call(SYNC_FDATASYNC))
+ENTRY_CALL(sync_msync, count_call(SYNC_MSYNC))
+ENTRY_CALL(sync_sync, count_call(SYNC_SYNC))
+ENTRY_CALL(sync_syncfs, count_call(SYNC_SYNCFS))
+ENTRY_CALL(sync_sync_file_range, count_call(SYNC_SYNC_FILE_RANGE))

@@ -55,63 +55,29 @@ static __always_inline int vfs_return(__u32 calls, long ret)
 
 /* A read or write that returned `ret`: the call, then its failure or its
  * bytes (counters calls + 1, calls + 2). */
-static __always_inline int vfs_io(__u32 calls, long ret)
+static __always_inline void vfs_io(__u32 calls, long ret)
 {
 	__u64 *own;
 
 	if (!current_counted(&own))
-		return 0;
+		return;
 	count_return(&vfs_counters, own, calls, ret);
 	if (ret > 0)
 		count(&vfs_counters, own, calls + 2, ret);
-	return 0;
 }
 
-/* --- tracepoint --- */
+/* Reads and writes: the syscalls that reach vfs_read()/vfs_write(), and
+ * those that reach vfs_readv()/vfs_writev(). */
+RETURN_CALL(vfs_read, long, vfs_io(VFS_READ, ret))
+RETURN_CALL(vfs_readv, long, vfs_io(VFS_READ, ret))
+RETURN_CALL(vfs_write, long, vfs_io(VFS_WRITE, ret))
+RETURN_CALL(vfs_writev, long, vfs_io(VFS_WRITE, ret))
 
-#define VFS_IO_SYSCALL(syscall, calls)                                   \
-	SEC("tracepoint/syscalls/sys_exit_" #syscall)                    \
-	int vfs_exit_##syscall(struct trace_event_raw_sys_exit *ctx)     \
-	{                                                                \
-		return vfs_io(calls, ctx->ret);                          \
-	}
+/* vfs_open() returns int. */
+ENTRY_CALL(vfs_open, vfs_call(VFS_OPEN))
+RETURN_CALL(vfs_open, int, vfs_return(VFS_OPEN, ret))
 
-VFS_IO_SYSCALL(read, VFS_READ)
-VFS_IO_SYSCALL(pread64, VFS_READ)
-VFS_IO_SYSCALL(readv, VFS_READ)
-VFS_IO_SYSCALL(preadv, VFS_READ)
-VFS_IO_SYSCALL(preadv2, VFS_READ)
-VFS_IO_SYSCALL(write, VFS_WRITE)
-VFS_IO_SYSCALL(pwrite64, VFS_WRITE)
-VFS_IO_SYSCALL(writev, VFS_WRITE)
-VFS_IO_SYSCALL(pwritev, VFS_WRITE)
-VFS_IO_SYSCALL(pwritev2, VFS_WRITE)
-
-#define VFS_SYSCALL(syscall, calls)                                      \
-	SEC("tracepoint/syscalls/sys_enter_" #syscall)                   \
-	int vfs_enter_##syscall(void *ctx)                               \
-	{                                                                \
-		return vfs_call(calls);                                  \
-	}                                                                \
-	SEC("tracepoint/syscalls/sys_exit_" #syscall)                    \
-	int vfs_exit_##syscall(struct trace_event_raw_sys_exit *ctx)     \
-	{                                                                \
-		return vfs_return(calls, ctx->ret);                      \
-	}
-
-VFS_SYSCALL(fsync, VFS_FSYNC)
-VFS_SYSCALL(fdatasync, VFS_FSYNC)
-VFS_SYSCALL(open, VFS_OPEN)
-VFS_SYSCALL(openat, VFS_OPEN)
-VFS_SYSCALL(openat2, VFS_OPEN)
-VFS_SYSCALL(creat, VFS_OPEN)
-VFS_SYSCALL(open_by_handle_at, VFS_OPEN)
-
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int vfs_enter_unlink(void *ctx)
-{
-	return vfs_call(VFS_UNLINK);
-}
+ENTRY_CALL(vfs_unlink, vfs_call(VFS_UNLINK))
 
 /* unlinkat(2) with AT_REMOVEDIR is rmdir(2), which does not reach vfs_unlink. */
 SEC("tracepoint/syscalls/sys_enter_unlinkat")
@@ -153,8 +119,9 @@ static __always_inline int vfs_marked_return(long ret)
 	return vfs_return(counter == VFS_CREATE ? VFS_CREATE : VFS_FSYNC, ret);
 }
 
-/* vfs_create is what mknod(2) of a regular file calls (open(2) with O_CREAT
- * calls the filesystem directly). */
+/* --- create: vfs_create(), which mknod(2) of a regular file calls
+ * (open(2) with O_CREAT calls the filesystem directly) --- */
+
 static __always_inline bool regular_file(__u64 mode)
 {
 	return (mode & S_IFMT) == 0 || (mode & S_IFMT) == S_IFREG;
@@ -184,73 +151,28 @@ int vfs_mark_mknodat(struct trace_event_raw_sys_enter *ctx)
 	return regular_file(ctx->args[2]) ? vfs_mark(VFS_CREATE) : 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_mknod")
+/* Both mknod(2) and mknodat(2). */
+SEC("tracepoint")
 int vfs_exit_mknod(struct trace_event_raw_sys_exit *ctx)
 {
 	return vfs_marked_return(ctx->ret);
 }
 
-SEC("tracepoint/syscalls/sys_exit_mknodat")
-int vfs_exit_mknodat(struct trace_event_raw_sys_exit *ctx)
+ENTRY_PROGRAMS(vfs_create, vfs_call(VFS_CREATE))
+RETURN_PROGRAMS(vfs_create, int, vfs_return(VFS_CREATE, ret))
+
+/* --- fsync: fsync(2) and fdatasync(2); the functions' whole-file calls --- */
+
+SEC("tracepoint")
+int vfs_fsync_enter(void *ctx)
 {
-	return vfs_marked_return(ctx->ret);
+	return vfs_call(VFS_FSYNC);
 }
 
-/* --- trampoline and probe: one program per kernel function and side --- */
-
-#define VFS_IO_FUNCTION(function, calls)                                 \
-	SEC("fexit")                                                     \
-	int BPF_PROG(function##_fexit)                                   \
-	{                                                                \
-		return vfs_io(calls, (long)fexit_ret(ctx));              \
-	}                                                                \
-	SEC("kretprobe")                                                 \
-	int BPF_KRETPROBE(function##_kretprobe, long ret)                \
-	{                                                                \
-		return vfs_io(calls, ret);                               \
-	}
-
-VFS_IO_FUNCTION(vfs_read, VFS_READ)
-VFS_IO_FUNCTION(vfs_readv, VFS_READ)
-VFS_IO_FUNCTION(vfs_write, VFS_WRITE)
-VFS_IO_FUNCTION(vfs_writev, VFS_WRITE)
-
-/* Functions returning int. */
-#define VFS_FUNCTION(function, calls)                                    \
-	SEC("fentry")                                                    \
-	int BPF_PROG(function##_fentry)                                  \
-	{                                                                \
-		return vfs_call(calls);                                  \
-	}                                                                \
-	SEC("fexit")                                                     \
-	int BPF_PROG(function##_fexit)                                   \
-	{                                                                \
-		return vfs_return(calls, (int)fexit_ret(ctx));           \
-	}                                                                \
-	SEC("kprobe")                                                    \
-	int BPF_KPROBE(function##_kprobe)                                \
-	{                                                                \
-		return vfs_call(calls);                                  \
-	}                                                                \
-	SEC("kretprobe")                                                 \
-	int BPF_KRETPROBE(function##_kretprobe, int ret)                 \
-	{                                                                \
-		return vfs_return(calls, ret);                           \
-	}
-
-VFS_FUNCTION(vfs_open, VFS_OPEN)
-VFS_FUNCTION(vfs_create, VFS_CREATE)
-
-SEC("fentry")
-int BPF_PROG(vfs_unlink_fentry)
+SEC("tracepoint")
+int vfs_fsync_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vfs_call(VFS_UNLINK);
-}
-
-SEC("kprobe")
-int BPF_KPROBE(vfs_unlink_kprobe)
-{
-	return vfs_call(VFS_UNLINK);
+	return vfs_return(VFS_FSYNC, ctx->ret);
 }
 
 /* vfs_fsync(file, datasync) is vfs_fsync_range(file, 0, LLONG_MAX,

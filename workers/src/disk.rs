@@ -11,25 +11,22 @@
 //! The block tracepoints report the whole disk, so I/O to a partition
 //! counts for its disk, as it did in the original.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use aya::maps::{MapData, PerCpuHashMap};
-use aya::Ebpf;
-use bpf::layout::disk::{Buckets, BUCKETS};
-use conf::{Config, ThreadName};
+use bpf::disk::OBJECT;
+use conf::ThreadName;
 
-use crate::chart::{total_dims, Chart, ChartKind, DimDef};
-use crate::loader::{take_map, AttachError};
-use crate::thread::{
-    CollectError, Collector, Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, WorkerConfig,
-};
+use crate::chart::{ChartKind, DimDef, DimValue, Look};
+use crate::keyed::{Keyed, KeyedCharts};
+use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
-pub struct Disk;
+/// The map of completions per device and latency bucket (disk.bpf.c).
+const LATENCY: &str = "disk_latency";
 
-/// One counter per bucket, keyed by the device's dev_t: the original's
-/// labels (`ebpf_fill_histogram_dimension`), the ids dashboards know.
-const COUNTERS: &[&str] = &[
+/// One slot per bucket: the original's labels
+/// (`ebpf_fill_histogram_dimension`), the ids dashboards know.
+const BUCKETS: [&str; 24] = [
     "0us->1us",
     "1us->2us",
     "2us->4us",
@@ -55,115 +52,61 @@ const COUNTERS: &[&str] = &[
     "2s->4s",
     "4s->+Inf",
 ];
-const _: () = assert!(COUNTERS.len() == BUCKETS);
+const _: () = assert!(OBJECT.map(LATENCY).value_size as usize == 8 * BUCKETS.len());
 
-static BUCKET_DIMS: [DimDef; BUCKETS] = total_dims(COUNTERS, 1);
+static BUCKET_DIMS: [DimDef; 24] = {
+    let mut dims = [DimDef::new("", "", DimValue::Total(0)); 24];
+    let mut i = 0;
+    while i < dims.len() {
+        dims[i] = DimDef::total(BUCKETS[i], BUCKETS[i], i as u32);
+        i += 1;
+    }
+    dims
+};
 
-const fn program(name: &'static str, hook: Hook) -> ProgramSpec {
-    ProgramSpec::new(name, hook, Needed::Always)
-}
-
-const VARIANTS: &[Variant] = &[
-    Variant {
-        kind: VariantKind::Tracepoint,
-        object: bpf::DISK,
-        counter_map: "disk_latency",
-        programs: &[
-            program("disk_issue_btf", Hook::BtfTracepoint("block_rq_issue")),
-            program(
-                "disk_complete_btf",
-                Hook::BtfTracepoint("block_rq_complete"),
-            ),
-        ],
+/// `disk_latency_io.<name>` per disk seen that still exists: a disk that
+/// went away gets its chart marked obsolete.
+const KEYED: Keyed = Keyed {
+    map: LATENCY,
+    names: disk_names,
+    charts: KeyedCharts::PerKey {
+        prefix: "disk_latency_io",
+        look: Look {
+            title: "Disk latency",
+            units: "calls/s",
+            family: "",
+            context: "disk.latency_io",
+            kind: ChartKind::Stacked,
+            priority: 2095,
+            module: "disk",
+        },
+        dims: &BUCKET_DIMS,
     },
-    // Kernels before 5.5 have no BTF tracepoints.
-    Variant {
-        kind: VariantKind::Tracepoint,
-        object: bpf::DISK,
-        counter_map: "disk_latency",
-        programs: &[
-            program("disk_issue_tp", Hook::Tracepoint("block", "block_rq_issue")),
-            program(
-                "disk_complete_tp",
-                Hook::Tracepoint("block", "block_rq_complete"),
-            ),
-        ],
-    },
-];
+};
 
-impl Thread for Disk {
-    fn name(&self) -> ThreadName {
-        ThreadName::Disk
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    /// No chart before a disk completes I/O.
-    fn charts(&self) -> &'static [crate::chart::ChartDef] {
-        &[]
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-
-    /// `disk_latency_io.<name>` per disk seen that still exists: a disk
-    /// that went away gets its chart marked obsolete.
-    fn layout(&self, config: &Config, keys: &BTreeSet<(u32, u64)>) -> Vec<Chart> {
-        let update_every = config.thread(self.name()).update_every;
-        let partitions =
-            partition_names(&std::fs::read_to_string("/proc/partitions").unwrap_or_default());
-        let devices: BTreeSet<u64> = keys.iter().map(|&(_, dev)| dev).collect();
-        devices
-            .into_iter()
-            .filter_map(|dev| {
-                let name = partitions
-                    .get(&dev)
-                    .cloned()
-                    .or_else(|| sysfs_name(Path::new("/sys/dev/block"), dev))?;
-                Some(chart(name, dev, update_every))
-            })
-            .collect()
-    }
-
-    fn collector(
-        &self,
-        mut ebpf: Ebpf,
-        variant: &Variant,
-        _config: &WorkerConfig,
-    ) -> Result<Box<dyn Collector>, AttachError> {
-        Ok(Box::new(DiskCollector {
-            latency: take_map(&mut ebpf, variant.counter_map)?,
-            _ebpf: ebpf,
-        }))
-    }
-}
-
-fn chart(name: String, dev: u64, update_every: u32) -> Chart {
-    Chart {
-        id: format!("disk_latency_io.{name}"),
-        title: "Disk latency".into(),
-        units: "calls/s",
-        family: name,
-        context: "disk.latency_io",
-        kind: ChartKind::Stacked,
-        priority: 2095,
-        module: "disk",
-        update_every,
-        dims: BUCKET_DIMS.iter().map(|d| d.instance(dev)).collect(),
-    }
+/// Each device's name, from `/proc/partitions`, else from sysfs.
+fn disk_names(devices: &[u32]) -> Vec<Option<String>> {
+    let partitions =
+        partition_names(&std::fs::read_to_string("/proc/partitions").unwrap_or_default());
+    devices
+        .iter()
+        .map(|&dev| {
+            partitions
+                .get(&dev)
+                .cloned()
+                .or_else(|| sysfs_name(Path::new("/sys/dev/block"), dev))
+        })
+        .collect()
 }
 
 /// The kernel's dev_t (12 bits of major, 20 of minor).
-fn dev_t(major: u64, minor: u64) -> u64 {
+fn dev_t(major: u32, minor: u32) -> u32 {
     (major << 20) | minor
 }
 
 /// dev_t to name, from `/proc/partitions` (after its two header lines:
 /// major, minor, size in blocks, name).
-fn partition_names(partitions: &str) -> BTreeMap<u64, String> {
+fn partition_names(partitions: &str) -> BTreeMap<u32, String> {
     partitions
         .lines()
         .skip(2)
@@ -182,7 +125,7 @@ fn partition_names(partitions: &str) -> BTreeMap<u64, String> {
 
 /// The device's name from its `<major>:<minor>` link in `/sys/dev/block`,
 /// if it has a size (a detached loop device keeps its link, with size 0).
-fn sysfs_name(dir: &Path, dev: u64) -> Option<String> {
+fn sysfs_name(dir: &Path, dev: u32) -> Option<String> {
     let link = dir.join(format!("{}:{}", dev >> 20, dev & 0xfffff));
     let size = std::fs::read_to_string(link.join("size")).ok()?;
     if size.trim().parse::<u64>().ok()? == 0 {
@@ -192,30 +135,43 @@ fn sysfs_name(dir: &Path, dev: u64) -> Option<String> {
     Some(target.file_name()?.to_str()?.to_owned())
 }
 
-struct DiskCollector {
-    /// Owns the programs and links.
-    _ebpf: Ebpf,
-    latency: PerCpuHashMap<MapData, u32, Buckets>,
+const fn program(name: &'static str, hook: Hook) -> (&'static str, Hook, Needed) {
+    (name, hook, Needed::Always)
 }
 
-impl Collector for DiskCollector {
-    fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError> {
-        for entry in self.latency.iter() {
-            let (dev, per_cpu) = entry.map_err(|source| CollectError::Map {
-                map: "disk_latency",
-                source,
-            })?;
-            for bucket in 0..BUCKETS {
-                let count: u64 = per_cpu.iter().map(|buckets| buckets[bucket]).sum();
-                // A counter never sent reads 0: empty buckets cost no record.
-                if count > 0 {
-                    records.push(ipc::Record::keyed(bucket as u32, u64::from(dev), count));
-                }
-            }
-        }
-        Ok(())
-    }
-}
+pub static THREAD: Thread = Thread {
+    name: ThreadName::Disk,
+    object: OBJECT,
+    // No chart before a disk completes I/O.
+    charts: &[],
+    keyed: Some(KEYED),
+    per_process: None,
+    calls: &[],
+    variants: &[
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[
+                program("disk_issue_btf", Hook::BtfTracepoint("block_rq_issue")),
+                program(
+                    "disk_complete_btf",
+                    Hook::BtfTracepoint("block_rq_complete"),
+                ),
+            ],
+        ),
+        // Kernels before 5.5 have no BTF tracepoints.
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[
+                program("disk_issue_tp", Hook::Tracepoint("block", "block_rq_issue")),
+                program(
+                    "disk_complete_tp",
+                    Hook::Tracepoint("block", "block_rq_complete"),
+                ),
+            ],
+        ),
+    ],
+    keys: &[],
+};
 
 #[cfg(test)]
 mod tests {
@@ -251,17 +207,5 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found.as_deref(), Some("nvme0c0n1"));
         assert_eq!((empty, missing), (None, None));
-    }
-
-    #[test]
-    fn one_chart_per_disk_with_the_originals_definition() {
-        let chart = chart("sda".into(), dev_t(8, 0), 5);
-        assert_eq!(
-            (chart.id.as_str(), chart.family.as_str(), chart.context),
-            ("disk_latency_io.sda", "sda", "disk.latency_io")
-        );
-        assert_eq!(chart.dims.len(), 24);
-        assert!(chart.dims.iter().all(|d| d.key == dev_t(8, 0)));
-        assert_eq!(chart.dims[23].id, "4s->+Inf");
     }
 }

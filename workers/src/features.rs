@@ -9,6 +9,8 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use crate::loader::{self, AttachError};
 use crate::thread::{syscall_functions, Hook, Needed, ProgramSpec};
 
+use bpf::check::OBJECT;
+
 /// A kind of hook some variant needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
@@ -53,11 +55,7 @@ impl Feature {
             Feature::Trampoline => ("check_fentry", Hook::FEntry(syscall_functions!("getpid"))),
             Feature::KProbe => ("check_kprobe", Hook::KProbe(syscall_functions!("getpid"))),
         };
-        ProgramSpec {
-            name,
-            hook,
-            needed: Needed::Always,
-        }
+        ProgramSpec::new(OBJECT.program(name).name, hook, Needed::Always)
     }
 
     /// Where the probe program attaches, for the report.
@@ -65,7 +63,10 @@ impl Feature {
         match self.program().hook {
             Hook::Tracepoint(category, name) => format!("{category}/{name}"),
             Hook::BtfTracepoint(name) => name.to_string(),
-            Hook::FEntry(names) | Hook::FExit(names) | Hook::KProbe(names) => names.join(" or "),
+            Hook::Syscalls { names, .. }
+            | Hook::FEntry(names)
+            | Hook::FExit(names)
+            | Hook::KProbe(names) => names.join(" or "),
         }
     }
 
@@ -79,7 +80,7 @@ impl Feature {
 fn load(btf: &Btf) -> Result<aya::Ebpf, AttachError> {
     EbpfLoader::new()
         .btf(Some(btf))
-        .load(bpf::CHECK)
+        .load(OBJECT.bytes)
         .map_err(AttachError::Object)
 }
 

@@ -1,5 +1,5 @@
 //! Loads a variant's object, attaches the programs it needs, and reads its
-//! counters. A variant that fails half-way is dropped whole: every program,
+//! maps. A variant that fails half-way is dropped whole: every program,
 //! link and map of the attempt goes with its `Ebpf`.
 
 use std::collections::HashMap;
@@ -10,14 +10,12 @@ use aya::programs::trace_point::TracePointError;
 use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 use aya_obj::btf::BtfKind;
-use bpf::layout;
-use conf::LoadMode;
+use ipc::Message;
 use tracing::debug;
 
-use crate::per_process;
-use crate::thread::{
-    CollectError, Collector, Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig,
-};
+use crate::keyed::KeyedReader;
+use crate::pid_table::PidTable;
+use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -26,28 +24,22 @@ pub enum AttachError {
     #[error("cannot load the object: {0:?}")]
     Object(aya::EbpfError),
     #[error("program `{0}` is missing from the object")]
-    MissingProgram(&'static str),
+    MissingProgram(String),
     #[error("the kernel refused program `{program}`: {source:?}")]
     Load {
-        program: &'static str,
+        program: String,
         source: ProgramError,
     },
     #[error("no kernel function for `{program}`: none of {names} is in the kernel's BTF")]
-    NoFunction {
-        program: &'static str,
-        names: String,
-    },
+    NoFunction { program: String, names: String },
     #[error("cannot attach `{program}` to {hook}: {source:?}")]
     Attach {
-        program: &'static str,
+        program: String,
         hook: String,
         source: ProgramError,
     },
     #[error("cannot probe `{program}` on any of its kernel functions: {reasons}")]
-    Probe {
-        program: &'static str,
-        reasons: String,
-    },
+    Probe { program: String, reasons: String },
     #[error("map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
 }
@@ -87,21 +79,20 @@ fn allocates_in_tracing(btf: &Btf) -> bool {
 
 /// Loads `variant` and attaches every program this configuration needs.
 pub fn attach(
-    thread: &dyn Thread,
+    thread: &Thread,
     variant: &Variant,
     cfg: &WorkerConfig,
     btf: &Btf,
-) -> Result<Box<dyn Collector>, AttachError> {
+) -> Result<Collector, AttachError> {
     let filter_tgid = cfg.pid_filter.unwrap_or(0);
     let settings = cfg.settings();
-    let table_size = per_process::enabled(thread, &cfg.config).map(|per| per.slots(settings));
-    let per_process = table_size.is_some();
-    let tgid_values_on = u32::from(per_process);
+    let per_process = thread.per_process_on(settings);
+    let tgid_values_on = u32::from(per_process.is_some());
     let mut loader = EbpfLoader::new();
     loader
         .btf(Some(btf))
         .override_global("filter_tgid", &filter_tgid, true)
-        .override_global(layout::TGID_VALUES_ON, &tgid_values_on, false);
+        .override_global(bpf::TGID_VALUES_ON, &tgid_values_on, false);
     if cfg.pid_filter.is_none() {
         // Unused without --pid; their default sizes would cost 640 KB of
         // kernel memory each. (A name the object lacks is ignored.)
@@ -109,30 +100,23 @@ pub fn attach(
             loader.map_max_entries(map, 1);
         }
     }
-    if let Some(size) = table_size {
+    let mut object = thread.object.bytes;
+    if let Some(per) = per_process {
         // Compiled with one entry: unused (and free) with apps and cgroups off.
-        loader.map_max_entries(layout::TGID_VALUES_MAP, size);
-    }
-    let object = match table_size {
-        Some(_) if allocates_in_tracing(btf) => {
-            bpf::on_demand(thread.name().key()).unwrap_or(variant.object)
+        loader.map_max_entries(bpf::TGID_VALUES_MAP, per.slots(settings));
+        if allocates_in_tracing(btf) {
+            object = thread.object.on_demand.unwrap_or(object);
         }
-        _ => variant.object,
-    };
+    }
     let mut ebpf = loader.load(object).map_err(AttachError::Object)?;
     if let Some(pid) = cfg.pid_filter {
         track(&mut ebpf, &[pid])?;
     }
-    let needed = |spec: &&ProgramSpec| match spec.needed {
-        Needed::Always | Needed::WhereHookExists => true,
-        Needed::EntryMode => settings.mode == LoadMode::Entry,
-        Needed::ReturnMode => settings.mode == LoadMode::Return,
-        Needed::PidFilter => cfg.pid_filter.is_some(),
-        Needed::PerProcess => per_process,
-        Needed::Counter(counter) => thread.collects(&cfg.config, counter),
-    };
-    for spec in variant.programs.iter().filter(needed) {
-        match attach_program(&mut ebpf, spec, btf) {
+    for spec in thread.programs(variant) {
+        if !cfg.needs(thread, spec.needed) {
+            continue;
+        }
+        match attach_program(&mut ebpf, &spec, btf) {
             Err(e) if spec.needed == Needed::WhereHookExists && e.hook_missing() => {
                 debug!("{}: the kernel has no {:?}; skipped", spec.name, spec.hook)
             }
@@ -143,62 +127,73 @@ pub fn attach(
         // Descendants forked before the fork hook was attached.
         track(&mut ebpf, &descendants(pid))?;
     }
-    thread.collector(ebpf, variant, cfg)
+    Collector::new(thread, ebpf, cfg)
 }
 
-/// Attaches one program of a loaded object where its hook says; the link
-/// lives as long as `ebpf`.
+/// Attaches one program of a loaded object where its hook says; the links
+/// live as long as `ebpf`.
 pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<(), AttachError> {
+    let name = spec.name.as_str();
     let program = ebpf
-        .program_mut(spec.name)
-        .ok_or(AttachError::MissingProgram(spec.name))?;
+        .program_mut(name)
+        .ok_or_else(|| AttachError::MissingProgram(name.to_owned()))?;
     let load = |source| AttachError::Load {
-        program: spec.name,
+        program: name.to_owned(),
         source,
     };
     let attach = |source| AttachError::Attach {
-        program: spec.name,
+        program: name.to_owned(),
         hook: format!("{:?}", spec.hook),
         source,
     };
     match spec.hook {
-        Hook::BtfTracepoint(name) => {
+        Hook::BtfTracepoint(event) => {
             let program: &mut BtfTracePoint = program.try_into().map_err(load)?;
-            program.load(name, btf).map_err(load)?;
+            program.load(event, btf).map_err(load)?;
             program.attach().map_err(attach)?;
         }
-        Hook::Tracepoint(category, name) => {
+        Hook::Tracepoint(category, event) => {
             let program: &mut TracePoint = program.try_into().map_err(load)?;
             program.load().map_err(load)?;
-            program.attach(category, name).map_err(attach)?;
+            program.attach(category, event).map_err(attach)?;
+        }
+        Hook::Syscalls { exit, names } => {
+            let program: &mut TracePoint = program.try_into().map_err(load)?;
+            program.load().map_err(load)?;
+            let side = if exit { "sys_exit_" } else { "sys_enter_" };
+            for syscall in names {
+                program
+                    .attach("syscalls", &format!("{side}{syscall}"))
+                    .map_err(attach)?;
+            }
         }
         Hook::FEntry(names) => {
             let program: &mut FEntry = program.try_into().map_err(load)?;
-            first_function(spec, names, |name| program.load(name, btf))?;
+            first_function(name, names, |function| program.load(function, btf))?;
             program.attach().map_err(attach)?;
         }
         Hook::FExit(names) => {
             let program: &mut FExit = program.try_into().map_err(load)?;
-            first_function(spec, names, |name| program.load(name, btf))?;
+            first_function(name, names, |function| program.load(function, btf))?;
             program.attach().map_err(attach)?;
         }
         Hook::KProbe(names) => {
             let program: &mut KProbe = program.try_into().map_err(load)?;
             program.load().map_err(load)?;
             let mut failures: Vec<(String, Vec<&str>)> = Vec::new();
-            for name in names {
-                let reason = match program.attach(name, 0) {
+            for function in names {
+                let reason = match program.attach(function, 0) {
                     Ok(_) => return Ok(()),
                     Err(e) => format!("{e:?}"),
                 };
                 // The same reason for every name (no kprobes at all) is said once.
                 match failures.iter_mut().find(|(r, _)| *r == reason) {
-                    Some((_, failed)) => failed.push(name),
-                    None => failures.push((reason, vec![name])),
+                    Some((_, failed)) => failed.push(function),
+                    None => failures.push((reason, vec![function])),
                 }
             }
             return Err(AttachError::Probe {
-                program: spec.name,
+                program: name.to_owned(),
                 reasons: failures
                     .iter()
                     .map(|(reason, failed)| format!("{}: {reason}", failed.join(", ")))
@@ -213,7 +208,7 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
 /// Loads a trampoline for the first of `names` the kernel's BTF knows; a
 /// name missing from BTF is the only failure that moves on to the next.
 fn first_function(
-    spec: &ProgramSpec,
+    program: &str,
     names: &[&str],
     mut load: impl FnMut(&str) -> Result<(), ProgramError>,
 ) -> Result<(), AttachError> {
@@ -223,14 +218,14 @@ fn first_function(
             Err(ProgramError::Btf(_)) => continue,
             Err(source) => {
                 return Err(AttachError::Load {
-                    program: spec.name,
+                    program: program.to_owned(),
                     source,
                 })
             }
         }
     }
     Err(AttachError::NoFunction {
-        program: spec.name,
+        program: program.to_owned(),
         names: names.join(", "),
     })
 }
@@ -286,14 +281,7 @@ fn parent_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Sums a per-CPU counter array every tick.
-pub struct CounterCollector {
-    map_name: &'static str,
-    counters: PerCpuArray<MapData, u64>,
-    count: u32,
-}
-
-/// Takes `name` out of `ebpf` as the map type `T` (for a collector to keep).
+/// Takes `name` out of `ebpf` as the map type `T` (for a reader to keep).
 pub fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, AttachError>
 where
     T: TryFrom<Map, Error = MapError>,
@@ -308,30 +296,92 @@ where
     })
 }
 
-impl CounterCollector {
-    pub fn new(ebpf: &mut Ebpf, map_name: &'static str, count: u32) -> Result<Self, AttachError> {
-        let counters = take_map(ebpf, map_name)?;
-        Ok(CounterCollector {
-            map_name,
-            counters,
-            count,
-        })
+/// Takes the hash map `name` out of `ebpf`, for a raw reader.
+pub fn take_map_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, AttachError> {
+    match ebpf.take_map(name) {
+        Some(Map::HashMap(map) | Map::PerCpuHashMap(map)) => Ok(map),
+        Some(_) => Err(AttachError::Map {
+            map: name,
+            detail: "not a hash map".into(),
+        }),
+        None => Err(AttachError::Map {
+            map: name,
+            detail: "missing from the object".into(),
+        }),
     }
 }
 
-impl Collector for CounterCollector {
-    fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError> {
-        for index in 0..self.count {
-            let per_cpu = self
-                .counters
-                .get(&index, 0)
-                .map_err(|source| CollectError::Map {
-                    map: self.map_name,
-                    source,
-                })?;
-            records.push(ipc::Record::counter(index, per_cpu.iter().sum()));
+/// A value reading of a kernel map failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("reading map `{map}`: {source:?}")]
+    Map {
+        map: &'static str,
+        source: aya::maps::MapError,
+    },
+    #[error("walking map `{map}`: {source}")]
+    Walk {
+        map: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// An attached variant and the reader of its maps: the thread's counters
+/// (a per-CPU array), its keyed counters, its per-process table. Dropping
+/// it detaches everything.
+pub struct Collector {
+    counters: Option<(&'static str, PerCpuArray<MapData, u64>, u32)>,
+    keyed: Option<KeyedReader>,
+    table: Option<PidTable>,
+    /// Owns the programs and links.
+    _ebpf: Ebpf,
+}
+
+impl Collector {
+    fn new(thread: &Thread, mut ebpf: Ebpf, cfg: &WorkerConfig) -> Result<Collector, AttachError> {
+        let object = &thread.object;
+        let counters = object
+            .counter_map
+            .map(|map| Ok::<_, AttachError>((map, take_map(&mut ebpf, map)?, object.counters.len() as u32)))
+            .transpose()?;
+        let keyed = thread
+            .keyed
+            .map(|keyed| KeyedReader::new(&mut ebpf, keyed, object))
+            .transpose()?;
+        let table = thread
+            .per_process_on(cfg.settings())
+            .map(|per| PidTable::new(&mut ebpf, per, object.per_process))
+            .transpose()?;
+        Ok(Collector {
+            counters,
+            keyed,
+            table,
+            _ebpf: ebpf,
+        })
+    }
+
+    /// Appends this update's counters and keyed counters.
+    pub fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
+        if let Some((map, counters, count)) = &self.counters {
+            for index in 0..*count {
+                let per_cpu = counters
+                    .get(&index, 0)
+                    .map_err(|source| CollectError::Map { map, source })?;
+                out.push(Message::Counter {
+                    index,
+                    total: per_cpu.iter().sum(),
+                });
+            }
+        }
+        if let Some(keyed) = &mut self.keyed {
+            keyed.collect(out)?;
         }
         Ok(())
+    }
+
+    /// The per-process table, when the thread counts per process.
+    pub fn pid_table(&mut self) -> Option<&mut PidTable> {
+        self.table.as_mut()
     }
 }
 
@@ -360,18 +410,6 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(has_child && has_grandchild, "sh and its sleep in {found:?}");
-    }
-
-    #[test]
-    fn every_thread_with_a_per_process_table_has_its_on_demand_object() {
-        for thread in crate::registry::all() {
-            assert_eq!(
-                bpf::on_demand(thread.name().key()).is_some(),
-                thread.per_process().is_some(),
-                "{}",
-                thread.name()
-            );
-        }
     }
 
     #[test]

@@ -139,22 +139,16 @@ impl HashReader {
         let mut values = vec![0u64; self.words];
         loop {
             let mut attr = zeroed();
-            // SAFETY: writing plain fields of the member the command reads.
-            unsafe {
-                attr.__bindgen_anon_2.map_fd = self.fd();
-                attr.__bindgen_anon_2.key = key.as_ref().map_or(0, |k| k as *const u32 as u64);
-                attr.__bindgen_anon_2.__bindgen_anon_1.next_key = &mut next as *mut u32 as u64;
-            }
+            attr.__bindgen_anon_2.map_fd = self.fd();
+            attr.__bindgen_anon_2.key = key.as_ref().map_or(0, |k| k as *const u32 as u64);
+            attr.__bindgen_anon_2.__bindgen_anon_1.next_key = &mut next as *mut u32 as u64;
             if bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr).is_err() {
                 return;
             }
             let mut attr = zeroed();
-            // SAFETY: as above.
-            unsafe {
-                attr.__bindgen_anon_2.map_fd = self.fd();
-                attr.__bindgen_anon_2.key = &next as *const u32 as u64;
-                attr.__bindgen_anon_2.__bindgen_anon_1.value = values.as_mut_ptr() as u64;
-            }
+            attr.__bindgen_anon_2.map_fd = self.fd();
+            attr.__bindgen_anon_2.key = &next as *const u32 as u64;
+            attr.__bindgen_anon_2.__bindgen_anon_1.value = values.as_mut_ptr() as u64;
             // Deleted meanwhile: skipped.
             if bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr).is_ok() {
                 each(next, &values);
@@ -165,11 +159,8 @@ impl HashReader {
 
     pub fn remove(&mut self, key: u32) {
         let mut attr = zeroed();
-        // SAFETY: as in walk_by_entry.
-        unsafe {
-            attr.__bindgen_anon_2.map_fd = self.fd();
-            attr.__bindgen_anon_2.key = &key as *const u32 as u64;
-        }
+        attr.__bindgen_anon_2.map_fd = self.fd();
+        attr.__bindgen_anon_2.key = &key as *const u32 as u64;
         // Gone already is fine: the entry is what is to go.
         let _ = bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr);
     }

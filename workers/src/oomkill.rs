@@ -11,35 +11,33 @@
 //! it), and `services.oomkills` is `absolute` like the others (the original
 //! made its 0/1 values `incremental`).
 
-use bpf::layout::oomkill::*;
+use bpf::oomkill::counter::*;
+use bpf::oomkill::OBJECT;
 use conf::ThreadName;
 
-use crate::chart::{ChartDef, ChartKind, ChartMode};
+use crate::chart::{ChartKind, ChartMode, Look};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, PID_FILTER_PROGRAMS};
-
-pub struct Oomkill;
+use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
 const TITLE: &str = "OOM kills. This chart is provided by eBPF plugin.";
 
 const fn view(title: &'static str, context: &'static str, kind: ChartKind, priority: u32) -> View {
     View {
         id: "oomkills",
-        title,
-        units: "kills",
-        family: "mem",
-        context,
-        kind,
-        priority,
+        look: Look {
+            title,
+            units: "kills",
+            family: "mem",
+            context,
+            kind,
+            priority,
+            module: "oomkill",
+        },
         incremental: false,
     }
 }
 
-const COUNTERS: &[&str] = &["kills", "tgid_added", "tgid_ended", "tgid_full"];
-const _: () = assert!(COUNTERS.len() == bpf::layout::oomkill::COUNTERS as usize);
-
-const PER_PROCESS_CHARTS: PerProcess = PerProcess {
-    counters: COUNTERS.split_at(PER_PROCESS as usize).0,
+const PER_PROCESS: PerProcess = PerProcess {
     charts: &[ProcessChart {
         counter: KILLS,
         plus: None,
@@ -51,58 +49,39 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
         ),
         services: view(TITLE, "", ChartKind::Line, 20191),
     }],
-    module: "oomkill",
     // Victims wait in the table only until the worker's next look.
     max_slots: Some(1024),
     apps_always: true,
     releases_follow_exits: None,
 };
 
-/// A variant: the victim's program `name` on `hook`, and the table's and
-/// the filter's programs.
-macro_rules! victim_variant {
-    ($name:literal, $hook:expr) => {
-        Variant {
-            kind: VariantKind::Tracepoint,
-            object: bpf::OOMKILL,
-            counter_map: "oomkill_counters",
-            programs: &[
-                ProgramSpec::new($name, $hook, Needed::Always),
-                ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
-                ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
-                PID_FILTER_PROGRAMS[0],
-                PID_FILTER_PROGRAMS[1],
-            ],
-        }
-    };
-}
-
-const VARIANTS: &[Variant] = &[
-    // Kernels from 6.8 pass the victim's task: its TGID, name, parent and
-    // cgroup are exact.
-    victim_variant!("oomkill_victim", Hook::BtfTracepoint("mark_victim")),
-    // Before 6.8 the tracepoint passes the victim's pid only.
-    victim_variant!("oomkill_victim_pid", Hook::Tracepoint("oom", "mark_victim")),
-];
-
-impl Thread for Oomkill {
-    fn name(&self) -> ThreadName {
-        ThreadName::Oomkill
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        &[]
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-
-    fn per_process(&self) -> Option<&'static PerProcess> {
-        Some(&PER_PROCESS_CHARTS)
-    }
-}
+pub static THREAD: Thread = Thread {
+    name: ThreadName::Oomkill,
+    object: OBJECT,
+    charts: &[],
+    keyed: None,
+    per_process: Some(PER_PROCESS),
+    calls: &[],
+    variants: &[
+        // Kernels from 6.8 pass the victim's task: its TGID, name, parent
+        // and cgroup are exact.
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[(
+                "oomkill_victim",
+                Hook::BtfTracepoint("mark_victim"),
+                Needed::Always,
+            )],
+        ),
+        // Before 6.8 the tracepoint passes the victim's pid only.
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[(
+                "oomkill_victim_pid",
+                Hook::Tracepoint("oom", "mark_victim"),
+                Needed::Always,
+            )],
+        ),
+    ],
+    keys: &[],
+};

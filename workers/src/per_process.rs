@@ -86,7 +86,7 @@ impl Families {
             priority,
             module: self.module,
         };
-        let view = |look: Look| View {
+        let view = View {
             id,
             look,
             incremental: true,
@@ -95,21 +95,27 @@ impl Families {
             counter,
             plus: None,
             mode,
-            apps: view(Look {
-                family: self.apps,
-                context: "",
-                ..look
-            }),
-            cgroup: (
-                view(Look {
-                    context: contexts.0,
-                    kind: ChartKind::Line,
-                    priority: cgroup_priority,
+            apps: View {
+                look: Look {
+                    family: self.apps,
+                    context: "",
                     ..look
-                }),
+                },
+                ..view
+            },
+            cgroup: (
+                View {
+                    look: Look {
+                        context: contexts.0,
+                        kind: ChartKind::Line,
+                        priority: cgroup_priority,
+                        ..look
+                    },
+                    ..view
+                },
                 dim,
             ),
-            services: view(look),
+            services: view,
         }
     }
 }

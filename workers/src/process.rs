@@ -33,85 +33,51 @@
 //! process's own tasks (the original counted them for the process that
 //! reaped them, often the parent).
 
-use bpf::layout::process::*;
+use bpf::process::counter::*;
+use bpf::process::OBJECT;
 use conf::ThreadName;
 
-use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
+use crate::chart::{ChartDef, ChartKind, ChartMode, Defaults, DimDef, DimValue, Look};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, VariantKind, RELEASE_FUNCTIONS};
+use crate::thread::{Hook, Needed, Thread, Variant, VariantKind, RELEASE_FUNCTIONS};
 
-pub struct Process;
-
-const COUNTERS: &[&str] = &[
-    "new_process",
-    "new_thread",
-    "task_exit",
-    "group_exit",
-    "task_release",
-    "error_process",
-    "error_thread",
-    "tgid_added",
-    "tgid_ended",
-    "tgid_full",
-];
-const _: () = assert!(COUNTERS.len() == bpf::layout::process::COUNTERS as usize);
-
-const fn chart(
-    id: &'static str,
-    title: &'static str,
-    units: &'static str,
-    priority: u32,
-    mode: ChartMode,
-    dims: &'static [DimDef],
-) -> ChartDef {
-    ChartDef {
-        id,
-        title,
-        units,
-        family: "processes",
-        context: "",
-        kind: ChartKind::Line,
-        priority,
-        module: "process",
-        mode,
-        dims,
-    }
-}
+const DEFAULTS: Defaults = Defaults {
+    units: "calls/s",
+    family: "processes",
+    module: "process",
+};
 
 const fn dim(id: &'static str, name: &'static str, value: DimValue) -> DimDef {
     DimDef::new(id, name, value)
 }
 
 const CHARTS: &[ChartDef] = &[
-    chart(
+    DEFAULTS.chart(
         "system.process_thread",
         "Start process",
-        "calls/s",
         21002,
-        ChartMode::Both,
         &[
             dim("_do_fork", "process", DimValue::Delta(NEW_PROCESS)),
             dim("sys_clone", "thread", DimValue::Delta(NEW_THREAD)),
         ],
     ),
-    chart(
+    DEFAULTS.chart(
         "system.exit",
         "Exit process",
-        "calls/s",
         21003,
-        ChartMode::Both,
         &[
             dim("do_exit", "process", DimValue::Delta(TASK_EXIT)),
             dim("release_task", "task", DimValue::Delta(TASK_RELEASE)),
         ],
     ),
-    chart(
-        "system.process_status",
-        "Process not closed",
-        "difference",
-        21004,
-        ChartMode::Both,
-        &[
+    ChartDef {
+        id: "system.process_status",
+        look: Look {
+            units: "difference",
+            ..DEFAULTS.look("Process not closed", 21004)
+        },
+        mode: ChartMode::Both,
+        dims: &[
             dim(
                 "process",
                 "process",
@@ -123,13 +89,11 @@ const CHARTS: &[ChartDef] = &[
                 DimValue::DeltaDiff(TASK_EXIT, TASK_RELEASE),
             ),
         ],
-    ),
-    chart(
+    },
+    DEFAULTS.errors(
         "system.task_error",
         "Fails to create process",
-        "calls/s",
         21005,
-        ChartMode::ReturnOnly,
         &[
             dim("_do_fork", "process", DimValue::Delta(ERROR_PROCESS)),
             dim("sys_clone", "thread", DimValue::Delta(ERROR_THREAD)),
@@ -149,12 +113,15 @@ const fn view(
 ) -> View {
     View {
         id,
-        title,
-        units: "calls/s",
-        family,
-        context,
-        kind,
-        priority,
+        look: Look {
+            title,
+            units: "calls/s",
+            family,
+            context,
+            kind,
+            priority,
+            module: "process",
+        },
         incremental,
     }
 }
@@ -201,8 +168,7 @@ macro_rules! per_process {
     };
 }
 
-const PER_PROCESS_CHARTS: PerProcess = PerProcess {
-    counters: COUNTERS.split_at(PER_PROCESS as usize).0,
+const PER_PROCESS: PerProcess = PerProcess {
     charts: &[
         per_process!(
             NEW_PROCESS,
@@ -250,170 +216,76 @@ const PER_PROCESS_CHARTS: PerProcess = PerProcess {
             ("do_exit", "process")
         ),
     ],
-    module: "process",
     max_slots: None,
     apps_always: false,
     releases_follow_exits: Some((TASK_EXIT, TASK_RELEASE)),
 };
-
-const fn program(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
-    ProgramSpec { name, hook, needed }
-}
-
-const fn syscalls(event: &'static str) -> Hook {
-    Hook::Tracepoint("syscalls", event)
-}
-
-const fn variant(kind: VariantKind, programs: &'static [ProgramSpec]) -> Variant {
-    Variant {
-        kind,
-        object: bpf::PROCESS,
-        counter_map: "process_counters",
-        programs,
-    }
-}
 
 /// Where a fork's outcome is seen: its PID or error, and its flags.
 const CLONE_FUNCTIONS: &[&str] = &["kernel_clone", "_do_fork", "do_fork"];
 /// Run in every exiting task, told whether it is its process's last
 /// (`group_dead`): the same argument in both, the second.
 const GROUP_EXIT_FUNCTIONS: &[&str] = &["taskstats_exit", "acct_collect"];
+const EXIT_FUNCTIONS: &[&str] = &["do_exit"];
 
-/// The trampoline and probe variants: the same functions, hooked with
-/// `$hook` by the programs `process_<what><suffix>`, after their own
-/// programs for the fork's outcome (`$clone`).
-macro_rules! function_variant {
-    ($kind:ident, $suffix:literal, $hook:ident, [$($clone:expr),+]) => {
-        variant(
-            VariantKind::$kind,
+const fn always(name: &'static str, hook: Hook) -> (&'static str, Hook, Needed) {
+    (name, hook, Needed::Always)
+}
+
+const fn failures(name: &'static str, event: &'static str) -> (&'static str, Hook, Needed) {
+    (name, Hook::Tracepoint("syscalls", event), Needed::ReturnMode)
+}
+
+pub static THREAD: Thread = Thread {
+    name: ThreadName::Process,
+    object: OBJECT,
+    charts: CHARTS,
+    keyed: None,
+    per_process: Some(PER_PROCESS),
+    calls: &[],
+    // The trampoline variant first: in return mode the tracepoint variant's
+    // syscall tracepoints slow every syscall of every task (DESIGN.md).
+    variants: &[
+        Variant::with(
+            VariantKind::Trampoline,
             &[
-                ProgramSpec::filter_fork(VariantKind::$kind),
-                ProgramSpec::tgid_values(VariantKind::$kind)[0],
-                ProgramSpec::tgid_values(VariantKind::$kind)[1],
-                $($clone,)+
-                program(
-                    concat!("process_exit", $suffix),
-                    Hook::$hook(&["do_exit"]),
-                    Needed::Always,
+                always("process_clone_fexit", Hook::FExit(CLONE_FUNCTIONS)),
+                always("process_exit_fentry", Hook::FEntry(EXIT_FUNCTIONS)),
+                always(
+                    "process_group_exit_fentry",
+                    Hook::FEntry(GROUP_EXIT_FUNCTIONS),
                 ),
-                program(
-                    concat!("process_group_exit", $suffix),
-                    Hook::$hook(GROUP_EXIT_FUNCTIONS),
-                    Needed::Always,
-                ),
-                program(
-                    concat!("process_release", $suffix),
-                    Hook::$hook(RELEASE_FUNCTIONS),
-                    Needed::Always,
-                ),
+                always("process_release_fentry", Hook::FEntry(RELEASE_FUNCTIONS)),
             ],
-        )
-    };
-}
-
-/// The trampoline variant first: in return mode the tracepoint variant's
-/// syscall tracepoints slow every syscall of every task (DESIGN.md).
-const VARIANTS: &[Variant] = &[
-    function_variant!(
-        Trampoline,
-        "_fentry",
-        FEntry,
-        [program(
-            "process_clone_fexit",
-            Hook::FExit(CLONE_FUNCTIONS),
-            Needed::Always
-        )]
-    ),
-    variant(
-        VariantKind::Tracepoint,
-        &[
-            program(
-                "process_fork",
-                Hook::BtfTracepoint("sched_process_fork"),
-                Needed::Always,
-            ),
-            program(
-                "process_exit",
-                Hook::BtfTracepoint("sched_process_exit"),
-                Needed::Always,
-            ),
-            program(
-                "process_free",
-                Hook::BtfTracepoint("sched_process_free"),
-                Needed::Always,
-            ),
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
-            program(
-                "process_clone_enter",
-                syscalls("sys_enter_clone"),
-                Needed::ReturnMode,
-            ),
-            program(
-                "process_clone_exit",
-                syscalls("sys_exit_clone"),
-                Needed::ReturnMode,
-            ),
-            program(
-                "process_clone3_enter",
-                syscalls("sys_enter_clone3"),
-                Needed::ReturnMode,
-            ),
-            program(
-                "process_clone3_exit",
-                syscalls("sys_exit_clone3"),
-                Needed::ReturnMode,
-            ),
-            program(
-                "process_fork_exit",
-                syscalls("sys_exit_fork"),
-                Needed::ReturnMode,
-            ),
-            program(
-                "process_vfork_exit",
-                syscalls("sys_exit_vfork"),
-                Needed::ReturnMode,
-            ),
-        ],
-    ),
-    // The return probe needs the flags its entry probe saved: entry first.
-    function_variant!(
-        Probe,
-        "_kprobe",
-        KProbe,
-        [
-            program(
-                "process_clone_kprobe",
-                Hook::KProbe(CLONE_FUNCTIONS),
-                Needed::Always
-            ),
-            program(
-                "process_clone_kretprobe",
-                Hook::KProbe(CLONE_FUNCTIONS),
-                Needed::Always
-            )
-        ]
-    ),
-];
-
-impl Thread for Process {
-    fn name(&self) -> ThreadName {
-        ThreadName::Process
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        COUNTERS
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        CHARTS
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        VARIANTS
-    }
-
-    fn per_process(&self) -> Option<&'static PerProcess> {
-        Some(&PER_PROCESS_CHARTS)
-    }
-}
+        ),
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[
+                always("process_fork", Hook::BtfTracepoint("sched_process_fork")),
+                always("process_exit", Hook::BtfTracepoint("sched_process_exit")),
+                always("process_free", Hook::BtfTracepoint("sched_process_free")),
+                failures("process_clone_enter", "sys_enter_clone"),
+                failures("process_clone_exit", "sys_exit_clone"),
+                failures("process_clone3_enter", "sys_enter_clone3"),
+                failures("process_clone3_exit", "sys_exit_clone3"),
+                failures("process_fork_exit", "sys_exit_fork"),
+                failures("process_vfork_exit", "sys_exit_vfork"),
+            ],
+        ),
+        // The return probe needs the flags its entry probe saved: entry first.
+        Variant::with(
+            VariantKind::Probe,
+            &[
+                always("process_clone_kprobe", Hook::KProbe(CLONE_FUNCTIONS)),
+                always("process_clone_kretprobe", Hook::KProbe(CLONE_FUNCTIONS)),
+                always("process_exit_kprobe", Hook::KProbe(EXIT_FUNCTIONS)),
+                always(
+                    "process_group_exit_kprobe",
+                    Hook::KProbe(GROUP_EXIT_FUNCTIONS),
+                ),
+                always("process_release_kprobe", Hook::KProbe(RELEASE_FUNCTIONS)),
+            ],
+        ),
+    ],
+    keys: &[],
+};

@@ -9,32 +9,43 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conf::ThreadName;
-use ipc::{Pushed, RingWriter};
+use ipc::{exit, Message, Pushed, RingError, RingWriter, HEARTBEAT_PERIOD, RING_FD};
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use tracing::{debug, error, info, warn};
 
-use crate::loader;
+use crate::loader::{self, CollectError, Collector};
 use crate::privileges::{self, CapSet};
 use crate::registry;
-use crate::thread::{candidates, Collector, Thread, WorkerConfig};
+use crate::thread::{candidates, Thread, WorkerConfig};
 
-/// Where the supervisor puts the ring.
-pub const RING_FD: RawFd = 3;
-/// How often a worker proves it is alive, whatever its update interval.
-pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(100);
+/// Why a worker could not start; a restart would fail the same way.
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    #[error("PR_SET_PDEATHSIG: {0}")]
+    DeathSignal(nix::Error),
+    #[error("reading the configuration from stdin: {0}")]
+    Stdin(std::io::Error),
+    #[error("configuration on stdin is not valid RON: {0}")]
+    Config(#[from] ron::error::SpannedError),
+    #[error("configuration is for thread `{0}`")]
+    OtherThread(ThreadName),
+    #[error("the supervisor is gone")]
+    Orphan,
+    #[error("no ring at fd {RING_FD}: {0}")]
+    NoRing(nix::Error),
+    #[error("ring at fd {RING_FD}: {0}")]
+    Ring(RingError),
+}
 
-/// Exit statuses the supervisor tells apart.
-pub mod exit {
-    /// Stopped on request.
-    pub const STOPPED: i32 = 0;
-    /// Something broke at run time: worth a restart.
-    pub const FAILED: i32 = 1;
-    /// The supervisor started us wrongly: a restart would fail the same way.
-    pub const BAD_INVOCATION: i32 = 2;
-    /// No variant of this thread can run on this kernel.
-    pub const UNSUPPORTED: i32 = 3;
+/// What ends a running worker.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error("cannot write to the ring: {0}")]
+    Ring(#[from] RingError),
 }
 
 /// Runs a worker to its end and returns its exit status.
@@ -54,8 +65,8 @@ pub fn run(thread_name: &str) -> i32 {
     }
     let (cfg, ring) = match setup(thread) {
         Ok(ready) => ready,
-        Err(message) => {
-            error!("{message}");
+        Err(e) => {
+            error!("{e}");
             return exit::BAD_INVOCATION;
         }
     };
@@ -79,7 +90,7 @@ pub fn run(thread_name: &str) -> i32 {
     // `scripts/bench-apps`). glibc keeps freed memory unless told.
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe { libc::malloc_trim(0) };
-    match drop_privileges(collector.as_mut()) {
+    match drop_privileges(&mut collector) {
         Ok(kept) => debug!("attached; capabilities kept: {kept}"),
         Err(e) => {
             error!("cannot drop capabilities after attaching: {e}");
@@ -95,37 +106,35 @@ pub fn raise_memlock() -> nix::Result<()> {
     setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY)
 }
 
-fn setup(thread: &dyn Thread) -> Result<(WorkerConfig, RingWriter), String> {
+fn setup(thread: &Thread) -> Result<(WorkerConfig, RingWriter), SetupError> {
     // Set before exec by the supervisor too, but exec of a setuid binary
     // (the Netdata plugin install) clears it.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(SetupError::DeathSignal)?;
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
-        .map_err(|e| format!("reading the configuration from stdin: {e}"))?;
-    let cfg: WorkerConfig = ron::from_str(&input)
-        .map_err(|e| format!("configuration on stdin is not valid RON: {e}"))?;
-    if cfg.thread != thread.name() {
-        return Err(format!("configuration is for thread `{}`", cfg.thread));
+        .map_err(SetupError::Stdin)?;
+    let cfg: WorkerConfig = ron::from_str(&input)?;
+    if cfg.thread != thread.name {
+        return Err(SetupError::OtherThread(cfg.thread));
     }
     if nix::unistd::getppid().as_raw() as u32 != cfg.supervisor {
-        return Err("the supervisor is gone".into());
+        return Err(SetupError::Orphan);
     }
     fcntl(
         // SAFETY: only checks that fd 3 is open before we take it.
         unsafe { std::os::fd::BorrowedFd::borrow_raw(RING_FD) },
         FcntlArg::F_GETFD,
     )
-    .map_err(|e| format!("no ring at fd {RING_FD}: {e}"))?;
+    .map_err(SetupError::NoRing)?;
     // SAFETY: fd 3 is open and handed to us by the supervisor, owned by nobody else here.
     let ring = RingWriter::open(unsafe { OwnedFd::from_raw_fd(RING_FD) })
-        .map_err(|e| format!("ring at fd {RING_FD}: {e}"))?;
+        .map_err(SetupError::Ring)?;
     Ok((cfg, ring))
 }
 
 /// Tries the variants in order; says why each one that failed was rejected.
-fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, Box<dyn Collector>)> {
+fn attach(thread: &Thread, cfg: &WorkerConfig) -> Option<(u32, Collector)> {
     let btf = match loader::kernel_btf(cfg) {
         Ok(btf) => btf,
         Err(e) => {
@@ -154,7 +163,7 @@ fn attach(thread: &dyn Thread, cfg: &WorkerConfig) -> Option<(u32, Box<dyn Colle
 /// Once attached, a worker only reads its maps, which needs at most the
 /// capability guarding `bpf()`; it keeps nothing else, and no exec can give
 /// anything back.
-fn drop_privileges(collector: &mut dyn Collector) -> std::io::Result<CapSet> {
+fn drop_privileges(collector: &mut Collector) -> std::io::Result<CapSet> {
     let bpf = privileges::bpf_cap();
     privileges::keep_only(CapSet::of(&[bpf]), false)?;
     privileges::forbid_new_privileges()?;
@@ -167,17 +176,17 @@ fn collect_loop(
     cfg: &WorkerConfig,
     mut ring: RingWriter,
     variant: u32,
-    mut collector: Box<dyn Collector>,
+    mut collector: Collector,
     stop: &AtomicBool,
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());
-    let mut records = Vec::new();
+    let mut messages = Vec::new();
     let mut next_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         ring.beat();
         let now = Instant::now();
         let tick = now >= next_tick;
-        if let Err(e) = send(&mut ring, variant, collector.as_mut(), &mut records, tick) {
+        if let Err(e) = send(&mut ring, variant, &mut collector, &mut messages, tick) {
             error!("{e}");
             return exit::FAILED;
         }
@@ -200,40 +209,38 @@ fn collect_loop(
     exit::STOPPED
 }
 
-/// On a tick, the update's frame: the counters, then per-process records
+/// On a tick, the update's frame: the counters, then per-process messages
 /// as far as the ring has room. Between ticks (every heartbeat), the
-/// per-process records that did not fit, in continuation frames.
+/// per-process messages that did not fit, in continuation frames.
 fn send(
     ring: &mut RingWriter,
     variant: u32,
-    collector: &mut dyn Collector,
-    records: &mut Vec<ipc::Record>,
+    collector: &mut Collector,
+    messages: &mut Vec<Message>,
     tick: bool,
-) -> Result<(), String> {
-    records.clear();
+) -> Result<(), RunError> {
+    messages.clear();
     if tick {
-        collector.collect(records).map_err(|e| e.to_string())?;
+        collector.collect(messages)?;
     }
     let mut flags = 0;
     if let Some(table) = collector.pid_table() {
         if !tick && !table.pending() {
             return Ok(());
         }
-        let budget = ring.free_records().saturating_sub(records.len());
-        table.fill(records, budget, tick);
+        let budget = ring.free_records().saturating_sub(messages.len());
+        table.fill(messages, budget, tick);
         if !tick {
             flags = ipc::FRAME_CONTINUATION;
         }
     } else if !tick {
         return Ok(());
     }
-    match ring.push_flagged(variant, flags, records) {
-        Ok(Pushed::Written) => Ok(()),
+    match ring.push_flagged(variant, flags, messages)? {
         // Only an update can be dropped (the ring was full): its counters
-        // are cumulative and come again; per-process records are made only
+        // are cumulative and come again; per-process messages are made only
         // as far as the ring has room.
-        Ok(Pushed::Dropped) => Ok(()),
-        Err(e) => Err(format!("cannot write to the ring: {e}")),
+        Pushed::Written | Pushed::Dropped => Ok(()),
     }
 }
 

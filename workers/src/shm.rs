@@ -2,182 +2,123 @@
 //! §3.7), each only when enabled in `shm.conf` `[syscalls]`, which the
 //! original ignored (B-24).
 
-use bpf::layout::shm::*;
-use conf::{Config, ThreadName};
+use bpf::shm::counter::*;
+use bpf::shm::OBJECT;
+use conf::{OwnKey, ThreadName};
 
-use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue};
-use crate::per_process::{incremental_chart, Families, PerProcess};
-use crate::thread::{
-    syscall_program, Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind,
-    PID_FILTER_PROGRAMS,
-};
+use crate::chart::{ChartDef, ChartMode, Defaults, DimDef};
+use crate::contexts;
+use crate::per_process::{Families, PerProcess};
+use crate::thread::{syscall_functions, Call, Side, Thread, Variant, VariantKind};
 
-const COUNTERS: &[&str] = &[
-    "shmget",
-    "shmat",
-    "shmdt",
-    "shmctl",
-    "tgid_added",
-    "tgid_ended",
-    "tgid_full",
-];
-const _: () = assert!(COUNTERS.len() == bpf::layout::shm::COUNTERS as usize);
-
-const CHARTS: &[ChartDef] = &[ChartDef {
-    id: "system.shared_memory_calls",
-    title: "Calls to shared memory system calls",
+const DEFAULTS: Defaults = Defaults {
     units: "calls/s",
     family: "ipc shared memory",
-    context: "",
-    kind: ChartKind::Line,
-    priority: 1207,
     module: "shm",
-    mode: ChartMode::Both,
-    dims: &[
-        DimDef::new("get", "get", DimValue::Total(GET)),
-        DimDef::new("at", "at", DimValue::Total(AT)),
-        DimDef::new("dt", "dt", DimValue::Total(DT)),
-        DimDef::new("ctl", "ctl", DimValue::Total(CTL)),
-    ],
-}];
+};
 
-/// A program on a syscall's x86-64 entry point, as the original hooks it.
-macro_rules! entry_point {
-    ($program:literal, $hook:ident, $syscall:literal, $counter:expr) => {
-        ProgramSpec::new(
-            $program,
-            Hook::$hook(&[concat!("__x64_sys_", $syscall)]),
-            Needed::Counter($counter),
-        )
+const CHARTS: &[ChartDef] = &[DEFAULTS.chart(
+    "system.shared_memory_calls",
+    "Calls to shared memory system calls",
+    1207,
+    &[
+        DimDef::total("get", "get", GET),
+        DimDef::total("at", "at", AT),
+        DimDef::total("dt", "dt", DT),
+        DimDef::total("ctl", "ctl", CTL),
+    ],
+)];
+
+/// A syscall counted on entry while `shm.conf` enables it: its tracepoint,
+/// or its entry point, as the original hooks it.
+macro_rules! syscall {
+    ($name:literal, $counter:expr) => {
+        Call::new($name, Side::Entry, &[$name], syscall_functions!($name)).switched($counter)
     };
 }
 
-const VARIANTS: &[Variant] = &[
-    Variant {
-        kind: VariantKind::Tracepoint,
-        object: bpf::SHM,
-        counter_map: "shm_counters",
-        programs: &[
-            PID_FILTER_PROGRAMS[0],
-            PID_FILTER_PROGRAMS[1],
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[0],
-            ProgramSpec::tgid_values(VariantKind::Tracepoint)[1],
-            syscall_program!("shm", enter, "shmget", Needed::Counter(GET)),
-            syscall_program!("shm", enter, "shmat", Needed::Counter(AT)),
-            syscall_program!("shm", enter, "shmdt", Needed::Counter(DT)),
-            syscall_program!("shm", enter, "shmctl", Needed::Counter(CTL)),
-        ],
-    },
-    Variant {
-        kind: VariantKind::Trampoline,
-        object: bpf::SHM,
-        counter_map: "shm_counters",
-        programs: &[
-            PID_FILTER_PROGRAMS[0],
-            PID_FILTER_PROGRAMS[1],
-            ProgramSpec::tgid_values(VariantKind::Trampoline)[0],
-            ProgramSpec::tgid_values(VariantKind::Trampoline)[1],
-            entry_point!("shmget_fentry", FEntry, "shmget", GET),
-            entry_point!("shmat_fentry", FEntry, "shmat", AT),
-            entry_point!("shmdt_fentry", FEntry, "shmdt", DT),
-            entry_point!("shmctl_fentry", FEntry, "shmctl", CTL),
-        ],
-    },
-    Variant {
-        kind: VariantKind::Probe,
-        object: bpf::SHM,
-        counter_map: "shm_counters",
-        programs: &[
-            PID_FILTER_PROGRAMS[0],
-            PID_FILTER_PROGRAMS[1],
-            ProgramSpec::tgid_values(VariantKind::Probe)[0],
-            ProgramSpec::tgid_values(VariantKind::Probe)[1],
-            entry_point!("shmget_kprobe", KProbe, "shmget", GET),
-            entry_point!("shmat_kprobe", KProbe, "shmat", AT),
-            entry_point!("shmdt_kprobe", KProbe, "shmdt", DT),
-            entry_point!("shmctl_kprobe", KProbe, "shmctl", CTL),
-        ],
-    },
+const CALLS: &[Call] = &[
+    syscall!("shmget", GET),
+    syscall!("shmat", AT),
+    syscall!("shmdt", DT),
+    syscall!("shmctl", CTL),
+];
+
+/// `shm.conf` `[syscalls]`.
+const KEYS: &[OwnKey] = &[
+    OwnKey::switch("syscalls", "shmget", GET),
+    OwnKey::switch("syscalls", "shmat", AT),
+    OwnKey::switch("syscalls", "shmdt", DT),
+    OwnKey::switch("syscalls", "shmctl", CTL),
 ];
 
 const FAMILIES: Families = Families {
     apps: "ipc shm (eBPF)",
     cgroup: "ipc shm (eBPF)",
     units: "calls/s",
+    module: "shm",
 };
 
 /// The apps, cgroup and services charts (spec §2.6).
-static PER_PROCESS_CHARTS: PerProcess = PerProcess {
-    counters: COUNTERS.split_at(PER_PROCESS as usize).0,
+const PER_PROCESS: PerProcess = PerProcess {
     charts: &[
-        incremental_chart!(
+        FAMILIES.totals(
             GET,
             ChartMode::Both,
-            FAMILIES,
             "shmget_call",
             "Calls to syscall <code>shmget(2)</code>.",
-            "shmget",
+            contexts!("shmget"),
             ("get", "get"),
             20191,
-            45800
+            45800,
         ),
-        incremental_chart!(
+        FAMILIES.totals(
             AT,
             ChartMode::Both,
-            FAMILIES,
             "shmat_call",
             "Calls to syscall <code>shmat(2)</code>.",
-            "shmat",
+            contexts!("shmat"),
             ("at", "at"),
             20192,
-            45801
+            45801,
         ),
-        incremental_chart!(
+        FAMILIES.totals(
             DT,
             ChartMode::Both,
-            FAMILIES,
             "shmdt_call",
             "Calls to syscall <code>shmdt(2)</code>.",
-            "shmdt",
+            contexts!("shmdt"),
             ("dt", "dt"),
             20193,
-            45802
+            45802,
         ),
-        incremental_chart!(
+        FAMILIES.totals(
             CTL,
             ChartMode::Both,
-            FAMILIES,
             "shmctl_call",
             "Calls to syscall <code>shmctl(2)</code>.",
-            "shmctl",
+            contexts!("shmctl"),
             ("ctl", "ctl"),
             20194,
-            45803
+            45803,
         ),
     ],
-    module: "shm",
     max_slots: None,
     apps_always: false,
     releases_follow_exits: None,
 };
 
-pub static THREAD: StaticThread = StaticThread {
+pub static THREAD: Thread = Thread {
     name: ThreadName::Shm,
-    counters: COUNTERS,
+    object: OBJECT,
     charts: CHARTS,
-    variants: VARIANTS,
-    collects: enabled_in_shm_conf,
-    per_process: Some(&PER_PROCESS_CHARTS),
+    keyed: None,
+    per_process: Some(PER_PROCESS),
+    calls: CALLS,
+    variants: &[
+        Variant::new(VariantKind::Tracepoint),
+        Variant::new(VariantKind::Trampoline),
+        Variant::new(VariantKind::Probe),
+    ],
+    keys: KEYS,
 };
-
-/// `shm.conf` `[syscalls]`.
-fn enabled_in_shm_conf(config: &Config, counter: u32) -> bool {
-    let enabled = &config.shm_syscalls;
-    match counter {
-        GET => enabled.shmget,
-        AT => enabled.shmat,
-        DT => enabled.shmdt,
-        CTL => enabled.shmctl,
-        _ => true,
-    }
-}

@@ -5,69 +5,85 @@
 //! event, so every softirq shorter than 1 µs counted nothing, then
 //! truncated each CPU's sum to milliseconds).
 
+use bpf::softirq::counter::*;
+use bpf::softirq::OBJECT;
 use conf::ThreadName;
 
-use crate::chart::{total_dims, ChartDef, ChartKind, ChartMode, DimDef};
-use crate::thread::{Hook, Needed, ProgramSpec, StaticThread, Variant, VariantKind};
-
-/// The kernel's vector names, in its numbering (`softirq_to_name`).
-const COUNTERS: &[&str] = &[
-    "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU",
-];
-const _: () = assert!(COUNTERS.len() == bpf::layout::softirq::VECTORS as usize);
+use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Look};
+use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
 const NS_PER_MS: u64 = 1_000_000;
 
-static DIMS: [DimDef; COUNTERS.len()] = total_dims(COUNTERS, NS_PER_MS);
+/// A vector's dimension: the kernel's name for it (`softirq_to_name`).
+const fn vector(name: &'static str, counter: u32) -> DimDef {
+    DimDef::new(name, name, DimValue::TotalDiv(counter, NS_PER_MS))
+}
 
-static CHARTS: [ChartDef; 1] = [ChartDef {
+const CHARTS: &[ChartDef] = &[ChartDef {
     id: "system.softirq_latency",
-    title: "Software IRQ latency",
-    units: "milliseconds",
-    family: "softirqs",
-    context: "",
-    kind: ChartKind::Stacked,
-    priority: 951,
-    module: "softirq",
+    look: Look {
+        title: "Software IRQ latency",
+        units: "milliseconds",
+        family: "softirqs",
+        context: "",
+        kind: ChartKind::Stacked,
+        priority: 951,
+        module: "softirq",
+    },
     mode: ChartMode::Both,
-    dims: &DIMS,
+    dims: &[
+        vector("HI", HI),
+        vector("TIMER", TIMER),
+        vector("NET_TX", NET_TX),
+        vector("NET_RX", NET_RX),
+        vector("BLOCK", BLOCK),
+        vector("IRQ_POLL", IRQ_POLL),
+        vector("TASKLET", TASKLET),
+        vector("SCHED", SCHED),
+        vector("HRTIMER", HRTIMER),
+        vector("RCU", RCU),
+    ],
 }];
 
-const fn program(name: &'static str, event: &'static str) -> ProgramSpec {
-    ProgramSpec::new(name, Hook::BtfTracepoint(event), Needed::Always)
-}
-
-const fn tracefs(name: &'static str, event: &'static str) -> ProgramSpec {
-    ProgramSpec::new(name, Hook::Tracepoint("irq", event), Needed::Always)
-}
-
-const VARIANTS: &[Variant] = &[
-    Variant {
-        kind: VariantKind::Tracepoint,
-        object: bpf::SOFTIRQ,
-        counter_map: "softirq_ns",
-        programs: &[
-            program("softirq_entry_btf", "softirq_entry"),
-            program("softirq_exit_btf", "softirq_exit"),
-        ],
-    },
-    // Kernels before 5.5 have no BTF tracepoints.
-    Variant {
-        kind: VariantKind::Tracepoint,
-        object: bpf::SOFTIRQ,
-        counter_map: "softirq_ns",
-        programs: &[
-            tracefs("softirq_entry_tp", "softirq_entry"),
-            tracefs("softirq_exit_tp", "softirq_exit"),
-        ],
-    },
-];
-
-pub static THREAD: StaticThread = StaticThread {
+pub static THREAD: Thread = Thread {
     name: ThreadName::Softirq,
-    counters: COUNTERS,
-    charts: &CHARTS,
-    variants: VARIANTS,
-    collects: StaticThread::collects_all,
+    object: OBJECT,
+    charts: CHARTS,
+    keyed: None,
     per_process: None,
+    calls: &[],
+    variants: &[
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[
+                (
+                    "softirq_entry_btf",
+                    Hook::BtfTracepoint("softirq_entry"),
+                    Needed::Always,
+                ),
+                (
+                    "softirq_exit_btf",
+                    Hook::BtfTracepoint("softirq_exit"),
+                    Needed::Always,
+                ),
+            ],
+        ),
+        // Kernels before 5.5 have no BTF tracepoints.
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[
+                (
+                    "softirq_entry_tp",
+                    Hook::Tracepoint("irq", "softirq_entry"),
+                    Needed::Always,
+                ),
+                (
+                    "softirq_exit_tp",
+                    Hook::Tracepoint("irq", "softirq_exit"),
+                    Needed::Always,
+                ),
+            ],
+        ),
+    ],
+    keys: &[],
 };

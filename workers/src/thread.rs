@@ -1,16 +1,14 @@
-//! The contract every collector thread implements, and what a worker
-//! process receives from the supervisor.
+//! What a collector thread is: one value, declared by its module ([`Thread`]),
+//! and what a worker process receives from the supervisor.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use aya::Ebpf;
-use conf::{Config, LoadMode, ThreadName, ThreadSettings};
+use conf::{Config, LoadMode, OwnKey, OwnKind, OwnValue, ThreadName, ThreadSettings};
 use serde::{Deserialize, Serialize};
 
-use crate::chart::{Chart, ChartDef, ChartMode};
-use crate::loader::{AttachError, CounterCollector};
-use crate::per_process::{PerProcess, PidTable};
+use crate::chart::ChartDef;
+use crate::keyed::Keyed;
+use crate::per_process::PerProcess;
 
 /// How a variant hooks the kernel. Each thread lists its variants in the
 /// order `auto` tries them.
@@ -48,6 +46,12 @@ pub enum Hook {
     BtfTracepoint(&'static str),
     /// A tracefs tracepoint (`tracepoint/<category>/<name>`).
     Tracepoint(&'static str, &'static str),
+    /// The tracefs tracepoints `syscalls/sys_enter_<name>` (or, with
+    /// `exit`, `sys_exit_<name>`) of each syscall: one program, a link each.
+    Syscalls {
+        exit: bool,
+        names: &'static [&'static str],
+    },
     /// A trampoline on function entry (`fentry/`).
     FEntry(&'static [&'static str]),
     /// A trampoline on function return (`fexit/`).
@@ -55,6 +59,21 @@ pub enum Hook {
     /// A kprobe or kretprobe, as the program's section says (`kprobe/`,
     /// `kretprobe/`).
     KProbe(&'static [&'static str]),
+}
+
+impl Hook {
+    /// Whether a program of `section` can attach here.
+    pub fn takes(self, section: bpf::Section) -> bool {
+        use bpf::Section as S;
+        matches!(
+            (self, section),
+            (Hook::BtfTracepoint(_), S::BtfTracepoint)
+                | (Hook::Tracepoint(..) | Hook::Syscalls { .. }, S::Tracepoint)
+                | (Hook::FEntry(_), S::FEntry)
+                | (Hook::FExit(_), S::FExit)
+                | (Hook::KProbe(_), S::KProbe | S::KRetProbe)
+        )
+    }
 }
 
 /// The prefix of syscall functions on the build target's architecture
@@ -132,77 +151,125 @@ pub enum Needed {
     Counter(u32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One program of an object and where it attaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramSpec {
-    /// The C function name in the object.
-    pub name: &'static str,
+    /// The C function's name.
+    pub name: String,
     pub hook: Hook,
     pub needed: Needed,
 }
 
 impl ProgramSpec {
-    pub const fn new(name: &'static str, hook: Hook, needed: Needed) -> ProgramSpec {
-        ProgramSpec { name, hook, needed }
-    }
-
-    /// The program of `PID_FILTER_PROGRAMS` (`common.bpf.h`) that adds a
-    /// tracked process's new children to the `--pid` set, for a variant of
-    /// `kind`. For objects without their own fork hook.
-    pub const fn filter_fork(kind: VariantKind) -> ProgramSpec {
-        let (name, hook) = match kind {
-            VariantKind::Tracepoint => ("filter_fork", Hook::BtfTracepoint("sched_process_fork")),
-            VariantKind::Trampoline => ("filter_fork_fentry", Hook::FEntry(&["wake_up_new_task"])),
-            VariantKind::Probe => ("filter_fork_kprobe", Hook::KProbe(&["wake_up_new_task"])),
-        };
-        ProgramSpec::new(name, hook, Needed::PidFilter)
-    }
-
-    /// The program of `PID_FILTER_PROGRAMS` that drops a released process
-    /// from the `--pid` set, for a variant of `kind`.
-    pub const fn filter_free(kind: VariantKind) -> ProgramSpec {
-        let (name, hook) = match kind {
-            VariantKind::Tracepoint => ("filter_free", Hook::BtfTracepoint("sched_process_free")),
-            VariantKind::Trampoline => ("filter_free_fentry", Hook::FEntry(RELEASE_FUNCTIONS)),
-            VariantKind::Probe => ("filter_free_kprobe", Hook::KProbe(RELEASE_FUNCTIONS)),
-        };
-        ProgramSpec::new(name, hook, Needed::PidFilter)
+    pub fn new(name: impl Into<String>, hook: Hook, needed: Needed) -> ProgramSpec {
+        ProgramSpec {
+            name: name.into(),
+            hook,
+            needed,
+        }
     }
 }
 
-impl ProgramSpec {
-    /// The programs `TGID_VALUES` (`common.bpf.h`) defines that keep the
-    /// per-process table current, of a variant's kind: an exec, and the
-    /// release of a process's last task.
-    pub const fn tgid_values(kind: VariantKind) -> [ProgramSpec; 2] {
-        let (exec, free) = match kind {
-            VariantKind::Tracepoint => (
-                (
-                    "tgid_values_exec",
-                    Hook::BtfTracepoint("sched_process_exec"),
-                ),
-                (
-                    "tgid_values_free",
-                    Hook::BtfTracepoint("sched_process_free"),
-                ),
-            ),
-            VariantKind::Trampoline => (
-                ("tgid_values_exec_fentry", Hook::FEntry(EXEC_FUNCTIONS)),
-                ("tgid_values_free_fentry", Hook::FEntry(RELEASE_FUNCTIONS)),
-            ),
-            VariantKind::Probe => (
-                ("tgid_values_exec_kprobe", Hook::KProbe(EXEC_FUNCTIONS)),
-                ("tgid_values_free_kprobe", Hook::KProbe(RELEASE_FUNCTIONS)),
-            ),
+/// When a [`Call`] is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// On entry, in every load mode.
+    Entry,
+    /// On return (reads and writes, whose size only the return tells).
+    Return,
+    /// On entry in entry mode, on return (with its failures) in return mode.
+    ByMode,
+}
+
+/// A call a thread counts the same way in each variant: on the syscalls'
+/// tracepoints, or on the kernel function they reach. Its C programs come
+/// from `ENTRY_CALL(stem, …)` and `RETURN_CALL(stem, …)` (common.bpf.h):
+/// `<stem>_enter` and `<stem>_exit` for the tracepoints, `_fentry` and
+/// `_fexit`, `_kprobe` and `_kretprobe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    pub stem: &'static str,
+    pub side: Side,
+    /// The tracepoint variant's syscalls (each one's `sys_enter_`/`sys_exit_`).
+    pub syscalls: &'static [&'static str],
+    /// The trampoline and probe variants' kernel function, by the names it
+    /// has had (`syscall_functions!` for a syscall's own).
+    pub functions: &'static [&'static str],
+    /// Attached only while this counter is collected (a switch of the
+    /// thread's configuration; `Side::Entry` or `Side::Return` only).
+    pub counter: Option<u32>,
+}
+
+impl Call {
+    pub const fn new(
+        stem: &'static str,
+        side: Side,
+        syscalls: &'static [&'static str],
+        functions: &'static [&'static str],
+    ) -> Call {
+        Call {
+            stem,
+            side,
+            syscalls,
+            functions,
+            counter: None,
+        }
+    }
+
+    /// Attached only while `counter` is collected.
+    pub const fn switched(self, counter: u32) -> Call {
+        Call {
+            counter: Some(counter),
+            ..self
+        }
+    }
+
+    /// Its programs in a variant of `kind`.
+    fn programs(&self, kind: VariantKind) -> impl Iterator<Item = ProgramSpec> + '_ {
+        let (entry, exit) = match self.side {
+            Side::Entry => (Some(Needed::Always), None),
+            Side::Return => (None, Some(Needed::Always)),
+            Side::ByMode => (Some(Needed::EntryMode), Some(Needed::ReturnMode)),
         };
-        [
-            ProgramSpec::new(exec.0, exec.1, Needed::PerProcess),
-            ProgramSpec::new(free.0, free.1, Needed::PerProcess),
-        ]
+        let gate = |needed: Needed| self.counter.map_or(needed, Needed::Counter);
+        let program = move |exit: bool, needed: Needed| {
+            let (suffix, hook) = match (kind, exit) {
+                (VariantKind::Tracepoint, false) => ("enter", Hook::Syscalls { exit, names: self.syscalls }),
+                (VariantKind::Tracepoint, true) => ("exit", Hook::Syscalls { exit, names: self.syscalls }),
+                (VariantKind::Trampoline, false) => ("fentry", Hook::FEntry(self.functions)),
+                (VariantKind::Trampoline, true) => ("fexit", Hook::FExit(self.functions)),
+                (VariantKind::Probe, false) => ("kprobe", Hook::KProbe(self.functions)),
+                (VariantKind::Probe, true) => ("kretprobe", Hook::KProbe(self.functions)),
+            };
+            ProgramSpec::new(format!("{}_{suffix}", self.stem), hook, gate(needed))
+        };
+        entry
+            .map(move |needed| program(false, needed))
+            .into_iter()
+            .chain(exit.map(move |needed| program(true, needed)))
+    }
+}
+
+/// One way of attaching a thread: a set of programs of one kind of hook.
+#[derive(Debug, Clone, Copy)]
+pub struct Variant {
+    pub kind: VariantKind,
+    /// Programs of its own; the thread's [`Call`]s come on top.
+    pub programs: &'static [(&'static str, Hook, Needed)],
+}
+
+impl Variant {
+    pub const fn new(kind: VariantKind) -> Variant {
+        Variant { kind, programs: &[] }
+    }
+
+    pub const fn with(kind: VariantKind, programs: &'static [(&'static str, Hook, Needed)]) -> Variant {
+        Variant { kind, programs }
     }
 }
 
 /// Runs in the task that calls exec, once its new name is set.
-pub const EXEC_FUNCTIONS: &[&str] = &["setup_new_exec"];
+const EXEC_FUNCTIONS: &[&str] = &["setup_new_exec"];
 
 /// Runs once for every released (reaped) task: `cgroup_release()`, called
 /// by `release_task()` for each task it releases, including a group leader
@@ -211,41 +278,92 @@ pub const EXEC_FUNCTIONS: &[&str] = &["setup_new_exec"];
 /// leader.
 pub const RELEASE_FUNCTIONS: &[&str] = &["cgroup_release", "release_task"];
 
-/// The tracepoint pair of `PID_FILTER_PROGRAMS` (`common.bpf.h`).
-pub const PID_FILTER_PROGRAMS: [ProgramSpec; 2] = [
-    ProgramSpec::filter_fork(VariantKind::Tracepoint),
-    ProgramSpec::filter_free(VariantKind::Tracepoint),
-];
+/// Runs in the parent for every new task.
+const FORK_FUNCTIONS: &[&str] = &["wake_up_new_task"];
 
-/// `<prefix>_<side>_<syscall>` on `syscalls/sys_<side>_<syscall>`: the
-/// names the C objects' per-syscall macros give their programs.
-macro_rules! syscall_program {
-    ($prefix:literal, enter, $syscall:literal, $needed:expr) => {
-        $crate::thread::ProgramSpec::new(
-            concat!($prefix, "_enter_", $syscall),
-            $crate::thread::Hook::Tracepoint("syscalls", concat!("sys_enter_", $syscall)),
-            $needed,
-        )
+/// The programs common.bpf.h gives an object, of a variant's kind: name
+/// (a variant kind's suffix follows), hook, when. `PID_FILTER_PROGRAMS`
+/// (with --pid: new children of tracked processes are tracked, released
+/// ones dropped), `TGID_VALUES` (with the per-process table: execs and
+/// releases).
+fn common_programs(kind: VariantKind) -> [(&'static str, Hook, Needed); 4] {
+    let hook = |event: &'static str, functions: &'static [&'static str]| match kind {
+        VariantKind::Tracepoint => Hook::BtfTracepoint(event),
+        VariantKind::Trampoline => Hook::FEntry(functions),
+        VariantKind::Probe => Hook::KProbe(functions),
     };
-    ($prefix:literal, exit, $syscall:literal, $needed:expr) => {
-        $crate::thread::ProgramSpec::new(
-            concat!($prefix, "_exit_", $syscall),
-            $crate::thread::Hook::Tracepoint("syscalls", concat!("sys_exit_", $syscall)),
-            $needed,
-        )
-    };
+    [
+        ("filter_fork", hook("sched_process_fork", FORK_FUNCTIONS), Needed::PidFilter),
+        ("filter_free", hook("sched_process_free", RELEASE_FUNCTIONS), Needed::PidFilter),
+        ("tgid_values_exec", hook("sched_process_exec", EXEC_FUNCTIONS), Needed::PerProcess),
+        ("tgid_values_free", hook("sched_process_free", RELEASE_FUNCTIONS), Needed::PerProcess),
+    ]
 }
-pub(crate) use syscall_program;
 
-/// One way of attaching a thread: an object and the programs it needs.
-#[derive(Debug, Clone, Copy)]
-pub struct Variant {
-    pub kind: VariantKind,
-    pub object: &'static [u8],
-    /// The per-CPU `u64` array holding the thread's counters (unused by a
-    /// thread without plain counters).
-    pub counter_map: &'static str,
-    pub programs: &'static [ProgramSpec],
+/// A collector thread: everything its worker and the supervisor need to
+/// know of it, declared once in its module and listed in the registry.
+#[derive(Debug)]
+pub struct Thread {
+    pub name: ThreadName,
+    /// Its compiled `.bpf.c`, with what it declares.
+    pub object: bpf::Object,
+    /// System-wide charts of its counters.
+    pub charts: &'static [ChartDef],
+    /// Counters per key (a disk, an IRQ) and their charts.
+    pub keyed: Option<Keyed>,
+    /// Counters per process and their apps, cgroup and services charts.
+    pub per_process: Option<PerProcess>,
+    /// Calls attached by each of its variants, the way of the variant's kind.
+    pub calls: &'static [Call],
+    /// The variants, most preferred first.
+    pub variants: &'static [Variant],
+    /// Its own configuration keys (e.g. `sync.conf` `[syscalls]`).
+    pub keys: &'static [OwnKey],
+}
+
+impl Thread {
+    /// Names of the cumulative counters the worker reports, by index.
+    pub fn counters(&self) -> &'static [&'static str] {
+        self.object.counters
+    }
+
+    /// Whether `counter` is collected: a switch among its own keys can turn
+    /// it off (a disabled syscall's dimension is not drawn).
+    pub fn collects(&self, settings: &ThreadSettings, counter: u32) -> bool {
+        self.keys
+            .iter()
+            .filter(|key| key.kind == OwnKind::Switch { counter })
+            .all(|key| settings.own(key) != OwnValue::Bool(false))
+    }
+
+    /// Its per-process declaration when it counts per process under
+    /// `settings` (its table is on).
+    pub fn per_process_on(&self, settings: &ThreadSettings) -> Option<&PerProcess> {
+        self.per_process
+            .as_ref()
+            .filter(|per| per.slots(settings) > 0)
+    }
+
+    /// Every program `variant` may attach: its own, its calls', and those
+    /// common.bpf.h gave the object, of its kind.
+    pub fn programs(&self, variant: &Variant) -> Vec<ProgramSpec> {
+        let kind = variant.kind;
+        let own = variant
+            .programs
+            .iter()
+            .map(|&(name, hook, needed)| ProgramSpec::new(name, hook, needed));
+        let calls = self.calls.iter().flat_map(|call| call.programs(kind));
+        let suffix = match kind {
+            VariantKind::Tracepoint => "",
+            VariantKind::Trampoline => "_fentry",
+            VariantKind::Probe => "_kprobe",
+        };
+        let common = common_programs(kind)
+            .into_iter()
+            .map(|(name, hook, needed)| ProgramSpec::new(format!("{name}{suffix}"), hook, needed))
+            .filter(|spec| self.object.has_program(&spec.name));
+        own.chain(calls).chain(common).collect()
+    }
 }
 
 /// Everything a worker process needs, sent as RON on its stdin.
@@ -260,6 +378,29 @@ pub struct WorkerConfig {
     pub supervisor: u32,
 }
 
+impl WorkerConfig {
+    pub fn settings(&self) -> &ThreadSettings {
+        self.config.thread(self.thread)
+    }
+
+    pub fn btf_path(&self) -> PathBuf {
+        self.config.global.btf_path.join("vmlinux")
+    }
+
+    /// Whether a program `needed` so is loaded under this configuration.
+    pub fn needs(&self, thread: &Thread, needed: Needed) -> bool {
+        let settings = self.settings();
+        match needed {
+            Needed::Always | Needed::WhereHookExists => true,
+            Needed::EntryMode => settings.mode == LoadMode::Entry,
+            Needed::ReturnMode => settings.mode == LoadMode::Return,
+            Needed::PidFilter => self.pid_filter.is_some(),
+            Needed::PerProcess => thread.per_process_on(settings).is_some(),
+            Needed::Counter(counter) => thread.collects(settings, counter),
+        }
+    }
+}
+
 /// The variants a thread may use under its settings, in the order to try
 /// them, and a note when the settings force a kind the thread does not
 /// have. `ebpf type format = auto` tries all in the thread's preference
@@ -269,7 +410,7 @@ pub struct WorkerConfig {
 /// among the program sets a thread has: one that lacks the forced kind
 /// (hardirq has tracepoints only) tries all of its own, and says so.
 pub fn candidates(
-    thread: &dyn Thread,
+    thread: &Thread,
     settings: &ThreadSettings,
 ) -> (Vec<(u32, &'static Variant)>, Option<String>) {
     let forced = match settings.type_format {
@@ -277,7 +418,7 @@ pub fn candidates(
         conf::TypeFormat::Legacy => Some(VariantKind::Probe),
         conf::TypeFormat::CoRe => Some(VariantKind::from_tracing(settings.core_tracing)),
     };
-    let all = thread.variants().iter().enumerate();
+    let all = thread.variants.iter().enumerate();
     let of_kind = |kind: Option<VariantKind>| -> Vec<(u32, &'static Variant)> {
         all.clone()
             .filter(|(_, v)| kind.is_none_or(|kind| v.kind == kind))
@@ -291,7 +432,7 @@ pub fn candidates(
             Some(format!(
                 "the configuration forces the {} variant, which {} does not have: trying its own ({})",
                 kind.as_str(),
-                thread.name(),
+                thread.name,
                 own_kinds(thread).join(", ")
             )),
         ),
@@ -301,9 +442,9 @@ pub fn candidates(
 
 /// The kinds of `thread`'s variants, in its order, each once (hardirq has
 /// two tracepoint variants: BTF and tracefs).
-fn own_kinds(thread: &dyn Thread) -> Vec<&'static str> {
+fn own_kinds(thread: &Thread) -> Vec<&'static str> {
     let mut kinds: Vec<&'static str> = Vec::new();
-    for variant in thread.variants() {
+    for variant in thread.variants {
         if !kinds.contains(&variant.kind.as_str()) {
             kinds.push(variant.kind.as_str());
         }
@@ -311,229 +452,25 @@ fn own_kinds(thread: &dyn Thread) -> Vec<&'static str> {
     kinds
 }
 
-impl WorkerConfig {
-    pub fn settings(&self) -> &ThreadSettings {
-        self.config.thread(self.thread)
-    }
-
-    pub fn btf_path(&self) -> PathBuf {
-        self.config.global.btf_path.join("vmlinux")
-    }
-}
-
-/// A collector thread. The supervisor knows threads only through this trait
-/// and the registry; the worker process drives `attach` and the
-/// [`Collector`] it returns.
-pub trait Thread: Sync {
-    fn name(&self) -> ThreadName;
-
-    /// Names of the cumulative counters the worker reports, by index.
-    fn counters(&self) -> &'static [&'static str];
-
-    fn charts(&self) -> &'static [ChartDef];
-
-    /// The variants, most preferred first.
-    fn variants(&self) -> &'static [Variant];
-
-    /// Whether this counter is collected under `config` (a disabled
-    /// syscall's dimension is not drawn).
-    fn collects(&self, _config: &Config, _counter: u32) -> bool {
-        true
-    }
-
-    /// How the thread counts per process, if it does (the apps, cgroup and
-    /// systemd-services charts).
-    fn per_process(&self) -> Option<&'static PerProcess> {
-        None
-    }
-
-    /// The charts drawn under `config`, given the keyed counters seen so
-    /// far (`(index, key)`: a disk, an IRQ). The supervisor asks again
-    /// whenever a new key appears. The default is the thread's table.
-    fn layout(&self, config: &Config, _keys: &BTreeSet<(u32, u64)>) -> Vec<Chart> {
-        table_layout(self, config)
-    }
-
-    /// The worker's reader of the attached object. The default sums the
-    /// variant's per-CPU counter array into plain counters, and maps the
-    /// per-process table when it is on.
-    fn collector(
-        &self,
-        ebpf: Ebpf,
-        variant: &Variant,
-        config: &WorkerConfig,
-    ) -> Result<Box<dyn Collector>, AttachError> {
-        Ok(Box::new(StandardCollector::new(
-            self, ebpf, variant, config,
-        )?))
-    }
-}
-
-/// Plain counters and, when on, the per-process table.
-pub struct StandardCollector {
-    counters: Option<CounterCollector>,
-    table: Option<PidTable>,
-    /// Owns the programs and links; dropping it detaches everything.
-    _ebpf: Ebpf,
-}
-
-impl StandardCollector {
-    pub fn new<T: Thread + ?Sized>(
-        thread: &T,
-        mut ebpf: Ebpf,
-        variant: &Variant,
-        config: &WorkerConfig,
-    ) -> Result<StandardCollector, AttachError> {
-        let count = thread.counters().len() as u32;
-        let counters = (count > 0)
-            .then(|| CounterCollector::new(&mut ebpf, variant.counter_map, count))
-            .transpose()?;
-        let settings = config.settings();
-        let table = thread
-            .per_process()
-            .filter(|per| per.slots(settings) > 0)
-            .map(|per| PidTable::new(&mut ebpf, per))
-            .transpose()?;
-        Ok(StandardCollector {
-            counters,
-            table,
-            _ebpf: ebpf,
-        })
-    }
-}
-
-impl Collector for StandardCollector {
-    fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError> {
-        if let Some(counters) = &mut self.counters {
-            counters.collect(records)?;
-        }
-        if let Some(table) = &mut self.table {
-            table.take_kernel_stats(records);
-        }
-        Ok(())
-    }
-
-    fn pid_table(&mut self) -> Option<&mut PidTable> {
-        self.table.as_mut()
-    }
-}
-
-/// A thread's table as drawn under `config`: error charts only in return
-/// mode, dimensions of counters it does not collect left out, charts left
-/// without dimensions dropped.
-pub fn table_layout<T: Thread + ?Sized>(thread: &T, config: &Config) -> Vec<Chart> {
-    let settings = config.thread(thread.name());
-    thread
-        .charts()
-        .iter()
-        .filter(|def| def.mode == ChartMode::Both || settings.mode == LoadMode::Return)
-        .map(|def| {
-            def.instance(settings.update_every, |dim| {
-                dim.value.counters().all(|c| thread.collects(config, c))
-            })
-        })
-        .filter(|chart| !chart.dims.is_empty())
-        .collect()
-}
-
-/// A thread that is nothing but static tables.
-pub struct StaticThread {
-    pub name: ThreadName,
-    pub counters: &'static [&'static str],
-    pub charts: &'static [ChartDef],
-    pub variants: &'static [Variant],
-    /// [`Thread::collects`].
-    pub collects: fn(&Config, u32) -> bool,
-    /// [`Thread::per_process`].
-    pub per_process: Option<&'static PerProcess>,
-}
-
-impl StaticThread {
-    /// For [`StaticThread::collects`]: every counter, whatever the configuration.
-    pub fn collects_all(_config: &Config, _counter: u32) -> bool {
-        true
-    }
-}
-
-impl Thread for StaticThread {
-    fn name(&self) -> ThreadName {
-        self.name
-    }
-
-    fn counters(&self) -> &'static [&'static str] {
-        self.counters
-    }
-
-    fn charts(&self) -> &'static [ChartDef] {
-        self.charts
-    }
-
-    fn variants(&self) -> &'static [Variant] {
-        self.variants
-    }
-
-    fn collects(&self, config: &Config, counter: u32) -> bool {
-        (self.collects)(config, counter)
-    }
-
-    fn per_process(&self) -> Option<&'static PerProcess> {
-        self.per_process
-    }
-}
-
-/// A value reading of a kernel map failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CollectError {
-    #[error("reading map `{map}`: {source:?}")]
-    Map {
-        map: &'static str,
-        source: aya::maps::MapError,
-    },
-}
-
-/// Reads the kernel maps once per tick.
-pub trait Collector {
-    /// Appends this tick's records.
-    fn collect(&mut self, records: &mut Vec<ipc::Record>) -> Result<(), CollectError>;
-
-    /// The per-process table, when the thread counts per process.
-    fn pid_table(&mut self) -> Option<&mut PidTable> {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use conf::{CoreTracing, TypeFormat};
 
-    struct Fake;
-    const fn variant(kind: VariantKind) -> Variant {
-        Variant {
-            kind,
-            object: &[],
-            counter_map: "",
-            programs: &[],
-        }
-    }
     static VARIANTS: [Variant; 2] = [
-        variant(VariantKind::Tracepoint),
-        variant(VariantKind::Probe),
+        Variant::new(VariantKind::Tracepoint),
+        Variant::new(VariantKind::Probe),
     ];
-    impl Thread for Fake {
-        fn name(&self) -> ThreadName {
-            ThreadName::Sync
-        }
-        fn counters(&self) -> &'static [&'static str] {
-            &[]
-        }
-        fn charts(&self) -> &'static [ChartDef] {
-            &[]
-        }
-        fn variants(&self) -> &'static [Variant] {
-            &VARIANTS
-        }
-    }
+    static FAKE: Thread = Thread {
+        name: ThreadName::Sync,
+        object: bpf::sync::OBJECT,
+        charts: &[],
+        keyed: None,
+        per_process: None,
+        calls: &[],
+        variants: &VARIANTS,
+        keys: &[],
+    };
 
     fn kinds(
         format: TypeFormat,
@@ -542,7 +479,7 @@ mod tests {
         let mut settings = Config::default().thread(ThreadName::Sync).clone();
         settings.type_format = format;
         settings.core_tracing = tracing;
-        let (list, note) = candidates(&Fake, &settings);
+        let (list, note) = candidates(&FAKE, &settings);
         (list.into_iter().map(|(i, v)| (i, v.kind)).collect(), note)
     }
 
@@ -580,6 +517,27 @@ mod tests {
         assert!(
             note.contains("forces the trampoline variant, which sync does not have"),
             "{note}"
+        );
+    }
+
+    #[test]
+    fn a_call_gives_each_variant_its_programs() {
+        const CALL: Call = Call::new("fd_open", Side::ByMode, &["open", "openat"], &["do_sys_openat2"]);
+        let names = |kind| -> Vec<(String, Needed)> {
+            CALL.programs(kind).map(|p| (p.name, p.needed)).collect()
+        };
+        assert_eq!(
+            names(VariantKind::Tracepoint),
+            [
+                ("fd_open_enter".to_owned(), Needed::EntryMode),
+                ("fd_open_exit".to_owned(), Needed::ReturnMode)
+            ]
+        );
+        let switched = Call::new("sync_fsync", Side::Entry, &["fsync"], &[]).switched(3);
+        let programs: Vec<ProgramSpec> = switched.programs(VariantKind::Probe).collect();
+        assert_eq!(
+            programs,
+            [ProgramSpec::new("sync_fsync_kprobe", Hook::KProbe(&[]), Needed::Counter(3))]
         );
     }
 }

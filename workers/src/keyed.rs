@@ -1,0 +1,145 @@
+//! Counters per key (a disk, an IRQ): a thread's declaration of them, and
+//! the worker's reader of the kernel map that holds them. The worker also
+//! names the keys (from `/proc`, as the original does) and sends the names
+//! with the counters, so the supervisor draws the charts from the thread's
+//! table and what the worker sent, and reads nothing of the system itself.
+
+use std::collections::BTreeMap;
+
+use aya::maps::MapData;
+use aya::Ebpf;
+use ipc::{name_parts, Message, KEY_NAME_PARTS};
+
+use crate::chart::{DimDef, DimValue, Look};
+use crate::loader::{take_map_data, AttachError, CollectError};
+use crate::maps::HashReader;
+
+/// A thread's keyed counters: a per-CPU hash from a `u32` key to `u64`
+/// slots; slot `i` of key `k` is its keyed counter `i` of key `k + 1` (key 0
+/// is the plain counters').
+#[derive(Debug, Clone, Copy)]
+pub struct Keyed {
+    pub map: &'static str,
+    /// The names of keys of the map as charts show them, in the worker;
+    /// `None`: the key is gone (its chart becomes obsolete).
+    pub names: fn(&[u32]) -> Vec<Option<String>>,
+    pub charts: KeyedCharts,
+}
+
+/// How keyed counters are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedCharts {
+    /// One chart per key, `<prefix>.<name>`, in the family of that name:
+    /// its dimensions read the key's slots.
+    PerKey {
+        prefix: &'static str,
+        look: Look,
+        dims: &'static [DimDef],
+    },
+    /// One dimension per key, id and name the key's name, after the own
+    /// dimensions of the thread's chart `chart`.
+    Dims { chart: &'static str, value: DimValue },
+}
+
+/// Names are read again this often (in updates) even without a new key:
+/// a disk may have gone (the original drops its chart after 10 updates).
+const RENAME_UPDATES: u32 = 10;
+
+/// The worker's reader of a [`Keyed`] map.
+pub struct KeyedReader {
+    declared: Keyed,
+    map: HashReader,
+    slots: usize,
+    /// Per-CPU copies per value.
+    cpus: usize,
+    /// The name sent for each key.
+    named: BTreeMap<u32, Option<String>>,
+    updates: u32,
+    totals: Vec<u64>,
+}
+
+impl KeyedReader {
+    pub fn new(
+        ebpf: &mut Ebpf,
+        declared: Keyed,
+        object: &bpf::Object,
+    ) -> Result<KeyedReader, AttachError> {
+        let def = object.find_map(declared.map).ok_or(AttachError::Map {
+            map: declared.map,
+            detail: "missing from the object".into(),
+        })?;
+        let cpus = aya::util::nr_cpus().map_err(|(path, e)| AttachError::Map {
+            map: declared.map,
+            detail: format!("reading {path}: {e}"),
+        })?;
+        let slot_bytes = (def.value_size as usize).div_ceil(8) * 8;
+        let map: MapData = take_map_data(ebpf, declared.map)?;
+        Ok(KeyedReader {
+            declared,
+            map: HashReader::new(map, slot_bytes * cpus),
+            slots: def.value_size as usize / 8,
+            cpus,
+            named: BTreeMap::new(),
+            updates: 0,
+            totals: Vec::new(),
+        })
+    }
+
+    /// The keys' cumulative counters (those not 0: a counter never sent
+    /// reads 0), after the names of keys that are new or renamed.
+    pub fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
+        let (slots, cpus) = (self.slots, self.cpus);
+        let mut counters = Vec::new();
+        let mut keys = Vec::new();
+        let totals = &mut self.totals;
+        self.map
+            .walk(|key, words| {
+                totals.clear();
+                totals.resize(slots, 0);
+                for copy in words.chunks_exact(words.len() / cpus) {
+                    for (total, value) in totals.iter_mut().zip(copy) {
+                        *total += value;
+                    }
+                }
+                keys.push(key);
+                for (index, &total) in totals.iter().enumerate().filter(|(_, t)| **t > 0) {
+                    counters.push(Message::Keyed {
+                        index: index as u32,
+                        key: u64::from(key) + 1,
+                        total,
+                    });
+                }
+            })
+            .map_err(|source| CollectError::Walk {
+                map: self.declared.map,
+                source,
+            })?;
+        self.updates += 1;
+        let new = keys.iter().any(|key| !self.named.contains_key(key));
+        if new || self.updates >= RENAME_UPDATES {
+            self.updates = 0;
+            self.rename(&keys, out);
+        }
+        out.extend(counters);
+        Ok(())
+    }
+
+    /// Sends the names that changed.
+    fn rename(&mut self, keys: &[u32], out: &mut Vec<Message>) {
+        let names = (self.declared.names)(keys);
+        for (&key, name) in keys.iter().zip(names) {
+            if self.named.get(&key) == Some(&name) {
+                continue;
+            }
+            let bytes = name.as_deref().unwrap_or("").as_bytes();
+            for (part, bytes) in name_parts(bytes, KEY_NAME_PARTS) {
+                out.push(Message::KeyName {
+                    key: u64::from(key) + 1,
+                    part,
+                    bytes,
+                });
+            }
+            self.named.insert(key, name);
+        }
+    }
+}
