@@ -2,6 +2,7 @@
 //! gets whole chart definitions and whole updates.
 
 mod fanout;
+pub mod names;
 mod netdata;
 mod statsd;
 mod table;
