@@ -75,11 +75,13 @@ fn init_logging(level: Level) {
 }
 
 /// The configuration files, then the command line over them, with what
-/// was wrong in the files.
+/// was wrong in the files (and with the directories named).
 fn configuration(args: &RunArgs) -> (Config, Vec<Diagnostic>) {
     let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
-    let (mut config, diagnostics) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
+    let (mut config, found) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
     args.apply(&mut config);
+    let mut diagnostics = dirs.missing();
+    diagnostics.extend(found);
     (config, diagnostics)
 }
 
