@@ -98,6 +98,9 @@ fn load_config(args: &RunArgs) -> Config {
 }
 
 fn run(args: &RunArgs) -> ExitCode {
+    if let Some(bad) = &args.bad_update_every {
+        error!("{bad}");
+    }
     let config = load_config(args);
     if let Some(pid) = args.pid {
         if !Path::new(&format!("/proc/{pid}")).exists() {
