@@ -111,6 +111,12 @@ fn pid_table_values(status: &Status, stat: ipc::TableStat) -> Vec<u64> {
         })
         .collect()
 }
+static RELOADS: [DimDef; 1] = [DimDef::new(
+    "reload_rejected",
+    "reload_rejected",
+    DimValue::Total(0),
+)];
+
 static LOAD_METHODS: [DimDef; 2] = [
     DimDef::new("legacy", "legacy", DimValue::Current(0)),
     DimDef::new("co-re", "co-re", DimValue::Current(1)),
@@ -141,7 +147,7 @@ const fn own(
 /// original's; the others are ours. Each chart comes with the counters its
 /// dimensions index.
 type OwnChart = (ChartDef, fn(&Status) -> Vec<u64>);
-static OWN_CHARTS: [OwnChart; 10] = [
+static OWN_CHARTS: [OwnChart; 11] = [
     (
         own(
             "netdata.ebpf_threads",
@@ -241,6 +247,16 @@ static OWN_CHARTS: [OwnChart; 10] = [
             &PID_TABLE_TOTALS,
         ),
         |s| pid_table_values(s, ipc::TableStat::Full),
+    ),
+    (
+        own(
+            "netdata.ebpf_config_errors",
+            "Configuration reloads rejected",
+            "reloads",
+            140016,
+            &RELOADS,
+        ),
+        |s| vec![s.rejected_reloads],
     ),
 ];
 
