@@ -157,6 +157,16 @@ pub fn unique(base: &str, max: usize, taken: impl Fn(&str) -> bool) -> String {
         .expect("some suffix is free")
 }
 
+/// The dimension ids `raws` get in a chart where they appear in this order
+/// (what [`Ids`] hands out): for `check`, which lists the apps groups whose
+/// id is not their name.
+pub fn ids_in_order<'a>(raws: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut registry = Registry::default();
+    raws.into_iter()
+        .map(|raw| registry.assign(raw, id).0)
+        .collect()
+}
+
 /// Ids handed out at one level (the charts of a stream, the dimensions of
 /// a chart): each input keeps the id it first got, and no two inputs
 /// share one.
@@ -411,6 +421,14 @@ mod tests {
             })
             .collect();
         chart
+    }
+
+    #[test]
+    fn ids_in_order_are_what_a_chart_gets() {
+        assert_eq!(
+            ids_in_order(["a_b", "a b", "ok", "a=b", "ok"]),
+            ["a_b", "a_b_1", "ok", "a_b_2", "ok"]
+        );
     }
 
     #[test]
