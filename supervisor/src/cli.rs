@@ -15,7 +15,8 @@ Usage:
   ebpf-collector [UPDATE_EVERY] [OPTIONS]      as Netdata starts a plugin
   ebpf-collector run [OPTIONS]                 the same, started by hand
   ebpf-collector check [OPTIONS]               what would run here, and what to do if
-                                               something cannot (exit status 0: all can)
+                                               something cannot; validates the configuration
+                                               (exit status 0: all can, no file has an error)
   ebpf-collector worker THREAD                 internal: one thread's process
   ebpf-collector --help | --version
 
@@ -25,14 +26,16 @@ Options:
                            stdout is not a terminal or Netdata started us);
                            statsd: metrics to a StatsD server (see --statsd);
                            table: a live view (default on a terminal)
-  --statsd DEST            [udp://|tcp://]HOST[:PORT] (default udp://127.0.0.1:8125,
-                           or ebpf.d.conf [statsd] destination)
+  --statsd DEST            [udp://|tcp://]HOST[:PORT]: a host name, an IPv4 address or
+                           [an IPv6 address] (default udp://127.0.0.1:8125, or
+                           ebpf.d.conf [statsd] destination)
   --statsd-prefix PREFIX   metric names are PREFIX.CHART.DIMENSION (default ebpf)
   --statsd-mtu BYTES       largest datagram, 64..65507 (default 1432)
   --config-dir DIR         also look for ebpf.d.conf and ebpf.d/*.conf in DIR,
                            after $NETDATA_USER_CONFIG_DIR and $NETDATA_STOCK_CONFIG_DIR
-  --update-every N         seconds between updates for every thread; overrides the
-                           config files (UPDATE_EVERY is only their default)
+  --update-every N         seconds (1..3600) between updates for every thread; overrides
+                           the config files (UPDATE_EVERY is only their default; a bad
+                           one is reported and ignored)
   --pid PID                count only PID and the processes it starts from now on
                            (done in the kernel programs)
   --return                 `return` load mode for every thread: adds the error charts
