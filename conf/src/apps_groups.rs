@@ -13,6 +13,11 @@
 //! original's lookup does both). `-` before a group name hides the group's
 //! dimensions; `+` (debug) is accepted and ignored. Processes no pattern
 //! matches belong to `other` (also the name of a group the file defines).
+//!
+//! As in the INI files, a UTF-8 byte order mark at the start is skipped and
+//! a line with a NUL byte (but a comment) is an error and skipped; a quote
+//! left open (the rest of the line is then one word, as the original reads
+//! it) is a warning.
 
 use std::path::{Path, PathBuf};
 
@@ -108,6 +113,7 @@ impl AppsGroups {
     /// Parses the file's bytes. Never fails: a problem costs only its word
     /// or line and is reported.
     pub fn parse(file: &Path, bytes: &[u8]) -> (AppsGroups, Vec<Diagnostic>) {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let mut parsed = AppsGroups {
             groups: Vec::new(),
             patterns: Vec::new(),
@@ -115,9 +121,9 @@ impl AppsGroups {
             file: Some(file.to_path_buf()),
         };
         let mut diags = Vec::new();
-        let mut report = |line: usize, message: String| {
+        let mut report = |severity, line: usize, message: String| {
             diags.push(Diagnostic {
-                severity: Severity::Warning,
+                severity,
                 file: file.to_path_buf(),
                 line: Some(line),
                 message: crate::ini::printable(message),
@@ -125,13 +131,29 @@ impl AppsGroups {
         };
         for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let line = index + 1;
+            if raw.contains(&0) && !raw.trim_ascii_start().starts_with(b"#") {
+                let text = String::from_utf8_lossy(raw);
+                let message = format!("a NUL byte in `{}`; line skipped", text.trim());
+                report(Severity::Error, line, message);
+                continue;
+            }
             let text = String::from_utf8_lossy(raw);
-            let words = words(&text);
+            let (words, open) = words(&text);
             let Some((name, patterns)) = words.split_first() else {
                 continue;
             };
             if name.starts_with('#') {
                 continue;
+            }
+            if let Some(quote) = open {
+                report(
+                    Severity::Warning,
+                    line,
+                    format!(
+                        "`{}` has an unbalanced `{quote}`: the rest of the line after it is one word",
+                        text.trim()
+                    ),
+                );
             }
             let mut group = None;
             for word in patterns {
@@ -140,7 +162,7 @@ impl AppsGroups {
                 }
                 match parsed.add(name, word, group) {
                     Ok(g) => group = Some(g),
-                    Err(message) => report(line, message),
+                    Err(message) => report(Severity::Warning, line, message),
                 }
             }
         }
@@ -208,8 +230,9 @@ impl AppsGroups {
 }
 
 /// Splits a line like the original's reader: blanks, TABs and `:` separate
-/// words; `'` and `"` quote (the quotes are dropped).
-fn words(line: &str) -> Vec<String> {
+/// words; `'` and `"` quote (the quotes are dropped). Also returns the
+/// quote left open at the end of the line, if any.
+fn words(line: &str) -> (Vec<String>, Option<char>) {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut started = false;
@@ -238,7 +261,7 @@ fn words(line: &str) -> Vec<String> {
         words.push(word);
     }
     words.retain(|w| !w.is_empty());
-    words
+    (words, quote)
 }
 
 #[cfg(test)]
@@ -258,13 +281,18 @@ mod tests {
     fn words_split_on_blanks_and_colons_and_keep_quoted_blanks() {
         assert_eq!(
             words("a: b\tc  'd e' \"f ' g\""),
-            ["a", "b", "c", "d e", "f ' g"]
+            (
+                ["a", "b", "c", "d e", "f ' g"].map(String::from).to_vec(),
+                None
+            )
         );
         assert_eq!(
-            words("aws-s3: '*aws s3*' s3cmd"),
+            words("aws-s3: '*aws s3*' s3cmd").0,
             ["aws-s3", "*aws s3*", "s3cmd"]
         );
-        assert!(words("   ").is_empty());
+        assert!(words("   ").0.is_empty());
+        assert_eq!(words("a: 'b c: d").0, ["a", "b c: d"]);
+        assert_eq!(words("a: 'b c: d").1, Some('\''));
     }
 
     #[test]

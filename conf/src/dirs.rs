@@ -17,7 +17,14 @@ const DEFAULT_DIRS: [&str; 2] = ["/etc/netdata", "/usr/lib/netdata/conf.d"];
 #[derive(Debug, Clone)]
 pub struct ConfigDirs {
     pub dirs: Vec<PathBuf>,
+    /// The directories someone named, with who: the environment variable
+    /// or the option.
+    named: Vec<(&'static str, PathBuf)>,
 }
+
+const USER_VAR: &str = "NETDATA_USER_CONFIG_DIR";
+const STOCK_VAR: &str = "NETDATA_STOCK_CONFIG_DIR";
+const OPTION: &str = "--config-dir";
 
 impl ConfigDirs {
     /// Order: `$NETDATA_USER_CONFIG_DIR` (if set and non-empty), then
@@ -26,14 +33,47 @@ impl ConfigDirs {
     /// `/usr/lib/netdata/conf.d`, the original's defaults.
     pub fn from_env(config_dir: Option<&Path>) -> ConfigDirs {
         from_values(
-            std::env::var_os("NETDATA_USER_CONFIG_DIR"),
-            std::env::var_os("NETDATA_STOCK_CONFIG_DIR"),
+            std::env::var_os(USER_VAR),
+            std::env::var_os(STOCK_VAR),
             config_dir,
         )
     }
 
     pub fn new(dirs: Vec<PathBuf>) -> ConfigDirs {
-        ConfigDirs { dirs }
+        ConfigDirs {
+            dirs,
+            named: Vec::new(),
+        }
+    }
+
+    /// A warning for each directory named by `$NETDATA_USER_CONFIG_DIR`,
+    /// `$NETDATA_STOCK_CONFIG_DIR` or `--config-dir` that is not there (or
+    /// not a directory): the files are then looked for elsewhere or the
+    /// defaults used, which is surely not what was meant. Netdata's own
+    /// default directories may be missing without a word.
+    pub fn missing(&self) -> Vec<Diagnostic> {
+        self.named
+            .iter()
+            .filter_map(|(who, dir)| {
+                let problem = match fs::metadata(dir) {
+                    Ok(meta) if meta.is_dir() => return None,
+                    Ok(_) => "is not a directory",
+                    Err(e) if e.kind() == ErrorKind::NotFound => "does not exist",
+                    Err(e) if e.kind() == ErrorKind::NotADirectory => "does not exist",
+                    // Unreadable: reading its files reports why.
+                    Err(_) => return None,
+                };
+                Some(Diagnostic {
+                    severity: Severity::Warning,
+                    file: dir.clone(),
+                    line: None,
+                    message: format!(
+                        "the configuration directory named by {who} {problem}; \
+                         its files are looked for in the other directories"
+                    ),
+                })
+            })
+            .collect()
     }
 
     /// The first `<dir>/<relative>` that exists in any form (a dangling
@@ -82,17 +122,19 @@ fn from_values(
     stock: Option<OsString>,
     config_dir: Option<&Path>,
 ) -> ConfigDirs {
-    let dirs: Vec<PathBuf> = [user, stock]
+    let named: Vec<(&'static str, PathBuf)> = [(USER_VAR, user), (STOCK_VAR, stock)]
         .into_iter()
-        .flatten()
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .chain(config_dir.map(Path::to_path_buf))
+        .filter_map(|(who, dir)| Some((who, dir.filter(|d| !d.is_empty())?)))
+        .map(|(who, dir)| (who, PathBuf::from(dir)))
+        .chain(config_dir.map(|dir| (OPTION, dir.to_path_buf())))
         .collect();
-    if dirs.is_empty() {
+    if named.is_empty() {
         ConfigDirs::new(DEFAULT_DIRS.iter().map(PathBuf::from).collect())
     } else {
-        ConfigDirs::new(dirs)
+        ConfigDirs {
+            dirs: named.iter().map(|(_, dir)| dir.clone()).collect(),
+            named,
+        }
     }
 }
 
@@ -149,6 +191,49 @@ mod tests {
         assert_eq!(got.dirs, dirs(&["/u"]));
         let got = from_values(None, None, Some(Path::new("/c")));
         assert_eq!(got.dirs, dirs(&["/c"]));
+    }
+
+    #[test]
+    fn a_named_directory_that_is_not_there_is_a_warning_naming_who_named_it() {
+        let here = std::env::temp_dir();
+        let file = here.join(format!("conf-dirs-test-{}", std::process::id()));
+        fs::write(&file, "").unwrap();
+        let got = from_values(
+            Some("/no/such/user".into()),
+            Some(here.clone().into()),
+            Some(&file),
+        )
+        .missing();
+        fs::remove_file(&file).unwrap();
+        let got: Vec<(Severity, PathBuf, Option<usize>, String)> = got
+            .into_iter()
+            .map(|d| (d.severity, d.file, d.line, d.message))
+            .collect();
+        let tail = "; its files are looked for in the other directories";
+        assert_eq!(
+            got,
+            [
+                (
+                    Severity::Warning,
+                    PathBuf::from("/no/such/user"),
+                    None,
+                    format!(
+                        "the configuration directory named by NETDATA_USER_CONFIG_DIR does not exist{tail}"
+                    )
+                ),
+                (
+                    Severity::Warning,
+                    file.clone(),
+                    None,
+                    format!("the configuration directory named by --config-dir is not a directory{tail}")
+                ),
+            ]
+        );
+        // Netdata's defaults may be missing.
+        assert!(from_values(None, None, None).missing().is_empty());
+        assert!(ConfigDirs::new(vec!["/no/such".into()])
+            .missing()
+            .is_empty());
     }
 
     #[test]

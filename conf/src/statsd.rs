@@ -13,6 +13,7 @@
 //! same parsers, so both accept exactly the same values.
 
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -38,7 +39,10 @@ pub enum Transport {
     Tcp,
 }
 
-/// `[udp://|tcp://]HOST[:PORT]`; an IPv6 address goes in brackets.
+/// `[udp://|tcp://]HOST[:PORT]`; an IPv6 address goes in brackets. HOST
+/// is a host name (RFC 1123 labels), an IPv4 address or a bracketed IPv6
+/// address (with a `%zone` for a link-local one); PORT is 1..=65535, 8125
+/// when left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsdDestination {
     pub transport: Transport,
@@ -73,6 +77,7 @@ impl FromStr for StatsdDestination {
             let (host, after) = bracketed
                 .split_once(']')
                 .ok_or("an IPv6 address lacks its closing `]`")?;
+            ipv6(host)?;
             match after {
                 "" => (host, None),
                 _ => match after.strip_prefix(':') {
@@ -91,8 +96,8 @@ impl FromStr for StatsdDestination {
         if host.is_empty() {
             return Err("the host is missing".to_owned());
         }
-        if host.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(format!("`{host}` is not a host name or address"));
+        if !rest.starts_with('[') {
+            host_name_or_ipv4(host)?;
         }
         let port = match port {
             None => DEFAULT_PORT,
@@ -121,6 +126,63 @@ impl fmt::Display for StatsdDestination {
         } else {
             write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// An IPv6 address, with a `%zone` (interface name or index) or not.
+fn ipv6(text: &str) -> Result<(), String> {
+    let (address, zone) = match text.split_once('%') {
+        Some((address, zone)) => (address, Some(zone)),
+        None => (text, None),
+    };
+    let zone_ok = zone.is_none_or(|z| {
+        !z.is_empty()
+            && z.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    });
+    if address.parse::<Ipv6Addr>().is_ok() && zone_ok {
+        Ok(())
+    } else {
+        Err(format!("`{text}` in brackets is not an IPv6 address"))
+    }
+}
+
+/// An IPv4 address in dotted-quad form, or a host name of RFC 1123 labels
+/// (letters, digits and `-` inside, at most 63 bytes each, 253 in all, a
+/// final `.` allowed) whose last label is not all digits (RFC 3696: that
+/// would be a number, which the resolver reads as an address: `999999` is
+/// 0.15.66.63).
+fn host_name_or_ipv4(host: &str) -> Result<(), String> {
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return match host.parse::<Ipv4Addr>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!(
+                "`{host}` is neither an IPv4 address (four numbers 0..255: 127.0.0.1) nor a \
+                 host name (its last label is not all digits)"
+            )),
+        };
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let last_numeric = name
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()));
+    if name.len() <= 253 && name.split('.').all(label_ok) && !last_numeric {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a host name (labels of letters, digits and `-`, not at either end of \
+             a label, separated by dots), an IPv4 address, or an IPv6 address in brackets",
+            host.escape_debug()
+        ))
     }
 }
 
@@ -209,7 +271,15 @@ mod tests {
             ("tcp://stats.example:8125", dest(Tcp, "stats.example", 8125)),
             ("tcp://[::1]:18125", dest(Tcp, "::1", 18125)),
             ("[fe80::1]", dest(Udp, "fe80::1", 8125)),
+            ("[fe80::1%eth0]:1", dest(Udp, "fe80::1%eth0", 1)),
             ("statsd", dest(Udp, "statsd", 8125)),
+            (
+                "Stats-1.example.com.:65535",
+                dest(Udp, "Stats-1.example.com.", 65535),
+            ),
+            ("0.0.0.0", dest(Udp, "0.0.0.0", 8125)),
+            ("udp://1.2.3.4:1", dest(Udp, "1.2.3.4", 1)),
+            ("tcp://3com.com", dest(Tcp, "3com.com", 8125)),
         ] {
             assert_eq!(
                 text.parse::<StatsdDestination>(),
@@ -231,9 +301,36 @@ mod tests {
             "[::1]8125",
             "tcp://",
             "a b:1",
+            "999999",
+            "999999:8125",
+            "1.2.3",
+            "1.2.3.256",
+            "01.2.3.4.5",
+            "a.123",
+            "-a.b",
+            "a-.b",
+            "a..b",
+            "under_score",
+            "é.example",
+            "a/b",
+            "a\u{0}b",
+            "[::1%]",
+            "[::1%a b]",
+            "[1.2.3.4]",
+            "[example.com]",
+            "tcp://[::g]:1",
+            "x:-1",
+            "x:99999999999",
         ] {
             assert!(bad.parse::<StatsdDestination>().is_err(), "{bad}");
         }
+        let label = "a".repeat(63);
+        let longest = [label.as_str(); 4].join(".");
+        assert!(longest[..253].parse::<StatsdDestination>().is_ok());
+        assert!(format!("{longest}a").parse::<StatsdDestination>().is_err());
+        assert!(format!("{label}a.b").parse::<StatsdDestination>().is_err());
+        let message = "999999".parse::<StatsdDestination>().unwrap_err();
+        assert!(message.contains("neither an IPv4 address"), "{message}");
     }
 
     #[test]

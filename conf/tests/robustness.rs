@@ -290,6 +290,48 @@ fn diagnostics_come_in_file_order() {
     );
 }
 
+#[test]
+fn apps_groups_bom_nul_and_open_quotes() {
+    let d = TempDir::new();
+    let mut text = b"\xEF\xBB\xBFweb: nginx\n".to_vec();
+    text.extend(b"foo\0bar: bash\n");
+    text.extend(b"# a comment may hold \0\n");
+    text.extend(b"db: 'mysqld postgres\n");
+    text.extend(b"\"my group\": my-app\n");
+    let path = d.write("apps_groups.conf", &text);
+    let (c, diags) = load(&dirs(&[d.path()]), 1);
+    assert_eq!(
+        summary(&diags),
+        [
+            error(
+                &path,
+                Some(2),
+                "a NUL byte in `foo\\u{0}bar: bash`; line skipped"
+            ),
+            warning(
+                &path,
+                4,
+                "`db: 'mysqld postgres` has an unbalanced `'`: the rest of the line after it is one word"
+            ),
+        ],
+        "{}",
+        show(&diags)
+    );
+    // Every message names its file and line.
+    assert!(diags[0]
+        .to_string()
+        .starts_with(&format!("error: {}:2: ", path.display())));
+    let names: Vec<&str> = c
+        .apps_groups
+        .groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
+    // The BOM is not part of the first group's name; the NUL line is gone.
+    assert_eq!(names, ["web", "db", "my group", "other"]);
+    assert_eq!(c.apps_groups.patterns[1].text, "mysqld postgres");
+}
+
 fn check_invariants(config: &Config) {
     assert_eq!(config.threads.len(), 16);
     assert!((1..=3600).contains(&config.global.update_every));

@@ -3,8 +3,11 @@
 //! lockdown, SELinux, memory accounting, privileges), tries each kind of
 //! hook with an empty program, then attaches every variant of every enabled
 //! thread exactly as a worker would (`loader::attach`) and detaches it at
-//! once. Exit status 0 when every enabled thread can run; otherwise the
-//! report ends with what to do.
+//! once. Like `nginx -t`, it also validates the configuration: every error
+//! and warning in the files with its file and line, and every apps group
+//! whose name Netdata gets changed. Exit status 0 when every enabled
+//! thread can run and no file has an error; otherwise the report ends with
+//! what to do.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -12,12 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use aya::Btf;
-use conf::{Config, Diagnostic, ThreadName};
+use conf::{Config, Diagnostic, Severity, ThreadName};
 use workers::features::{self, Feature, MemoryCharge};
 use workers::loader;
 use workers::privileges::{self, CapSet};
 use workers::thread::{candidates, Thread, Variant, VariantKind, WorkerConfig};
 
+use crate::output::names;
 use crate::system;
 
 const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
@@ -57,7 +61,7 @@ impl Findings {
 pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>) -> ExitCode {
     let mut findings = Findings::default();
     kernel();
-    configuration(config, diagnostics);
+    let config_errors = configuration(config, diagnostics);
     privileges(&mut findings);
     let btf = btf(config, &mut findings);
     filesystems(&mut findings);
@@ -103,7 +107,7 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
         }
     }
     say("");
-    summary(&can_run, &cannot_run, &blocked, findings)
+    summary(&can_run, &cannot_run, &blocked, config_errors, findings)
 }
 
 fn kernel() {
@@ -121,20 +125,77 @@ fn kernel() {
     }
 }
 
-fn configuration(config: &Config, diagnostics: &[Diagnostic]) {
+/// The files read, every finding in them, and the apps groups whose name
+/// Netdata gets changed; returns how many errors.
+fn configuration(config: &Config, diagnostics: &[Diagnostic]) -> usize {
+    let count = |severity| {
+        diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    };
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    let found = match (errors, warnings) {
+        (0, 0) => String::new(),
+        _ => format!(
+            " ({} error{}, {} warning{})",
+            errors,
+            if errors == 1 { "" } else { "s" },
+            warnings,
+            if warnings == 1 { "" } else { "s" }
+        ),
+    };
     if config.files.is_empty() {
-        line("configuration", "no file found: the original's defaults");
+        line(
+            "configuration",
+            format!("no file found: the original's defaults{found}"),
+        );
     } else {
         let files: Vec<String> = config
             .files
             .iter()
             .map(|f| f.display().to_string())
             .collect();
-        line("configuration", files.join(", "));
+        line("configuration", format!("{}{found}", files.join(", ")));
     }
     for diagnostic in diagnostics {
         line("", diagnostic);
     }
+    // In file order, as the apps charts list them when every group has
+    // processes from the start.
+    let groups = &config.apps_groups.groups;
+    let ids = names::ids_in_order(groups.iter().map(|g| g.name.as_str()));
+    for (group, id) in groups.iter().zip(&ids) {
+        if *id == group.name {
+            continue;
+        }
+        let why = if *id == names::id(&group.name) {
+            String::new()
+        } else {
+            format!(" (`{}` is another group's)", names::id(&group.name))
+        };
+        line(
+            "",
+            format!(
+                "apps group `{}` is sent to Netdata as `{id}`{why}",
+                printable(&group.name)
+            ),
+        );
+    }
+    errors
+}
+
+/// `text` with control characters escaped, for a terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn privileges(findings: &mut Findings) {
@@ -426,13 +487,29 @@ fn check_thread(
     Err(allowed.iter().map(|(_, v)| v.kind).collect())
 }
 
-/// `blocked`: the variant kinds the threads that cannot run were allowed.
+/// `blocked`: the variant kinds the threads that cannot run were allowed;
+/// `config_errors`: errors in the configuration files.
 fn summary(
     can_run: &[ThreadName],
     cannot_run: &[ThreadName],
     blocked: &[VariantKind],
-    findings: Findings,
+    config_errors: usize,
+    mut findings: Findings,
 ) -> ExitCode {
+    let errors = match config_errors {
+        0 => String::new(),
+        1 => "the configuration has 1 error; ".to_owned(),
+        n => format!("the configuration has {n} errors; "),
+    };
+    if config_errors > 0 {
+        findings.todo.insert(
+            0,
+            "fix the configuration errors listed under `configuration`: `run` uses the \
+             defaults in their place, and a SIGHUP keeps the running configuration while \
+             any remains"
+                .to_owned(),
+        );
+    }
     let enabled = can_run.len() + cannot_run.len();
     if enabled == 0 {
         line(
@@ -453,14 +530,21 @@ fn summary(
         return ExitCode::SUCCESS;
     }
     let names: Vec<&str> = cannot_run.iter().map(|t| t.key()).collect();
-    line(
-        "result",
-        format!(
-            "{} of {enabled} enabled threads cannot run: {}",
-            cannot_run.len(),
-            names.join(", ")
-        ),
-    );
+    if cannot_run.is_empty() {
+        line(
+            "result",
+            format!("{errors}every enabled thread can run ({enabled})"),
+        );
+    } else {
+        line(
+            "result",
+            format!(
+                "{errors}{} of {enabled} enabled threads cannot run: {}",
+                cannot_run.len(),
+                names.join(", ")
+            ),
+        );
+    }
     let mut todo = findings.todo;
     todo.extend(
         findings

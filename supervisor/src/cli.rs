@@ -15,7 +15,8 @@ Usage:
   ebpf-collector [UPDATE_EVERY] [OPTIONS]      as Netdata starts a plugin
   ebpf-collector run [OPTIONS]                 the same, started by hand
   ebpf-collector check [OPTIONS]               what would run here, and what to do if
-                                               something cannot (exit status 0: all can)
+                                               something cannot; validates the configuration
+                                               (exit status 0: all can, no file has an error)
   ebpf-collector worker THREAD                 internal: one thread's process
   ebpf-collector --help | --version
 
@@ -25,14 +26,16 @@ Options:
                            stdout is not a terminal or Netdata started us);
                            statsd: metrics to a StatsD server (see --statsd);
                            table: a live view (default on a terminal)
-  --statsd DEST            [udp://|tcp://]HOST[:PORT] (default udp://127.0.0.1:8125,
-                           or ebpf.d.conf [statsd] destination)
+  --statsd DEST            [udp://|tcp://]HOST[:PORT]: a host name, an IPv4 address or
+                           [an IPv6 address] (default udp://127.0.0.1:8125, or
+                           ebpf.d.conf [statsd] destination)
   --statsd-prefix PREFIX   metric names are PREFIX.CHART.DIMENSION (default ebpf)
   --statsd-mtu BYTES       largest datagram, 64..65507 (default 1432)
   --config-dir DIR         also look for ebpf.d.conf and ebpf.d/*.conf in DIR,
                            after $NETDATA_USER_CONFIG_DIR and $NETDATA_STOCK_CONFIG_DIR
-  --update-every N         seconds between updates for every thread; overrides the
-                           config files (UPDATE_EVERY is only their default)
+  --update-every N         seconds (1..3600) between updates for every thread; overrides
+                           the config files (UPDATE_EVERY is only their default; a bad
+                           one is reported and ignored)
   --pid PID                count only PID and the processes it starts from now on
                            (done in the kernel programs)
   --return                 `return` load mode for every thread: adds the error charts
@@ -81,6 +84,9 @@ impl StatsdArgs {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunArgs {
     pub update_every_default: Option<u32>,
+    /// Why the plugin invocation's `UPDATE_EVERY` was not used: Netdata
+    /// expects a plugin to run on, so a bad one is only an error message.
+    pub bad_update_every: Option<String>,
     pub update_every: Option<u32>,
     /// Every output to write, in order; `None`: the default for where we run.
     pub output: Option<Vec<OutputKind>>,
@@ -118,6 +124,12 @@ pub enum UsageError {
         value: String,
         expected: &'static str,
     },
+    #[error("option `{option}`: `{value}`: {why}")]
+    Invalid {
+        option: String,
+        value: String,
+        why: String,
+    },
     #[error("unexpected argument `{0}`")]
     Unexpected(String),
     #[error("`worker` needs exactly one THREAD")]
@@ -143,10 +155,19 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             args.next();
             check = true;
         }
-        Some(first) if first.parse::<i64>().is_ok() => {
-            // Netdata passes its update interval first; <= 0 means "default".
-            let seconds: i64 = first.parse().unwrap_or(0);
-            run.update_every_default = u32::try_from(seconds).ok().filter(|s| *s > 0);
+        Some(first) if !first.starts_with('-') || first.parse::<i64>().is_ok() => {
+            // Netdata passes its update interval first, and expects a
+            // plugin to run on: a bad one is reported and ignored.
+            match seconds(first) {
+                Some(seconds) => run.update_every_default = Some(seconds),
+                None => {
+                    run.bad_update_every = Some(format!(
+                        "UPDATE_EVERY (the first argument) `{}` is not {SECONDS}; ignored: \
+                         `update every` of the configuration files applies, or 1",
+                        shortened(first)
+                    ))
+                }
+            }
             args.next();
         }
         _ => {}
@@ -165,9 +186,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "output" => run.output = Some(outputs(&arg, &value()?)?),
             "statsd" => {
                 let text = value()?;
-                let destination = text
-                    .parse()
-                    .map_err(|_| bad(&arg, &text, "[udp://|tcp://]HOST[:PORT] (IPv6 as [ADDR])"))?;
+                let destination = text.parse().map_err(|why| UsageError::Invalid {
+                    option: arg.clone(),
+                    value: text.clone(),
+                    why: format!("{why} (expected [udp://|tcp://]HOST[:PORT], IPv6 as [ADDR])"),
+                })?;
                 run.statsd.destination = Some(destination);
             }
             "statsd-prefix" => {
@@ -182,7 +205,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                     Some(parse_mtu(&text).map_err(|_| bad(&arg, &text, "a size in 64..=65507"))?);
             }
             "config-dir" => run.config_dir = Some(PathBuf::from(value()?)),
-            "update-every" => run.update_every = Some(positive(&arg, &value()?)?),
+            "update-every" => {
+                let text = value()?;
+                run.update_every = Some(seconds(&text).ok_or_else(|| bad(&arg, &text, SECONDS))?);
+            }
             "pid" => run.pid = Some(positive(&arg, &value()?)?),
             "log-level" => {
                 let level = value()?;
@@ -257,6 +283,21 @@ fn bad(option: &str, value: &str, expected: &'static str) -> UsageError {
         option: option.to_string(),
         value: value.to_string(),
         expected,
+    }
+}
+
+/// What an update interval may be: as `update every` in the files.
+const SECONDS: &str = "a number of seconds in 1..=3600";
+
+fn seconds(value: &str) -> Option<u32> {
+    value.parse::<u32>().ok().filter(|s| (1..=3600).contains(s))
+}
+
+/// At most 40 characters of `value`, for a message.
+fn shortened(value: &str) -> String {
+    match value.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value.to_owned(),
     }
 }
 
@@ -338,11 +379,48 @@ mod tests {
     }
 
     #[test]
-    fn a_non_positive_interval_means_the_default() {
-        let Command::Run(run) = parse_str("0").unwrap() else {
+    fn a_bad_interval_is_an_error_message_and_the_default() {
+        for bad in ["0", "-5", "99999999999", "3601", "abc", "1.5"] {
+            let Ok(Command::Run(run)) = parse_str(&format!("{bad} --sync")) else {
+                panic!("{bad}: not a run");
+            };
+            assert_eq!(run.update_every_default, None, "{bad}");
+            assert_eq!(run.only, [ThreadName::Sync], "{bad}");
+            let message = run.bad_update_every.unwrap();
+            assert!(
+                message.starts_with(&format!(
+                    "UPDATE_EVERY (the first argument) `{bad}` is not a number of seconds in 1..=3600"
+                )),
+                "{message}"
+            );
+        }
+        let Ok(Command::Run(run)) = parse_str(&"x".repeat(1000)) else {
             panic!("not a run");
         };
-        assert_eq!(run.update_every_default, None);
+        assert!(run
+            .bad_update_every
+            .unwrap()
+            .contains(&format!("`{}…`", "x".repeat(40))));
+        let Ok(Command::Run(run)) = parse_str("3600") else {
+            panic!("not a run");
+        };
+        assert_eq!(
+            (run.update_every_default, run.bad_update_every),
+            (Some(3600), None)
+        );
+        // --update-every takes the same values, and stops at a bad one.
+        for bad in ["0", "-5", "99999999999", "3601", "abc"] {
+            assert!(
+                matches!(
+                    parse_str(&format!("run --update-every {bad}")),
+                    Err(UsageError::BadValue {
+                        expected: SECONDS,
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -442,7 +520,6 @@ mod tests {
             "run --output netdata,table",
             "run --output statsd,",
             "run --output statsd,xml",
-            "run --statsd http://x",
             "run --statsd-prefix a-b",
             "run --statsd-mtu 63",
         ] {
@@ -451,6 +528,18 @@ mod tests {
                 "{bad}"
             );
         }
+        for bad in ["run --statsd http://x", "run --statsd 999999"] {
+            assert!(
+                matches!(parse_str(bad), Err(UsageError::Invalid { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_str("run --statsd 999999").unwrap_err().to_string(),
+            "option `--statsd`: `999999`: `999999` is neither an IPv4 address (four numbers \
+             0..255: 127.0.0.1) nor a host name (its last label is not all digits) \
+             (expected [udp://|tcp://]HOST[:PORT], IPv6 as [ADDR])"
+        );
         let Command::Run(run) = parse_str("run --statsd h:1").unwrap() else {
             panic!("not a run");
         };

@@ -14,6 +14,7 @@ use std::io::{self, IsTerminal, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cli::{Command, OutputKind, RunArgs, USAGE};
 use conf::{Config, ConfigDirs, Diagnostic, Severity};
@@ -75,28 +76,63 @@ fn init_logging(level: Level) {
 }
 
 /// The configuration files, then the command line over them, with what
-/// was wrong in the files.
+/// was wrong in the files (and with the directories named).
 fn configuration(args: &RunArgs) -> (Config, Vec<Diagnostic>) {
     let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
-    let (mut config, diagnostics) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
+    let (mut config, found) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
     args.apply(&mut config);
+    let mut diagnostics = dirs.missing();
+    diagnostics.extend(found);
     (config, diagnostics)
 }
 
-/// The configuration, every finding logged; at start and again on SIGHUP.
-fn load_config(args: &RunArgs) -> Config {
+/// The configuration, every finding logged, and the first error if any;
+/// at start and again on SIGHUP.
+fn load_config(args: &RunArgs) -> (Config, Option<Diagnostic>) {
     let (config, diagnostics) = configuration(args);
-    for diagnostic in diagnostics {
+    for diagnostic in &diagnostics {
         match diagnostic.severity {
             Severity::Warning => warn!("{diagnostic}"),
             Severity::Error => error!("{diagnostic}"),
         }
     }
-    config
+    let first_error = diagnostics
+        .into_iter()
+        .find(|d| d.severity == Severity::Error);
+    (config, first_error)
+}
+
+/// Reloads whose configuration had an error and was not applied.
+static REJECTED_RELOADS: AtomicU64 = AtomicU64::new(0);
+
+/// For the plugin's own chart `netdata.ebpf_config_errors`.
+pub fn rejected_reloads() -> u64 {
+    REJECTED_RELOADS.load(Ordering::Relaxed)
+}
+
+/// SIGHUP: the new configuration, or `None` to keep the running one whole
+/// (threads, apps groups, outputs) when the files have an error — as
+/// nginx, HAProxy and systemd keep theirs — until a later SIGHUP finds
+/// them good.
+fn reload_config(args: &RunArgs) -> Option<Config> {
+    match load_config(args) {
+        (config, None) => Some(config),
+        (_, Some(error)) => {
+            REJECTED_RELOADS.fetch_add(1, Ordering::Relaxed);
+            error!(
+                "SIGHUP: the configuration has errors (the first: {error}); keeping the running \
+                 configuration until a SIGHUP finds them fixed"
+            );
+            None
+        }
+    }
 }
 
 fn run(args: &RunArgs) -> ExitCode {
-    let config = load_config(args);
+    if let Some(bad) = &args.bad_update_every {
+        error!("{bad}");
+    }
+    let (config, _) = load_config(args);
     if let Some(pid) = args.pid {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             error!("--pid {pid}: no such process");
@@ -145,7 +181,7 @@ fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let mut supervisor = Supervisor::new(&config, args.pid, output);
-    let result = supervisor.run(&receiver, || load_config(args));
+    let result = supervisor.run(&receiver, || reload_config(args));
     supervisor.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -515,11 +515,11 @@ impl Supervisor {
     }
 
     /// Runs until told to stop or the output is gone; `reload` reads the
-    /// configuration again on SIGHUP.
+    /// configuration again on SIGHUP (`None`: keep the running one).
     pub fn run(
         &mut self,
         events: &Receiver<Event>,
-        mut reload: impl FnMut() -> Config,
+        mut reload: impl FnMut() -> Option<Config>,
     ) -> io::Result<()> {
         let ticker = crossbeam_channel::tick(TICK);
         loop {
@@ -570,7 +570,9 @@ impl Supervisor {
                 recv(events) -> event => match event {
                     Ok(Event::Reload) => {
                         info!("SIGHUP: reloading the configuration");
-                        self.reload(reload(), Instant::now())?;
+                        if let Some(config) = reload() {
+                            self.reload(config, Instant::now())?;
+                        }
                     }
                     Ok(Event::Stop) | Err(_) => return self.output.exit(),
                 },
@@ -721,6 +723,7 @@ impl Supervisor {
         Status {
             update_every: self.config.global.update_every,
             threads,
+            rejected_reloads: crate::rejected_reloads(),
         }
     }
 

@@ -251,14 +251,21 @@ impl Collector {
         let forced: Vec<String> = forced_variant()
             .map(|v| vec!["--variant".to_string(), v])
             .unwrap_or_default();
-        let mut child = command
+        command
             .args(["run", "--output", "netdata", "--config-dir"])
             .arg(&config.0)
             .args(forced)
             .args(args)
             .env_remove("NETDATA_USER_CONFIG_DIR")
             .env_remove("NETDATA_STOCK_CONFIG_DIR")
-            .env_remove("NETDATA_PLUGINS_DIR")
+            .env_remove("NETDATA_PLUGINS_DIR");
+        Collector::spawn(command, config)
+    }
+
+    /// `command` as it is (e.g. the plugin invocation `ebpf-collector 1
+    /// ...`), its stdout read as the stream; `config` lives as long as it.
+    pub fn spawn(mut command: Command, config: TempDir) -> Collector {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -100,7 +100,9 @@ pub struct Stream {
     open: Option<String>,
 }
 
-/// Splits like Netdata: blanks and `=` separate words; '…' and "…" quote.
+/// Splits like Netdata: blanks and `=` separate words; '…' and "…" quote;
+/// `\` takes the next character into the word whatever it is (and stays in
+/// the word), so `'a\'` does not end where it seems to.
 pub fn words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
@@ -114,11 +116,14 @@ pub fn words(line: &str) -> Vec<String> {
         let mut word = String::new();
         if first == '\'' || first == '"' {
             chars.next();
-            for c in chars.by_ref() {
+            while let Some(c) = chars.next() {
                 if c == first {
                     break;
                 }
                 word.push(c);
+                if c == '\\' {
+                    word.extend(chars.next());
+                }
             }
         } else {
             while let Some(&c) = chars.peek() {
@@ -127,6 +132,9 @@ pub fn words(line: &str) -> Vec<String> {
                 }
                 word.push(c);
                 chars.next();
+                if c == '\\' {
+                    word.extend(chars.next());
+                }
             }
         }
         words.push(word);
@@ -169,6 +177,9 @@ impl Stream {
     fn check(&mut self, line: &str) -> Result<(), String> {
         if line.len() > MAX_LINE {
             return Err(format!("longer than {MAX_LINE} bytes"));
+        }
+        if line.contains('\0') {
+            return Err("a NUL byte (Netdata's C strings end there)".into());
         }
         let words = words(line);
         if words.len() > MAX_WORDS {
@@ -463,5 +474,8 @@ EXIT";
             words("CHART a.b '' 'x y' \"z\""),
             ["CHART", "a.b", "", "x y", "z"]
         );
+        assert_eq!(words("DIMENSION 'a\\' b' c"), ["DIMENSION", "a\\' b", "c"]);
+        assert_eq!(words("SET a\\ b = 1"), ["SET", "a\\ b", "1"]);
+        assert!(!stream("EXIT\0").errors.is_empty());
     }
 }

@@ -238,3 +238,66 @@ fn a_forced_kind_a_thread_lacks_leaves_it_on_its_own_variants() {
     collector.assert_variant("tracepoint");
     collector.terminate();
 }
+
+/// Like `nginx -t`: every error and warning of the files with its file and
+/// line, every apps group Netdata gets under another name, and a failing
+/// exit status for an error, while the kernel report goes on.
+#[test]
+fn broken_files_are_listed_with_file_and_line_and_fail_the_check() {
+    if !require_root("check with broken files") {
+        return;
+    }
+    let apps = "\u{feff}web: nginx\n\"my group\": foo\na_b: x\n\"a b\": y\ndb: 'mysql\nbad\0: q\n";
+    let (status, report) = check(
+        &["--sync"],
+        &[
+            ("ebpf.d.conf", "[global]\nupdate every = abc\n[bogus]\n"),
+            ("apps_groups.conf", apps),
+        ],
+    );
+    assert_eq!(status, 1, "{report}");
+    assert!(
+        value(&report, "configuration").ends_with("apps_groups.conf (2 errors, 2 warnings)"),
+        "{report}"
+    );
+    for expected in [
+        "ebpf.d.conf:2: [global] `update every` = `abc`: not a positive integer",
+        "ebpf.d.conf:3: unknown section `[bogus]` (ignored)",
+        "apps_groups.conf:5: `db: 'mysql` has an unbalanced `'`",
+        "apps_groups.conf:6: a NUL byte in `bad\\u{0}: q`; line skipped",
+        "apps group `my group` is sent to Netdata as `my_group`",
+        "apps group `a b` is sent to Netdata as `a_b_1` (`a_b` is another group's)",
+    ] {
+        assert!(report.contains(expected), "no `{expected}` in:\n{report}");
+    }
+    assert!(!report.contains("apps group `web`"), "{report}");
+    // The kernel part is still there.
+    assert!(used_variants(&report).contains_key("sync"), "{report}");
+    assert_eq!(
+        value(&report, "result"),
+        "the configuration has 2 errors; every enabled thread can run (1)"
+    );
+    assert!(
+        value(&report, "what to do").starts_with("- fix the configuration errors"),
+        "{report}"
+    );
+}
+
+/// A directory named on the command line that is not there is a warning,
+/// not an error: the check passes and says so.
+#[test]
+fn a_missing_config_dir_is_a_warning() {
+    if !require_root("check --config-dir /nonexistent") {
+        return;
+    }
+    let (status, report) = check(&["--config-dir", "/nonexistent/check", "--sync"], &[]);
+    assert_eq!(status, 0, "{report}");
+    assert!(
+        report.contains(
+            "warning: /nonexistent/check: the configuration directory named by --config-dir \
+             does not exist"
+        ),
+        "{report}"
+    );
+    assert!(value(&report, "result").starts_with("ok: every enabled thread can run"));
+}

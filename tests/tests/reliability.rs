@@ -273,6 +273,142 @@ fn sighup_restarts_only_changed_workers_and_obsoletes_disabled_charts() {
     assert_eq!(stream.errors, Vec::<String>::new());
 }
 
+/// A reload whose files have an error keeps the running configuration
+/// whole: the garbage below, applied, would be the original's defaults,
+/// with six more threads. The own chart counts the rejected reload; the
+/// fixed file is applied by the next SIGHUP.
+#[test]
+fn a_broken_file_on_sighup_keeps_the_running_configuration() {
+    if !require_root("SIGHUP with a broken file") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = Collector::start(&[], &[("ebpf.d.conf", PROCESS_AND_SYNC)]);
+    collector.wait_attached("system.exit");
+    collector.wait_attached("mem.file_sync");
+    let process = worker_of(&collector, "process").unwrap();
+    let sync = worker_of(&collector, "sync").unwrap();
+    let main = collector.config_dir().join("ebpf.d.conf");
+    let rejected = |s: &Stream| last(s, "netdata.ebpf_config_errors", "reload_rejected");
+    wait_for(&collector, "the own chart of rejected reloads at 0", |s| {
+        rejected(s) == Some(0)
+    });
+    let chart = collector.stream();
+    let chart = chart.chart("netdata.ebpf_config_errors").unwrap();
+    assert_eq!(
+        (
+            chart.title.as_str(),
+            chart.units.as_str(),
+            chart.family.as_str(),
+            chart.priority
+        ),
+        ("Configuration reloads rejected", "reloads", "ebpf", 140016)
+    );
+    assert_eq!(
+        chart.dimensions(),
+        [("reload_rejected", "reload_rejected", "incremental", 1)]
+    );
+
+    fs::write(
+        &main,
+        b"\x00\x01\xff\xfe garbage\n[global]\nupdate every = abc\n[ebpf programs]\n",
+    )
+    .unwrap();
+    signal(collector.pid(), Signal::SIGHUP);
+    wait_for_stderr(&collector, "keeping the running configuration");
+    wait_for(&collector, "one rejected reload shown", |s| {
+        rejected(s) == Some(1)
+    });
+    let stderr = collector.stderr();
+    for expected in [
+        format!("{}:1: not valid UTF-8", main.display()),
+        format!("{}:3: [global] `update every` = `abc`", main.display()),
+        format!(
+            "SIGHUP: the configuration has errors (the first: error: {}:1:",
+            main.display()
+        ),
+    ] {
+        assert!(stderr.contains(&expected), "no `{expected}` in:\n{stderr}");
+    }
+    // Nothing changed: the same two workers, no other thread started.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(worker_of(&collector, "process"), Some(process));
+    assert_eq!(worker_of(&collector, "sync"), Some(sync));
+    assert_eq!(children(collector.pid()).len(), 2);
+    let stream = collector.stream();
+    for off in ["mount", "fd", "hardirq", "softirq", "oomkill", "shm"] {
+        assert_eq!(last(&stream, "netdata.ebpf_threads", off), Some(0), "{off}");
+    }
+
+    // Fixed, with sync off: applied by the next SIGHUP.
+    fs::write(&main, PROCESS_AND_SYNC.replace("sync = yes", "sync = no")).unwrap();
+    signal(collector.pid(), Signal::SIGHUP);
+    wait_for(&collector, "sync charts obsolete", |s| {
+        s.chart("mem.file_sync").is_some_and(|c| c.obsolete)
+    });
+    wait_for(&collector, "sync shown off", |s| {
+        last(s, "netdata.ebpf_threads", "sync") == Some(0)
+    });
+    assert_eq!(worker_of(&collector, "process"), Some(process));
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(rejected(&stream), Some(1));
+    all_incremental_monotonic(&stream);
+    assert_eq!(stream.errors, Vec::<String>::new());
+}
+
+/// Netdata starts a plugin as `PLUGIN UPDATE_EVERY [options]` and expects
+/// it to run: a bad interval is an error message and the configuration's
+/// applies. A configuration directory that is not there is a warning
+/// naming who named it.
+#[test]
+fn a_bad_update_every_from_netdata_is_an_error_and_the_plugin_runs_on() {
+    if !require_root("plugin invocation with a bad UPDATE_EVERY") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for bad in ["0", "-5", "99999999999", "abc"] {
+        let config = TempDir::new("config");
+        config.write(
+            "ebpf.d.conf",
+            &PROCESS_AND_SYNC
+                .replace("sync = yes", "sync = no")
+                .replace("update every = 1", "update every = 2"),
+        );
+        let mut command = Command::new(collector_bin());
+        command
+            .args([bad, "--config-dir", "/nonexistent/option"])
+            .env("NETDATA_USER_CONFIG_DIR", "/nonexistent/user")
+            .env("NETDATA_STOCK_CONFIG_DIR", &config.0)
+            .env("NETDATA_PLUGINS_DIR", "/nonexistent/plugins");
+        let collector = Collector::spawn(command, config);
+        collector.wait_for_data("system.exit");
+        let stderr = collector.stderr();
+        for expected in [
+            format!(
+                "UPDATE_EVERY (the first argument) `{bad}` is not a number of seconds in 1..=3600; \
+                 ignored"
+            ),
+            "/nonexistent/user: the configuration directory named by NETDATA_USER_CONFIG_DIR \
+             does not exist"
+                .to_owned(),
+            "/nonexistent/option: the configuration directory named by --config-dir does not \
+             exist"
+                .to_owned(),
+        ] {
+            assert!(
+                stderr.contains(&expected),
+                "{bad}: no `{expected}` in:\n{stderr}"
+            );
+        }
+        let (status, stream) = collector.terminate();
+        assert!(status.success(), "{bad}: {status:?}");
+        assert_eq!(stream.errors, Vec::<String>::new());
+        // The files' interval, not the argument.
+        assert_eq!(stream.chart("system.exit").unwrap().update_every, 2);
+    }
+}
+
 /// `CapEff`, `CapPrm`, `CapBnd` and `NoNewPrivs` of a process.
 fn privileges(pid: u32) -> (u64, u64, u64, bool) {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -458,7 +594,8 @@ fn bad_command_lines_print_the_usage_never_a_panic() {
         vec!["--config-dir"],
         vec!["--log-level", "loud"],
         vec!["worker"],
-        vec![long.as_str()],
+        vec!["run", long.as_str()],
+        vec!["run", "--statsd", "999999"],
         vec!["-"],
         vec!["--"],
     ]
@@ -478,6 +615,19 @@ fn bad_command_lines_print_the_usage_never_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
     }
+    let out = Command::new(collector_bin())
+        .args(["run", "--output", "statsd", "--statsd", "999999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "option `--statsd`: `999999`: `999999` is neither an IPv4 address (four numbers \
+             0..255: 127.0.0.1) nor a host name"
+        ),
+        "{stderr}"
+    );
     // A worker started by hand with a wrong thread says so.
     let out = Command::new(collector_bin())
         .args(["worker", "nosuch"])

@@ -120,6 +120,7 @@ mod tests {
         let status = Status {
             update_every: 1,
             threads: Vec::new(),
+            rejected_reloads: 0,
         };
         assert!(fanout.define(std::slice::from_ref(&chart)).is_err());
         assert!(fanout.update(&chart, &[1, 2]).is_err());

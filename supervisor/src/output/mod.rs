@@ -2,6 +2,7 @@
 //! gets whole chart definitions and whole updates.
 
 mod fanout;
+pub mod names;
 mod netdata;
 mod statsd;
 mod table;
@@ -56,6 +57,8 @@ pub struct ThreadStatus {
 pub struct Status {
     pub update_every: u32,
     pub threads: Vec<ThreadStatus>,
+    /// SIGHUPs whose configuration had an error and was not applied.
+    pub rejected_reloads: u64,
 }
 
 pub trait Output {

@@ -4,8 +4,10 @@
 use std::io::{self, Write};
 
 use conf::ThreadName;
+use tracing::warn;
 use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Snapshot, VariantKind};
 
+use super::names::{self, Ids};
 use super::{Chart, Output, Status, ThreadState, ThreadStatus};
 
 pub struct Netdata<W: Write> {
@@ -15,6 +17,8 @@ pub struct Netdata<W: Write> {
     self_charts: bool,
     /// The update interval the own charts were defined with.
     self_defined: Option<u32>,
+    /// The ids charts and dimensions are sent with (`names`).
+    ids: Ids,
 }
 
 impl<W: Write> Netdata<W> {
@@ -23,6 +27,7 @@ impl<W: Write> Netdata<W> {
             out,
             self_charts: true,
             self_defined: None,
+            ids: Ids::default(),
         }
     }
 
@@ -106,6 +111,12 @@ fn pid_table_values(status: &Status, stat: ipc::TableStat) -> Vec<u64> {
         })
         .collect()
 }
+static RELOADS: [DimDef; 1] = [DimDef::new(
+    "reload_rejected",
+    "reload_rejected",
+    DimValue::Total(0),
+)];
+
 static LOAD_METHODS: [DimDef; 2] = [
     DimDef::new("legacy", "legacy", DimValue::Current(0)),
     DimDef::new("co-re", "co-re", DimValue::Current(1)),
@@ -136,7 +147,7 @@ const fn own(
 /// original's; the others are ours. Each chart comes with the counters its
 /// dimensions index.
 type OwnChart = (ChartDef, fn(&Status) -> Vec<u64>);
-static OWN_CHARTS: [OwnChart; 10] = [
+static OWN_CHARTS: [OwnChart; 11] = [
     (
         own(
             "netdata.ebpf_threads",
@@ -237,6 +248,16 @@ static OWN_CHARTS: [OwnChart; 10] = [
         ),
         |s| pid_table_values(s, ipc::TableStat::Full),
     ),
+    (
+        own(
+            "netdata.ebpf_config_errors",
+            "Configuration reloads rejected",
+            "reloads",
+            140016,
+            &RELOADS,
+        ),
+        |s| vec![s.rejected_reloads],
+    ),
 ];
 
 fn per_thread_values(status: &Status, value: fn(&ThreadStatus) -> u64) -> Vec<u64> {
@@ -272,11 +293,11 @@ impl<W: Write> Netdata<W> {
         writeln!(
             self.out,
             "CHART {} '' '{}' '{}' '{}' '{}' '{}' {} {} {rest}",
-            chart.id,
-            chart.title,
-            chart.units,
-            chart.family,
-            chart.context,
+            self.ids.chart(&chart.id),
+            names::name(&chart.title),
+            names::name(chart.units),
+            names::name(&chart.family),
+            names::name(chart.context),
             chart.kind.as_str(),
             chart.priority,
             chart.update_every,
@@ -287,14 +308,24 @@ impl<W: Write> Netdata<W> {
 impl<W: Write> Output for Netdata<W> {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
-            self.chart_line(chart, &format!("'' 'ebpf.plugin' '{}'", chart.module))?;
+            for collision in self.ids.define(chart) {
+                warn!("{collision}");
+            }
+            let module = names::name(chart.module);
+            self.chart_line(chart, &format!("'' 'ebpf.plugin' '{module}'"))?;
             for dim in &chart.dims {
-                // An empty name is `''`: Netdata then shows the id.
-                let name = if dim.name.is_empty() { "''" } else { &dim.name };
+                let id = self.ids.dim(&chart.id, &dim.id);
+                // An empty name is `''`: Netdata then shows the id; or the
+                // text the id was cleaned from, when it was.
+                let name = if dim.name.is_empty() && id != dim.id.as_str() {
+                    &dim.id
+                } else {
+                    &dim.name
+                };
                 writeln!(
                     self.out,
-                    "DIMENSION {} {name} {} {} 1{}",
-                    dim.id,
+                    "DIMENSION {id} {} {} {} 1{}",
+                    names::name_word(name),
                     dim.value.algorithm().as_str(),
                     dim.multiplier,
                     if dim.hidden { " hidden" } else { "" }
@@ -305,9 +336,13 @@ impl<W: Write> Output for Netdata<W> {
     }
 
     fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        writeln!(self.out, "BEGIN {}", chart.id)?;
+        writeln!(self.out, "BEGIN {}", self.ids.chart(&chart.id))?;
         for (dim, value) in chart.dims.iter().zip(values) {
-            writeln!(self.out, "SET {} = {value}", dim.id)?;
+            writeln!(
+                self.out,
+                "SET {} = {value}",
+                self.ids.dim(&chart.id, &dim.id)
+            )?;
         }
         writeln!(self.out, "END")
     }
@@ -316,6 +351,7 @@ impl<W: Write> Output for Netdata<W> {
         for chart in charts {
             // The original's obsolete line has no plugin and module fields.
             self.chart_line(chart, "'obsolete'")?;
+            self.ids.forget(&chart.id);
         }
         Ok(())
     }
@@ -365,8 +401,15 @@ impl<W: Write> Output for Netdata<W> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use ::tests::protocol::Stream;
+    use conf::AppsGroups;
+    use proptest::prelude::*;
+    use workers::per_process::View;
+    use workers::{registry, Dim};
+
     use super::*;
-    use workers::registry;
 
     #[test]
     fn writes_the_originals_lines() {
@@ -387,6 +430,234 @@ mod tests {
              SET sys_clone = 40\n\
              END\n\
              EXIT\n"
+        );
+    }
+
+    /// A chart the way the supervisor draws a per-process view, a cgroup's
+    /// or an IRQ's: `dims` (id, name) in order, each reading its own key.
+    fn drawn(id: String, view: &View, family: &str, dims: &[(String, String)]) -> Chart {
+        Chart {
+            id,
+            title: format!("{} {family}", view.title),
+            units: view.units,
+            family: family.to_owned(),
+            context: view.context,
+            kind: view.kind,
+            priority: view.priority,
+            module: "process",
+            update_every: 1,
+            dims: dims
+                .iter()
+                .enumerate()
+                .map(|(key, (id, name))| Dim {
+                    id: id.clone(),
+                    name: name.clone(),
+                    value: DimValue::Total(0),
+                    key: key as u64,
+                    multiplier: 1,
+                    hidden: key % 3 == 1,
+                })
+                .collect(),
+        }
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    /// Distinct texts, in order of first appearance.
+    fn distinct(texts: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        texts
+            .into_iter()
+            .filter(|t| seen.insert(t.clone()))
+            .collect()
+    }
+
+    /// Every chart an apps group, cgroup, service or IRQ name reaches:
+    /// `apps.*` (a dimension per group, named by its id), `cgroup_<name>.*`
+    /// (one per cgroup, its name also the family), `services.*` (a
+    /// dimension per service), `system.hardirq_latency` (a dimension per
+    /// IRQ, id and name the IRQ's).
+    fn hostile_charts(groups: &[String], cgroups: &[String], irqs: &[String]) -> Vec<Chart> {
+        let process = registry::find(ThreadName::Process).unwrap();
+        let per = process.per_process().unwrap();
+        let mut charts = Vec::new();
+        let none = |names: &[String]| -> Vec<(String, String)> {
+            names.iter().map(|n| (n.clone(), String::new())).collect()
+        };
+        for def in per.charts {
+            let (view, (dim_id, dim_name)) = &def.cgroup;
+            charts.push(drawn(
+                format!("apps.{}", def.apps.id),
+                &def.apps,
+                "apps",
+                &none(groups),
+            ));
+            for cgroup in cgroups {
+                let dims = [((*dim_id).to_owned(), (*dim_name).to_owned())];
+                charts.push(drawn(
+                    format!("cgroup_{cgroup}.{}", view.id),
+                    view,
+                    cgroup,
+                    &dims,
+                ));
+            }
+            let id = format!("services.{}", def.services.id);
+            charts.push(drawn(id, &def.services, "services", &none(cgroups)));
+        }
+        let hardirq = registry::find(ThreadName::Hardirq).unwrap();
+        let mut chart = hardirq.charts()[0].instance(1, |_| true);
+        chart.dims.extend(irqs.iter().map(|irq| Dim {
+            id: irq.clone(),
+            name: irq.clone(),
+            value: DimValue::Total(1),
+            key: 1,
+            multiplier: 1,
+            hidden: false,
+        }));
+        charts.push(chart);
+        charts
+    }
+
+    /// The stream the Netdata output makes of `charts`: defined (the apps
+    /// charts first with only their first dimension, as groups appear one
+    /// by one), updated twice with a distinct value per dimension, the
+    /// cgroup charts then obsoleted.
+    fn stream_of(charts: &[Chart]) -> (Stream, String) {
+        let mut out = Netdata::new(Vec::new()).without_self_charts();
+        let first: Vec<Chart> = charts
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.dims.truncate(1);
+                c
+            })
+            .collect();
+        out.define(&first).unwrap();
+        out.define(charts).unwrap();
+        for round in 0..2 {
+            for chart in charts {
+                let values: Vec<i64> = (0..chart.dims.len() as i64).map(|v| v + round).collect();
+                out.update(chart, &values).unwrap();
+            }
+        }
+        let cgroups: Vec<Chart> = charts
+            .iter()
+            .filter(|c| c.id.starts_with("cgroup_"))
+            .cloned()
+            .collect();
+        out.obsolete(&cgroups).unwrap();
+        out.exit().unwrap();
+        let text = String::from_utf8(out.out).expect("the output is UTF-8");
+        let mut stream = Stream::new();
+        for line in text.split('\n') {
+            stream.feed(line);
+        }
+        (stream, text)
+    }
+
+    fn check_stream(charts: &[Chart]) -> Result<(), TestCaseError> {
+        let (stream, text) = stream_of(charts);
+        prop_assert_eq!(&stream.errors, &Vec::<String>::new(), "{}", text);
+        prop_assert!(stream.exited);
+        prop_assert!(!text.contains('\r'));
+        // One line per protocol line: nothing broke a line.
+        let dims: usize = charts.iter().map(|c| c.dims.len()).sum();
+        let first: usize = charts.iter().map(|c| c.dims.len().min(1)).sum();
+        let lines = 2 * charts.len() + first + dims + 2 * (2 * charts.len() + dims);
+        let obsolete = charts
+            .iter()
+            .filter(|c| c.id.starts_with("cgroup_"))
+            .count();
+        prop_assert_eq!(text.lines().count(), lines + obsolete + 1);
+        // Distinct charts and dimensions stay distinct, and each keeps its
+        // values: every chart got its distinct values exactly.
+        prop_assert_eq!(stream.charts.len(), charts.len());
+        let mut want: BTreeMap<Vec<Vec<i64>>, usize> = BTreeMap::new();
+        let mut got: BTreeMap<Vec<Vec<i64>>, usize> = BTreeMap::new();
+        for chart in charts {
+            let values = (0..chart.dims.len() as i64)
+                .map(|v| vec![v, v + 1])
+                .collect();
+            *want.entry(values).or_default() += 1;
+        }
+        for (id, chart) in &stream.charts {
+            prop_assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_graphic() && !"='\"\\".contains(c)),
+                "{}",
+                id
+            );
+            for dim in chart.dims.keys() {
+                prop_assert!(
+                    dim.chars()
+                        .all(|c| c.is_ascii_graphic() && !"='\"\\".contains(c)),
+                    "{}",
+                    dim
+                );
+            }
+            let mut values: Vec<Vec<i64>> = chart.dims.values().map(|d| d.values.clone()).collect();
+            values.sort();
+            *got.entry(values).or_default() += 1;
+        }
+        prop_assert_eq!(got, want);
+        Ok(())
+    }
+
+    fn names() -> impl Strategy<Value = Vec<String>> {
+        let raw = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| text(&b)),
+            any::<String>(),
+            "[ a_b=.'\"\\\\\t\r\n\0-]{0,6}",
+        ];
+        prop::collection::vec(raw, 0..8).prop_map(distinct)
+    }
+
+    proptest! {
+        /// Arbitrary group, cgroup and IRQ names never break the stream:
+        /// no protocol error, every SET names a defined dimension, and
+        /// distinct names stay distinct dimensions and charts.
+        #[test]
+        fn hostile_names_give_a_valid_stream(
+            groups in names(),
+            cgroups in names(),
+            irqs in names(),
+        ) {
+            let mut cgroups = cgroups;
+            // Two cgroups that are the same chart are one cgroup.
+            cgroups.retain(|c| !c.is_empty());
+            check_stream(&hostile_charts(&groups, &cgroups, &irqs))?;
+        }
+
+        /// The same for the groups an arbitrary `apps_groups.conf` gives.
+        #[test]
+        fn any_apps_groups_file_gives_a_valid_stream(
+            file in prop::collection::vec(
+                prop_oneof![
+                    prop::collection::vec(any::<u8>(), 0..30),
+                    "[\"' a-c=:#\\\\-]{0,12}: [a-c*]{1,3}\n".prop_map(String::into_bytes),
+                ],
+                0..10,
+            ),
+        ) {
+            let (apps, _) = AppsGroups::parse(std::path::Path::new("/apps_groups.conf"), &file.concat());
+            let groups: Vec<String> = apps.groups.iter().map(|g| g.name.clone()).collect();
+            check_stream(&hostile_charts(&groups, &[], &[]))?;
+        }
+    }
+
+    #[test]
+    fn a_cleaned_id_is_named_by_what_it_was_cleaned_from() {
+        let charts = hostile_charts(&["my group".into(), "it's".into(), "ok".into()], &[], &[]);
+        let (stream, _) = stream_of(&charts[..1]);
+        let apps = stream.charts.values().next().unwrap();
+        assert_eq!(
+            apps.dimensions()
+                .iter()
+                .map(|(id, name, _, _)| (*id, *name))
+                .collect::<Vec<_>>(),
+            [("my_group", "my group"), ("it_s", "it\"s"), ("ok", "ok")]
         );
     }
 }

@@ -3,10 +3,14 @@
 //!
 //! The mapping (README "Running as a StatsD emitter"):
 //! - name `<prefix>.<chart id>.<dimension name>`, e.g.
-//!   `ebpf.mem.file_sync.fsync`; each word keeps only `[A-Za-z0-9_]`, every
-//!   run of other characters becomes one `_` (`0us->1us` → `0us_1us`), so
-//!   no server mistakes a part of the name for syntax (`:`, `|`, `@`, `#`,
-//!   blanks) or a path (`/`).
+//!   `ebpf.mem.file_sync.fsync`, or the dimension's id when its name is
+//!   empty (the `apps.*` charts' groups); each word keeps only
+//!   `[A-Za-z0-9_]`, every run of other characters becomes one `_`
+//!   (`0us->1us` → `0us_1us`, [`names::word`]), so no server mistakes a
+//!   part of the name for syntax (`:`, `|`, `@`, `#`, blanks) or a path
+//!   (`/`). Two dimensions of a chart whose names clean to the same metric
+//!   get `_1`, `_2`, … in order of appearance, kept while the collector
+//!   runs.
 //! - `incremental` dimensions (cumulative counters) are StatsD counters of
 //!   the events since the previous update: `name:5|c`. Summed by the
 //!   server, they give exactly the kernel's count.
@@ -39,6 +43,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tracing::{info, warn};
 use workers::Algorithm;
 
+use super::names;
 use super::{Chart, Output};
 use sender::{Batch, Datagram, Stats};
 
@@ -55,6 +60,8 @@ enum Kind {
 }
 
 struct Metric {
+    /// The dimension's own id.
+    dim: String,
     name: String,
     kind: Kind,
     /// Counters: the total at the previous update.
@@ -140,24 +147,44 @@ impl Output for Statsd {
     fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
         for chart in charts {
             let old = self.metrics.remove(&chart.id).unwrap_or_default();
-            let metrics = chart
-                .dims
-                .iter()
-                .map(|dim| {
-                    let name = metric_name(&self.prefix, &chart.id, &dim.name);
-                    // A redefined chart keeps its counters' previous totals:
-                    // starting them at 0 again would count everything twice.
-                    let last = old.iter().find(|m| m.name == name).map_or(0, |m| m.last);
-                    Metric {
-                        name,
-                        kind: match dim.value.algorithm() {
-                            Algorithm::Incremental => Kind::Counter,
-                            Algorithm::Absolute => Kind::Gauge,
-                        },
-                        last,
+            let mut metrics: Vec<Metric> = Vec::with_capacity(chart.dims.len());
+            for dim in &chart.dims {
+                // A redefined chart keeps its metrics' names and counters'
+                // previous totals: starting them at 0 again would count
+                // everything twice.
+                let known = old.iter().find(|m| m.dim == dim.id);
+                let name = match known {
+                    Some(m) => m.name.clone(),
+                    None => {
+                        let shown = if dim.name.is_empty() {
+                            &dim.id
+                        } else {
+                            &dim.name
+                        };
+                        let base = metric_name(&self.prefix, &chart.id, shown);
+                        let taken = |name: &str| metrics.iter().chain(&old).any(|m| m.name == name);
+                        let name = names::unique(&base, usize::MAX, taken);
+                        if name != base {
+                            warn!(
+                                "statsd: dimension `{}` of {} is sent as {name}: another \
+                                 dimension of the chart has {base}",
+                                names::name(&dim.id),
+                                names::name(&chart.id)
+                            );
+                        }
+                        name
                     }
-                })
-                .collect();
+                };
+                metrics.push(Metric {
+                    dim: dim.id.clone(),
+                    name,
+                    kind: match dim.value.algorithm() {
+                        Algorithm::Incremental => Kind::Counter,
+                        Algorithm::Absolute => Kind::Gauge,
+                    },
+                    last: known.map_or(0, |m| m.last),
+                });
+            }
             self.metrics.insert(chart.id.clone(), metrics);
         }
         Ok(())
@@ -228,21 +255,14 @@ fn metric_name(prefix: &str, chart: &str, dimension: &str) -> String {
         // Checked when read: already only words and dots.
         words.push(prefix.to_owned());
     }
-    words.extend(chart.split('.').map(word).filter(|w| !w.is_empty()));
-    let dimension = word(dimension);
+    words.extend(chart.split('.').map(names::word).filter(|w| !w.is_empty()));
+    let dimension = names::word(dimension);
     words.push(if dimension.is_empty() {
         "_".to_owned()
     } else {
         dimension
     });
     words.join(".")
-}
-
-fn word(text: &str) -> String {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("_")
 }
 
 /// Packs metric lines into datagrams of at most `mtu` bytes, greedily and
@@ -340,14 +360,69 @@ mod tests {
         }
     }
 
+    /// An `apps.*` chart as the supervisor draws it: a dimension per
+    /// group, its id the group's name, its name empty.
+    fn apps_chart(groups: &[&str]) -> Chart {
+        let mut chart = every_chart().remove(0);
+        chart.id = "apps.process_create".into();
+        let dim = chart.dims[0].clone();
+        chart.dims = groups
+            .iter()
+            .map(|group| workers::Dim {
+                id: (*group).into(),
+                name: String::new(),
+                ..dim.clone()
+            })
+            .collect();
+        chart
+    }
+
+    fn names_of(out: &Statsd, chart: &str) -> Vec<String> {
+        out.metrics[chart].iter().map(|m| m.name.clone()).collect()
+    }
+
+    #[test]
+    fn a_dimension_without_a_name_is_its_id_and_no_two_share_a_metric() {
+        let mut out = Statsd::new(&settings(Transport::Udp, 9, 1432)).unwrap();
+        out.prefix = "pre.fix".into();
+        out.define(&[apps_chart(&["ssh", "web", "other"])]).unwrap();
+        assert_eq!(
+            names_of(&out, "apps.process_create"),
+            [
+                "pre.fix.apps.process_create.ssh",
+                "pre.fix.apps.process_create.web",
+                "pre.fix.apps.process_create.other"
+            ]
+        );
+        // `a b` and `a.b` both clean to `a_b`; a group shown later in the
+        // middle keeps nobody else's name, and every one keeps its own
+        // across redefinitions.
+        out.define(&[apps_chart(&["a_b", "other"])]).unwrap();
+        out.define(&[apps_chart(&["a b", "a_b", "a.b", "other"])])
+            .unwrap();
+        let want = [
+            "pre.fix.apps.process_create.a_b_1",
+            "pre.fix.apps.process_create.a_b",
+            "pre.fix.apps.process_create.a_b_2",
+            "pre.fix.apps.process_create.other",
+        ];
+        assert_eq!(names_of(&out, "apps.process_create"), want);
+        out.define(&[apps_chart(&["a b", "a_b", "a.b", "other"])])
+            .unwrap();
+        assert_eq!(names_of(&out, "apps.process_create"), want);
+        out.exit().unwrap();
+    }
+
     #[test]
     fn counters_send_deltas_gauges_values_negative_gauges_from_zero() {
         let mut counter = Metric {
+            dim: "c".into(),
             name: "c".into(),
             kind: Kind::Counter,
             last: 0,
         };
         let mut gauge = Metric {
+            dim: "g".into(),
             name: "g".into(),
             kind: Kind::Gauge,
             last: 0,
