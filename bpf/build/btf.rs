@@ -17,17 +17,38 @@ pub struct Member {
 
 #[derive(Debug, Clone)]
 pub enum Type {
-    Int { size: u32 },
-    Ptr { to: u32 },
-    Array { element: u32, count: u32 },
-    Struct { size: u32, members: Vec<Member> },
-    Enum { size: u32, values: Vec<(String, i64)> },
+    Int {
+        size: u32,
+    },
+    Ptr {
+        to: u32,
+    },
+    Array {
+        element: u32,
+        count: u32,
+    },
+    Struct {
+        size: u32,
+        members: Vec<Member>,
+    },
+    Enum {
+        size: u32,
+        values: Vec<(String, i64)>,
+    },
     /// Typedef, const, volatile, restrict, type tag: the same as `to`.
-    Alias { to: u32 },
-    Var { to: u32 },
+    Alias {
+        to: u32,
+    },
+    Var {
+        to: u32,
+    },
     /// (variable type id, offset, size) of each variable in the section.
-    DataSec { vars: Vec<u32> },
-    Float { size: u32 },
+    DataSec {
+        vars: Vec<u32>,
+    },
+    Float {
+        size: u32,
+    },
     /// Kinds the contract never looks into (functions, forward declarations, tags).
     Other,
 }
@@ -97,7 +118,11 @@ impl Btf {
                             name: string(word(3 * i)?)?,
                             type_id: word(3 * i + 1)?,
                             // With kind_flag the top 8 bits are a bitfield size.
-                            offset: if info >> 31 == 1 { offset & 0xff_ffff } else { offset },
+                            offset: if info >> 31 == 1 {
+                                offset & 0xff_ffff
+                            } else {
+                                offset
+                            },
                         });
                     }
                     (

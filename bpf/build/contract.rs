@@ -71,7 +71,8 @@ fn section_kind(section: &str) -> Option<&'static str> {
 
 impl Contract {
     pub fn read(object_bytes: &[u8]) -> Result<Contract, String> {
-        let file = object::File::parse(object_bytes).map_err(|e| format!("not an ELF object: {e}"))?;
+        let file =
+            object::File::parse(object_bytes).map_err(|e| format!("not an ELF object: {e}"))?;
         let mut programs = Vec::new();
         for symbol in file.symbols() {
             if symbol.kind() != SymbolKind::Text || !symbol.is_global() {
@@ -86,8 +87,9 @@ impl Contract {
                 continue;
             }
             let name = symbol.name().map_err(|e| e.to_string())?.to_owned();
-            let kind = section_kind(section_name)
-                .ok_or_else(|| format!("program `{name}`: section `{section_name}` of no known kind"))?;
+            let kind = section_kind(section_name).ok_or_else(|| {
+                format!("program `{name}`: section `{section_name}` of no known kind")
+            })?;
             programs.push(Program {
                 name,
                 section: kind,
@@ -97,7 +99,7 @@ impl Contract {
         let btf_section = file
             .section_by_name(".BTF")
             .ok_or("no .BTF section (compile with -g)")?;
-        let btf = Btf::parse(&btf_section.data().map_err(|e| e.to_string())?)?;
+        let btf = Btf::parse(btf_section.data().map_err(|e| e.to_string())?)?;
         let mut contract = Contract {
             programs,
             maps: Vec::new(),
@@ -128,7 +130,10 @@ impl Contract {
             // Every member is a pointer: to an array whose length is the
             // number (__uint), or to the type (__type).
             let Type::Ptr { to } = btf.resolve(member.type_id)?.1 else {
-                return Err(format!("map `{name}`: member `{}` is not a pointer", member.name));
+                return Err(format!(
+                    "map `{name}`: member `{}` is not a pointer",
+                    member.name
+                ));
             };
             let number = || match btf.resolve(*to)?.1 {
                 Type::Array { count, .. } => Ok(*count),
@@ -227,11 +232,16 @@ fn slot_enum(btf: &Btf, id: u32, map: &str) -> Result<SlotEnum, String> {
     };
     for (i, (slot, value)) in slots.iter().enumerate() {
         if *value != i as i64 {
-            return Err(format!("`enum {name}`: {slot} = {value}, expected {i} (slots in order, no aliases)"));
+            return Err(format!(
+                "`enum {name}`: {slot} = {value}, expected {i} (slots in order, no aliases)"
+            ));
         }
     }
     if *count != slots.len() as i64 {
-        return Err(format!("`enum {name}`: its last enumerator must be the count, {}", slots.len()));
+        return Err(format!(
+            "`enum {name}`: its last enumerator must be the count, {}",
+            slots.len()
+        ));
     }
     let prefix = common_prefix(values.iter().map(|(n, _)| n.as_str()));
     Ok(SlotEnum {
@@ -261,18 +271,33 @@ pub fn module(stem: &str, contract: &Contract, on_demand: bool, out: &mut String
     let _ = writeln!(out, "/// `src/{stem}.bpf.c`, compiled.");
     let _ = writeln!(out, "pub mod {ident} {{");
     let _ = writeln!(out, "    /// The object and what it declares.");
-    let _ = writeln!(out, "    pub const OBJECT: crate::Object = crate::Object {{");
+    let _ = writeln!(
+        out,
+        "    pub const OBJECT: crate::Object = crate::Object {{"
+    );
     let _ = writeln!(out, "        name: {stem:?},");
-    let _ = writeln!(out, "        bytes: crate::object!({:?}),", format!("{stem}.bpf.o"));
+    let _ = writeln!(
+        out,
+        "        bytes: crate::object!({:?}),",
+        format!("{stem}.bpf.o")
+    );
     if on_demand {
-        let _ = writeln!(out, "        on_demand: Some(crate::object!({:?})),", format!("{stem}.on-demand.bpf.o"));
+        let _ = writeln!(
+            out,
+            "        on_demand: Some(crate::object!({:?})),",
+            format!("{stem}.on-demand.bpf.o")
+        );
     } else {
         let _ = writeln!(out, "        on_demand: None,");
     }
     match &contract.counters {
         Some((map, slots)) => {
             let _ = writeln!(out, "        counter_map: Some({map:?}),");
-            let names: Vec<String> = slots.slots.iter().map(|s| format!("{:?}", s.to_lowercase())).collect();
+            let names: Vec<String> = slots
+                .slots
+                .iter()
+                .map(|s| format!("{:?}", s.to_lowercase()))
+                .collect();
             let _ = writeln!(out, "        counters: &[{}],", names.join(", "));
         }
         None => {
@@ -302,7 +327,11 @@ pub fn module(stem: &str, contract: &Contract, on_demand: bool, out: &mut String
     let _ = writeln!(out, "        ],");
     let _ = writeln!(out, "    }};");
     if let Some((map, slots)) = &contract.counters {
-        let _ = writeln!(out, "    /// `enum {}`: the indices of `{map}`.", slots.name);
+        let _ = writeln!(
+            out,
+            "    /// `enum {}`: the indices of `{map}`.",
+            slots.name
+        );
         slot_module("counter", slots, "    ", out);
     }
     let _ = writeln!(out, "}}");
@@ -314,7 +343,11 @@ pub fn slot_module(name: &str, slots: &SlotEnum, indent: &str, out: &mut String)
     for (i, slot) in slots.slots.iter().enumerate() {
         let _ = writeln!(out, "{indent}    pub const {slot}: u32 = {i};");
     }
-    let _ = writeln!(out, "{indent}    pub const COUNT: u32 = {};", slots.slots.len());
+    let _ = writeln!(
+        out,
+        "{indent}    pub const COUNT: u32 = {};",
+        slots.slots.len()
+    );
     let _ = writeln!(out, "{indent}}}");
 }
 
@@ -327,7 +360,10 @@ pub fn shared(contracts: &[(String, Contract)]) -> Result<String, String> {
         for slots in &contract.indices {
             match indices.get(&slots.name) {
                 Some((other, known)) if *known != slots => {
-                    return Err(format!("`enum {}` differs between {other} and {stem}", slots.name))
+                    return Err(format!(
+                        "`enum {}` differs between {other} and {stem}",
+                        slots.name
+                    ))
                 }
                 _ => {
                     indices.insert(slots.name.clone(), (stem, slots));
@@ -337,7 +373,9 @@ pub fn shared(contracts: &[(String, Contract)]) -> Result<String, String> {
         if let Some((_, layout)) = &contract.per_process {
             match extra {
                 Some((other, known)) if known != layout => {
-                    return Err(format!("`struct tgid_extra` differs between {other} and {stem}"))
+                    return Err(format!(
+                        "`struct tgid_extra` differs between {other} and {stem}"
+                    ))
                 }
                 _ => extra = Some((stem, layout)),
             }
@@ -355,7 +393,11 @@ pub fn shared(contracts: &[(String, Contract)]) -> Result<String, String> {
         );
         let _ = writeln!(out, "pub mod tgid_extra {{");
         for (member, offset) in &layout.offsets {
-            let _ = writeln!(out, "    pub const {}: usize = {offset};", member.to_uppercase());
+            let _ = writeln!(
+                out,
+                "    pub const {}: usize = {offset};",
+                member.to_uppercase()
+            );
         }
         let _ = writeln!(out, "    pub const SIZE: usize = {};", layout.size);
         for (flag, value) in &layout.flags {

@@ -114,7 +114,11 @@ static __always_inline void filter_on_free(struct task_struct *task)
 /* The trampoline and probe variants' programs on a kernel function's
  * entry: name_fentry and name_kprobe, both running `call` with the
  * function's arguments (the rest of the macro's arguments, as BPF_PROG and
- * BPF_KPROBE take them). */
+ * BPF_KPROBE take them). An object of a thread that has tracepoint
+ * variants only defines TRACEPOINTS_ONLY first: it gets none. */
+#ifdef TRACEPOINTS_ONLY
+#define ENTRY_PROGRAMS(name, call, ...)
+#else
 #define ENTRY_PROGRAMS(name, call, ...)                                           \
 	SEC("fentry")                                                             \
 	int BPF_PROG(name##_fentry, ##__VA_ARGS__)                                \
@@ -128,6 +132,7 @@ static __always_inline void filter_on_free(struct task_struct *task)
 		call;                                                             \
 		return 0;                                                         \
 	}
+#endif
 
 /* With --pid the loader attaches the programs of these of its variant's
  * kind (workers/src/thread.rs): new children of a tracked process are

@@ -148,12 +148,18 @@ mod tests {
     #[test]
     fn lookups_find_what_the_object_declares() {
         assert_eq!(
-            sync::OBJECT.program("sync_fsync").section,
+            sync::OBJECT.program("sync_fsync_enter").section,
             Section::Tracepoint
         );
         assert!(!sync::OBJECT.has_program("sync_nothing"));
-        assert_eq!(sync::OBJECT.map("sync_counters").max_entries, sync::counter::COUNT);
-        assert_eq!(sync::OBJECT.counters[sync::counter::SYNC_FILE_RANGE as usize], "sync_file_range");
+        assert_eq!(
+            sync::OBJECT.map("sync_counters").max_entries,
+            sync::counter::COUNT
+        );
+        assert_eq!(
+            sync::OBJECT.counters[sync::counter::SYNC_FILE_RANGE as usize],
+            "sync_file_range"
+        );
         assert_eq!(fd::OBJECT.per_process, fd::counter::COUNT);
         assert!(fd::OBJECT.on_demand.is_some() && sync::OBJECT.on_demand.is_none());
     }

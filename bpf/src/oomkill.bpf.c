@@ -1,5 +1,6 @@
 /* oomkill: OOM kills (oom:mark_victim), in total and per process. The
  * thread draws only per-process charts; its table is always on. */
+#define TRACEPOINTS_ONLY
 #include "common.bpf.h"
 
 enum oomkill_counter {

@@ -257,11 +257,21 @@ impl OwnKey {
 pub enum OwnKind {
     /// A boolean, default yes, that turns the thread's counter `counter`
     /// on or off.
-    Switch { counter: u32 },
-    Bool { default: bool },
-    Number { min: u32, max: u32, default: u32 },
+    Switch {
+        counter: u32,
+    },
+    Bool {
+        default: bool,
+    },
+    Number {
+        min: u32,
+        max: u32,
+        default: u32,
+    },
     /// Free text; `None`: unset by default.
-    Text { default: Option<&'static str> },
+    Text {
+        default: Option<&'static str>,
+    },
     /// The whole section: `port = name` lines (`[service name]`).
     PortNames,
 }

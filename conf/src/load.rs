@@ -174,7 +174,11 @@ pub fn load(
         // Last, so that ebpf.d.conf wins over a thread's file key by key.
         for thread in ThreadName::ALL {
             let keys = own(thread).unwrap_or_default().iter();
-            read_own(&mut src, keys.filter(|k| k.also_in_main), config.thread_mut(thread));
+            read_own(
+                &mut src,
+                keys.filter(|k| k.also_in_main),
+                config.thread_mut(thread),
+            );
         }
         diags.splice(main_slot..main_slot, src.finish());
     }
@@ -418,11 +422,11 @@ fn read_own<'a>(src: &mut Source, keys: impl Iterator<Item = &'a OwnKey>, t: &mu
                 .get(key.section, key.key)
                 .is_some()
                 .then(|| OwnValue::Bool(src.boolean(key.section, key.key, default))),
-            (OwnKind::Number { min, max, .. }, OwnValue::Number(default)) => src
-                .doc
-                .get(key.section, key.key)
-                .is_some()
-                .then(|| OwnValue::Number(src.number(key.section, key.key, (min, max), default))),
+            (OwnKind::Number { min, max, .. }, OwnValue::Number(default)) => {
+                src.doc.get(key.section, key.key).is_some().then(|| {
+                    OwnValue::Number(src.number(key.section, key.key, (min, max), default))
+                })
+            }
             (OwnKind::Text { .. }, _) => src
                 .doc
                 .get(key.section, key.key)

@@ -4,9 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{
-    dirs, load, own_bool, own_number, own_text, service_names, show, stock_dir, TempDir,
-};
+use common::{dirs, load, own_bool, own_number, own_text, service_names, show, stock_dir, TempDir};
 use conf::{
     Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity, StatsdDestination,
     StatsdSettings, SupervisorSettings, ThreadName, Transport, TypeFormat,
@@ -42,8 +40,14 @@ fn built_in_defaults() {
     }
     // Own keys take their declared defaults.
     let socket = ThreadName::Socket;
-    assert_eq!(own_number(&c, socket, "global", "udp connection table size"), 4096);
-    assert_eq!(own_number(&c, socket, "network connections", "maximum dimensions"), 50);
+    assert_eq!(
+        own_number(&c, socket, "global", "udp connection table size"),
+        4096
+    );
+    assert_eq!(
+        own_number(&c, socket, "network connections", "maximum dimensions"),
+        50
+    );
     assert_eq!(own_text(&c, socket, "network connections", "ports"), None);
     assert!(own_text(&c, socket, "network connections", "ips")
         .unwrap()
@@ -224,14 +228,26 @@ fn network_sections_from_both_files_ebpf_d_conf_wins() {
     let c = load_clean(&[d.path()], 1);
     let (socket, global, conn) = (ThreadName::Socket, "global", "network connections");
     assert_eq!(own_number(&c, socket, global, "bandwidth table size"), 100);
-    assert_eq!(own_number(&c, socket, global, "ipv4 connection table size"), 16384);
-    assert_eq!(own_number(&c, socket, global, "udp connection table size"), 7);
+    assert_eq!(
+        own_number(&c, socket, global, "ipv4 connection table size"),
+        16384
+    );
+    assert_eq!(
+        own_number(&c, socket, global, "udp connection table size"),
+        7
+    );
     assert_eq!(own_number(&c, socket, conn, "maximum dimensions"), 20);
     assert!(own_bool(&c, socket, conn, "resolve hostnames"));
     assert!(!own_bool(&c, socket, conn, "resolve service names"));
     assert_eq!(own_text(&c, socket, conn, "ports").as_deref(), Some("!22"));
-    assert_eq!(own_text(&c, socket, conn, "hostnames").as_deref(), Some("*"));
-    assert_eq!(own_text(&c, socket, conn, "ips").as_deref(), Some("10.0.0.0/8"));
+    assert_eq!(
+        own_text(&c, socket, conn, "hostnames").as_deref(),
+        Some("*")
+    );
+    assert_eq!(
+        own_text(&c, socket, conn, "ips").as_deref(),
+        Some("10.0.0.0/8")
+    );
     let names: Vec<(u16, String)> = service_names(&c);
     let names: Vec<(u16, &str)> = names.iter().map(|(p, n)| (*p, n.as_str())).collect();
     // Key by key, not section by section: 19999 of network.conf stays.
@@ -252,18 +268,31 @@ fn thread_specific_sections() {
     d.write("ebpf.d/filesystem.conf", "[filesystem]\nzfsdist = no\n");
     let c = load_clean(&[d.path()], 1);
     let on = |thread, section, keys: &[&str]| -> Vec<bool> {
-        keys.iter().map(|k| own_bool(&c, thread, section, k)).collect()
+        keys.iter()
+            .map(|k| own_bool(&c, thread, section, k))
+            .collect()
     };
     assert_eq!(
         on(
             ThreadName::Sync,
             "syscalls",
-            &["sync", "msync", "fsync", "fdatasync", "syncfs", "sync_file_range"]
+            &[
+                "sync",
+                "msync",
+                "fsync",
+                "fdatasync",
+                "syncfs",
+                "sync_file_range"
+            ]
         ),
         [true, false, true, true, true, false]
     );
     assert_eq!(
-        on(ThreadName::Shm, "syscalls", &["shmget", "shmat", "shmdt", "shmctl"]),
+        on(
+            ThreadName::Shm,
+            "syscalls",
+            &["shmget", "shmat", "shmdt", "shmctl"]
+        ),
         [true, true, false, true]
     );
     assert_eq!(
@@ -294,17 +323,28 @@ fn keys_without_effect_warn_only_when_they_would_change_something() {
         .collect();
     assert!(diags.iter().all(|d| d.severity == Severity::Warning));
     assert_eq!(found.len(), 3, "{}", show(&diags));
-    assert!(found.iter().all(|(file, _, _)| *file == sync && *file != main));
-    assert!(found[0].2.starts_with("[global] `collect pid` = `all` has no effect: "));
-    assert!(found[1].2.starts_with("[global] `maps per core` = `yes` has no effect: "));
-    assert!(found[2].2.starts_with("[global] `lifetime` = `60` has no effect: "));
+    assert!(found
+        .iter()
+        .all(|(file, _, _)| *file == sync && *file != main));
+    assert!(found[0]
+        .2
+        .starts_with("[global] `collect pid` = `all` has no effect: "));
+    assert!(found[1]
+        .2
+        .starts_with("[global] `maps per core` = `yes` has no effect: "));
+    assert!(found[2]
+        .2
+        .starts_with("[global] `lifetime` = `60` has no effect: "));
 }
 
 #[test]
 fn the_own_sections_of_a_thread_not_implemented_are_not_read() {
     let d = TempDir::new();
     d.write("ebpf.d/sync.conf", "[syscalls]\nnonsense = 1\n");
-    d.write("ebpf.d/swap.conf", "[whatever]\nnonsense = 1\n[global]\nupdate every = 3\n");
+    d.write(
+        "ebpf.d/swap.conf",
+        "[whatever]\nnonsense = 1\n[global]\nupdate every = 3\n",
+    );
     let (c, diags) = conf::load(&dirs(&[d.path()]), 1, |t| {
         (t != ThreadName::Swap).then_some(&[][..])
     });
@@ -589,10 +629,10 @@ fn bad_supervisor_values_name_file_and_line() {
 fn a_threads_view_differs_only_in_what_concerns_it() {
     let base = Config::default();
     let mut changed = base.clone();
-    changed
-        .thread_mut(ThreadName::Sync)
-        .own
-        .insert(("syscalls".into(), "msync".into()), conf::OwnValue::Bool(false));
+    changed.thread_mut(ThreadName::Sync).own.insert(
+        ("syscalls".into(), "msync".into()),
+        conf::OwnValue::Bool(false),
+    );
     changed.thread_mut(ThreadName::Fd).update_every = 9;
     changed.supervisor.crash_limit = 1;
     assert_ne!(
@@ -609,7 +649,12 @@ fn a_threads_view_differs_only_in_what_concerns_it() {
     );
     let view = changed.for_thread(ThreadName::Sync);
     assert_eq!(view.thread(ThreadName::Fd), base.thread(ThreadName::Fd));
-    assert!(!common::own_bool(&view, ThreadName::Sync, "syscalls", "msync"));
+    assert!(!common::own_bool(
+        &view,
+        ThreadName::Sync,
+        "syscalls",
+        "msync"
+    ));
 }
 
 #[test]

@@ -111,8 +111,14 @@ fn bad_values_use_the_default_and_name_file_line_section_key() {
     assert!(c.thread(ThreadName::Sync).enabled);
     assert!(own_bool(&c, ThreadName::Sync, "syscalls", "msync"));
     let socket = ThreadName::Socket;
-    assert_eq!(own_number(&c, socket, "global", "udp connection table size"), 4096);
-    assert_eq!(own_number(&c, socket, "network connections", "maximum dimensions"), 50);
+    assert_eq!(
+        own_number(&c, socket, "global", "udp connection table size"),
+        4096
+    );
+    assert_eq!(
+        own_number(&c, socket, "network connections", "maximum dimensions"),
+        50
+    );
     assert_eq!(service_names(&c), [(22, "ssh".to_owned())]);
 }
 
@@ -341,7 +347,14 @@ fn check_invariants(config: &Config) {
         assert!((1..=3600).contains(&s.update_every), "{t}");
         assert!((1..=4_194_304).contains(&s.pid_table_size), "{t}");
     }
-    assert!(own_number(config, ThreadName::Socket, "network connections", "maximum dimensions") >= 1);
+    assert!(
+        own_number(
+            config,
+            ThreadName::Socket,
+            "network connections",
+            "maximum dimensions"
+        ) >= 1
+    );
 }
 
 /// Lines made of real keys and sections, so values get exercised, not just the tokenizer.

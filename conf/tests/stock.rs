@@ -62,25 +62,47 @@ fn stock_files_load_without_diagnostics() {
     ] {
         assert_eq!(own_number(&config, socket, "global", table), 16384);
     }
-    assert_eq!(own_number(&config, socket, "global", "udp connection table size"), 4096);
+    assert_eq!(
+        own_number(&config, socket, "global", "udp connection table size"),
+        4096
+    );
     assert_eq!(own_number(&config, socket, conn, "maximum dimensions"), 50);
     assert!(!own_bool(&config, socket, conn, "resolve hostnames"));
     assert!(!own_bool(&config, socket, conn, "resolve service names"));
-    assert_eq!(own_text(&config, socket, conn, "ports").as_deref(), Some("*"));
+    assert_eq!(
+        own_text(&config, socket, conn, "ports").as_deref(),
+        Some("*")
+    );
     assert_eq!(
         own_text(&config, socket, conn, "ips").as_deref(),
         Some("!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128")
     );
-    assert_eq!(own_text(&config, socket, conn, "hostnames").as_deref(), Some("*"));
+    assert_eq!(
+        own_text(&config, socket, conn, "hostnames").as_deref(),
+        Some("*")
+    );
     assert_eq!(service_names(&config), [(19999, "Netdata".to_owned())]);
-    for key in ["sync", "msync", "fsync", "fdatasync", "syncfs", "sync_file_range"] {
-        assert!(own_bool(&config, ThreadName::Sync, "syscalls", key), "{key}");
+    for key in [
+        "sync",
+        "msync",
+        "fsync",
+        "fdatasync",
+        "syncfs",
+        "sync_file_range",
+    ] {
+        assert!(
+            own_bool(&config, ThreadName::Sync, "syscalls", key),
+            "{key}"
+        );
     }
     for key in ["shmget", "shmat", "shmdt", "shmctl"] {
         assert!(own_bool(&config, ThreadName::Shm, "syscalls", key), "{key}");
     }
     for key in ["ext4dist", "xfsdist", "nfsdist", "zfsdist", "btrfsdist"] {
-        assert!(own_bool(&config, ThreadName::Filesystem, "filesystem", key), "{key}");
+        assert!(
+            own_bool(&config, ThreadName::Filesystem, "filesystem", key),
+            "{key}"
+        );
     }
 }
 

@@ -79,10 +79,18 @@ pub enum Message {
         exec: bool,
     },
     /// Bytes `8 * part ..` of process `tgid`'s name, as the kernel had it.
-    ProcessName { tgid: u32, part: u32, bytes: [u8; 8] },
+    ProcessName {
+        tgid: u32,
+        part: u32,
+        bytes: [u8; 8],
+    },
     /// `events` more of per-process counter `counter` of process `tgid`
     /// since the last record of that counter: a delta, sent once.
-    Delta { tgid: u32, counter: u32, events: u64 },
+    Delta {
+        tgid: u32,
+        counter: u32,
+        events: u64,
+    },
     /// Process `tgid` has ended: no more records of it follow.
     Exit { tgid: u32 },
     /// A cumulative statistic of the worker's per-process table.
@@ -231,12 +239,7 @@ impl From<Message> for Record {
                 parent,
                 cgroup,
                 exec,
-            } => record(
-                if exec { EXEC } else { BORN },
-                parent,
-                tgid.into(),
-                cgroup,
-            ),
+            } => record(if exec { EXEC } else { BORN }, parent, tgid.into(), cgroup),
             Message::ProcessName { tgid, part, bytes } => {
                 record(PROCESS_NAME, part, tgid.into(), u64::from_ne_bytes(bytes))
             }
@@ -285,12 +288,14 @@ mod tests {
 
     #[test]
     fn refuses_what_no_worker_writes() {
-        let bad = |kind, index, key| Message::try_from(Record {
-            kind,
-            index,
-            key,
-            value: 1,
-        });
+        let bad = |kind, index, key| {
+            Message::try_from(Record {
+                kind,
+                index,
+                key,
+                value: 1,
+            })
+        };
         assert_eq!(bad(0, 0, 0), Err(RecordError::Kind(0)));
         assert_eq!(bad(COUNTER, 0, 3), Err(RecordError::KeyedCounter(3)));
         assert_eq!(bad(KEYED, 0, 0), Err(RecordError::Key(0)));

@@ -230,7 +230,9 @@ impl RingReader {
             .read_at(self.tail + FRAME_HEADER_BYTES as u64, &mut self.scratch);
         messages.clear();
         for bytes in self.scratch.chunks_exact(RECORD_BYTES) {
-            messages.push(Message::try_from(bytemuck::pod_read_unaligned::<Record>(bytes))?);
+            messages.push(Message::try_from(bytemuck::pod_read_unaligned::<Record>(
+                bytes,
+            ))?);
         }
         self.tail += frame_bytes(count) as u64;
         self.last_sequence = Some(header.sequence);
@@ -339,16 +341,21 @@ impl RingWriter {
     }
 
     /// Writes one frame whole, or drops and counts it when the ring is full.
-    pub fn push(&mut self, status: u32, messages: &[Message]) -> Result<Pushed, RingError> {
+    pub fn push<R: Copy + Into<Record>>(
+        &mut self,
+        status: u32,
+        messages: &[R],
+    ) -> Result<Pushed, RingError> {
         self.push_flagged(status, 0, messages)
     }
 
     /// [`RingWriter::push`] with frame flags ([`crate::FRAME_CONTINUATION`]).
-    pub fn push_flagged(
+    /// Workers write [`Message`]s; anything else can write raw records.
+    pub fn push_flagged<R: Copy + Into<Record>>(
         &mut self,
         status: u32,
         flags: u32,
-        messages: &[Message],
+        messages: &[R],
     ) -> Result<Pushed, RingError> {
         let bytes = frame_bytes(messages.len());
         if bytes > self.ring.capacity {
@@ -383,8 +390,8 @@ impl RingWriter {
         self.scratch.clear();
         self.scratch.extend_from_slice(bytemuck::bytes_of(&header));
         for message in messages {
-            self.scratch
-                .extend_from_slice(bytemuck::bytes_of(&Record::from(*message)));
+            let record: Record = (*message).into();
+            self.scratch.extend_from_slice(bytemuck::bytes_of(&record));
         }
         let frame = std::mem::take(&mut self.scratch);
         self.ring.write_at(self.head, &frame);

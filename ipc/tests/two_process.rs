@@ -48,13 +48,7 @@ fn a_child_process_writes_frames_the_parent_reads_in_order() {
                 assert!(Instant::now() < deadline, "timed out at frame {expected}");
                 match reader.next_frame(&mut records).unwrap() {
                     Some(_) => {
-                        assert_eq!(
-                            records,
-                            [
-                                counter(0, expected),
-                                counter(1, 2 * expected)
-                            ]
-                        );
+                        assert_eq!(records, [counter(0, expected), counter(1, 2 * expected)]);
                         expected += 1;
                     }
                     None => std::thread::yield_now(),

@@ -419,16 +419,16 @@ fn hook_kind(feature: Feature, btf: &Btf, findings: &mut Findings) {
 /// Tries every variant of `thread`: fine when an allowed one attaches,
 /// else the kinds of the allowed ones.
 fn check_thread(
-    thread: &dyn Thread,
+    thread: &Thread,
     cfg: &WorkerConfig,
     btf: Option<&Btf>,
     findings: &mut Findings,
 ) -> Result<(), Vec<VariantKind>> {
-    let name = thread.name();
+    let name = thread.name;
     let (allowed, note) = candidates(thread, cfg.settings());
     let is_allowed = |index: usize| allowed.iter().any(|(i, _)| *i as usize == index);
     let results: Vec<(usize, &Variant, Result<(), String>)> = thread
-        .variants()
+        .variants
         .iter()
         .enumerate()
         .map(|(index, variant)| {

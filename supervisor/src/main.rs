@@ -1,14 +1,15 @@
 //! `ebpf-collector`: the supervisor, and (as `ebpf-collector worker THREAD`)
 //! each of its workers. See DESIGN.md.
 
+mod charts;
 mod check;
 mod cli;
-mod counters;
 mod grouping;
 mod output;
-mod spawn;
 mod supervisor;
 mod system;
+mod totals;
+mod worker;
 
 use std::io::{self, IsTerminal, Read};
 use std::os::unix::fs::FileTypeExt;
@@ -79,7 +80,11 @@ fn init_logging(level: Level) {
 /// was wrong in the files (and with the directories named).
 fn configuration(args: &RunArgs) -> (Config, Vec<Diagnostic>) {
     let dirs = ConfigDirs::from_env(args.config_dir.as_deref());
-    let (mut config, found) = conf::load(&dirs, args.update_every_default.unwrap_or(1));
+    let (mut config, found) = conf::load(
+        &dirs,
+        args.update_every_default.unwrap_or(1),
+        workers::registry::own_keys,
+    );
     args.apply(&mut config);
     let mut diagnostics = dirs.missing();
     diagnostics.extend(found);

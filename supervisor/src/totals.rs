@@ -35,6 +35,11 @@ pub const fn cgroup_key(serial: u32) -> u64 {
     TARGET_KEY | CGROUP_KEY | serial as u64
 }
 
+/// The cgroup serial of a [`cgroup_key`].
+pub fn cgroup_of(key: u64) -> Option<u32> {
+    (key & (TARGET_KEY | CGROUP_KEY) == TARGET_KEY | CGROUP_KEY).then_some(key as u32)
+}
+
 /// What a worker wrote that no worker of ours writes: the worker is killed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Garbage {
@@ -237,7 +242,7 @@ impl Totals {
         messages: &[Message],
         per_process: Option<&PerProcess>,
     ) -> Result<(), Garbage> {
-        let mut new_keys = 0;
+        let (mut new_keys, mut new_names) = (0, 0);
         let mut processes = ProcessCheck::default();
         for message in messages {
             match *message {
@@ -270,11 +275,15 @@ impl Totals {
                 Message::KeyName { .. } if self.slots.is_none() => {
                     return Err(Garbage::NotKeyed("key name"));
                 }
-                Message::KeyName { .. } => {}
+                Message::KeyName { key, part, .. } => {
+                    new_names += usize::from(part == 0 && !self.key_names.contains_key(&key));
+                }
                 _ => self.check_per_process(thread, message, per_process, &mut processes)?,
             }
         }
-        if self.base.keyed.len() + self.current.keyed.len() + new_keys > MAX_KEYS {
+        if self.base.keyed.len() + self.current.keyed.len() + new_keys > MAX_KEYS
+            || self.key_names.len() + new_names > MAX_KEYS
+        {
             return Err(Garbage::TooManyKeys);
         }
         Ok(())
@@ -325,7 +334,9 @@ impl Totals {
                 }
             }
             Message::Born { tgid, .. } => {
-                if processes.born.insert(tgid) && !context.grouping.holds(thread.name, tgid) {
+                let newly_held =
+                    processes.born.insert(tgid) && !context.grouping.holds(thread.name, tgid);
+                if newly_held {
                     processes.new_holds += 1;
                     let held = context.grouping.held(thread.name) + processes.new_holds;
                     if held > context.limit as usize {
@@ -364,6 +375,8 @@ impl Totals {
     ) -> Result<(), Garbage> {
         // The name a worker sends before a process's born message.
         let mut name: Option<(u32, [u8; 16])> = None;
+        // The key name being put together from its parts.
+        let mut key_name: Option<(u64, Vec<u8>)> = None;
         // Where the last delta's process goes: its other deltas follow it.
         let mut last_target: Option<(u32, Target)> = None;
         for message in messages {
@@ -378,8 +391,18 @@ impl Totals {
                         && !self.current.keyed.contains_key(&counter);
                     self.current.keyed.insert(counter, total);
                 }
-                (Message::KeyName { key, part, bytes }, _) => self.name_part(key, part, bytes),
-                (Message::TableStat { stat, total }, _) => self.current.table[stat as usize] = total,
+                (Message::KeyName { key, part, bytes }, _) => {
+                    if part == 0 || key_name.as_ref().is_some_and(|(of, _)| *of != key) {
+                        if let Some((key, raw)) = key_name.take() {
+                            self.name_key(key, &raw);
+                        }
+                    }
+                    let (_, raw) = key_name.get_or_insert_with(|| (key, Vec::new()));
+                    raw.extend(bytes.iter().take_while(|&&b| b != 0));
+                }
+                (Message::TableStat { stat, total }, _) => {
+                    self.current.table[stat as usize] = total
+                }
                 (Message::ProcessName { tgid, part, bytes }, _) => {
                     let held = name.get_or_insert((tgid, [0; 16]));
                     if held.0 != tgid {
@@ -439,21 +462,17 @@ impl Totals {
                 (_, None) => {}
             }
         }
+        if let Some((key, raw)) = key_name {
+            self.name_key(key, &raw);
+        }
         Ok(())
     }
 
-    /// Part `part` of the name of `key`; the first part starts it anew.
-    fn name_part(&mut self, key: u64, part: u32, bytes: [u8; 8]) {
-        let name = self.key_names.entry(key).or_default();
-        let before = std::mem::take(name);
-        let mut raw: Vec<u8> = if part == 0 {
-            Vec::new()
-        } else {
-            before.clone().into_bytes()
-        };
-        raw.extend(bytes.iter().take_while(|&&b| b != 0));
-        *name = String::from_utf8_lossy(&raw).into_owned();
-        if *name != before {
+    /// `key` is named `raw` (empty: it is gone).
+    fn name_key(&mut self, key: u64, raw: &[u8]) {
+        let name = String::from_utf8_lossy(raw).into_owned();
+        if self.key_names.get(&key) != Some(&name) {
+            self.key_names.insert(key, name);
             self.new_keys = true;
         }
     }
@@ -532,4 +551,508 @@ struct ProcessCheck {
     new_holds: usize,
     /// The process of the last delta checked.
     last_known: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+
+    use ::tests::protocol::Stream;
+    use conf::{Config, ThreadName};
+    use ipc::{Record, RingWriter, MIN_CAPACITY};
+    use proptest::prelude::*;
+    use workers::registry;
+
+    use super::*;
+    use crate::charts::{self, ChartSet};
+    use crate::grouping::Grouping;
+    use crate::output::Netdata;
+
+    const CAPACITY: usize = 4 * MIN_CAPACITY;
+
+    fn thread(name: ThreadName) -> &'static Thread {
+        registry::find(name).unwrap()
+    }
+
+    fn counter(index: u32, total: u64) -> Message {
+        Message::Counter { index, total }
+    }
+
+    /// The supervisor's side of one tick: drain, then the update it sends,
+    /// fed to the strict protocol reader.
+    struct Harness {
+        thread: &'static Thread,
+        totals: Totals,
+        charts: ChartSet,
+        messages: Vec<Message>,
+        stream: Stream,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let thread = thread(ThreadName::Sync);
+            Harness {
+                thread,
+                totals: Totals::new(thread),
+                charts: ChartSet::default(),
+                messages: Vec::new(),
+                stream: Stream::new(),
+            }
+        }
+
+        fn tick(&mut self, ring: &mut RingReader) -> Result<Drained, Garbage> {
+            let drained = self
+                .totals
+                .drain(self.thread, ring, &mut self.messages, None);
+            if self.totals.fresh {
+                self.totals.fresh = false;
+                let mut out = Netdata::new(Vec::new());
+                let settings = Config::default().thread(ThreadName::Sync).clone();
+                let layout = charts::layout(self.thread, &settings, &self.totals, None);
+                self.charts.relayout(layout, &mut out).unwrap();
+                self.charts.update(&self.totals, &mut out).unwrap();
+                for line in String::from_utf8(out.into_inner()).unwrap().lines() {
+                    self.stream.feed(line);
+                }
+            }
+            drained
+        }
+
+        /// No protocol error, and every incremental dimension monotonic.
+        fn check_stream(&self) -> Result<(), TestCaseError> {
+            prop_assert_eq!(&self.stream.errors, &Vec::<String>::new());
+            for (id, chart) in &self.stream.charts {
+                for (dim, info) in &chart.dims {
+                    prop_assert!(
+                        info.values.windows(2).all(|w| w[0] <= w[1]),
+                        "{} {} went back: {:?}",
+                        id,
+                        dim,
+                        info.values
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// A record as a worker might write it: mostly sane, sometimes not.
+    fn record() -> impl Strategy<Value = (u32, u32, u64, i64)> {
+        (
+            prop_oneof![8 => Just(1u32), 1 => any::<u32>()],
+            prop_oneof![8 => 0u32..6, 1 => any::<u32>()],
+            prop_oneof![8 => Just(0u64), 1 => any::<u64>()],
+            -3i64..50,
+        )
+    }
+
+    proptest! {
+        /// Frames of random records, over several worker generations: the
+        /// supervisor accepts exactly the frames a model of the rules
+        /// accepts, stops at the first bad one, and sends exactly the
+        /// model's totals, carried across generations, in a valid stream.
+        #[test]
+        fn random_records_give_the_models_output_or_garbage(
+            generations in prop::collection::vec(
+                prop::collection::vec(
+                    // Statuses past the thread's last variant are garbage.
+                    (0u32..4, prop::collection::vec(record(), 0..8)),
+                    0..8,
+                ),
+                1..4,
+            ),
+        ) {
+            let sync = thread(ThreadName::Sync);
+            let mut harness = Harness::new();
+            let mut base = [0u64; 6];
+            for (generation, frames) in generations.iter().enumerate() {
+                let (mut ring, fd) = ipc::create(CAPACITY, generation as u64 + 1).unwrap();
+                let mut writer = RingWriter::open(fd).unwrap();
+                let mut sent = [0i64; 6];
+                let mut accepted = [0u64; 6];
+                for (status, records) in frames {
+                    let records: Vec<Record> = records
+                        .iter()
+                        .map(|&(kind, index, key, step)| {
+                            let value = match sent.get_mut(index as usize) {
+                                Some(v) => { *v = (*v + step).max(0); *v as u64 }
+                                None => step.unsigned_abs(),
+                            };
+                            Record { kind, index, key, value }
+                        })
+                        .collect();
+                    writer.push(*status, &records).unwrap();
+                    // Sync has plain counters only: a keyed one is garbage.
+                    let valid = (*status as usize) < sync.variants.len()
+                        && records.iter().all(|r| {
+                            (r.index as usize) < 6
+                                && r.kind == 1 && r.key == 0 && r.value >= accepted[r.index as usize]
+                        });
+                    let result = harness.tick(&mut ring);
+                    if !valid {
+                        prop_assert!(result.is_err(), "accepted {:?}", records);
+                        break;
+                    }
+                    prop_assert_eq!(result, Ok(Drained { frames: 1, variant: Some(*status) }));
+                    for r in &records {
+                        accepted[r.index as usize] = r.value;
+                    }
+                    for def in sync.charts {
+                        for dim in def.dims {
+                            let counter = dim.value.counters().next().unwrap() as usize;
+                            prop_assert_eq!(
+                                harness.stream.chart(def.id).unwrap().dims[dim.id].values.last().copied(),
+                                Some((base[counter] + accepted[counter]) as i64)
+                            );
+                        }
+                    }
+                }
+                harness.totals.next_generation();
+                for (b, a) in base.iter_mut().zip(&accepted) {
+                    *b += a;
+                }
+            }
+            harness.check_stream()?;
+        }
+
+        /// A ring whose bytes, header included, are partly overwritten with
+        /// random ones after a few good frames: never a panic, never a line
+        /// Netdata would reject, never a counter going back, also across
+        /// the next generation.
+        #[test]
+        fn random_bytes_never_panic_nor_corrupt_the_stream(
+            good in 0usize..4,
+            scribbles in prop::collection::vec(
+                (0u64..(128 + CAPACITY as u64), prop::collection::vec(any::<u8>(), 1..512)),
+                1..6,
+            ),
+        ) {
+            let mut harness = Harness::new();
+            let (mut ring, fd) = ipc::create(CAPACITY, 1).unwrap();
+            let file = File::from(fd.try_clone().unwrap());
+            let mut writer = RingWriter::open(fd).unwrap();
+            for i in 0..good {
+                let frame: Vec<Message> = (0..6).map(|c| counter(c, (i * 10 + c as usize) as u64)).collect();
+                writer.push(0, &frame).unwrap();
+            }
+            for (offset, bytes) in &scribbles {
+                let room = (128 + CAPACITY as u64 - offset) as usize;
+                file.write_at(&bytes[..bytes.len().min(room)], *offset).unwrap();
+            }
+            for _ in 0..3 {
+                if harness.tick(&mut ring).is_err() {
+                    break;
+                }
+            }
+            harness.totals.next_generation();
+            let (mut ring, fd) = ipc::create(CAPACITY, 2).unwrap();
+            let mut writer = RingWriter::open(fd).unwrap();
+            writer.push(0, &(0..6).map(|c| counter(c, 1)).collect::<Vec<_>>()).unwrap();
+            prop_assert!(harness.tick(&mut ring).is_ok());
+            harness.check_stream()?;
+        }
+    }
+
+    #[test]
+    fn a_variant_the_thread_lacks_is_garbage() {
+        let mut harness = Harness::new();
+        let (mut ring, fd) = ipc::create(CAPACITY, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        writer.push(5, &[counter(0, 1)]).unwrap();
+        assert_eq!(
+            harness.tick(&mut ring),
+            Err(Garbage::Variant {
+                variant: 5,
+                count: 3
+            })
+        );
+        assert!(harness.stream.charts.is_empty());
+    }
+
+    /// Sends `frames` through a real ring of `generation` into `totals`.
+    fn drain(
+        totals: &mut Totals,
+        thread: &Thread,
+        generation: u64,
+        frames: &[&[Message]],
+    ) -> Result<Drained, Garbage> {
+        let (mut ring, fd) = ipc::create(CAPACITY, generation).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        for frame in frames {
+            writer.push(0, frame).unwrap();
+        }
+        totals.drain(thread, &mut ring, &mut Vec::new(), None)
+    }
+
+    fn keyed(index: u32, key: u64, total: u64) -> Message {
+        Message::Keyed { index, key, total }
+    }
+
+    fn key_name(key: u64, name: &str) -> Vec<Message> {
+        ipc::name_parts(name.as_bytes(), ipc::KEY_NAME_PARTS)
+            .map(|(part, bytes)| Message::KeyName { key, part, bytes })
+            .collect()
+    }
+
+    #[test]
+    fn keyed_counters_and_their_names_carry_on_across_generations() {
+        let hardirq = thread(ThreadName::Hardirq);
+        let mut totals = Totals::new(hardirq);
+        let mut first = key_name(7, "6_a-rather-long-interrupt-name");
+        first.extend([keyed(0, 7, 5), keyed(0, 9, 1), counter(0, 3)]);
+        drain(&mut totals, hardirq, 1, &[&first]).unwrap();
+        assert!(totals.new_keys);
+        assert_eq!(totals.key_names()[&7], "6_a-rather-long-interrupt-name");
+        totals.new_keys = false;
+        totals.next_generation();
+        drain(&mut totals, hardirq, 2, &[&[keyed(0, 7, 4)]]).unwrap();
+        assert!(
+            !totals.new_keys,
+            "key 7 was known from the first generation"
+        );
+        assert_eq!(
+            (totals.get(0, 7), totals.get(0, 9), totals.get(0, 0)),
+            (9, 1, 3)
+        );
+        // A name that comes again unchanged changes nothing; an empty one
+        // says the key is gone.
+        drain(
+            &mut totals,
+            hardirq,
+            2,
+            &[&key_name(7, "6_a-rather-long-interrupt-name")],
+        )
+        .unwrap();
+        assert!(!totals.new_keys);
+        drain(&mut totals, hardirq, 2, &[&key_name(7, "")]).unwrap();
+        assert!(totals.new_keys);
+        assert_eq!(totals.key_names()[&7], "");
+    }
+
+    #[test]
+    fn keys_stay_within_the_thread_and_bounded() {
+        let sync = thread(ThreadName::Sync);
+        let totals = Totals::new(sync);
+        assert_eq!(
+            totals.check(sync, &[keyed(0, 1, 1)], None),
+            Err(Garbage::NotKeyed("keyed counter"))
+        );
+        assert_eq!(
+            totals.check(sync, &key_name(1, "x"), None),
+            Err(Garbage::NotKeyed("key name"))
+        );
+        assert_eq!(
+            totals.check(sync, &[counter(6, 1)], None),
+            Err(Garbage::Counter { index: 6, count: 6 })
+        );
+        let hardirq = thread(ThreadName::Hardirq);
+        let totals = Totals::new(hardirq);
+        assert_eq!(
+            totals.check(hardirq, &[keyed(1, 1, 1)], None),
+            Err(Garbage::Slot { index: 1, count: 1 })
+        );
+        let too_many: Vec<Message> = (1..=MAX_KEYS as u64 + 1).map(|k| keyed(0, k, 1)).collect();
+        assert_eq!(
+            totals.check(hardirq, &too_many, None),
+            Err(Garbage::TooManyKeys)
+        );
+    }
+
+    /// The process thread with a grouping: workers' per-process messages
+    /// become group totals.
+    struct Apps {
+        thread: &'static Thread,
+        totals: Totals,
+        grouping: Grouping,
+    }
+
+    const FAKE: u32 = 4_000_000;
+
+    impl Apps {
+        fn new() -> Apps {
+            let text = b"test: worker-a\napps: app*\n";
+            let (groups, diags) =
+                conf::AppsGroups::parse(std::path::Path::new("/apps_groups.conf"), text);
+            assert!(diags.is_empty());
+            let thread = thread(ThreadName::Process);
+            Apps {
+                thread,
+                totals: Totals::new(thread),
+                grouping: Grouping::new(groups, None),
+            }
+        }
+
+        /// Sends frames (flags, messages) through a real ring of `generation`.
+        fn send(&mut self, generation: u64, frames: &[(u32, Vec<Message>)]) -> Result<(), Garbage> {
+            let (mut ring, fd) = ipc::create(CAPACITY, generation).unwrap();
+            let mut writer = RingWriter::open(fd).unwrap();
+            for (flags, messages) in frames {
+                writer.push_flagged(0, *flags, messages).unwrap();
+            }
+            let context = PerProcess {
+                grouping: &mut self.grouping,
+                limit: 4,
+                now: Instant::now(),
+            };
+            self.totals
+                .drain(self.thread, &mut ring, &mut Vec::new(), Some(context))
+                .map(|_| ())
+        }
+
+        /// The total of per-process counter `counter` of group `name`.
+        fn total(&self, name: &str, counter: u32) -> u64 {
+            let group = self
+                .grouping
+                .apps()
+                .groups
+                .iter()
+                .position(|g| g.name == name)
+                .unwrap();
+            self.totals.get(counter, group_key(group as u32))
+        }
+    }
+
+    fn name(tgid: u32, name: &str) -> Vec<Message> {
+        let mut bytes = [0u8; 16];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        ipc::name_parts(&bytes, ipc::PROCESS_NAME_PARTS)
+            .map(|(part, bytes)| Message::ProcessName { tgid, part, bytes })
+            .collect()
+    }
+
+    fn born(tgid: u32, parent: u32) -> Message {
+        Message::Born {
+            tgid,
+            parent,
+            cgroup: 0,
+            exec: false,
+        }
+    }
+
+    fn delta(tgid: u32, counter: u32, events: u64) -> Message {
+        Message::Delta {
+            tgid,
+            counter,
+            events,
+        }
+    }
+
+    #[test]
+    fn deltas_go_to_groups_by_name_and_by_parent_and_survive_exits_and_restarts() {
+        let mut apps = Apps::new();
+        let (a, child, other) = (FAKE + 1, FAKE + 2, FAKE + 3);
+        let mut first = name(a, "worker-a");
+        first.extend([born(a, 1), delta(a, 0, 3)]);
+        // A child whose name the kernel could not pass on: its parent's group.
+        first.extend([
+            born(child, a),
+            delta(child, 2, 5),
+            Message::Exit { tgid: child },
+        ]);
+        first.extend(name(other, "bash"));
+        first.extend([born(other, 1), delta(other, 2, 7)]);
+        apps.send(1, &[(0, first)]).unwrap();
+        assert_eq!(apps.total("test", 0), 3);
+        assert_eq!(apps.total("test", 2), 5);
+        assert_eq!(apps.total("other", 2), 7);
+        assert!(apps.totals.fresh);
+        // A continuation frame adds to the totals but starts no update.
+        apps.totals.fresh = false;
+        apps.send(1, &[(FRAME_CONTINUATION, vec![delta(a, 0, 2)])])
+            .unwrap();
+        assert!(!apps.totals.fresh);
+        assert_eq!(apps.total("test", 0), 5);
+        // The worker dies: a new generation starts from nothing, its deltas add on.
+        apps.totals.next_generation();
+        apps.grouping
+            .thread_gone(ThreadName::Process, Instant::now());
+        let frame = vec![born(a, 1), delta(a, 0, 1), Message::Exit { tgid: a }];
+        apps.send(2, &[(0, frame)]).unwrap();
+        assert_eq!(apps.total("test", 0), 6, "monotonic across the restart");
+        let exposed: Vec<&str> = apps
+            .grouping
+            .exposed()
+            .map(|(_, g)| g.name.as_str())
+            .collect();
+        assert_eq!(exposed, ["test", "other"]);
+    }
+
+    #[test]
+    fn an_exec_regroups_only_what_comes_after() {
+        let mut apps = Apps::new();
+        let p = FAKE + 9;
+        let mut frame = name(p, "sh");
+        frame.extend([born(p, 1), delta(p, 0, 4)]);
+        frame.extend(name(p, "app-server"));
+        frame.extend([
+            Message::Born {
+                tgid: p,
+                parent: 1,
+                cgroup: 0,
+                exec: true,
+            },
+            delta(p, 0, 6),
+        ]);
+        apps.send(1, &[(0, frame)]).unwrap();
+        assert_eq!((apps.total("other", 0), apps.total("apps", 0)), (4, 6));
+    }
+
+    #[test]
+    fn per_process_garbage_is_refused_whole() {
+        let cases: Vec<(Vec<Message>, Garbage)> = vec![
+            (
+                vec![delta(FAKE + 20, 0, 1)],
+                Garbage::UnknownProcess(FAKE + 20),
+            ),
+            (
+                vec![born(FAKE + 21, 1), delta(FAKE + 21, 7, 1)],
+                Garbage::ProcessCounter { index: 7, count: 7 },
+            ),
+            (
+                (0..5).map(|i| born(FAKE + 30 + i, 1)).collect(),
+                Garbage::TableOverflow { held: 5, limit: 4 },
+            ),
+        ];
+        for (frame, why) in cases {
+            let mut apps = Apps::new();
+            assert_eq!(apps.send(1, &[(0, frame.clone())]), Err(why), "{frame:?}");
+            assert_eq!(apps.totals.per_process.groups, Vec::<u64>::new());
+        }
+        let mut apps = Apps::new();
+        assert_eq!(apps.send(1, &[(4, vec![])]), Err(Garbage::Flags(4)));
+        // Without a table, a per-process message is garbage too.
+        let sync = thread(ThreadName::Sync);
+        let mut totals = Totals::new(sync);
+        assert_eq!(
+            drain(&mut totals, sync, 1, &[&[born(FAKE, 1)]]),
+            Err(Garbage::NoTable("born"))
+        );
+    }
+
+    #[test]
+    fn table_statistics_carry_on_across_generations() {
+        let mut apps = Apps::new();
+        let stat = |stat: TableStat, total: u64| Message::TableStat { stat, total };
+        apps.send(
+            1,
+            &[(
+                0,
+                vec![stat(TableStat::Inserted, 5), stat(TableStat::Full, 1)],
+            )],
+        )
+        .unwrap();
+        apps.totals.next_generation();
+        apps.send(2, &[(0, vec![stat(TableStat::Inserted, 2)])])
+            .unwrap();
+        assert_eq!(apps.totals.table_stats(), [7, 0, 1]);
+        assert_eq!(
+            apps.send(2, &[(0, vec![stat(TableStat::Inserted, 1)])]),
+            Err(Garbage::StatBackwards {
+                stat: TableStat::Inserted,
+                before: 2,
+                after: 1
+            })
+        );
+    }
 }

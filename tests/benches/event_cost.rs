@@ -21,7 +21,8 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use conf::{Config, ThreadName};
 use tests::block::LoopDevice;
 use tests::provoke::{interrupt_the_other_cpu, loopback_traffic, oom_cgroup, oom_kill};
-use workers::thread::{Collector, Hook, Needed, ProgramSpec, Variant};
+use workers::loader::Collector;
+use workers::thread::{Hook, Needed, ProgramSpec, Thread, Variant};
 use workers::WorkerConfig;
 
 const ROUNDS: usize = 6;
@@ -82,17 +83,20 @@ fn per_event(ids: &BTreeSet<u32>, runs_per_event: u64) -> (f64, u64) {
 }
 
 /// The programs of `variant` that run on the thread's events.
-fn event_programs(variant: &Variant) -> impl Iterator<Item = &ProgramSpec> {
-    variant
-        .programs
-        .iter()
+fn event_programs(thread: &Thread, variant: &Variant) -> Vec<ProgramSpec> {
+    thread
+        .programs(variant)
+        .into_iter()
         .filter(|spec| !matches!(spec.needed, Needed::PerProcess | Needed::PidFilter))
+        .collect()
 }
 
 /// Of the programs `ids`, those running on `variant`'s events, known by
 /// their names (which the kernel keeps to 15 bytes).
-fn on_events(ids: BTreeSet<u32>, variant: &Variant) -> BTreeSet<u32> {
-    let names: Vec<&[u8]> = event_programs(variant)
+fn on_events(ids: BTreeSet<u32>, thread: &Thread, variant: &Variant) -> BTreeSet<u32> {
+    let programs = event_programs(thread, variant);
+    let names: Vec<&[u8]> = programs
+        .iter()
         .map(|spec| &spec.name.as_bytes()[..spec.name.len().min(15)])
         .collect();
     loaded_programs()
@@ -103,14 +107,17 @@ fn on_events(ids: BTreeSet<u32>, variant: &Variant) -> BTreeSet<u32> {
 }
 
 /// An empty program on every event hook of `variant` the kernel has.
-fn attach_empty(variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
+fn attach_empty(thread: &Thread, variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
     let mut attached = Vec::new();
     let mut tracefs: Option<Ebpf> = None;
-    for spec in event_programs(variant) {
+    for spec in event_programs(thread, variant) {
         match spec.hook {
             Hook::BtfTracepoint(name) => {
                 // A BTF tracepoint program is bound to its tracepoint at load.
-                let mut ebpf = EbpfLoader::new().btf(Some(btf)).load(bpf::EMPTY).unwrap();
+                let mut ebpf = EbpfLoader::new()
+                    .btf(Some(btf))
+                    .load(bpf::empty::OBJECT.bytes)
+                    .unwrap();
                 let program: &mut BtfTracePoint =
                     ebpf.program_mut("empty_btf").unwrap().try_into().unwrap();
                 match program.load(name, btf) {
@@ -122,7 +129,7 @@ fn attach_empty(variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
             }
             Hook::Tracepoint(category, name) => {
                 let ebpf = tracefs.get_or_insert_with(|| {
-                    let mut ebpf = Ebpf::load(bpf::EMPTY).unwrap();
+                    let mut ebpf = Ebpf::load(bpf::empty::OBJECT.bytes).unwrap();
                     let program: &mut TracePoint =
                         ebpf.program_mut("empty").unwrap().try_into().unwrap();
                     program.load().unwrap();
@@ -140,7 +147,7 @@ fn attach_empty(variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
     attached
 }
 
-fn attach_thread(thread: ThreadName, variant: &Variant, btf: &Btf) -> Box<dyn Collector> {
+fn attach_thread(thread: ThreadName, variant: &Variant, btf: &Btf) -> Collector {
     let cfg = WorkerConfig {
         thread,
         config: Config::default(),
@@ -220,15 +227,15 @@ fn main() {
         .filter(|c| only.is_empty() || only.iter().any(|o| o == c.thread.key()))
     {
         let thread = workers::registry::find(case.thread).unwrap();
-        for variant in thread.variants() {
-            let kind = match variant.programs[0].hook {
+        for variant in thread.variants {
+            let kind = match variant.programs[0].1 {
                 Hook::BtfTracepoint(_) => "tp_btf",
                 _ => "tracefs",
             };
             let (mut empty, mut real, mut events) = (Vec::new(), Vec::new(), Vec::new());
             for round in 0..ROUNDS {
                 let attach_real = || with_ids(|| attach_thread(case.thread, variant, &btf));
-                let attach_empty = || with_ids(|| attach_empty(variant, &btf));
+                let attach_empty = || with_ids(|| attach_empty(thread, variant, &btf));
                 let ((held_real, real_ids), (held_empty, empty_ids)) = if round % 2 == 0 {
                     let r = attach_real();
                     (r, attach_empty())
@@ -237,7 +244,7 @@ fn main() {
                     (attach_real(), e)
                 };
                 provoke(case.thread, &device);
-                let real_ids = on_events(real_ids, variant);
+                let real_ids = on_events(real_ids, thread, variant);
                 let (real_ns, real_events) = per_event(&real_ids, case.runs_per_event);
                 let (empty_ns, _) = per_event(&empty_ids, case.runs_per_event);
                 drop((held_real, held_empty));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use aya::programs::TracePoint;
 use aya::{Btf, Ebpf};
 use conf::{Config, LoadMode, ThreadName};
-use workers::thread::Collector;
+use workers::loader::Collector;
 use workers::{VariantKind, WorkerConfig};
 
 /// Iterations per timed run, runs per setup and round, rounds.
@@ -99,7 +99,7 @@ impl Setup {
 /// Keeps a setup's programs attached until dropped.
 struct Attached {
     _empty: Option<Ebpf>,
-    thread: Option<Box<dyn Collector>>,
+    thread: Option<Collector>,
 }
 
 fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
@@ -109,7 +109,7 @@ fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
             thread: None,
         },
         Setup::EmptyPair => {
-            let mut ebpf = Ebpf::load(bpf::EMPTY).expect("load the empty program");
+            let mut ebpf = Ebpf::load(bpf::empty::OBJECT.bytes).expect("load the empty program");
             let program: &mut TracePoint = ebpf.program_mut("empty").unwrap().try_into().unwrap();
             program.load().expect("load the empty program");
             for syscall in case.syscalls {
@@ -141,7 +141,7 @@ fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
                 supervisor: std::process::id(),
             };
             let implementation = workers::registry::find(thread).unwrap();
-            let variant = &implementation.variants()[0];
+            let variant = &implementation.variants[0];
             assert_eq!(variant.kind, VariantKind::Tracepoint);
             let collector = workers::loader::attach(implementation, variant, &cfg, btf)
                 .unwrap_or_else(|e| panic!("attach {thread}: {e}"));
@@ -213,7 +213,7 @@ fn main() {
                     samples.push(elapsed.as_nanos() as f64 / ITERATIONS as f64);
                 }
                 if let Some(mut collector) = attached.thread {
-                    assert_counted(collector.as_mut(), *setup);
+                    assert_counted(&mut collector, *setup);
                 }
             }
         }
@@ -247,12 +247,14 @@ fn main() {
 }
 
 /// The programs ran: a counter holds at least one run's iterations.
-fn assert_counted(collector: &mut dyn Collector, setup: Setup) {
-    let mut records = Vec::new();
-    collector.collect(&mut records).unwrap();
+fn assert_counted(collector: &mut Collector, setup: Setup) {
+    let mut messages = Vec::new();
+    collector.collect(&mut messages).unwrap();
     assert!(
-        records.iter().any(|r| r.value >= ITERATIONS),
-        "{}: the programs counted nothing: {records:?}",
+        messages
+            .iter()
+            .any(|m| matches!(m, ipc::Message::Counter { total, .. } if *total >= ITERATIONS)),
+        "{}: the programs counted nothing: {messages:?}",
         setup.label()
     );
 }

@@ -102,7 +102,7 @@ impl HookKind {
         use workers::thread::Hook;
         match hook {
             Hook::BtfTracepoint(_) => HookKind::BtfTracepoint,
-            Hook::Tracepoint(..) => HookKind::Tracepoint,
+            Hook::Tracepoint(..) | Hook::Syscalls { .. } => HookKind::Tracepoint,
             Hook::FEntry(_) => HookKind::FEntry,
             Hook::FExit(_) => HookKind::FExit,
             Hook::KProbe(_) => HookKind::KProbe,
@@ -124,12 +124,12 @@ pub fn declared(thread: &str, variant: &str) -> Vec<HookKind> {
     let name: conf::ThreadName = thread.parse().expect("a thread name");
     let thread = workers::registry::find(name).expect("an implemented thread");
     let variant = thread
-        .variants()
+        .variants
         .iter()
         .find(|v| v.kind.as_str() == variant)
         .unwrap_or_else(|| panic!("{name} has no {variant} variant"));
-    let mut kinds: Vec<HookKind> = variant
-        .programs
+    let mut kinds: Vec<HookKind> = thread
+        .programs(variant)
         .iter()
         .map(|p| HookKind::of(p.hook))
         .collect();

@@ -5,7 +5,7 @@
 use conf::{Config, ThreadName};
 use tests::require_root;
 use workers::loader::{self, AttachError};
-use workers::thread::{Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig};
+use workers::thread::{Hook, Needed, Thread, Variant, WorkerConfig};
 use workers::VariantKind;
 
 /// The BPF objects (programs, links, maps) this process holds a fd of.
@@ -19,41 +19,43 @@ fn bpf_fds() -> Vec<String> {
         .collect()
 }
 
-/// The sync thread's `kind` variant cut to its fsync program, which
-/// attaches, then its fdatasync program aimed at a hook no kernel has.
-fn half_broken(sync: &dyn Thread, kind: VariantKind) -> Variant {
+/// The sync thread with only a `kind` variant cut to its fsync program,
+/// which attaches, then its fdatasync program aimed at a hook no kernel
+/// has.
+fn half_broken(sync: &Thread, kind: VariantKind) -> &'static Thread {
     let real = sync
-        .variants()
+        .variants
         .iter()
         .find(|v| v.kind == kind)
         .expect("sync has every variant");
+    let programs = sync.programs(real);
     let named = |prefix: &str| {
-        *real
-            .programs
+        programs
             .iter()
             .find(|p| p.name.starts_with(prefix))
             .unwrap()
+            .clone()
     };
     let broken_hook = match kind {
         VariantKind::Tracepoint => Hook::Tracepoint("syscalls", "sys_enter_no_such_syscall"),
         VariantKind::Trampoline => Hook::FEntry(&["no_such_kernel_function"]),
         VariantKind::Probe => Hook::KProbe(&["no_such_kernel_function"]),
     };
-    let programs = vec![
-        ProgramSpec {
-            needed: Needed::Always,
-            ..named("sync_fsync")
-        },
-        ProgramSpec {
-            hook: broken_hook,
-            needed: Needed::Always,
-            ..named("sync_fdatasync")
-        },
-    ];
-    Variant {
-        programs: Vec::leak(programs),
-        ..*real
-    }
+    let leak = |name: String| -> &'static str { String::leak(name) };
+    let fsync = named("sync_fsync");
+    let fdatasync = named("sync_fdatasync");
+    let variant = Variant::with(
+        kind,
+        Vec::leak(vec![
+            (leak(fsync.name), fsync.hook, Needed::Always),
+            (leak(fdatasync.name), broken_hook, Needed::Always),
+        ]),
+    );
+    Box::leak(Box::new(Thread {
+        calls: &[],
+        variants: Vec::leak(vec![variant]),
+        ..*sync
+    }))
 }
 
 #[test]
@@ -76,8 +78,8 @@ fn a_variant_failing_half_way_leaves_nothing_attached() {
         VariantKind::Probe,
     ] {
         let before = bpf_fds();
-        let variant = half_broken(sync, kind);
-        let error = match loader::attach(sync, &variant, &cfg, &btf) {
+        let broken = half_broken(sync, kind);
+        let error = match loader::attach(broken, &broken.variants[0], &cfg, &btf) {
             Ok(_) => panic!("{kind:?}: a hook no kernel has attached"),
             Err(e) => e,
         };
@@ -85,7 +87,7 @@ fn a_variant_failing_half_way_leaves_nothing_attached() {
             AttachError::Load { program, .. }
             | AttachError::NoFunction { program, .. }
             | AttachError::Attach { program, .. }
-            | AttachError::Probe { program, .. } => *program,
+            | AttachError::Probe { program, .. } => program.clone(),
             other => panic!("{kind:?}: {other}"),
         };
         if failed.starts_with("sync_fdatasync") {

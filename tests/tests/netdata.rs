@@ -34,7 +34,7 @@ fn workload_totals() -> Vec<(&'static str, &'static str, i64)> {
 fn chart_def(id: &str) -> &'static ChartDef {
     registry::all()
         .iter()
-        .flat_map(|t| t.charts())
+        .flat_map(|t| t.charts)
         .find(|c| c.id == id)
         .unwrap_or_else(|| panic!("no chart {id}"))
 }
@@ -86,11 +86,11 @@ fn assert_defined_as_the_spec_says(netdata: &NetdataHost, def: &ChartDef) {
         .unwrap_or_else(|| panic!("{} unknown to netdata", def.id));
     let text = |key: &str| chart[key].as_str().unwrap_or_default().to_owned();
     // Netdata 1.37's API shows the title with the chart's name appended.
-    assert_eq!(text("title"), format!("{} ({})", def.title, def.id));
-    let context = if def.context.is_empty() {
+    assert_eq!(text("title"), format!("{} ({})", def.look.title, def.id));
+    let context = if def.look.context.is_empty() {
         def.id
     } else {
-        def.context
+        def.look.context
     };
     assert_eq!(
         (
@@ -104,17 +104,20 @@ fn assert_defined_as_the_spec_says(netdata: &NetdataHost, def: &ChartDef) {
         ),
         (
             def.id.to_owned(),
-            def.units.to_owned(),
-            def.family.to_owned(),
+            def.look.units.to_owned(),
+            def.look.family.to_owned(),
             context.to_owned(),
-            def.kind.as_str().to_owned(),
+            def.look.kind.as_str().to_owned(),
             "ebpf.plugin".to_owned(),
-            def.module.to_owned(),
+            def.look.module.to_owned(),
         ),
         "{}",
         def.id
     );
-    assert_eq!(chart["priority"].as_u64(), Some(u64::from(def.priority)));
+    assert_eq!(
+        chart["priority"].as_u64(),
+        Some(u64::from(def.look.priority))
+    );
     assert_eq!(chart["update_every"].as_u64(), Some(1));
     // Ids and names from the chart (a JSON object: no order), the order
     // from the data's labels. hardirq adds a dimension per IRQ seen,
@@ -184,7 +187,7 @@ fn netdata_runs_the_plugin_and_shows_every_chart_as_the_spec_says() {
     // Every implemented thread, so that a thread added later is covered.
     let mut options: Vec<String> = registry::all()
         .iter()
-        .map(|t| format!("--{}", t.name().key()))
+        .map(|t| format!("--{}", t.name.key()))
         .collect();
     options.extend([
         "--return".into(),
@@ -201,7 +204,7 @@ fn netdata_runs_the_plugin_and_shows_every_chart_as_the_spec_says() {
     let log = || netdata.log();
 
     // In return mode every chart exists.
-    let defs: Vec<&ChartDef> = registry::all().iter().flat_map(|t| t.charts()).collect();
+    let defs: Vec<&ChartDef> = registry::all().iter().flat_map(|t| t.charts).collect();
     for def in &defs {
         assert!(
             netdata.wait_chart(def.id, Duration::from_secs(60)),
@@ -244,7 +247,7 @@ fn netdata_runs_the_plugin_and_shows_every_chart_as_the_spec_says() {
     }
     // The restarted worker's counters continue: the workload is over, so
     // every rate since the kill is exactly zero (a reset would be a spike).
-    for def in defs.iter().filter(|d| d.module == "sync") {
+    for def in defs.iter().filter(|d| d.look.module == "sync") {
         for row in netdata.series(def.id, 30) {
             if row.time >= killed_at {
                 assert!(
@@ -325,7 +328,7 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
     // Every metric of both threads becomes a chart of its own.
     let mut metrics: Vec<(String, &str)> = Vec::new();
     for thread in [ThreadName::Process, ThreadName::Sync] {
-        for def in registry::find(thread).unwrap().charts() {
+        for def in registry::find(thread).unwrap().charts {
             for dim in def.dims {
                 let kind = match dim.value.algorithm() {
                     Algorithm::Incremental => "counter",

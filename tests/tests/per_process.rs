@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use bpf::layout::{fd, shm, tgid_extra, vfs, TGID_VALUES_MAP};
+use bpf::{fd, shm, tgid_stat, vfs, TGID_STATS_MAP, TGID_VALUES_MAP};
 use serde_json::Value;
 use tests::{children, poll, require_root, Collector, Workload};
 
@@ -54,10 +54,10 @@ fn values_of(collector: &Collector, tgid: u32) -> Option<Vec<u64>> {
         .map(|entry| &entry["formatted"])
         .find(|entry| entry["key"] == tgid)
         .map(|entry| {
-            let values = entry["value"].as_array().unwrap();
-            // The counters; the extra words (parent, cgroup, name) follow.
-            let counters = values.len() - tgid_extra::WORDS;
-            values[..counters]
+            // The counters; the extra fields (parent, cgroup, name) follow.
+            entry["value"]["counters"]
+                .as_array()
+                .unwrap()
                 .iter()
                 .map(|v| v.as_u64().unwrap())
                 .collect()
@@ -115,8 +115,8 @@ fn fd_keeps_each_process_exactly_until_it_is_gone() {
     assert_eq!(values_of(&collector, main), Some(vec![2 * N, N, 2 * N, N]));
     assert_eq!(table_size(&collector), 1000);
     let stats = |c: &Collector| {
-        let all = counters(c, "fd_counters");
-        [fd::TGID_ADDED, fd::TGID_ENDED, fd::TGID_FULL].map(|i| all[i as usize])
+        let all = counters(c, TGID_STATS_MAP);
+        [tgid_stat::ADDED, tgid_stat::ENDED, tgid_stat::FULL].map(|i| all[i as usize])
     };
     // Its child has exited and been reaped.
     assert!(
@@ -146,15 +146,16 @@ fn a_full_table_counts_the_events_it_had_no_room_for() {
         values_of(&collector, workload.pid()),
         Some(vec![2 * N, 0, 2 * N, 0])
     );
-    let all = counters(&collector, "fd_counters");
+    let stats = counters(&collector, TGID_STATS_MAP);
     // The child's 2N opens and 2N closes found no room.
     assert_eq!(
-        [fd::TGID_ADDED, fd::TGID_FULL].map(|i| all[i as usize]),
+        [tgid_stat::ADDED, tgid_stat::FULL].map(|i| stats[i as usize]),
         [1, 4 * N]
     );
     // The system-wide counts miss nothing.
+    let all = counters(&collector, "fd_counters");
     assert_eq!(
-        [fd::OPEN, fd::CLOSE].map(|i| all[i as usize]),
+        [fd::counter::OPEN, fd::counter::CLOSE].map(|i| all[i as usize]),
         [4 * N, 4 * N]
     );
     // And the plugin's own chart shows what had no room.
@@ -181,21 +182,22 @@ fn vfs_keeps_each_process_exactly() {
     );
     // See tests/vfs.rs: only the tracepoint variant sees opens of a missing file.
     let missing = u64::from(collector.variant().as_deref() == Some("tracepoint")) * N;
-    let mut expected = vec![0; vfs::PER_PROCESS as usize];
+    use vfs::counter::*;
+    let mut expected = vec![0; vfs::OBJECT.per_process as usize];
     for (counter, value) in [
-        (vfs::READ, 3 * N),
-        (vfs::READ_ERROR, N),
-        (vfs::READ_BYTES, 150 * N),
-        (vfs::WRITE, 3 * N),
-        (vfs::WRITE_ERROR, N),
-        (vfs::WRITE_BYTES, 85 * N),
-        (vfs::FSYNC, 2 * N),
-        (vfs::FSYNC_ERROR, N),
-        (vfs::OPEN, 2 * N + missing),
-        (vfs::OPEN_ERROR, N + missing),
-        (vfs::CREATE, 2 * N),
-        (vfs::CREATE_ERROR, N),
-        (vfs::UNLINK, N),
+        (READ, 3 * N),
+        (READ_ERROR, N),
+        (READ_BYTES, 150 * N),
+        (WRITE, 3 * N),
+        (WRITE_ERROR, N),
+        (WRITE_BYTES, 85 * N),
+        (FSYNC, 2 * N),
+        (FSYNC_ERROR, N),
+        (OPEN, 2 * N + missing),
+        (OPEN_ERROR, N + missing),
+        (CREATE, 2 * N),
+        (CREATE_ERROR, N),
+        (UNLINK, N),
     ] {
         expected[counter as usize] = value;
     }
@@ -217,7 +219,7 @@ fn shm_keeps_each_process_exactly_with_cgroups_on() {
     );
     assert_eq!(
         values_of(&collector, workload.pid()),
-        Some(vec![N; shm::PER_PROCESS as usize])
+        Some(vec![N; shm::OBJECT.per_process as usize])
     );
     workload.exit();
     collector.terminate();
@@ -233,7 +235,7 @@ fn with_apps_and_cgroups_off_nothing_is_kept_per_process() {
     assert_eq!(values_of(&collector, workload.pid()), None);
     assert_eq!(table_size(&collector), 1);
     assert_eq!(
-        counters(&collector, "fd_counters")[fd::TGID_ADDED as usize],
+        counters(&collector, TGID_STATS_MAP)[tgid_stat::ADDED as usize],
         0
     );
     workload.exit();

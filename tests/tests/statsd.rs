@@ -32,7 +32,7 @@ fn watch(server: &Server, scenario: &str, args: &[&str]) -> (Workload, Collector
 fn metric(prefix: &str, chart: &str, dim_id: &str) -> (String, bool) {
     let def = registry::all()
         .iter()
-        .flat_map(|t| t.charts())
+        .flat_map(|t| t.charts)
         .find(|c| c.id == chart)
         .unwrap_or_else(|| panic!("no chart {chart}"));
     let dim = def.dims.iter().find(|d| d.id == dim_id).unwrap();
@@ -123,7 +123,7 @@ fn netdata_and_statsd_at_once_both_carry_the_exact_counts() {
     // nothing else is.
     let mut want: Vec<String> = [ThreadName::Process, ThreadName::Sync]
         .into_iter()
-        .flat_map(|name| registry::find(name).unwrap().charts())
+        .flat_map(|name| registry::find(name).unwrap().charts)
         .flat_map(|c| {
             c.dims
                 .iter()

@@ -9,12 +9,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use conf::{Config, ThreadName};
-use ipc::Record;
+use ipc::Message;
 use tests::block::LoopDevice;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::provoke::{interrupt_the_other_cpu, loopback_traffic};
 use tests::require_root;
-use workers::thread::{Collector, Hook, Thread};
+use workers::loader::Collector;
+use workers::thread::Hook;
 use workers::{VariantKind, WorkerConfig};
 
 /// One test at a time: each checks that it leaves nothing in the kernel.
@@ -23,7 +24,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// Runs `check` with the thread's tracefs variant attached, as root, and
 /// then asserts that nothing of it stays in the kernel (without root, see
 /// [`require_root`]).
-fn with_tracefs_variant(name: ThreadName, check: impl FnOnce(&mut dyn FnMut() -> Vec<Record>)) {
+fn with_tracefs_variant(name: ThreadName, check: impl FnOnce(&mut dyn FnMut() -> Vec<Message>)) {
     if !require_root(&format!("{name}, tracefs variant")) {
         return;
     }
@@ -33,16 +34,16 @@ fn with_tracefs_variant(name: ThreadName, check: impl FnOnce(&mut dyn FnMut() ->
     let objects = snapshot();
     let mut collector = attach_tracefs_variant(name);
     check(&mut || {
-        let mut records = Vec::new();
-        collector.collect(&mut records).unwrap();
-        records
+        let mut messages = Vec::new();
+        collector.collect(&mut messages).unwrap();
+        messages
     });
     drop(collector);
     assert_back_to(&objects);
 }
 
 /// The thread's tracefs variant, attached; the collector owns it.
-fn attach_tracefs_variant(name: ThreadName) -> Box<dyn Collector> {
+fn attach_tracefs_variant(name: ThreadName) -> Collector {
     // What the supervisor does before starting workers.
     let tracing = Path::new("/sys/kernel/tracing");
     if !tracing.join("events").exists() {
@@ -55,13 +56,14 @@ fn attach_tracefs_variant(name: ThreadName) -> Box<dyn Collector> {
         )
         .expect("mount tracefs");
     }
-    let thread: &dyn Thread = workers::registry::find(name).unwrap();
+    let thread = workers::registry::find(name).unwrap();
     let variant = thread
-        .variants()
+        .variants
         .iter()
         .find(|v| {
             v.kind == VariantKind::Tracepoint
-                && v.programs
+                && thread
+                    .programs(v)
                     .iter()
                     .all(|p| matches!(p.hook, Hook::Tracepoint(..)))
         })
@@ -77,11 +79,14 @@ fn attach_tracefs_variant(name: ThreadName) -> Box<dyn Collector> {
         .unwrap_or_else(|e| panic!("{name}, tracefs variant: {e}"))
 }
 
-fn plain(records: &[Record], index: u32) -> u64 {
-    records
+fn plain(messages: &[Message], counter: u32) -> u64 {
+    messages
         .iter()
-        .find(|r| r.key == 0 && r.index == index)
-        .map_or(0, |r| r.value)
+        .find_map(|m| match *m {
+            Message::Counter { index, total } if index == counter => Some(total),
+            _ => None,
+        })
+        .unwrap_or(0)
 }
 
 #[test]
@@ -93,12 +98,15 @@ fn disk_counts_each_direct_io_exactly() {
     device.settle();
     with_tracefs_variant(ThreadName::Disk, |collect| {
         device.direct_io(10, 10);
-        // Completion is reported before the call returns.
-        let dev = (7u64 << 20) | u64::from(device.number);
+        // Completion is reported before the call returns. Keys are the
+        // map's (dev_t) plus one.
+        let dev = ((7u64 << 20) | u64::from(device.number)) + 1;
         let counted: u64 = collect()
             .iter()
-            .filter(|r| r.key == dev)
-            .map(|r| r.value)
+            .filter_map(|m| match *m {
+                Message::Keyed { key, total, .. } if key == dev => Some(total),
+                _ => None,
+            })
             .sum();
         assert_eq!(counted, 20);
     });
@@ -106,7 +114,7 @@ fn disk_counts_each_direct_io_exactly() {
 
 #[test]
 fn softirq_times_net_rx() {
-    const NET_RX: u32 = 3;
+    use bpf::softirq::counter::NET_RX;
     with_tracefs_variant(ThreadName::Softirq, |collect| {
         let before = plain(&collect(), NET_RX);
         let took = loopback_traffic(256 << 20);
@@ -119,11 +127,10 @@ fn softirq_times_net_rx() {
 
 #[test]
 fn hardirq_times_call_function_ipis() {
-    const FUNC_CALL: u32 = 5;
-    const FUNC_CALL_SINGLE: u32 = 6;
+    use bpf::hardirq::counter::{FUNC_CALL, FUNC_CALL_SINGLE};
     with_tracefs_variant(ThreadName::Hardirq, |collect| {
         let ipis =
-            |records: &[Record]| plain(records, FUNC_CALL) + plain(records, FUNC_CALL_SINGLE);
+            |messages: &[Message]| plain(messages, FUNC_CALL) + plain(messages, FUNC_CALL_SINGLE);
         let before = ipis(&collect());
         interrupt_the_other_cpu(Duration::from_secs(1));
         let after = ipis(&collect());

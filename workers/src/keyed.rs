@@ -38,7 +38,10 @@ pub enum KeyedCharts {
     },
     /// One dimension per key, id and name the key's name, after the own
     /// dimensions of the thread's chart `chart`.
-    Dims { chart: &'static str, value: DimValue },
+    Dims {
+        chart: &'static str,
+        value: DimValue,
+    },
 }
 
 /// Names are read again this often (in updates) even without a new key:

@@ -32,11 +32,11 @@ pub enum AttachError {
     },
     #[error("no kernel function for `{program}`: none of {names} is in the kernel's BTF")]
     NoFunction { program: String, names: String },
-    #[error("cannot attach `{program}` to {hook}: {source:?}")]
+    #[error("cannot attach `{program}` to {hook:?}: {source:?}")]
     Attach {
         program: String,
-        hook: String,
-        source: ProgramError,
+        hook: Hook,
+        source: Box<ProgramError>,
     },
     #[error("cannot probe `{program}` on any of its kernel functions: {reasons}")]
     Probe { program: String, reasons: String },
@@ -53,10 +53,11 @@ impl AttachError {
             AttachError::Load {
                 source: ProgramError::Btf(_),
                 ..
-            } | AttachError::Attach {
-                source: ProgramError::TracePointError(TracePointError::FileError { .. }),
-                ..
             }
+        ) || matches!(
+            self,
+            AttachError::Attach { source, .. }
+                if matches!(**source, ProgramError::TracePointError(TracePointError::FileError { .. }))
         )
     }
 }
@@ -143,8 +144,8 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
     };
     let attach = |source| AttachError::Attach {
         program: name.to_owned(),
-        hook: format!("{:?}", spec.hook),
-        source,
+        hook: spec.hook,
+        source: Box::new(source),
     };
     match spec.hook {
         Hook::BtfTracepoint(event) => {
@@ -342,7 +343,9 @@ impl Collector {
         let object = &thread.object;
         let counters = object
             .counter_map
-            .map(|map| Ok::<_, AttachError>((map, take_map(&mut ebpf, map)?, object.counters.len() as u32)))
+            .map(|map| {
+                Ok::<_, AttachError>((map, take_map(&mut ebpf, map)?, object.counters.len() as u32))
+            })
             .transpose()?;
         let keyed = thread
             .keyed

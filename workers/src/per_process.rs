@@ -126,10 +126,7 @@ impl Families {
 #[doc(hidden)]
 macro_rules! contexts {
     ($context:literal) => {
-        (
-            concat!("cgroup.", $context),
-            concat!("services.", $context),
-        )
+        (concat!("cgroup.", $context), concat!("services.", $context))
     };
 }
 

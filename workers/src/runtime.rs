@@ -128,8 +128,8 @@ fn setup(thread: &Thread) -> Result<(WorkerConfig, RingWriter), SetupError> {
     )
     .map_err(SetupError::NoRing)?;
     // SAFETY: fd 3 is open and handed to us by the supervisor, owned by nobody else here.
-    let ring = RingWriter::open(unsafe { OwnedFd::from_raw_fd(RING_FD) })
-        .map_err(SetupError::Ring)?;
+    let ring =
+        RingWriter::open(unsafe { OwnedFd::from_raw_fd(RING_FD) }).map_err(SetupError::Ring)?;
     Ok((cfg, ring))
 }
 

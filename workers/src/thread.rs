@@ -234,8 +234,20 @@ impl Call {
         let gate = |needed: Needed| self.counter.map_or(needed, Needed::Counter);
         let program = move |exit: bool, needed: Needed| {
             let (suffix, hook) = match (kind, exit) {
-                (VariantKind::Tracepoint, false) => ("enter", Hook::Syscalls { exit, names: self.syscalls }),
-                (VariantKind::Tracepoint, true) => ("exit", Hook::Syscalls { exit, names: self.syscalls }),
+                (VariantKind::Tracepoint, false) => (
+                    "enter",
+                    Hook::Syscalls {
+                        exit,
+                        names: self.syscalls,
+                    },
+                ),
+                (VariantKind::Tracepoint, true) => (
+                    "exit",
+                    Hook::Syscalls {
+                        exit,
+                        names: self.syscalls,
+                    },
+                ),
                 (VariantKind::Trampoline, false) => ("fentry", Hook::FEntry(self.functions)),
                 (VariantKind::Trampoline, true) => ("fexit", Hook::FExit(self.functions)),
                 (VariantKind::Probe, false) => ("kprobe", Hook::KProbe(self.functions)),
@@ -260,10 +272,16 @@ pub struct Variant {
 
 impl Variant {
     pub const fn new(kind: VariantKind) -> Variant {
-        Variant { kind, programs: &[] }
+        Variant {
+            kind,
+            programs: &[],
+        }
     }
 
-    pub const fn with(kind: VariantKind, programs: &'static [(&'static str, Hook, Needed)]) -> Variant {
+    pub const fn with(
+        kind: VariantKind,
+        programs: &'static [(&'static str, Hook, Needed)],
+    ) -> Variant {
         Variant { kind, programs }
     }
 }
@@ -293,10 +311,26 @@ fn common_programs(kind: VariantKind) -> [(&'static str, Hook, Needed); 4] {
         VariantKind::Probe => Hook::KProbe(functions),
     };
     [
-        ("filter_fork", hook("sched_process_fork", FORK_FUNCTIONS), Needed::PidFilter),
-        ("filter_free", hook("sched_process_free", RELEASE_FUNCTIONS), Needed::PidFilter),
-        ("tgid_values_exec", hook("sched_process_exec", EXEC_FUNCTIONS), Needed::PerProcess),
-        ("tgid_values_free", hook("sched_process_free", RELEASE_FUNCTIONS), Needed::PerProcess),
+        (
+            "filter_fork",
+            hook("sched_process_fork", FORK_FUNCTIONS),
+            Needed::PidFilter,
+        ),
+        (
+            "filter_free",
+            hook("sched_process_free", RELEASE_FUNCTIONS),
+            Needed::PidFilter,
+        ),
+        (
+            "tgid_values_exec",
+            hook("sched_process_exec", EXEC_FUNCTIONS),
+            Needed::PerProcess,
+        ),
+        (
+            "tgid_values_free",
+            hook("sched_process_free", RELEASE_FUNCTIONS),
+            Needed::PerProcess,
+        ),
     ]
 }
 
@@ -522,7 +556,12 @@ mod tests {
 
     #[test]
     fn a_call_gives_each_variant_its_programs() {
-        const CALL: Call = Call::new("fd_open", Side::ByMode, &["open", "openat"], &["do_sys_openat2"]);
+        const CALL: Call = Call::new(
+            "fd_open",
+            Side::ByMode,
+            &["open", "openat"],
+            &["do_sys_openat2"],
+        );
         let names = |kind| -> Vec<(String, Needed)> {
             CALL.programs(kind).map(|p| (p.name, p.needed)).collect()
         };
@@ -537,7 +576,11 @@ mod tests {
         let programs: Vec<ProgramSpec> = switched.programs(VariantKind::Probe).collect();
         assert_eq!(
             programs,
-            [ProgramSpec::new("sync_fsync_kprobe", Hook::KProbe(&[]), Needed::Counter(3))]
+            [ProgramSpec::new(
+                "sync_fsync_kprobe",
+                Hook::KProbe(&[]),
+                Needed::Counter(3)
+            )]
         );
     }
 }

@@ -2,35 +2,33 @@
 //! per apps group shown so far, `cgroup_<name>.*` per monitored cgroup,
 //! `services.*` with a dimension per systemd service.
 
-use conf::{Config, LoadMode};
-use workers::per_process::{self, View};
-use workers::{cgroup_key, group_key, Chart, ChartMode, Dim, Thread};
+use conf::ThreadSettings;
+use workers::per_process::View;
+use workers::Thread;
 
 use super::Grouping;
+use crate::charts::{Chart, Dim};
+use crate::totals::{cgroup_key, group_key};
 
-pub fn charts(thread: &dyn Thread, config: &Config, grouping: &Grouping) -> Vec<Chart> {
-    let Some(per) = per_process::enabled(thread, config) else {
+pub fn charts(thread: &Thread, settings: &ThreadSettings, grouping: &Grouping) -> Vec<Chart> {
+    let Some(per) = thread.per_process_on(settings) else {
         return Vec::new();
     };
-    let settings = config.thread(thread.name());
-    let chart = |id: String, view: &View, dims: Vec<Dim>| Chart {
-        id,
-        title: view.title.to_owned(),
-        units: view.units,
-        family: view.family.to_owned(),
-        context: view.context,
-        kind: view.kind,
-        priority: view.priority,
-        module: per.module,
-        update_every: settings.update_every,
-        dims,
+    let chart = |id: String, view: &View, dims: Vec<Dim>| {
+        Chart::new(
+            id,
+            &view.look,
+            view.look.family.to_owned(),
+            settings.update_every,
+            dims,
+        )
     };
     let mut charts = Vec::new();
     let cgroups = grouping.cgroups();
     for def in per
         .charts
         .iter()
-        .filter(|def| def.mode == ChartMode::Both || settings.mode == LoadMode::Return)
+        .filter(|def| def.mode.drawn_in(settings.mode))
     {
         let dim = |view: &View, id: &str, name: &str, key: u64, hidden: bool| Dim {
             id: id.to_owned(),

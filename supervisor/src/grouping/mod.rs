@@ -19,8 +19,8 @@ mod procfs;
 use std::time::{Duration, Instant};
 
 use conf::{AppsGroups, CgroupSettings, ThreadName};
+use ipc::alive;
 use ipc::tgid::TgidMap;
-use workers::per_process::alive;
 
 use cgroups::Cgroups;
 
@@ -194,8 +194,8 @@ impl Grouping {
 
     /// A worker of `thread` holds `birth.tgid` from now on (or it exec'd).
     /// `limit` is the thread's table size: a worker holding more processes
-    /// is writing garbage.
-    pub fn born(&mut self, thread: ThreadName, limit: u32, birth: Birth) -> Result<(), String> {
+    /// is writing garbage (the error: how many it would hold).
+    pub fn born(&mut self, thread: ThreadName, limit: u32, birth: Birth) -> Result<(), usize> {
         let bit = bit(thread);
         let index = bit.trailing_zeros() as usize;
         mark_known(&mut self.known, birth.tgid, true);
@@ -205,9 +205,7 @@ impl Grouping {
             .or_insert_with(Process::new);
         if process.holders & bit == 0 {
             if self.held[index] >= limit as usize {
-                return Err(format!(
-                    "holds more processes than its table has slots ({limit})"
-                ));
+                return Err(self.held[index] + 1);
             }
             process.holders |= bit;
             self.held[index] += 1;
@@ -230,16 +228,12 @@ impl Grouping {
         Ok(())
     }
 
-    /// Where the counts of `tgid` go, grouping it first if needed; an
-    /// error when no worker ever reported the process.
-    pub fn target(&mut self, tgid: u32) -> Result<Target, String> {
+    /// Where the counts of `tgid` go, grouping it first if needed; `None`
+    /// when no worker ever reported the process.
+    pub fn target(&mut self, tgid: u32) -> Option<Target> {
         let target = match self.targets.get(&tgid) {
             Some(target) => *target,
-            None if !self.knows(tgid) => {
-                return Err(format!(
-                    "records of process {tgid}, which it never reported"
-                ))
-            }
+            None if !self.knows(tgid) => return None,
             None => self.group(tgid, 0),
         };
         let exposed = &mut self.exposed[target.group as usize];
@@ -248,7 +242,7 @@ impl Grouping {
             self.version += 1;
         }
         self.records += 1;
-        Ok(target)
+        Some(target)
     }
 
     /// The worker of `thread` has ended `tgid`.

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Chart, Output, Status};
+use super::{Chart, Output, Sample, Status};
 
 pub struct Fanout(pub Vec<Box<dyn Output>>);
 
@@ -26,8 +26,8 @@ impl Output for Fanout {
         self.each(|o| o.define(charts))
     }
 
-    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        self.each(|o| o.update(chart, values))
+    fn update(&mut self, chart: &Chart, samples: &[Sample]) -> io::Result<()> {
+        self.each(|o| o.update(chart, samples))
     }
 
     fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
@@ -84,7 +84,8 @@ mod tests {
         fn define(&mut self, charts: &[Chart]) -> io::Result<()> {
             self.note(&format!("define {}", charts.len()))
         }
-        fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
+        fn update(&mut self, chart: &Chart, samples: &[Sample]) -> io::Result<()> {
+            let values: Vec<i64> = samples.iter().map(|s| s.value).collect();
             self.note(&format!("update {} {values:?}", chart.id))
         }
         fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
@@ -115,7 +116,7 @@ mod tests {
             })
         };
         let mut fanout = Fanout(vec![probe("a", true), probe("b", false)]);
-        let chart = registry::all()[0].charts()[0].instance(1, |_| true);
+        let chart = Chart::of(&registry::all()[0].charts[0], 1, |_| true);
         let id = chart.id.clone();
         let status = Status {
             update_every: 1,
@@ -123,7 +124,11 @@ mod tests {
             rejected_reloads: 0,
         };
         assert!(fanout.define(std::slice::from_ref(&chart)).is_err());
-        assert!(fanout.update(&chart, &[1, 2]).is_err());
+        let samples = [1, 2].map(|value| Sample {
+            value,
+            events: value,
+        });
+        assert!(fanout.update(&chart, &samples).is_err());
         assert!(fanout.obsolete(std::slice::from_ref(&chart)).is_err());
         assert!(fanout.status(&status).is_err());
         assert!(fanout.flush().is_err());

@@ -9,8 +9,8 @@ mod table;
 
 use std::io::{self, BufWriter};
 
+pub use crate::charts::{Chart, Sample};
 use conf::{StatsdSettings, ThreadName};
-pub use workers::Chart;
 use workers::VariantKind;
 
 use crate::cli::OutputKind;
@@ -64,8 +64,8 @@ pub struct Status {
 pub trait Output {
     /// Announces charts before their first update.
     fn define(&mut self, charts: &[Chart]) -> io::Result<()>;
-    /// One value per dimension of `chart`, in order.
-    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()>;
+    /// One sample per dimension of `chart`, in order.
+    fn update(&mut self, chart: &Chart, samples: &[Sample]) -> io::Result<()>;
     /// These charts will get no more data (their thread was disabled).
     /// Outputs without a chart lifecycle ignore it.
     fn obsolete(&mut self, _charts: &[Chart]) -> io::Result<()> {

@@ -305,7 +305,9 @@ impl Ids {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use workers::{registry, Dim, DimValue};
+    use workers::{registry, DimValue};
+
+    use crate::charts::Dim;
 
     #[test]
     fn ids_lose_only_what_the_protocol_cannot_carry() {
@@ -386,19 +388,19 @@ mod tests {
     #[test]
     fn our_own_chart_and_dimension_ids_pass_unchanged() {
         for thread in registry::all() {
-            for def in thread.charts() {
+            for def in thread.charts {
                 assert!(matches!(chart_id(def.id), Cow::Borrowed(_)), "{}", def.id);
                 for dim in def.dims {
                     assert!(matches!(id(dim.id), Cow::Borrowed(_)), "{}", dim.id);
                     assert!(matches!(name(dim.name), Cow::Borrowed(_)), "{}", dim.name);
                 }
             }
-            for def in thread.per_process().map_or(&[][..], |p| p.charts) {
+            for def in thread.per_process.map_or(&[][..], |p| p.charts) {
                 let (cgroup, (dim_id, dim_name)) = &def.cgroup;
                 for view in [&def.apps, cgroup, &def.services] {
                     let chart = format!("apps.{}", view.id);
                     assert!(matches!(chart_id(&chart), Cow::Borrowed(_)), "{chart}");
-                    assert!(matches!(name(view.title), Cow::Borrowed(_)));
+                    assert!(matches!(name(view.look.title), Cow::Borrowed(_)));
                 }
                 assert!(matches!(id(dim_id), Cow::Borrowed(_)), "{dim_id}");
                 assert!(matches!(name(dim_name), Cow::Borrowed(_)), "{dim_name}");
@@ -407,7 +409,7 @@ mod tests {
     }
 
     fn chart(id: &str, dims: &[&str]) -> Chart {
-        let mut chart = registry::all()[0].charts()[0].instance(1, |_| false);
+        let mut chart = Chart::of(&registry::all()[0].charts[0], 1, |_| false);
         chart.id = id.to_owned();
         chart.dims = dims
             .iter()

@@ -5,10 +5,10 @@ use std::io::{self, Write};
 
 use conf::ThreadName;
 use tracing::warn;
-use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Snapshot, VariantKind};
+use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Look, VariantKind};
 
 use super::names::{self, Ids};
-use super::{Chart, Output, Status, ThreadState, ThreadStatus};
+use super::{Chart, Output, Sample, Status, ThreadState, ThreadStatus};
 
 pub struct Netdata<W: Write> {
     out: W,
@@ -35,6 +35,12 @@ impl<W: Write> Netdata<W> {
     pub fn without_self_charts(mut self) -> Self {
         self.self_charts = false;
         self
+    }
+
+    /// What was written to.
+    #[cfg(test)]
+    pub fn into_inner(self) -> W {
+        self.out
     }
 }
 
@@ -131,13 +137,15 @@ const fn own(
 ) -> ChartDef {
     ChartDef {
         id,
-        title,
-        units,
-        family: "ebpf",
-        context: "",
-        kind: ChartKind::Line,
-        priority,
-        module: "process",
+        look: Look {
+            title,
+            units,
+            family: "ebpf",
+            context: "",
+            kind: ChartKind::Line,
+            priority,
+            module: "process",
+        },
         mode: ChartMode::Both,
         dims,
     }
@@ -335,13 +343,14 @@ impl<W: Write> Output for Netdata<W> {
         Ok(())
     }
 
-    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
+    fn update(&mut self, chart: &Chart, samples: &[Sample]) -> io::Result<()> {
         writeln!(self.out, "BEGIN {}", self.ids.chart(&chart.id))?;
-        for (dim, value) in chart.dims.iter().zip(values) {
+        for (dim, sample) in chart.dims.iter().zip(samples) {
             writeln!(
                 self.out,
-                "SET {} = {value}",
-                self.ids.dim(&chart.id, &dim.id)
+                "SET {} = {}",
+                self.ids.dim(&chart.id, &dim.id),
+                sample.value
             )?;
         }
         writeln!(self.out, "END")
@@ -364,7 +373,7 @@ impl<W: Write> Output for Netdata<W> {
             .iter()
             .map(|(def, counters)| {
                 (
-                    def.instance(status.update_every, |_| true),
+                    Chart::of(def, status.update_every, |_| true),
                     counters(status),
                 )
             })
@@ -375,11 +384,20 @@ impl<W: Write> Output for Netdata<W> {
             self.self_defined = Some(status.update_every);
         }
         for (chart, counters) in charts {
-            let now = Snapshot {
-                plain: counters,
-                ..Default::default()
-            };
-            self.update(&chart, &chart.values(&now, &now))?;
+            // Each dimension is its counter as it is: a level or a total.
+            let samples: Vec<Sample> = chart
+                .dims
+                .iter()
+                .map(|dim| {
+                    let counter = dim.value.counters().next().unwrap_or(0);
+                    let value = counters.get(counter as usize).copied().unwrap_or(0) as i64;
+                    Sample {
+                        value,
+                        events: value,
+                    }
+                })
+                .collect();
+            self.update(&chart, &samples)?;
         }
         Ok(())
     }
@@ -407,18 +425,28 @@ mod tests {
     use conf::AppsGroups;
     use proptest::prelude::*;
     use workers::per_process::View;
-    use workers::{registry, Dim};
+    use workers::registry;
 
     use super::*;
+    use crate::charts::Dim;
+
+    fn samples(values: impl IntoIterator<Item = i64>) -> Vec<Sample> {
+        values
+            .into_iter()
+            .map(|value| Sample {
+                value,
+                events: value,
+            })
+            .collect()
+    }
 
     #[test]
     fn writes_the_originals_lines() {
         let process = registry::find(conf::ThreadName::Process).unwrap();
-        let def = &process.charts()[0];
-        let chart = def.instance(5, |_| true);
+        let chart = Chart::of(&process.charts[0], 5, |_| true);
         let mut out = Netdata::new(Vec::new());
         out.define(std::slice::from_ref(&chart)).unwrap();
-        out.update(&chart, &[57, 40]).unwrap();
+        out.update(&chart, &samples([57, 40])).unwrap();
         out.exit().unwrap();
         assert_eq!(
             String::from_utf8(out.out).unwrap(),
@@ -438,12 +466,12 @@ mod tests {
     fn drawn(id: String, view: &View, family: &str, dims: &[(String, String)]) -> Chart {
         Chart {
             id,
-            title: format!("{} {family}", view.title),
-            units: view.units,
+            title: format!("{} {family}", view.look.title),
+            units: view.look.units,
             family: family.to_owned(),
-            context: view.context,
-            kind: view.kind,
-            priority: view.priority,
+            context: view.look.context,
+            kind: view.look.kind,
+            priority: view.look.priority,
             module: "process",
             update_every: 1,
             dims: dims
@@ -481,7 +509,7 @@ mod tests {
     /// IRQ, id and name the IRQ's).
     fn hostile_charts(groups: &[String], cgroups: &[String], irqs: &[String]) -> Vec<Chart> {
         let process = registry::find(ThreadName::Process).unwrap();
-        let per = process.per_process().unwrap();
+        let per = process.per_process.unwrap();
         let mut charts = Vec::new();
         let none = |names: &[String]| -> Vec<(String, String)> {
             names.iter().map(|n| (n.clone(), String::new())).collect()
@@ -507,7 +535,7 @@ mod tests {
             charts.push(drawn(id, &def.services, "services", &none(cgroups)));
         }
         let hardirq = registry::find(ThreadName::Hardirq).unwrap();
-        let mut chart = hardirq.charts()[0].instance(1, |_| true);
+        let mut chart = Chart::of(&hardirq.charts[0], 1, |_| true);
         chart.dims.extend(irqs.iter().map(|irq| Dim {
             id: irq.clone(),
             name: irq.clone(),
@@ -538,8 +566,8 @@ mod tests {
         out.define(charts).unwrap();
         for round in 0..2 {
             for chart in charts {
-                let values: Vec<i64> = (0..chart.dims.len() as i64).map(|v| v + round).collect();
-                out.update(chart, &values).unwrap();
+                let values = (0..chart.dims.len() as i64).map(|v| v + round);
+                out.update(chart, &samples(values)).unwrap();
             }
         }
         let cgroups: Vec<Chart> = charts

@@ -6,12 +6,11 @@ use std::io::{self, Write};
 
 use workers::Algorithm;
 
-use super::{Chart, Output, Status, ThreadState};
+use super::{Chart, Output, Sample, Status, ThreadState};
 
 struct Row {
     chart: Chart,
-    values: Vec<i64>,
-    rates: Vec<Option<f64>>,
+    samples: Vec<Sample>,
 }
 
 pub struct Table<W: Write> {
@@ -38,30 +37,17 @@ impl<W: Write> Output for Table<W> {
                 (chart.priority, chart.id.clone()),
                 Row {
                     chart: chart.clone(),
-                    values: Vec::new(),
-                    rates: Vec::new(),
+                    samples: Vec::new(),
                 },
             );
         }
         Ok(())
     }
 
-    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        let Some(row) = self.rows.get_mut(&(chart.priority, chart.id.clone())) else {
-            return Ok(());
-        };
-        row.rates = chart
-            .dims
-            .iter()
-            .enumerate()
-            .map(|(i, dim)| match dim.value.algorithm() {
-                Algorithm::Absolute => None,
-                Algorithm::Incremental => row.values.get(i).map(|&before| {
-                    (values[i] - before) as f64 * dim.multiplier as f64 / chart.update_every as f64
-                }),
-            })
-            .collect();
-        row.values = values.to_vec();
+    fn update(&mut self, chart: &Chart, samples: &[Sample]) -> io::Result<()> {
+        if let Some(row) = self.rows.get_mut(&(chart.priority, chart.id.clone())) {
+            row.samples = samples.to_vec();
+        }
         Ok(())
     }
 
@@ -112,13 +98,14 @@ impl<W: Write> Output for Table<W> {
                 "\n{} — {} [{}]",
                 chart.id, chart.title, chart.units
             )?;
-            for (i, dim) in row.chart.dims.iter().enumerate() {
-                let shown = match (row.values.get(i), row.rates.get(i).copied().flatten()) {
-                    (_, Some(rate)) => format!("{rate:>14.1}"),
-                    (Some(value), None) if dim.value.algorithm() == Algorithm::Absolute => {
-                        format!("{:>14}", value * dim.multiplier)
-                    }
-                    _ => format!("{:>14}", "…"),
+            for (dim, sample) in row.chart.dims.iter().zip(&row.samples) {
+                // Incremental dimensions as rates, absolute ones as they are.
+                let shown = match dim.algorithm() {
+                    Algorithm::Incremental => format!(
+                        "{:>14.1}",
+                        sample.events as f64 * dim.multiplier as f64 / chart.update_every as f64
+                    ),
+                    Algorithm::Absolute => format!("{:>14}", sample.value * dim.multiplier),
                 };
                 writeln!(self.out, "  {:<24}{shown}", dim.name)?;
             }

@@ -44,7 +44,7 @@ use tracing::{info, warn};
 use workers::Algorithm;
 
 use super::names;
-use super::{Chart, Output};
+use super::{Chart, Output, Sample};
 use sender::{Batch, Datagram, Stats};
 
 /// Batches waiting for the sender thread; when it is this far behind, new
@@ -64,8 +64,6 @@ struct Metric {
     dim: String,
     name: String,
     kind: Kind,
-    /// Counters: the total at the previous update.
-    last: i64,
 }
 
 pub struct Statsd {
@@ -149,9 +147,7 @@ impl Output for Statsd {
             let old = self.metrics.remove(&chart.id).unwrap_or_default();
             let mut metrics: Vec<Metric> = Vec::with_capacity(chart.dims.len());
             for dim in &chart.dims {
-                // A redefined chart keeps its metrics' names and counters'
-                // previous totals: starting them at 0 again would count
-                // everything twice.
+                // A redefined chart keeps its metrics' names.
                 let known = old.iter().find(|m| m.dim == dim.id);
                 let name = match known {
                     Some(m) => m.name.clone(),
@@ -182,7 +178,6 @@ impl Output for Statsd {
                         Algorithm::Incremental => Kind::Counter,
                         Algorithm::Absolute => Kind::Gauge,
                     },
-                    last: known.map_or(0, |m| m.last),
                 });
             }
             self.metrics.insert(chart.id.clone(), metrics);
@@ -190,14 +185,14 @@ impl Output for Statsd {
         Ok(())
     }
 
-    fn update(&mut self, chart: &Chart, values: &[i64]) -> io::Result<()> {
-        let Some(metrics) = self.metrics.get_mut(&chart.id) else {
+    fn update(&mut self, chart: &Chart, samples: &[Sample]) -> io::Result<()> {
+        let Some(metrics) = self.metrics.get(&chart.id) else {
             return Ok(());
         };
         let mut unit = String::new();
-        for (metric, &value) in metrics.iter_mut().zip(values) {
+        for (metric, sample) in metrics.iter().zip(samples) {
             unit.clear();
-            let lines = metric.format(value, &mut unit);
+            let lines = metric.format(*sample, &mut unit);
             self.batcher.push(&unit, lines);
         }
         Ok(())
@@ -220,20 +215,14 @@ impl Output for Statsd {
 }
 
 impl Metric {
-    /// Appends this update's line(s) to `out`; returns how many.
-    fn format(&mut self, value: i64, out: &mut String) -> u64 {
+    /// Appends this update's line(s) to `out`; returns how many: a counter
+    /// of the interval's events, a gauge of the value.
+    fn format(&self, sample: Sample, out: &mut String) -> u64 {
         let name = &self.name;
+        let value = sample.value;
         match self.kind {
             Kind::Counter => {
-                // Totals never go back; if one ever did (a reset), what it
-                // counted since is the best delta there is.
-                let delta = if value >= self.last {
-                    value - self.last
-                } else {
-                    value
-                };
-                self.last = value;
-                let _ = writeln!(out, "{name}:{delta}|c");
+                let _ = writeln!(out, "{name}:{}|c", sample.events);
                 1
             }
             Kind::Gauge if value < 0 => {
@@ -314,8 +303,19 @@ mod tests {
     fn every_chart() -> Vec<Chart> {
         registry::all()
             .iter()
-            .flat_map(|thread| thread.charts())
-            .map(|def| def.instance(1, |_| true))
+            .flat_map(|thread| thread.charts)
+            .map(|def| Chart::of(def, 1, |_| true))
+            .collect()
+    }
+
+    /// Each value as both a dimension's value and its events.
+    fn samples(values: impl IntoIterator<Item = i64>) -> Vec<Sample> {
+        values
+            .into_iter()
+            .map(|value| Sample {
+                value,
+                events: value,
+            })
             .collect()
     }
 
@@ -368,7 +368,7 @@ mod tests {
         let dim = chart.dims[0].clone();
         chart.dims = groups
             .iter()
-            .map(|group| workers::Dim {
+            .map(|group| crate::charts::Dim {
                 id: (*group).into(),
                 name: String::new(),
                 ..dim.clone()
@@ -414,25 +414,23 @@ mod tests {
     }
 
     #[test]
-    fn counters_send_deltas_gauges_values_negative_gauges_from_zero() {
-        let mut counter = Metric {
+    fn counters_send_the_intervals_events_gauges_values_negative_gauges_from_zero() {
+        let counter = Metric {
             dim: "c".into(),
             name: "c".into(),
             kind: Kind::Counter,
-            last: 0,
         };
-        let mut gauge = Metric {
+        let gauge = Metric {
             dim: "g".into(),
             name: "g".into(),
             kind: Kind::Gauge,
-            last: 0,
         };
         let mut out = String::new();
-        for value in [5, 5, 12] {
-            assert_eq!(counter.format(value, &mut out), 1);
+        for (value, events) in [(5, 5), (5, 0), (12, 7)] {
+            assert_eq!(counter.format(Sample { value, events }, &mut out), 1);
         }
-        for value in [3, 0, -2] {
-            gauge.format(value, &mut out);
+        for sample in samples([3, 0, -2]) {
+            gauge.format(sample, &mut out);
         }
         assert_eq!(out, "c:5|c\nc:0|c\nc:7|c\ng:3|g\ng:0|g\ng:0|g\ng:-2|g\n");
     }
@@ -480,8 +478,8 @@ mod tests {
         out.define(&charts).unwrap();
         let mut lines = 0;
         for chart in &charts {
-            let values: Vec<i64> = (1..=chart.dims.len() as i64).collect();
-            out.update(chart, &values).unwrap();
+            out.update(chart, &samples(1..=chart.dims.len() as i64))
+                .unwrap();
             lines += chart.dims.len();
         }
         out.flush().unwrap();
@@ -510,7 +508,7 @@ mod tests {
         let mut out = Statsd::new(&settings(Transport::Tcp, port, 65_000)).unwrap();
         let chart = &every_chart()[0];
         out.define(std::slice::from_ref(chart)).unwrap();
-        let values = vec![-1; chart.dims.len()];
+        let values = samples(vec![-1; chart.dims.len()]);
         // The sender connects on its first batch.
         out.update(chart, &values).unwrap();
         out.flush().unwrap();
@@ -546,7 +544,8 @@ mod tests {
         let mut send = |out: &mut Statsd| {
             tick += 1;
             for chart in &charts {
-                out.update(chart, &vec![tick; chart.dims.len()]).unwrap();
+                out.update(chart, &samples(vec![tick; chart.dims.len()]))
+                    .unwrap();
             }
             out.flush().unwrap();
         };

@@ -1,0 +1,335 @@
+//! The charts a run draws: built from a thread's tables, the keys its
+//! workers named and the grouping ([`layout`]); kept per thread with what
+//! each dimension read at the last update ([`ChartSet`]), which is the one
+//! place where counters become each update's values, for every output.
+
+use std::collections::HashMap;
+use std::io;
+
+use conf::ThreadSettings;
+use workers::chart::{Algorithm, ChartDef, ChartKind, DimDef, DimValue, Look};
+use workers::keyed::KeyedCharts;
+use workers::Thread;
+
+use crate::grouping::{self, Grouping};
+use crate::output::Output;
+use crate::totals::Totals;
+
+/// A chart as a run draws it. Charts that exist per key (a disk, an IRQ, an
+/// apps group) are built at run time, so everything here is owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chart {
+    /// `type.id`.
+    pub id: String,
+    pub title: String,
+    pub units: &'static str,
+    pub family: String,
+    pub context: &'static str,
+    pub kind: ChartKind,
+    pub priority: u32,
+    pub module: &'static str,
+    pub update_every: u32,
+    pub dims: Vec<Dim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dim {
+    pub id: String,
+    pub name: String,
+    pub value: DimValue,
+    /// Which counters `value` reads: 0 for the plain ones, else the key of
+    /// keyed ones, or a target key (`totals::group_key`, `cgroup_key`).
+    pub key: u64,
+    pub multiplier: i64,
+    /// Sent with Netdata's `hidden` option (a hidden apps group).
+    pub hidden: bool,
+}
+
+impl Chart {
+    /// A chart that looks like `look`, in `family`.
+    pub fn new(
+        id: String,
+        look: &Look,
+        family: String,
+        update_every: u32,
+        dims: Vec<Dim>,
+    ) -> Chart {
+        Chart {
+            id,
+            title: look.title.to_owned(),
+            units: look.units,
+            family,
+            context: look.context,
+            kind: look.kind,
+            priority: look.priority,
+            module: look.module,
+            update_every,
+            dims,
+        }
+    }
+
+    /// A table entry as drawn: every dimension `keep` accepts, reading the
+    /// plain counters.
+    pub fn of(def: &ChartDef, update_every: u32, keep: impl Fn(&DimDef) -> bool) -> Chart {
+        let dims = def
+            .dims
+            .iter()
+            .filter(|d| keep(d))
+            .map(|d| Dim::of(d, 0))
+            .collect();
+        Chart::new(
+            def.id.to_owned(),
+            &def.look,
+            def.look.family.to_owned(),
+            update_every,
+            dims,
+        )
+    }
+}
+
+impl Dim {
+    /// A table's dimension reading the counters of `key`.
+    pub fn of(def: &DimDef, key: u64) -> Dim {
+        Dim {
+            id: def.id.to_owned(),
+            name: def.name.to_owned(),
+            value: def.value,
+            key,
+            multiplier: def.multiplier,
+            hidden: false,
+        }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.value.algorithm()
+    }
+}
+
+/// One dimension's value at an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sample {
+    /// What Netdata gets: the running total of an `incremental`
+    /// dimension, the interval's value of an `absolute` one.
+    pub value: i64,
+    /// What happened in the interval: the events an `incremental`
+    /// dimension counted since the last update (StatsD counters, rates);
+    /// the value itself for an `absolute` one.
+    pub events: i64,
+}
+
+/// The charts of `thread` under `settings`: its table (error charts only
+/// in return mode, dimensions of counters it does not collect left out,
+/// charts left without dimensions dropped), its keys' charts by the names
+/// its workers gave them, its per-process charts as the grouping stands.
+pub fn layout(
+    thread: &Thread,
+    settings: &ThreadSettings,
+    totals: &Totals,
+    grouping: Option<&Grouping>,
+) -> Vec<Chart> {
+    let update_every = settings.update_every;
+    let collected = |dim: &DimDef| dim.value.counters().all(|c| thread.collects(settings, c));
+    let mut charts: Vec<Chart> = thread
+        .charts
+        .iter()
+        .filter(|def| def.mode.drawn_in(settings.mode))
+        .map(|def| Chart::of(def, update_every, collected))
+        .filter(|chart| !chart.dims.is_empty())
+        .collect();
+    if let Some(keyed) = &thread.keyed {
+        let named = totals
+            .key_names()
+            .iter()
+            .filter(|(_, name)| !name.is_empty());
+        match keyed.charts {
+            KeyedCharts::PerKey { prefix, look, dims } => {
+                charts.extend(named.map(|(&key, name)| {
+                    let dims = dims.iter().map(|d| Dim::of(d, key)).collect();
+                    Chart::new(
+                        format!("{prefix}.{name}"),
+                        &look,
+                        name.clone(),
+                        update_every,
+                        dims,
+                    )
+                }))
+            }
+            KeyedCharts::Dims { chart, value } => {
+                if let Some(chart) = charts.iter_mut().find(|c| c.id == chart) {
+                    chart.dims.extend(named.map(|(&key, name)| Dim {
+                        id: name.clone(),
+                        name: name.clone(),
+                        value,
+                        key,
+                        multiplier: 1,
+                        hidden: false,
+                    }));
+                }
+            }
+        }
+    }
+    if let Some(grouping) = grouping {
+        charts.extend(grouping::charts::charts(thread, settings, grouping));
+    }
+    charts
+}
+
+/// What a dimension's counters read at the last update.
+type Reference = [u64; 2];
+
+/// A thread's charts: what the output was told, and what each dimension
+/// read at the last update. Defining, redefining and obsoleting happen here
+/// only.
+#[derive(Debug, Default)]
+pub struct ChartSet {
+    charts: Vec<Chart>,
+    /// By chart and dimension, as `charts`.
+    references: Vec<Vec<Reference>>,
+    /// Whether the output knows `charts` as they are.
+    defined: bool,
+    /// The references of dimensions that went away, by (chart id, dim id),
+    /// with the key they read: a chart that comes back (a thread enabled
+    /// again, a syscall switched on again) carries on.
+    retired: HashMap<(String, String), (u64, Reference)>,
+}
+
+impl ChartSet {
+    pub fn defined(&self) -> bool {
+        self.defined
+    }
+
+    /// Takes `charts` as the thread's charts: once defined, charts that
+    /// went away become obsolete and new or changed ones are defined
+    /// (again).
+    pub fn relayout(&mut self, charts: Vec<Chart>, output: &mut dyn Output) -> io::Result<()> {
+        if self.defined {
+            let gone = self.gone(&charts);
+            if !gone.is_empty() {
+                output.obsolete(&gone)?;
+            }
+            let changed: Vec<Chart> = charts
+                .iter()
+                .filter(|new| !self.charts.contains(new))
+                .cloned()
+                .collect();
+            if !changed.is_empty() {
+                output.define(&changed)?;
+            }
+        }
+        self.take(charts);
+        Ok(())
+    }
+
+    /// Takes `charts`, to be defined all again with the next update (their
+    /// update interval or dimensions may have changed); those that went
+    /// away become obsolete now.
+    pub fn redefine(&mut self, charts: Vec<Chart>, output: &mut dyn Output) -> io::Result<()> {
+        let gone = self.gone(&charts);
+        if self.defined && !gone.is_empty() {
+            output.obsolete(&gone)?;
+        }
+        self.defined = false;
+        self.take(charts);
+        Ok(())
+    }
+
+    /// Every chart becomes obsolete (the thread was disabled).
+    pub fn obsolete(&mut self, output: &mut dyn Output) -> io::Result<()> {
+        if self.defined {
+            output.obsolete(&self.charts)?;
+            self.defined = false;
+        }
+        Ok(())
+    }
+
+    /// One update: the charts defined first if they are not, then each
+    /// chart's samples from `totals`.
+    pub fn update(&mut self, totals: &Totals, output: &mut dyn Output) -> io::Result<()> {
+        if !self.defined {
+            output.define(&self.charts)?;
+            self.defined = true;
+        }
+        let mut samples = Vec::new();
+        for (chart, references) in self.charts.iter().zip(&mut self.references) {
+            samples.clear();
+            samples.extend(
+                chart
+                    .dims
+                    .iter()
+                    .zip(references.iter_mut())
+                    .map(|(dim, reference)| sample(dim, totals, reference)),
+            );
+            output.update(chart, &samples)?;
+        }
+        Ok(())
+    }
+
+    /// The charts of now that `charts` does not have.
+    fn gone(&self, charts: &[Chart]) -> Vec<Chart> {
+        self.charts
+            .iter()
+            .filter(|old| !charts.iter().any(|new| new.id == old.id))
+            .cloned()
+            .collect()
+    }
+
+    /// `charts` replace the current ones; each dimension keeps what it
+    /// read before, by chart and dimension id.
+    fn take(&mut self, charts: Vec<Chart>) {
+        for (chart, references) in self.charts.iter().zip(&self.references) {
+            for (dim, reference) in chart.dims.iter().zip(references) {
+                self.retired
+                    .insert((chart.id.clone(), dim.id.clone()), (dim.key, *reference));
+            }
+        }
+        self.references = charts
+            .iter()
+            .map(|chart| {
+                chart
+                    .dims
+                    .iter()
+                    .map(|dim| {
+                        self.retired
+                            .remove(&(chart.id.clone(), dim.id.clone()))
+                            .filter(|(key, _)| *key == dim.key)
+                            .map_or_else(Reference::default, |(_, reference)| reference)
+                    })
+                    .collect()
+            })
+            .collect();
+        self.charts = charts;
+    }
+
+    /// Forgets what dimensions that went away read of keys `keep` refuses
+    /// (cgroups that are gone, whose totals are forgotten too).
+    pub fn forget_retired(&mut self, keep: impl Fn(u64) -> bool) {
+        self.retired.retain(|_, (key, _)| keep(*key));
+    }
+}
+
+/// `dim`'s sample from the counters now and at its last update, which
+/// `reference` then becomes.
+fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
+    let mut counters = dim.value.counters();
+    let a = counters.next().unwrap_or(0);
+    let b = counters.next();
+    let now = [
+        totals.get(a, dim.key),
+        b.map_or(0, |b| totals.get(b, dim.key)),
+    ];
+    let delta = |i: usize| now[i].wrapping_sub(reference[i]) as i64;
+    let (value, events) = match dim.value {
+        DimValue::Total(_) => (now[0] as i64, delta(0)),
+        DimValue::TotalDiv(_, divisor) => {
+            let scaled = |total: u64| (total / divisor.max(1)) as i64;
+            (scaled(now[0]), scaled(now[0]) - scaled(reference[0]))
+        }
+        DimValue::TotalSum(..) => (now[0].wrapping_add(now[1]) as i64, delta(0) + delta(1)),
+        DimValue::Delta(_) => (delta(0), delta(0)),
+        DimValue::DeltaDiff(..) => (delta(0) - delta(1), delta(0) - delta(1)),
+        DimValue::DeltaSum(..) => (delta(0) + delta(1), delta(0) + delta(1)),
+        DimValue::Current(_) => (now[0] as i64, now[0] as i64),
+    };
+    *reference = now;
+    Sample { value, events }
+}
