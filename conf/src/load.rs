@@ -287,14 +287,15 @@ const THREAD_KEYS: [&str; 16] = {
 /// Stands for every section the schema does not name.
 const OTHER_SECTIONS: &str = "*";
 
-/// A thread file's keys: `[global]`, and the thread's own ones. The other
-/// sections of a thread not implemented (`None`: no own keys known) are
-/// not looked at.
+/// A thread file's keys: `[global]`, and the thread's own ones. Of a
+/// thread not implemented (`None`: no own keys known) only the `[global]`
+/// keys every thread has are read, and nothing else is looked at: its own
+/// keys may be anywhere (network.conf has some in `[global]`).
 fn thread_schema(own: Option<&[OwnKey]>) -> Vec<(&'static str, Keys)> {
     let mut schema = vec![(GLOBAL, Keys::Listed(THREAD_GLOBAL_KEYS.to_vec()))];
     match own {
         Some(keys) => own_schema(keys.iter(), &mut schema),
-        None => schema.push((OTHER_SECTIONS, Keys::Any)),
+        None => schema.extend([(GLOBAL, Keys::Any), (OTHER_SECTIONS, Keys::Any)]),
     }
     schema
 }

@@ -343,7 +343,7 @@ fn the_own_sections_of_a_thread_not_implemented_are_not_read() {
     d.write("ebpf.d/sync.conf", "[syscalls]\nnonsense = 1\n");
     d.write(
         "ebpf.d/swap.conf",
-        "[whatever]\nnonsense = 1\n[global]\nupdate every = 3\n",
+        "[whatever]\nnonsense = 1\n[global]\nupdate every = 3\nswap table size = 9\n",
     );
     let (c, diags) = conf::load(&dirs(&[d.path()]), 1, |t| {
         (t != ThreadName::Swap).then_some(&[][..])
