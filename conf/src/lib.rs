@@ -47,91 +47,64 @@ pub enum ThreadName {
     Mdflush,
 }
 
-impl ThreadName {
-    pub const ALL: [ThreadName; 16] = [
-        ThreadName::Process,
-        ThreadName::Socket,
-        ThreadName::Cachestat,
-        ThreadName::Sync,
-        ThreadName::Dcstat,
-        ThreadName::Swap,
-        ThreadName::Vfs,
+/// What the configuration knows of a thread: its key in `ebpf.d.conf`
+/// `[ebpf programs]`, its own file in `ebpf.d/`, and the original's code
+/// default when `[ebpf programs]` lacks the key (spec §4.2, not always the
+/// stock file's value). In [`ThreadName::ALL`] order.
+const THREADS: [(ThreadName, &str, &str, bool); 16] = [
+    (ThreadName::Process, "process", "process.conf", true),
+    (ThreadName::Socket, "socket", "network.conf", false),
+    (ThreadName::Cachestat, "cachestat", "cachestat.conf", false),
+    (ThreadName::Sync, "sync", "sync.conf", true),
+    (ThreadName::Dcstat, "dcstat", "dcstat.conf", false),
+    (ThreadName::Swap, "swap", "swap.conf", false),
+    (ThreadName::Vfs, "vfs", "vfs.conf", false),
+    (
         ThreadName::Filesystem,
-        ThreadName::Disk,
-        ThreadName::Mount,
-        ThreadName::Fd,
-        ThreadName::Hardirq,
-        ThreadName::Softirq,
-        ThreadName::Oomkill,
-        ThreadName::Shm,
-        ThreadName::Mdflush,
-    ];
+        "filesystem",
+        "filesystem.conf",
+        false,
+    ),
+    (ThreadName::Disk, "disk", "disk.conf", false),
+    (ThreadName::Mount, "mount", "mount.conf", true),
+    (ThreadName::Fd, "fd", "fd.conf", true),
+    (ThreadName::Hardirq, "hardirq", "hardirq.conf", true),
+    (ThreadName::Softirq, "softirq", "softirq.conf", true),
+    (ThreadName::Oomkill, "oomkill", "oomkill.conf", true),
+    (ThreadName::Shm, "shm", "shm.conf", true),
+    (ThreadName::Mdflush, "mdflush", "mdflush.conf", false),
+];
+
+impl ThreadName {
+    pub const ALL: [ThreadName; 16] = {
+        let mut all = [ThreadName::Process; 16];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = THREADS[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    /// Its position in [`ThreadName::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
 
     /// The thread's key in `ebpf.d.conf` `[ebpf programs]`.
     pub const fn key(self) -> &'static str {
-        match self {
-            ThreadName::Process => "process",
-            ThreadName::Socket => "socket",
-            ThreadName::Cachestat => "cachestat",
-            ThreadName::Sync => "sync",
-            ThreadName::Dcstat => "dcstat",
-            ThreadName::Swap => "swap",
-            ThreadName::Vfs => "vfs",
-            ThreadName::Filesystem => "filesystem",
-            ThreadName::Disk => "disk",
-            ThreadName::Mount => "mount",
-            ThreadName::Fd => "fd",
-            ThreadName::Hardirq => "hardirq",
-            ThreadName::Softirq => "softirq",
-            ThreadName::Oomkill => "oomkill",
-            ThreadName::Shm => "shm",
-            ThreadName::Mdflush => "mdflush",
-        }
+        THREADS[self.index()].1
     }
 
     /// The thread's own file inside `ebpf.d/`; only socket's name differs from its key.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            ThreadName::Process => "process.conf",
-            ThreadName::Socket => "network.conf",
-            ThreadName::Cachestat => "cachestat.conf",
-            ThreadName::Sync => "sync.conf",
-            ThreadName::Dcstat => "dcstat.conf",
-            ThreadName::Swap => "swap.conf",
-            ThreadName::Vfs => "vfs.conf",
-            ThreadName::Filesystem => "filesystem.conf",
-            ThreadName::Disk => "disk.conf",
-            ThreadName::Mount => "mount.conf",
-            ThreadName::Fd => "fd.conf",
-            ThreadName::Hardirq => "hardirq.conf",
-            ThreadName::Softirq => "softirq.conf",
-            ThreadName::Oomkill => "oomkill.conf",
-            ThreadName::Shm => "shm.conf",
-            ThreadName::Mdflush => "mdflush.conf",
-        }
+    pub const fn file_name(self) -> &'static str {
+        THREADS[self.index()].2
     }
 
     /// The original's code default when `[ebpf programs]` lacks the key
     /// (spec §4.2), which is not always the stock file's value.
-    pub fn default_enabled(self) -> bool {
-        match self {
-            ThreadName::Process
-            | ThreadName::Sync
-            | ThreadName::Mount
-            | ThreadName::Fd
-            | ThreadName::Hardirq
-            | ThreadName::Softirq
-            | ThreadName::Oomkill
-            | ThreadName::Shm => true,
-            ThreadName::Socket
-            | ThreadName::Cachestat
-            | ThreadName::Dcstat
-            | ThreadName::Swap
-            | ThreadName::Vfs
-            | ThreadName::Filesystem
-            | ThreadName::Disk
-            | ThreadName::Mdflush => false,
-        }
+    pub const fn default_enabled(self) -> bool {
+        THREADS[self.index()].3
     }
 
     /// Accepts [`ThreadName::key`] and the legacy `network viewer` for socket.
@@ -142,6 +115,14 @@ impl ThreadName {
         ThreadName::ALL.into_iter().find(|t| t.key() == s)
     }
 }
+
+const _: () = {
+    let mut i = 0;
+    while i < THREADS.len() {
+        assert!(THREADS[i].0 as usize == i, "THREADS is in ThreadName order");
+        i += 1;
+    }
+};
 
 impl fmt::Display for ThreadName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -108,10 +108,7 @@ pub struct Grouping {
 }
 
 fn bit(thread: ThreadName) -> u16 {
-    1 << ThreadName::ALL
-        .iter()
-        .position(|t| *t == thread)
-        .unwrap_or(0)
+    1 << thread.index()
 }
 
 impl Grouping {
