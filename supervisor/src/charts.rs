@@ -117,6 +117,18 @@ pub struct Sample {
     pub events: i64,
 }
 
+/// Samples of values that are their own events (tests of outputs).
+#[cfg(test)]
+pub fn samples(values: impl IntoIterator<Item = i64>) -> Vec<Sample> {
+    values
+        .into_iter()
+        .map(|value| Sample {
+            value,
+            events: value,
+        })
+        .collect()
+}
+
 /// The charts of `thread` under `settings`: its table (error charts only
 /// in return mode, dimensions of counters it does not collect left out,
 /// charts left without dimensions dropped), its keys' charts by the names

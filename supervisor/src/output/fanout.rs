@@ -59,6 +59,7 @@ mod tests {
     use workers::registry;
 
     use super::*;
+    use crate::charts::samples;
 
     /// Records calls; fails every call when `broken`.
     struct Probe {
@@ -124,11 +125,7 @@ mod tests {
             rejected_reloads: 0,
         };
         assert!(fanout.define(std::slice::from_ref(&chart)).is_err());
-        let samples = [1, 2].map(|value| Sample {
-            value,
-            events: value,
-        });
-        assert!(fanout.update(&chart, &samples).is_err());
+        assert!(fanout.update(&chart, &samples([1, 2])).is_err());
         assert!(fanout.obsolete(std::slice::from_ref(&chart)).is_err());
         assert!(fanout.status(&status).is_err());
         assert!(fanout.flush().is_err());

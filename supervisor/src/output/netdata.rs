@@ -428,17 +428,8 @@ mod tests {
     use workers::registry;
 
     use super::*;
-    use crate::charts::Dim;
+    use crate::charts::{samples, Dim};
 
-    fn samples(values: impl IntoIterator<Item = i64>) -> Vec<Sample> {
-        values
-            .into_iter()
-            .map(|value| Sample {
-                value,
-                events: value,
-            })
-            .collect()
-    }
 
     #[test]
     fn writes_the_originals_lines() {

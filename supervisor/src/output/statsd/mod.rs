@@ -299,6 +299,7 @@ mod tests {
     use workers::registry;
 
     use super::*;
+    use crate::charts::samples;
 
     fn every_chart() -> Vec<Chart> {
         registry::all()
@@ -308,16 +309,6 @@ mod tests {
             .collect()
     }
 
-    /// Each value as both a dimension's value and its events.
-    fn samples(values: impl IntoIterator<Item = i64>) -> Vec<Sample> {
-        values
-            .into_iter()
-            .map(|value| Sample {
-                value,
-                events: value,
-            })
-            .collect()
-    }
 
     fn settings(transport: Transport, port: u16, mtu: u32) -> StatsdSettings {
         StatsdSettings {
