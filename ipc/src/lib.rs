@@ -4,6 +4,7 @@
 
 mod record;
 mod ring;
+pub mod schedule;
 pub mod tgid;
 
 use std::time::Duration;

@@ -13,7 +13,7 @@ use workers::Thread;
 
 use crate::grouping::{self, Grouping};
 use crate::output::Output;
-use crate::totals::Totals;
+use crate::totals::{self, Totals};
 
 /// A chart as a run draws it. Charts that exist per key (a disk, an IRQ, an
 /// apps group) are built at run time, so everything here is owned.
@@ -189,20 +189,37 @@ pub fn layout(
 /// What a dimension's counters read at the last update.
 type Reference = [u64; 2];
 
+/// What a dimension of a chart set carries from one update to the next.
+#[derive(Debug, Clone, Copy, Default)]
+struct DimState {
+    reference: Reference,
+    /// Never sent yet in this run: its first update is its zero (below).
+    born: bool,
+}
+
 /// A thread's charts: what the output was told, and what each dimension
 /// read at the last update. Defining, redefining and obsoleting happen here
 /// only.
+///
+/// Born at zero: Netdata stores neither a new chart's first collection nor
+/// a dimension's first value (an `incremental` one's is its baseline; spec
+/// and DESIGN.md, "Netdata's rules"), so whatever a dimension carried when
+/// it was born would never reach the agent's storage. A dimension new to
+/// this run is therefore sent 0 first, and the events it had then come with
+/// its next update: its reference stays where it was (its totals' start).
+/// A dimension that comes back (its chart was obsolete: Netdata keeps a
+/// chart's state) carries on from what it sent last.
 #[derive(Debug, Default)]
 pub struct ChartSet {
     charts: Vec<Chart>,
     /// By chart and dimension, as `charts`.
-    references: Vec<Vec<Reference>>,
+    states: Vec<Vec<DimState>>,
     /// Whether the output knows `charts` as they are.
     defined: bool,
-    /// The references of dimensions that went away, by (chart id, dim id),
-    /// with the key they read: a chart that comes back (a thread enabled
-    /// again, a syscall switched on again) carries on.
-    retired: HashMap<(String, String), (u64, Reference)>,
+    /// The states of dimensions that went away, by (chart id, dim id), with
+    /// the key they read: a chart that comes back (a thread enabled again,
+    /// a syscall switched on again) carries on.
+    retired: HashMap<(String, String), (u64, DimState)>,
 }
 
 impl ChartSet {
@@ -262,15 +279,15 @@ impl ChartSet {
             self.defined = true;
         }
         let mut samples = Vec::new();
-        for (chart, references) in self.charts.iter().zip(&mut self.references) {
+        for (chart, states) in self.charts.iter().zip(&mut self.states) {
             samples.clear();
-            samples.extend(
-                chart
-                    .dims
-                    .iter()
-                    .zip(references.iter_mut())
-                    .map(|(dim, reference)| sample(dim, totals, reference)),
-            );
+            samples.extend(chart.dims.iter().zip(states.iter_mut()).map(|(dim, state)| {
+                if std::mem::take(&mut state.born) {
+                    Sample::default()
+                } else {
+                    sample(dim, totals, &mut state.reference)
+                }
+            }));
             output.update(chart, &samples)?;
         }
         Ok(())
@@ -286,15 +303,15 @@ impl ChartSet {
     }
 
     /// `charts` replace the current ones; each dimension keeps what it
-    /// read before, by chart and dimension id.
+    /// read before, by chart and dimension id; a new one is born.
     fn take(&mut self, charts: Vec<Chart>) {
-        for (chart, references) in self.charts.iter().zip(&self.references) {
-            for (dim, reference) in chart.dims.iter().zip(references) {
+        for (chart, states) in self.charts.iter().zip(&self.states) {
+            for (dim, state) in chart.dims.iter().zip(states) {
                 self.retired
-                    .insert((chart.id.clone(), dim.id.clone()), (dim.key, *reference));
+                    .insert((chart.id.clone(), dim.id.clone()), (dim.key, *state));
             }
         }
-        self.references = charts
+        self.states = charts
             .iter()
             .map(|chart| {
                 chart
@@ -303,8 +320,14 @@ impl ChartSet {
                     .map(|dim| {
                         self.retired
                             .remove(&(chart.id.clone(), dim.id.clone()))
-                            .filter(|(key, _)| *key == dim.key)
-                            .map_or_else(Reference::default, |(_, reference)| reference)
+                            .filter(|(key, _)| same_counters(*key, dim.key))
+                            .map_or(
+                                DimState {
+                                    born: true,
+                                    ..DimState::default()
+                                },
+                                |(_, state)| state,
+                            )
                     })
                     .collect()
             })
@@ -317,6 +340,14 @@ impl ChartSet {
     pub fn forget_retired(&mut self, keep: impl Fn(u64) -> bool) {
         self.retired.retain(|_, (key, _)| keep(*key));
     }
+}
+
+/// Whether a dimension that read `old` and now reads `new` still reads the
+/// same counters: the same key, or an apps group's, whose totals follow its
+/// name when the groups are read again (a cgroup's or a disk's key is
+/// another one's: a new cgroup or device of the same name).
+fn same_counters(old: u64, new: u64) -> bool {
+    old == new || (totals::is_group_key(old) && totals::is_group_key(new))
 }
 
 /// `dim`'s sample from the counters now and at its last update, which

@@ -7,11 +7,11 @@
 //! reaping are all non-blocking, so one failing thread never pauses another.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use conf::{Config, SupervisorSettings, ThreadName};
 use crossbeam_channel::{select, Receiver};
-use ipc::Message;
+use ipc::{schedule, Message};
 use tracing::{debug, error, info, warn};
 use workers::{Thread, WorkerConfig};
 
@@ -42,11 +42,20 @@ struct Slot {
     charts: ChartSet,
     /// The grouping's version the per-process charts were built with.
     grouping_version: Option<u64>,
+    /// When its next update is due (`ipc::schedule`).
+    next_update: Instant,
     messages: Vec<Message>,
+}
+
+/// The next update of a period of `seconds` (`ipc::schedule`), as an instant.
+fn next_update(seconds: u32) -> Instant {
+    let period = Duration::from_secs(seconds.into());
+    schedule::instant_of(schedule::next_update(period, SystemTime::now()))
 }
 
 impl Slot {
     fn new(thread: &'static Thread, config: WorkerConfig, now: Instant) -> Slot {
+        let period = config.settings().update_every;
         Slot {
             thread,
             config,
@@ -54,6 +63,7 @@ impl Slot {
             totals: Totals::new(thread),
             charts: ChartSet::default(),
             grouping_version: None,
+            next_update: next_update(period),
             messages: Vec::new(),
         }
     }
@@ -131,12 +141,26 @@ impl Slot {
         charts::layout(self.thread, self.config.settings(), &self.totals, grouping)
     }
 
-    /// On new data, one update: the charts changed first when a key
-    /// appeared or was renamed (a disk, an IRQ) or the grouping changed (an
-    /// apps group shown, a cgroup come or gone).
-    fn emit(&mut self, output: &mut dyn Output, grouping: Option<&Grouping>) -> io::Result<()> {
-        if !self.totals.fresh {
-            return Ok(());
+    /// When due, one update (`true`: something was written): once the
+    /// thread has sent data, every period while its worker runs or is
+    /// being restarted, so that Netdata gets exactly one collection per
+    /// period (a worker's reading that came late counts in the next). The
+    /// charts change first when a key appeared or was renamed (a disk, an
+    /// IRQ) or the grouping changed (an apps group shown, a cgroup come or
+    /// gone).
+    fn emit(
+        &mut self,
+        now: Instant,
+        output: &mut dyn Output,
+        grouping: Option<&Grouping>,
+    ) -> io::Result<bool> {
+        if now < self.next_update {
+            return Ok(false);
+        }
+        self.next_update = next_update(self.config.settings().update_every);
+        let has_data = self.charts.defined() || self.totals.fresh;
+        if !has_data || matches!(self.life.phase(), Phase::Disabled | Phase::Off) {
+            return Ok(false);
         }
         self.totals.fresh = false;
         let regroup = grouping.map(|g| g.version) != self.grouping_version;
@@ -145,7 +169,8 @@ impl Slot {
             let charts = self.layout(grouping);
             self.charts.relayout(charts, output)?;
         }
-        self.charts.update(&self.totals, output)
+        self.charts.update(&self.totals, output)?;
+        Ok(true)
     }
 
     fn status(&self, now: Instant) -> ThreadStatus {
@@ -221,7 +246,7 @@ impl Supervisor {
             stopping: Vec::new(),
             grouping: new_grouping(config),
             output,
-            next_status: now + Duration::from_secs(config.global.update_every.into()),
+            next_status: next_update(config.global.update_every),
         };
         for name in ThreadName::ALL {
             if config.thread(name).enabled {
@@ -259,7 +284,6 @@ impl Supervisor {
         events: &Receiver<Event>,
         mut reload: impl FnMut() -> Option<Config>,
     ) -> io::Result<()> {
-        let ticker = crossbeam_channel::tick(TICK);
         loop {
             let now = Instant::now();
             let policy = self.config.supervisor;
@@ -284,8 +308,7 @@ impl Supervisor {
             }
             let mut wrote = false;
             for slot in &mut self.slots {
-                wrote |= slot.totals.fresh;
-                slot.emit(self.output.as_mut(), self.grouping.as_ref())?;
+                wrote |= slot.emit(now, self.output.as_mut(), self.grouping.as_ref())?;
             }
             if now >= self.next_status {
                 if let Some(grouping) = &mut self.grouping {
@@ -297,14 +320,22 @@ impl Supervisor {
                 }
                 let status = self.status(now);
                 self.output.status(&status)?;
-                self.next_status = now + Duration::from_secs(status.update_every.into());
+                self.next_status = next_update(status.update_every);
                 wrote = true;
             }
             if wrote {
                 self.output.flush()?;
             }
+            // Until the next tick or update, whichever comes first.
+            let wake = self
+                .slots
+                .iter()
+                .map(|slot| slot.next_update)
+                .chain([now + TICK, self.next_status])
+                .min()
+                .unwrap_or(now + TICK);
             select! {
-                recv(ticker) -> _ => {}
+                recv(crossbeam_channel::at(wake)) -> _ => {}
                 recv(events) -> event => match event {
                     Ok(Event::Reload) => {
                         info!("SIGHUP: reloading the configuration");
@@ -364,7 +395,6 @@ impl Supervisor {
             self.stopping.extend(stopped);
         }
         self.slots.sort_by_key(|slot| slot.thread.name);
-        self.next_status = self.next_status.min(now);
         self.output.flush()
     }
 

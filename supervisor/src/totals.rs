@@ -19,6 +19,11 @@ pub const STATS: usize = TableStat::ALL.len();
 /// make the supervisor grow without bound.
 pub const MAX_KEYS: usize = 1 << 16;
 
+/// The largest count a worker may report: Netdata's values are signed 64
+/// bits, and no counter of ours gets near it (2^62 nanoseconds are 146
+/// years, 2^62 bytes four exbibytes).
+const MAX_COUNT: u64 = 1 << 62;
+
 /// Keys with this bit read per-process totals (an apps group's, a
 /// cgroup's); keys from workers are below [`KEY_LIMIT`].
 pub const TARGET_KEY: u64 = 1 << 63;
@@ -33,6 +38,11 @@ pub const fn group_key(group: u32) -> u64 {
 /// The key of a cgroup's totals (by its serial) of per-process counters.
 pub const fn cgroup_key(serial: u32) -> u64 {
     TARGET_KEY | CGROUP_KEY | serial as u64
+}
+
+/// Whether `key` is a [`group_key`].
+pub fn is_group_key(key: u64) -> bool {
+    key & (TARGET_KEY | CGROUP_KEY) == TARGET_KEY
 }
 
 /// The cgroup serial of a [`cgroup_key`].
@@ -62,6 +72,8 @@ pub enum Garbage {
     },
     #[error("more than {MAX_KEYS} keyed counters")]
     TooManyKeys,
+    #[error("a count of {0}, more than Netdata's values hold")]
+    TooLarge(u64),
     #[error("{0} message, but the thread has no keyed counters")]
     NotKeyed(&'static str),
     #[error("{0} message, but the thread has no per-process table")]
@@ -290,6 +302,9 @@ impl Totals {
     }
 
     fn forward(&self, name: &str, key: u64, before: u64, after: u64) -> Result<(), Garbage> {
+        if after > MAX_COUNT {
+            return Err(Garbage::TooLarge(after));
+        }
         if after < before {
             return Err(Garbage::Backwards {
                 name: name.to_owned(),
@@ -347,7 +362,14 @@ impl Totals {
                     }
                 }
             }
-            Message::Delta { tgid, counter, .. } => {
+            Message::Delta {
+                tgid,
+                counter,
+                events,
+            } => {
+                if events > MAX_COUNT {
+                    return Err(Garbage::TooLarge(events));
+                }
                 if counter >= thread.object.per_process {
                     return Err(Garbage::ProcessCounter {
                         index: counter,
@@ -701,10 +723,14 @@ mod tests {
                     for def in sync.charts {
                         for dim in def.dims {
                             let counter = dim.value.counters().next().unwrap() as usize;
-                            prop_assert_eq!(
-                                harness.stream.chart(def.id).unwrap().dims[dim.id].values.last().copied(),
-                                Some((base[counter] + accepted[counter]) as i64)
-                            );
+                            let values = &harness.stream.chart(def.id).unwrap().dims[dim.id].values;
+                            // Born at zero: the first update's value is 0,
+                            // and then every total as it is.
+                            let want = match values.len() {
+                                1 => 0,
+                                _ => (base[counter] + accepted[counter]) as i64,
+                            };
+                            prop_assert_eq!(values.last().copied(), Some(want));
                         }
                     }
                 }

@@ -74,14 +74,26 @@ impl ChartInfo {
             .collect()
     }
 
-    /// The value Netdata would show as a total: the last one for an
-    /// incremental dimension, the sum for an absolute one.
+    /// What Netdata stores of `dim` over the whole stream, summed (its
+    /// rules: `../shared` notes, DESIGN.md "Netdata's rules"): a
+    /// dimension's first value is never stored (a chart's first collection
+    /// is its dimensions' first values; a dimension defined later has its
+    /// own first); an incremental dimension stores the increase from one
+    /// value to the next, nothing when a value goes back (a counter reset:
+    /// the new value is the new base), and an absolute one its values. A
+    /// chart redefined or obsolete keeps each dimension's state.
     pub fn total(&self, dim: &str) -> Option<i64> {
         let info = self.dims.get(dim)?;
-        match info.algorithm.as_str() {
-            "incremental" => info.values.last().copied(),
-            _ => Some(info.values.iter().sum()),
-        }
+        let stored = info.values.windows(2);
+        Some(match info.algorithm.as_str() {
+            "incremental" => stored.map(|pair| (pair[1] - pair[0]).max(0)).sum(),
+            _ => stored.map(|pair| pair[1]).sum(),
+        })
+    }
+
+    /// The last value sent for `dim`.
+    pub fn last(&self, dim: &str) -> Option<i64> {
+        self.dims.get(dim)?.values.last().copied()
     }
 }
 
@@ -169,9 +181,14 @@ impl Stream {
         self.charts.get(id)
     }
 
-    /// `chart`'s total for `dim` (see [`ChartInfo::total`]).
+    /// What Netdata stores of `chart`'s `dim` (see [`ChartInfo::total`]).
     pub fn total(&self, chart: &str, dim: &str) -> Option<i64> {
         self.charts.get(chart)?.total(dim)
+    }
+
+    /// The last value sent for `chart`'s `dim`.
+    pub fn last(&self, chart: &str, dim: &str) -> Option<i64> {
+        self.charts.get(chart)?.last(dim)
     }
 
     fn check(&mut self, line: &str) -> Result<(), String> {
@@ -406,9 +423,61 @@ EXIT";
         assert_eq!(chart.module, "process");
         assert_eq!(chart.dims["do_exit"].name, "process");
         assert_eq!(chart.updates, 2);
-        assert_eq!(s.total("system.exit", "do_exit"), Some(8));
-        assert_eq!(s.total("system.exit", "release_task"), Some(10));
+        // Netdata keeps neither do_exit's first value (3) nor
+        // release_task's (its baseline, -4).
+        assert_eq!(s.total("system.exit", "do_exit"), Some(5));
+        assert_eq!(s.total("system.exit", "release_task"), Some(14));
         assert!(s.exited);
+    }
+
+    /// Netdata's rules, as `verify`-ed against 1.37.1: the chart's first
+    /// collection is lost, a dimension added later starts from its first
+    /// value, a value going back is a reset, a redefined or obsolete chart
+    /// keeps its dimensions' state.
+    #[test]
+    fn totals_are_what_netdata_stores() {
+        let s = stream(
+            "CHART t.c '' 'T' 'u' 'f' '' 'line' 1 1 '' 'p' 'm'
+DIMENSION inc inc incremental 1 1
+DIMENSION abs abs absolute 1 1
+BEGIN t.c
+SET inc = 100
+SET abs = 7
+END
+BEGIN t.c
+SET inc = 105
+SET abs = 3
+END
+CHART t.c '' 'T' 'u' 'f' '' 'line' 1 1 '' 'p' 'm'
+DIMENSION inc inc incremental 1 1
+DIMENSION abs abs absolute 1 1
+DIMENSION late late incremental 1 1
+BEGIN t.c
+SET inc = 106
+SET abs = 4
+SET late = 50
+END
+CHART t.c '' 'T' 'u' 'f' '' 'line' 1 1 'obsolete'
+CHART t.c '' 'T' 'u' 'f' '' 'line' 1 1 '' 'p' 'm'
+BEGIN t.c
+SET inc = 2
+SET abs = 1
+SET late = 58
+END
+BEGIN t.c
+SET inc = 9
+SET abs = 0
+SET late = 60
+END",
+        );
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        // 100 is the baseline; 106 -> 2 is a reset, 2 the new base.
+        assert_eq!(s.total("t.c", "inc"), Some(5 + 1 + 7));
+        // 7 is the first collection's.
+        assert_eq!(s.total("t.c", "abs"), Some(3 + 4 + 1));
+        // 50, its first value, is its baseline.
+        assert_eq!(s.total("t.c", "late"), Some(10));
+        assert_eq!(s.last("t.c", "late"), Some(60));
     }
 
     #[test]

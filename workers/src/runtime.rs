@@ -6,10 +6,10 @@ use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use conf::ThreadName;
-use ipc::{exit, Message, Pushed, RingError, RingWriter, HEARTBEAT_PERIOD, RING_FD};
+use ipc::{exit, schedule, Message, Pushed, RingError, RingWriter, HEARTBEAT_PERIOD, RING_FD};
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 use nix::sys::signal::{signal, SigHandler, Signal};
@@ -181,20 +181,21 @@ fn collect_loop(
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());
     let mut messages = Vec::new();
+    // The first reading at once (a restarted thread's data comes soon),
+    // then each a little before an update (ipc::schedule).
     let mut next_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         ring.beat();
-        let now = Instant::now();
-        let tick = now >= next_tick;
+        let tick = Instant::now() >= next_tick;
         if let Err(e) = send(&mut ring, variant, &mut collector, &mut messages, tick) {
             error!("{e}");
             return exit::FAILED;
         }
         if tick {
-            // Skip ticks missed while stopped (SIGSTOP), never burst.
-            while next_tick <= now {
-                next_tick += period;
-            }
+            // The next one after now: ticks missed while stopped (SIGSTOP)
+            // are skipped, never made up in a burst.
+            let update = schedule::next_update(period, SystemTime::now() + schedule::READ_LEAD);
+            next_tick = schedule::instant_of(update - schedule::READ_LEAD);
         }
         std::thread::sleep(
             HEARTBEAT_PERIOD.min(next_tick.saturating_duration_since(Instant::now())),

@@ -378,6 +378,9 @@ impl<W: Write> Output for Netdata<W> {
                 )
             })
             .collect();
+        // Born at zero, as the threads' charts (charts::ChartSet): what
+        // they carry when first defined would never be stored.
+        let born = self.self_defined.is_none();
         if self.self_defined != Some(status.update_every) {
             let defs: Vec<Chart> = charts.iter().map(|(c, _)| c.clone()).collect();
             self.define(&defs)?;
@@ -390,7 +393,10 @@ impl<W: Write> Output for Netdata<W> {
                 .iter()
                 .map(|dim| {
                     let counter = dim.value.counters().next().unwrap_or(0);
-                    let value = counters.get(counter as usize).copied().unwrap_or(0) as i64;
+                    let value = match born {
+                        true => 0,
+                        false => counters.get(counter as usize).copied().unwrap_or(0) as i64,
+                    };
                     Sample {
                         value,
                         events: value,
