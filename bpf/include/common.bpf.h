@@ -247,24 +247,25 @@ enum tgid_stat {
 	TGID_STAT_COUNT,
 };
 
-/* `state` of a process's entry: ENDED once its leader was freed, plus EXEC
- * for every exec since the entry was made. */
-enum tgid_state {
-	TGID_STATE_ENDED = 1,
-	TGID_STATE_EXEC = 2,
-};
-
 #define TGID_COMM_BYTES 16
 
 /* What a process's entry holds after its counters: its cgroup in the
  * unified hierarchy and its parent, as the kernel had them when the entry
- * was made (or at its last exec), and its name (so that a process gone
- * before user space looked is still grouped). bpf::tgid_extra. */
+ * was made (or at its last exec); its leader's start time (a later process
+ * with the same TGID has another); its new names since the entry was made
+ * (an exec, or its leader renamed by prctl(PR_SET_NAME) or /proc/PID/comm);
+ * whether its last task exited; and its name, kept current (so that a
+ * process gone before user space looked is still grouped by the name it
+ * had). bpf::tgid_extra. */
 struct tgid_extra {
 	__u64 cgroup;
+	__u64 start;
 	__u32 parent;
-	enum tgid_state state;
+	__u32 renames;
+	__u32 ended;
 	char comm[TGID_COMM_BYTES];
+	/* Named: user space reads the struct as plain bytes, padding included. */
+	__u32 padding;
 };
 
 #define EEXIST 17
@@ -275,6 +276,7 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 
 	extra->cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	extra->start = BPF_CORE_READ(leader, start_time);
 	extra->parent = BPF_CORE_READ(task, real_parent, tgid);
 	if (leader)
 		bpf_core_read_str(&extra->comm, TGID_COMM_BYTES, &leader->comm);
@@ -289,6 +291,11 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 #ifndef TGID_VALUES_MAP_FLAGS
 #define TGID_VALUES_MAP_FLAGS 0
 #endif
+
+/* Replaced entries waiting for user space at once (`tgid_replaced`): a
+ * TGID reused within a second or two of its process's end, or within the
+ * wait for its releases (the process thread). */
+#define TGID_REPLACED_ENTRIES 1024
 
 /* Declares `tgid_values`: copies of the thread's counters 0..count-1 per
  * TGID, then a struct tgid_extra, in a hash (see TGID_VALUES_MAP_FLAGS)
@@ -312,6 +319,17 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 		__type(value, struct tgid_values);                                     \
 	} tgid_values SEC(".maps");                                                    \
                                                                                        \
+	/* Entries of ended processes whose TGID a new process took before user   \
+	 * space's last look (PID reuse): moved here, read and deleted by user    \
+	 * space, so that neither process's counts are lost or merged. */           \
+	struct {                                                                       \
+		__uint(type, BPF_MAP_TYPE_HASH);                                       \
+		__uint(max_entries, TGID_REPLACED_ENTRIES);                            \
+		__uint(map_flags, TGID_VALUES_MAP_FLAGS);                              \
+		__type(key, __u32);                                                    \
+		__type(value, struct tgid_values);                                     \
+	} tgid_replaced SEC(".maps");                                                  \
+                                                                                       \
 	SLOT_ARRAY(tgid_stats, index, enum tgid_stat, TGID_STAT_COUNT);                   \
                                                                                        \
 	/* `task` is a task of process `tgid`. */                                      \
@@ -321,8 +339,19 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 		struct tgid_values *values = bpf_map_lookup_elem(&tgid_values, &tgid); \
 		long err;                                                              \
                                                                                        \
-		if (values)                                                            \
+		/* An ended process's entry waits for user space's last look; a       \
+		 * new process with its TGID (reused) gets an entry of its own, the    \
+		 * old one moves to `tgid_replaced` (if that is full, what user space  \
+		 * did not read of it is lost, counted as FULL). */                    \
+		if (values && (!values->extra.ended ||                                 \
+			       values->extra.start ==                                  \
+				       BPF_CORE_READ(task, group_leader, start_time)))  \
 			return values->counters;                                       \
+		if (values) {                                                          \
+			if (bpf_map_update_elem(&tgid_replaced, &tgid, values, BPF_NOEXIST)) \
+				counter_add(&tgid_stats, TGID_STAT_FULL, 1);           \
+			bpf_map_delete_elem(&tgid_values, &tgid);                      \
+		}                                                                      \
 		tgid_extra_init(&init.extra, task);                                    \
 		err = bpf_map_update_elem(&tgid_values, &tgid, &init, BPF_NOEXIST);    \
 		if (err && err != -EEXIST) {                                           \
@@ -335,15 +364,23 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 		return values ? values->counters : NULL;                               \
 	}                                                                              \
                                                                                        \
-	/* The counters of process `tgid` if it has an entry (and the table is on). */ \
-	static __always_inline __attribute__((unused)) __u64 *tgid_counters(__u32 tgid) \
+	/* The counters of the process of `task`, not the current one, if it has  \
+	 * an entry (and the table is on): its own, even when a new process took  \
+	 * its TGID (its releases may come that late). */                        \
+	static __always_inline __attribute__((unused)) __u64 *tgid_counters_of(      \
+		struct task_struct *task)                                              \
 	{                                                                              \
+		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
+		__u64 start = BPF_CORE_READ(task, group_leader, start_time);           \
 		struct tgid_values *values;                                            \
                                                                                        \
 		if (!tgid_values_on)                                                   \
 			return NULL;                                                   \
 		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
-		return values ? values->counters : NULL;                               \
+		if (values && values->extra.start == start)                            \
+			return values->counters;                                       \
+		values = bpf_map_lookup_elem(&tgid_replaced, &tgid);                   \
+		return values && values->extra.start == start ? values->counters : NULL; \
 	}                                                                              \
                                                                                        \
 	/* Whether the current process's events count (--pid), and where its own   \
@@ -371,16 +408,20 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
 		struct tgid_values *values = bpf_map_lookup_elem(&tgid_values, &tgid); \
                                                                                        \
-		if (!values)                                                           \
+		/* An ended entry is an earlier process's (its TGID reused). */        \
+		if (!values || values->extra.ended)                                    \
 			return;                                                        \
 		values->extra.cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id); \
 		bpf_core_read_str(&values->extra.comm, TGID_COMM_BYTES, &task->comm);  \
-		__sync_fetch_and_add((__u32 *)&values->extra.state, TGID_STATE_EXEC);  \
+		__sync_fetch_and_add(&values->extra.renames, 1);                       \
 	}                                                                              \
                                                                                        \
-	/* After its last event: the leader is released after every other        \
-	 * thread. User space reads the entry a last time and deletes it. */       \
-	static __always_inline void tgid_values_released(struct task_struct *task)     \
+	/* A process's name is its leader's: a renamed leader (prctl, or          \
+	 * /proc/PID/comm) may belong to another group now, as apps.plugin        \
+	 * regroups it. Other threads' names are not the process's. Runs before   \
+	 * the new name `comm` is copied into the task. */                          \
+	static __always_inline void tgid_values_rename_of(struct task_struct *task,   \
+							  const char *comm)            \
 	{                                                                              \
 		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
 		struct tgid_values *values;                                            \
@@ -388,33 +429,62 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 		if (BPF_CORE_READ(task, pid) != tgid)                                  \
 			return;                                                        \
 		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
-		if (values) {                                                          \
-			/* Once: the leader is freed once. */                          \
-			__sync_fetch_and_add((__u32 *)&values->extra.state,            \
-					     TGID_STATE_ENDED);                        \
+		if (!values || values->extra.ended)                                    \
+			return;                                                        \
+		bpf_probe_read_kernel_str(&values->extra.comm, TGID_COMM_BYTES, comm); \
+		__sync_fetch_and_add(&values->extra.renames, 1);                       \
+	}                                                                              \
+                                                                                       \
+	/* Its last task exits (`group_dead`, told by the kernel or read from   \
+	 * signal->live): user space reads the entry a last time and deletes it.  \
+	 * Written, not added: two tasks exiting together may both see it. */     \
+	static __always_inline void tgid_values_exited(struct task_struct *task,       \
+						       bool group_dead)                \
+	{                                                                              \
+		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
+		struct tgid_values *values;                                            \
+                                                                                       \
+		if (!group_dead)                                                       \
+			return;                                                        \
+		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
+		if (values && !values->extra.ended) {                                  \
+			values->extra.ended = 1;                                       \
 			counter_add(&tgid_stats, TGID_STAT_ENDED, 1);                  \
 		}                                                                      \
 	}                                                                              \
                                                                                        \
-	/* Both, for each variant kind (the loader adds those of the variant's    \
-	 * kind, workers/src/thread.rs): setup_new_exec() runs in the exec'ing    \
-	 * task once its new name is set; release functions as                    \
-	 * PID_FILTER_PROGRAMS. */                                                 \
+	/* All three, for each variant kind (the loader adds those of the        \
+	 * variant's kind, workers/src/thread.rs): setup_new_exec() runs in the   \
+	 * exec'ing task once its new name is set; __set_task_comm() is where the \
+	 * task_rename tracepoint is; taskstats_exit() and acct_collect() run in  \
+	 * every exiting task and are told whether it is the last, which          \
+	 * sched_process_exit reads from signal->live (process.bpf.c). */         \
 	SEC("tp_btf/sched_process_exec")                                               \
 	int BPF_PROG(tgid_values_exec, struct task_struct *task)                       \
 	{                                                                              \
 		tgid_values_exec_of(task);                                             \
 		return 0;                                                              \
 	}                                                                              \
-	SEC("tp_btf/sched_process_free")                                               \
-	int BPF_PROG(tgid_values_free, struct task_struct *task)                       \
+	SEC("tp_btf/task_rename")                                                      \
+	int BPF_PROG(tgid_values_rename, struct task_struct *task, const char *comm)   \
 	{                                                                              \
-		tgid_values_released(task);                                            \
+		tgid_values_rename_of(task, comm);                                     \
+		return 0;                                                              \
+	}                                                                              \
+	SEC("tp_btf/sched_process_exit")                                               \
+	int BPF_PROG(tgid_values_exit, struct task_struct *task)                       \
+	{                                                                              \
+		tgid_values_exited(task, BPF_CORE_READ(task, signal, live.counter) == 0); \
 		return 0;                                                              \
 	}                                                                              \
 	ENTRY_PROGRAMS(tgid_values_exec,                                               \
 		       tgid_values_exec_of((struct task_struct *)bpf_get_current_task()), \
 		       struct linux_binprm *bprm)                                      \
-	ENTRY_PROGRAMS(tgid_values_free, tgid_values_released(task), struct task_struct *task)
+	ENTRY_PROGRAMS(tgid_values_rename, tgid_values_rename_of(task, comm),          \
+		       struct task_struct *task, const char *comm)                      \
+	ENTRY_PROGRAMS(tgid_values_exit,                                               \
+		       tgid_values_exited((struct task_struct *)bpf_get_current_task(),   \
+					  group_dead),                                 \
+		       __u64 first, int group_dead)
 
 #endif

@@ -134,6 +134,9 @@ impl Object {
 /// process's counters (`u64` each) and then a `struct tgid_extra`
 /// ([`tgid_extra`]).
 pub const TGID_VALUES_MAP: &str = "tgid_values";
+/// Entries of ended processes whose TGID a new process took before the
+/// worker's last look: the same layout as [`TGID_VALUES_MAP`].
+pub const TGID_REPLACED_MAP: &str = "tgid_replaced";
 /// Its own statistics, a per-CPU array by [`tgid_stat`].
 pub const TGID_STATS_MAP: &str = "tgid_stats";
 /// The `const volatile` global that turns the per-process table on.

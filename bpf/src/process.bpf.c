@@ -68,10 +68,8 @@ static __always_inline void count_group_exit(bool group_dead)
  * leader's. */
 static __always_inline void count_release(bool wanted, struct task_struct *task)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-
 	if (wanted)
-		count(&process_counters, tgid_counters(tgid), PROCESS_TASK_RELEASE, 1);
+		count(&process_counters, tgid_counters_of(task), PROCESS_TASK_RELEASE, 1);
 	filter_on_free(task);
 }
 

@@ -56,8 +56,8 @@ pub const PROCESS_NAME_PARTS: u32 = 2;
 pub const KEY_NAME_PARTS: u32 = 8;
 
 /// A record, decoded. The per-process messages carry a process (thread
-/// group id); a worker sends a process's `ProcessName` records, then its
-/// `Born`, before its deltas, and `Exit` after its last ones; a key's
+/// group id); a worker sends a process's `ProcessName` and `ProcessStart`
+/// records, then its `Born`, before its deltas, and `Exit` after its last ones; a key's
 /// `KeyName` parts before or with its first counters (DESIGN.md, "Data
 /// path").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,14 +69,15 @@ pub enum Message {
     /// Bytes `8 * part ..` of the name of `key`, NUL-padded; a name of
     /// zeroes only: the key is gone.
     KeyName { key: u64, part: u32, bytes: [u8; 8] },
-    /// The worker holds process `tgid` from now on (`exec`: it called exec
-    /// and its group may change): its parent and cgroup id in the unified
-    /// hierarchy (0: unknown).
+    /// The worker holds process `tgid` from now on (`renamed`: it held it
+    /// already, and it has a new name since, by exec or a rename: its group
+    /// may change): its parent and cgroup id in the unified hierarchy (0:
+    /// unknown).
     Born {
         tgid: u32,
         parent: u32,
         cgroup: u64,
-        exec: bool,
+        renamed: bool,
     },
     /// Bytes `8 * part ..` of process `tgid`'s name, as the kernel had it.
     ProcessName {
@@ -84,6 +85,9 @@ pub enum Message {
         part: u32,
         bytes: [u8; 8],
     },
+    /// When process `tgid` started (its leader's start time, kernel
+    /// nanoseconds): a later process with the same TGID has another.
+    ProcessStart { tgid: u32, start: u64 },
     /// `events` more of per-process counter `counter` of process `tgid`
     /// since the last record of that counter: a delta, sent once.
     Delta {
@@ -128,6 +132,12 @@ pub enum RecordError {
     Parent { tgid: u64, parent: u32 },
     #[error("name part {0}")]
     NamePart(u32),
+    #[error("a {kind} record with index {index}")]
+    Index { kind: &'static str, index: u32 },
+    #[error("an exit record with value {0}")]
+    ExitValue(u64),
+    #[error("a table statistic with key {0}")]
+    KeyedStat(u64),
     #[error("table statistic {0}")]
     TableStat(u32),
 }
@@ -135,12 +145,13 @@ pub enum RecordError {
 const COUNTER: u32 = 1;
 const KEYED: u32 = 2;
 const BORN: u32 = 3;
-const EXEC: u32 = 4;
+const RENAMED: u32 = 4;
 const PROCESS_NAME: u32 = 5;
 const DELTA: u32 = 6;
 const EXIT: u32 = 7;
 const TABLE_STAT: u32 = 8;
 const KEY_NAME: u32 = 9;
+const PROCESS_START: u32 = 10;
 
 fn tgid(kind: &'static str, key: u64) -> Result<u32, RecordError> {
     if key == 0 || key > u64::from(PID_MAX_LIMIT) {
@@ -178,7 +189,7 @@ impl TryFrom<Record> for Message {
                 part: r.index,
                 bytes,
             },
-            BORN | EXEC => {
+            BORN | RENAMED => {
                 let tgid = tgid("born", r.key)?;
                 if r.index > PID_MAX_LIMIT {
                     return Err(RecordError::Parent {
@@ -190,7 +201,7 @@ impl TryFrom<Record> for Message {
                     tgid,
                     parent: r.index,
                     cgroup: r.value,
-                    exec: r.kind == EXEC,
+                    renamed: r.kind == RENAMED,
                 }
             }
             PROCESS_NAME if r.index >= PROCESS_NAME_PARTS => {
@@ -201,14 +212,26 @@ impl TryFrom<Record> for Message {
                 part: r.index,
                 bytes,
             },
+            PROCESS_START | EXIT if r.index != 0 => {
+                return Err(RecordError::Index {
+                    kind: if r.kind == EXIT { "exit" } else { "start" },
+                    index: r.index,
+                })
+            }
+            PROCESS_START => Message::ProcessStart {
+                tgid: tgid("start", r.key)?,
+                start: r.value,
+            },
             DELTA => Message::Delta {
                 tgid: tgid("delta", r.key)?,
                 counter: r.index,
                 events: r.value,
             },
+            EXIT if r.value != 0 => return Err(RecordError::ExitValue(r.value)),
             EXIT => Message::Exit {
                 tgid: tgid("exit", r.key)?,
             },
+            TABLE_STAT if r.key != 0 => return Err(RecordError::KeyedStat(r.key)),
             TABLE_STAT => Message::TableStat {
                 stat: *TableStat::ALL
                     .get(r.index as usize)
@@ -238,11 +261,17 @@ impl From<Message> for Record {
                 tgid,
                 parent,
                 cgroup,
-                exec,
-            } => record(if exec { EXEC } else { BORN }, parent, tgid.into(), cgroup),
+                renamed,
+            } => record(
+                if renamed { RENAMED } else { BORN },
+                parent,
+                tgid.into(),
+                cgroup,
+            ),
             Message::ProcessName { tgid, part, bytes } => {
                 record(PROCESS_NAME, part, tgid.into(), u64::from_ne_bytes(bytes))
             }
+            Message::ProcessStart { tgid, start } => record(PROCESS_START, 0, tgid.into(), start),
             Message::Delta {
                 tgid,
                 counter,
@@ -278,7 +307,12 @@ mod tests {
         /// Whatever the bytes, a record decodes to a message that encodes
         /// back to the same record, or it is refused.
         #[test]
-        fn decoding_is_exact_or_refuses(kind in 0u32..12, index in any::<u32>(), key in any::<u64>(), value in any::<u64>()) {
+        fn decoding_is_exact_or_refuses(
+            kind in 0u32..12,
+            index in prop_oneof![0u32..10, any::<u32>()],
+            key in prop_oneof![Just(0u64), 1u64..=u64::from(PID_MAX_LIMIT), any::<u64>()],
+            value in any::<u64>(),
+        ) {
             let record = Record { kind, index, key, value };
             if let Ok(message) = Message::try_from(record) {
                 prop_assert_eq!(Record::from(message), record);
@@ -310,6 +344,14 @@ mod tests {
         assert!(bad(BORN, PID_MAX_LIMIT + 1, 5).is_err());
         assert_eq!(bad(PROCESS_NAME, 2, 5), Err(RecordError::NamePart(2)));
         assert_eq!(bad(TABLE_STAT, 3, 0), Err(RecordError::TableStat(3)));
+        assert_eq!(
+            bad(PROCESS_START, 1, 5),
+            Err(RecordError::Index {
+                kind: "start",
+                index: 1
+            })
+        );
+        assert_eq!(bad(EXIT, 0, 5), Err(RecordError::ExitValue(1)));
     }
 
     #[test]

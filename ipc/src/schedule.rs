@@ -20,7 +20,10 @@ pub const READ_LEAD: Duration = Duration::from_millis(250);
 /// through a period counted from the epoch.
 pub fn next_update(period: Duration, now: SystemTime) -> SystemTime {
     let period = period.max(Duration::from_millis(1)).as_nanos();
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let since = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let half = period / 2;
     let mut next = half + since.saturating_sub(half) / period * period;
     if next <= since {

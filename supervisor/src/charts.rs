@@ -281,13 +281,19 @@ impl ChartSet {
         let mut samples = Vec::new();
         for (chart, states) in self.charts.iter().zip(&mut self.states) {
             samples.clear();
-            samples.extend(chart.dims.iter().zip(states.iter_mut()).map(|(dim, state)| {
-                if std::mem::take(&mut state.born) {
-                    Sample::default()
-                } else {
-                    sample(dim, totals, &mut state.reference)
-                }
-            }));
+            samples.extend(
+                chart
+                    .dims
+                    .iter()
+                    .zip(states.iter_mut())
+                    .map(|(dim, state)| {
+                        if std::mem::take(&mut state.born) {
+                            Sample::default()
+                        } else {
+                            sample(dim, totals, &mut state.reference)
+                        }
+                    }),
+            );
             output.update(chart, &samples)?;
         }
         Ok(())

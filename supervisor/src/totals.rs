@@ -164,6 +164,28 @@ struct Generation {
     table: [u64; STATS],
 }
 
+/// A process's name and start, as they come before its `Born` message.
+#[derive(Debug, Clone, Copy, Default)]
+struct Coming {
+    tgid: u32,
+    name: Option<[u8; 16]>,
+    start: u64,
+}
+
+impl Coming {
+    /// What is known of `tgid` so far (a message of another process starts
+    /// afresh).
+    fn of(coming: &mut Option<Coming>, tgid: u32) -> &mut Coming {
+        if coming.is_some_and(|c| c.tgid != tgid) {
+            *coming = None;
+        }
+        coming.get_or_insert(Coming {
+            tgid,
+            ..Coming::default()
+        })
+    }
+}
+
 /// Running totals of one thread.
 #[derive(Debug, Clone)]
 pub struct Totals {
@@ -180,6 +202,9 @@ pub struct Totals {
     per_process: PerProcessTotals,
     /// The names the workers gave keys (empty: the key is gone).
     key_names: BTreeMap<u64, String>,
+    /// What the worker said of a process before its `Born` message (name
+    /// parts, start): kept across frames, which may split them.
+    coming: Option<Coming>,
     /// New data since the last update.
     pub fresh: bool,
     /// A key appeared or was named since the layout was last computed.
@@ -209,6 +234,7 @@ impl Totals {
                 ..Default::default()
             },
             key_names: BTreeMap::new(),
+            coming: None,
             fresh: false,
             new_keys: false,
         }
@@ -330,6 +356,7 @@ impl Totals {
         let kind = match message {
             Message::Born { .. } => "born",
             Message::ProcessName { .. } => "process name",
+            Message::ProcessStart { .. } => "process start",
             Message::Delta { .. } => "delta",
             Message::Exit { .. } => "exit",
             _ => "table statistic",
@@ -395,8 +422,6 @@ impl Totals {
         messages: &[Message],
         mut per_process: Option<&mut PerProcess>,
     ) -> Result<(), Garbage> {
-        // The name a worker sends before a process's born message.
-        let mut name: Option<(u32, [u8; 16])> = None;
         // The key name being put together from its parts.
         let mut key_name: Option<(u64, Vec<u8>)> = None;
         // Where the last delta's process goes: its other deltas follow it.
@@ -426,29 +451,33 @@ impl Totals {
                     self.current.table[stat as usize] = total
                 }
                 (Message::ProcessName { tgid, part, bytes }, _) => {
-                    let held = name.get_or_insert((tgid, [0; 16]));
-                    if held.0 != tgid {
-                        *held = (tgid, [0; 16]);
-                    }
+                    let name = Coming::of(&mut self.coming, tgid)
+                        .name
+                        .get_or_insert([0; 16]);
                     let at = 8 * part as usize;
-                    held.1[at..at + 8].copy_from_slice(&bytes);
+                    name[at..at + 8].copy_from_slice(&bytes);
+                }
+                (Message::ProcessStart { tgid, start }, _) => {
+                    Coming::of(&mut self.coming, tgid).start = start;
                 }
                 (
                     Message::Born {
                         tgid,
                         parent,
                         cgroup,
-                        exec,
+                        renamed,
                     },
                     Some(context),
                 ) => {
                     last_target = None;
+                    let coming = self.coming.take().filter(|c| c.tgid == tgid);
                     let birth = Birth {
                         tgid,
                         ppid: parent,
                         cgroup,
-                        name: name.take().filter(|(of, _)| *of == tgid).map(|(_, n)| n),
-                        exec,
+                        name: coming.and_then(|c| c.name),
+                        start: coming.map_or(0, |c| c.start),
+                        renamed,
                     };
                     context
                         .grouping
@@ -470,7 +499,7 @@ impl Totals {
                         Some((of, target)) if of == tgid => target,
                         _ => context
                             .grouping
-                            .target(tgid)
+                            .target(thread.name, tgid)
                             .ok_or(Garbage::UnknownProcess(tgid))?,
                     };
                     last_target = Some((tgid, target));
@@ -536,6 +565,7 @@ impl Totals {
 
     /// A worker generation ended: the next one counts from zero again.
     pub fn next_generation(&mut self) {
+        self.coming = None;
         let current = std::mem::take(&mut self.current);
         for (base, current) in self.base.table.iter_mut().zip(current.table) {
             *base += current;
@@ -952,7 +982,7 @@ mod tests {
             tgid,
             parent,
             cgroup: 0,
-            exec: false,
+            renamed: false,
         }
     }
 
@@ -1005,7 +1035,7 @@ mod tests {
     }
 
     #[test]
-    fn an_exec_regroups_only_what_comes_after() {
+    fn a_new_name_regroups_only_what_comes_after() {
         let mut apps = Apps::new();
         let p = FAKE + 9;
         let mut frame = name(p, "sh");
@@ -1016,12 +1046,31 @@ mod tests {
                 tgid: p,
                 parent: 1,
                 cgroup: 0,
-                exec: true,
+                renamed: true,
             },
             delta(p, 0, 6),
         ]);
         apps.send(1, &[(0, frame)]).unwrap();
         assert_eq!((apps.total("other", 0), apps.total("apps", 0)), (4, 6));
+    }
+
+    /// A worker's frames may split what it says of a process before its
+    /// `Born` message: the name still names it.
+    #[test]
+    fn a_name_split_across_frames_still_names_its_process() {
+        let mut apps = Apps::new();
+        let p = FAKE + 10;
+        let name = name(p, "worker-a");
+        apps.send(
+            1,
+            &[
+                (0, name[..1].to_vec()),
+                (FRAME_CONTINUATION, name[1..].to_vec()),
+                (FRAME_CONTINUATION, vec![born(p, 1), delta(p, 0, 4)]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(apps.total("test", 0), 4);
     }
 
     #[test]

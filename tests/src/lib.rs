@@ -327,6 +327,21 @@ impl Collector {
         self.child.id()
     }
 
+    /// `spawn` again until the workload it starts gets `pid` (free, e.g.
+    /// the TGID of a process just ended): the kernel hands out the PID after
+    /// `ns_last_pid` next, unless another process takes it first.
+    pub fn spawn_as(pid: u32, spawn: impl Fn() -> Workload) -> Workload {
+        for _ in 0..200 {
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+                .expect("setting /proc/sys/kernel/ns_last_pid");
+            let workload = spawn();
+            if workload.pid() == pid {
+                return workload;
+            }
+        }
+        panic!("PID {pid} never came back");
+    }
+
     /// The attach variant a worker said it uses (`tracepoint`,
     /// `trampoline`, `probe`): tests of one thread use it where the
     /// variants count differently.
@@ -577,11 +592,39 @@ impl Workload {
         self.child.id()
     }
 
+    /// `spawn` again until the workload it starts gets `pid` (free, e.g.
+    /// the TGID of a process just ended): the kernel hands out the PID after
+    /// `ns_last_pid` next, unless another process takes it first.
+    pub fn spawn_as(pid: u32, spawn: impl Fn() -> Workload) -> Workload {
+        for _ in 0..200 {
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+                .expect("setting /proc/sys/kernel/ns_last_pid");
+            let workload = spawn();
+            if workload.pid() == pid {
+                return workload;
+            }
+        }
+        panic!("PID {pid} never came back");
+    }
+
     /// Lets the workload do its scenario and waits until it has: it then
     /// stops itself before exiting, so its per-process state is still there.
     pub fn work(&mut self) {
         let pid = Pid::from_raw(self.child.id() as i32);
         kill(pid, Signal::SIGUSR1).unwrap();
+        let status = waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap();
+        assert_eq!(
+            status,
+            WaitStatus::Stopped(pid, Signal::SIGSTOP),
+            "the workload failed"
+        );
+    }
+
+    /// Lets a workload stopped by its `pause` scenario go on, and waits
+    /// until it stops again (its next `pause`, or the end of its work).
+    pub fn resume(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        kill(pid, Signal::SIGCONT).unwrap();
         let status = waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap();
         assert_eq!(
             status,
@@ -653,10 +696,19 @@ pub fn gone(pid: u32) -> bool {
         .unwrap_or(true)
 }
 
-/// Every incremental dimension of the stream never went back.
-pub fn all_incremental_monotonic(stream: &Stream) {
+/// Netdata stores every event of the stream: each dimension was born at
+/// zero (its first value is never stored: an incremental one's is its
+/// baseline, an absolute one's is lost), and no incremental one went back
+/// (Netdata would take it for a counter reset and lose the increase).
+pub fn assert_netdata_keeps_everything(stream: &Stream) {
     for (id, chart) in &stream.charts {
         for (dim, info) in &chart.dims {
+            assert_eq!(
+                info.values.first().copied().unwrap_or(0),
+                0,
+                "{id} {dim} was not born at zero: {:?}",
+                info.values
+            );
             if info.algorithm == "incremental" {
                 assert!(
                     info.values.windows(2).all(|w| w[0] <= w[1]),

@@ -30,10 +30,15 @@ fn group(tag: &str) -> String {
 /// workload its own group (after a pattern that matches nothing, so that
 /// the group is not the first).
 fn config(tag: &str, global: &str) -> Vec<(&'static str, String)> {
+    config_scanning(tag, global, 1)
+}
+
+/// [`config`], with cgroup scans `scan_every` seconds apart.
+fn config_scanning(tag: &str, global: &str, scan_every: u32) -> Vec<(&'static str, String)> {
     vec![
         (
             "ebpf.d.conf",
-            format!("[global]\n{global}\n[cgroups]\ncheck for new cgroups every = 1\n"),
+            format!("[global]\n{global}\n[cgroups]\ncheck for new cgroups every = {scan_every}\n"),
         ),
         (
             "apps_groups.conf",
@@ -207,7 +212,7 @@ fn apps_group_counts_every_event(scenario: &Scenario, tag: &str, return_mode: bo
     let (status, stream) = collector.terminate();
     assert!(status.success());
     assert_eq!(stream.errors, Vec::<String>::new());
-    tests::all_incremental_monotonic(&stream);
+    tests::assert_netdata_keeps_everything(&stream);
 }
 
 #[test]
@@ -362,7 +367,7 @@ fn sighup_regroups_by_the_new_apps_groups() {
     let (status, stream) = collector.terminate();
     assert!(status.success());
     assert_eq!(stream.errors, Vec::<String>::new());
-    tests::all_incremental_monotonic(&stream);
+    tests::assert_netdata_keeps_everything(&stream);
 }
 
 /// Runs `scenarios` of the workload inside `cgroup`.
@@ -386,11 +391,17 @@ fn cgroup_expected(
 /// The process and shm threads, both attached: a workload run before a
 /// worker attached would count nothing for its thread.
 fn start_cgroup_threads(tag: &str, global: &str, return_mode: bool) -> Collector {
+    start_threads_with(&config(tag, global), return_mode)
+}
+
+/// The process and shm threads with these configuration files, both
+/// attached.
+fn start_threads_with(files: &[(&'static str, String)], return_mode: bool) -> Collector {
     let mut args = vec![PROCESS.flag, SHM.flag];
     if return_mode {
         args.push("--return");
     }
-    let collector = start(&config(tag, global), &args, PROCESS.chart);
+    let collector = start(files, &args, PROCESS.chart);
     collector.wait_attached(SHM.chart);
     collector
 }
@@ -431,7 +442,7 @@ fn cgroup_charts_count_every_event(cgroup: TestCgroup, tag: &str, global: &str, 
     let (status, stream) = collector.terminate();
     assert!(status.success());
     assert_eq!(stream.errors, Vec::<String>::new());
-    tests::all_incremental_monotonic(&stream);
+    tests::assert_netdata_keeps_everything(&stream);
 }
 
 /// A test's cgroup path, below this process's own.
@@ -664,4 +675,212 @@ fn oomkill_cgroup_and_service() {
     let (status, stream) = collector.terminate();
     assert!(status.success());
     assert_eq!(stream.errors, Vec::<String>::new());
+}
+
+/// Born while the collector runs, events at once, then gone: the burst of
+/// a process that starts after the collector, in a group, cgroup or
+/// service nobody saw before, making all its events and exiting within
+/// one update. Netdata stores neither a new chart's first collection nor
+/// a new dimension's first value, so each of these must be born at zero
+/// and carry the burst in its next update; the stream's totals (what
+/// Netdata stores) must be exactly the events.
+enum Newcomer {
+    /// A process of an apps group that had no process yet.
+    Group,
+    /// A process in a cgroup made after the collector started, before the
+    /// next cgroup scan (a minute away).
+    Cgroup,
+    /// The same for a systemd service's cgroup.
+    Service,
+}
+
+fn a_newcomers_burst_is_counted_whole(newcomer: Newcomer, tag: &str, return_mode: bool) {
+    // No scan but the first one during the test: only the kernel's
+    // cgroup id can place the process.
+    let files = config_scanning(tag, "apps = yes\ncgroups = yes", 60);
+    let collector = start_threads_with(&files, return_mode);
+    let (chart_type, dim, cgroup) = match newcomer {
+        Newcomer::Group => ("apps".to_owned(), Some(group(tag)), None),
+        Newcomer::Cgroup => {
+            let cgroup = host_cgroup(tag);
+            (cgroup.chart_type(), None, Some(cgroup))
+        }
+        Newcomer::Service => {
+            let service = format!("ebpf-test-{}{tag}", std::process::id());
+            let cgroup = TestCgroup::create(&format!("/system.slice/{service}.service"));
+            ("services".to_owned(), Some(service), Some(cgroup))
+        }
+    };
+    let before = collector.stream();
+    let unseen = |s: &tests::protocol::Stream| {
+        s.charts.iter().all(|(id, chart)| {
+            !id.starts_with(&format!("{chart_type}."))
+                || dim.as_ref().is_some_and(|d| !chart.dims.contains_key(d))
+        })
+    };
+    assert!(
+        unseen(&before),
+        "{chart_type} {dim:?} exists before its burst"
+    );
+    // Spawned now: the group's first process (its start-up makes no event
+    // of the process and shm charts but its own exit).
+    let workload = match &cgroup {
+        Some(cgroup) => {
+            Workload::spawn_in("process,shm", N as usize, Some(&comm(tag)), &cgroup.dirs)
+        }
+        None => Workload::spawn_named("process,shm", N as usize, Some(&comm(tag))),
+    };
+    workload.run();
+    let expected = cgroup_expected(&collector, return_mode, &chart_type, dim.as_deref());
+    assert_totals(&collector, &expected);
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    tests::assert_netdata_keeps_everything(&stream);
+}
+
+#[test]
+fn a_new_groups_burst_entry_mode() {
+    if require_root("a new apps group's burst, entry mode") {
+        a_newcomers_burst_is_counted_whole(Newcomer::Group, "ge", false);
+    }
+}
+
+#[test]
+fn a_new_groups_burst_return_mode() {
+    if require_root("a new apps group's burst, return mode") {
+        a_newcomers_burst_is_counted_whole(Newcomer::Group, "gr", true);
+    }
+}
+
+#[test]
+fn a_new_cgroups_burst_entry_mode() {
+    if require_root("a new cgroup's burst, entry mode") {
+        a_newcomers_burst_is_counted_whole(Newcomer::Cgroup, "ne", false);
+    }
+}
+
+#[test]
+fn a_new_cgroups_burst_return_mode() {
+    if require_root("a new cgroup's burst, return mode") {
+        a_newcomers_burst_is_counted_whole(Newcomer::Cgroup, "nr", true);
+    }
+}
+
+#[test]
+fn a_new_services_burst_entry_mode() {
+    if require_root("a new service's burst, entry mode") {
+        a_newcomers_burst_is_counted_whole(Newcomer::Service, "we", false);
+    }
+}
+
+#[test]
+fn a_new_services_burst_return_mode() {
+    if require_root("a new service's burst, return mode") {
+        a_newcomers_burst_is_counted_whole(Newcomer::Service, "wr", true);
+    }
+}
+
+/// `prctl(PR_SET_NAME)` without exec: the process is grouped again by its
+/// new name, as apps.plugin does; what it did before stays with the old
+/// group. The kernel passes the rename on (`task_rename`).
+fn a_renamed_process_is_regrouped(tag: &str, return_mode: bool) {
+    let (old, new) = (group(&format!("{tag}o")), group(&format!("{tag}n")));
+    let new_name = format!("wn{}{tag}", std::process::id());
+    let mut files = config(tag, "apps = yes");
+    files[1].1 = apps_groups(&format!("{old}: {}\n{new}: {new_name}", comm(tag)));
+    let mut workload = Workload::spawn_named(
+        &format!("shm,pause,rename={new_name},shm"),
+        N as usize,
+        Some(&comm(tag)),
+    );
+    let collector = start(&files, &mode_args(&SHM, return_mode), SHM.chart);
+    workload.work();
+    let before = expected(&collector, &SHM, return_mode, "apps", Some(&old));
+    assert_totals(&collector, &before);
+    workload.resume();
+    let mut both = before;
+    both.extend(expected(&collector, &SHM, return_mode, "apps", Some(&new)));
+    assert_totals(&collector, &both);
+    workload.exit();
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    tests::assert_netdata_keeps_everything(&stream);
+}
+
+#[test]
+fn a_renamed_process_is_regrouped_entry_mode() {
+    if require_root("a renamed process, entry mode") {
+        a_renamed_process_is_regrouped("me", false);
+    }
+}
+
+#[test]
+fn a_renamed_process_is_regrouped_return_mode() {
+    if require_root("a renamed process, return mode") {
+        a_renamed_process_is_regrouped("mr", true);
+    }
+}
+
+/// A PID the kernel hands out again at once, while the collector still
+/// holds the first process (its grace period, its unread entry): the two
+/// processes, of the same name, in two cgroups, are never merged. The
+/// kernel's start time tells them apart.
+fn a_reused_pid_never_merges_two_processes(tag: &str, return_mode: bool) {
+    let (first_cgroup, second_cgroup) = (
+        host_cgroup(&format!("{tag}a")),
+        host_cgroup(&format!("{tag}b")),
+    );
+    let collector = start_threads_with(&config(tag, "apps = yes\ncgroups = yes"), return_mode);
+    let first = Workload::spawn_in(SHM.name, N as usize, Some(&comm(tag)), &first_cgroup.dirs);
+    let pid = first.pid();
+    first.run();
+    let second = Workload::spawn_as(pid, || {
+        Workload::spawn_in(SHM.name, N as usize, Some(&comm(tag)), &second_cgroup.dirs)
+    });
+    second.run();
+    // Each exits once, its own release included.
+    let exit = |chart_type: &str, dim: Option<&str>, count: i64| {
+        [("task_exit", "do_exit"), ("task_close", "release_task")].map(|(id, own)| {
+            (
+                format!("{chart_type}.{id}"),
+                dim.unwrap_or(own).to_owned(),
+                count,
+            )
+        })
+    };
+    let mut expected = Vec::new();
+    for cgroup in [&first_cgroup, &second_cgroup] {
+        let chart_type = cgroup.chart_type();
+        expected.extend(self::expected(
+            &collector,
+            &SHM,
+            return_mode,
+            &chart_type,
+            None,
+        ));
+        expected.extend(exit(&chart_type, None, 1));
+    }
+    let group = group(tag);
+    for (chart, dim, count) in self::expected(&collector, &SHM, return_mode, "apps", Some(&group)) {
+        expected.push((chart, dim, 2 * count));
+    }
+    expected.extend(exit("apps", Some(&group), 2));
+    assert_totals(&collector, &expected);
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    tests::assert_netdata_keeps_everything(&stream);
+}
+
+#[test]
+fn a_reused_pid_entry_mode() {
+    if require_root("a reused PID, entry mode") {
+        a_reused_pid_never_merges_two_processes("pe2", false);
+    }
+}
+
+#[test]
+fn a_reused_pid_return_mode() {
+    if require_root("a reused PID, return mode") {
+        a_reused_pid_never_merges_two_processes("pr2", true);
+    }
 }

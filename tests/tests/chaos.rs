@@ -12,7 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
-use tests::{all_incremental_monotonic, children, gone, require_root, Collector};
+use tests::{assert_netdata_keeps_everything, children, gone, require_root, Collector};
 
 const CHAOS: Duration = Duration::from_secs(60);
 const EVERY: Duration = Duration::from_millis(300);
@@ -182,6 +182,6 @@ fn sixty_seconds_of_kill_and_stop_lose_and_corrupt_nothing() {
     assert!(status.success(), "{status}");
     assert!(stream.exited, "no EXIT line");
     assert_eq!(stream.errors, Vec::<String>::new(), "seed {seed}");
-    all_incremental_monotonic(&stream);
+    assert_netdata_keeps_everything(&stream);
     assert_back_to(&before);
 }

@@ -126,6 +126,6 @@ fn direct_ios_on_a_loop_device_land_in_its_histogram_exactly() {
     );
     let (_, stream) = collector.terminate();
     assert_eq!(stream.errors, Vec::<String>::new());
-    tests::all_incremental_monotonic(&stream);
+    tests::assert_netdata_keeps_everything(&stream);
     assert_back_to(&objects);
 }

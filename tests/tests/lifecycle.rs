@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
-use tests::{all_incremental_monotonic, children, gone, require_root, scaled, Collector};
+use tests::{assert_netdata_keeps_everything, children, gone, require_root, scaled, Collector};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -139,7 +139,7 @@ fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
     assert!(restarted.iter().all(|p| !workers.contains(p)));
     let (status, stream) = collector.terminate();
     assert!(status.success());
-    all_incremental_monotonic(&stream);
+    assert_netdata_keeps_everything(&stream);
     assert_eq!(stream.errors, Vec::<String>::new());
     assert_back_to(&before);
 }

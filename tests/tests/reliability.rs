@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::protocol::Stream;
-use tests::{all_incremental_monotonic, children, collector_bin, require_root, Collector, TempDir};
+use tests::{
+    assert_netdata_keeps_everything, children, collector_bin, require_root, Collector, TempDir,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -157,7 +159,7 @@ fn a_worker_that_keeps_dying_is_disabled_while_the_others_never_pause() {
     });
     let (status, stream) = collector.terminate();
     assert!(status.success());
-    all_incremental_monotonic(&stream);
+    assert_netdata_keeps_everything(&stream);
     assert_eq!(stream.errors, Vec::<String>::new());
 }
 
@@ -197,7 +199,7 @@ fn a_worker_that_writes_garbage_is_killed_and_restarted() {
     assert!(!collector.stderr().contains("panicked"));
     let (status, stream) = collector.terminate();
     assert!(status.success());
-    all_incremental_monotonic(&stream);
+    assert_netdata_keeps_everything(&stream);
     assert_eq!(stream.errors, Vec::<String>::new());
 }
 
@@ -269,7 +271,7 @@ fn sighup_restarts_only_changed_workers_and_obsoletes_disabled_charts() {
     assert_eq!(worker_of(&collector, "process"), Some(process));
     let (status, stream) = collector.terminate();
     assert!(status.success());
-    all_incremental_monotonic(&stream);
+    assert_netdata_keeps_everything(&stream);
     assert_eq!(stream.errors, Vec::<String>::new());
 }
 
@@ -353,7 +355,7 @@ fn a_broken_file_on_sighup_keeps_the_running_configuration() {
     let (status, stream) = collector.terminate();
     assert!(status.success());
     assert_eq!(rejected(&stream), Some(1));
-    all_incremental_monotonic(&stream);
+    assert_netdata_keeps_everything(&stream);
     assert_eq!(stream.errors, Vec::<String>::new());
 }
 

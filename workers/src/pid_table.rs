@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, PerCpuArray};
 use aya::Ebpf;
-use bpf::{tgid_extra, tgid_stat, TGID_STATS_MAP, TGID_VALUES_MAP};
+use bpf::{tgid_extra, tgid_stat, TGID_REPLACED_MAP, TGID_STATS_MAP, TGID_VALUES_MAP};
 use bytemuck::{Pod, Zeroable};
 use ipc::tgid::TgidMap;
 use ipc::{alive, name_parts, Message, TableStat, PROCESS_NAME_PARTS};
@@ -26,19 +26,27 @@ use crate::per_process::PerProcess;
 struct TgidExtra {
     /// Its cgroup id (directory inode) in the unified hierarchy.
     cgroup: u64,
+    /// Its leader's start time (kernel nanoseconds).
+    start: u64,
     /// Its parent's TGID.
     parent: u32,
-    /// `tgid_extra::ENDED` once ended, plus `tgid_extra::EXEC` per exec.
-    state: u32,
+    /// Its new names (execs, renames) since the entry was made.
+    renames: u32,
+    /// Not 0 once its last task exited.
+    ended: u32,
     /// Its name, NUL-padded.
     comm: [u8; 16],
+    padding: u32,
 }
 const _: () = {
     assert!(std::mem::size_of::<TgidExtra>() == tgid_extra::SIZE);
     assert!(std::mem::offset_of!(TgidExtra, cgroup) == tgid_extra::CGROUP);
+    assert!(std::mem::offset_of!(TgidExtra, start) == tgid_extra::START);
     assert!(std::mem::offset_of!(TgidExtra, parent) == tgid_extra::PARENT);
-    assert!(std::mem::offset_of!(TgidExtra, state) == tgid_extra::STATE);
+    assert!(std::mem::offset_of!(TgidExtra, renames) == tgid_extra::RENAMES);
+    assert!(std::mem::offset_of!(TgidExtra, ended) == tgid_extra::ENDED);
     assert!(std::mem::offset_of!(TgidExtra, comm) == tgid_extra::COMM);
+    assert!(std::mem::offset_of!(TgidExtra, padding) == tgid_extra::PADDING);
     assert!(tgid_stat::COUNT as usize == TableStat::ALL.len());
 };
 
@@ -52,25 +60,30 @@ const RELEASE_WAIT: Duration = Duration::from_secs(15);
 
 /// What a worker passed on of one process.
 struct Sent {
-    /// Its execs since its entry was made.
-    execs: u32,
+    /// Its leader's start time: another process with its TGID has another.
+    start: u64,
+    /// Its new names (execs and renames) since its entry was made.
+    renames: u32,
     /// The walk that first saw its entry ended (marked by the kernel at
-    /// its leader's free, or found dead by a sweep). The entry goes on a
+    /// its last task's exit, or found dead by a sweep). The entry goes on a
     /// later walk, once its releases caught up (see
     /// [`PerProcess::releases_follow_exits`]).
     ended: Option<Instant>,
+    /// The walk that first found another process's entry under its TGID.
+    superseded: Option<Instant>,
     /// Its counters.
     values: Vec<u64>,
 }
 
 pub struct PidTable {
-    map: HashReader,
+    table: Entries,
+    /// Entries the kernel moved out of the table when a new process took
+    /// their TGID (common.bpf.h `tgid_replaced`).
+    replaced: Entries,
     stats: PerCpuArray<MapData, u64>,
     counters: usize,
     /// [`PerProcess::releases_follow_exits`].
     releases: Option<(usize, usize)>,
-    /// What was passed on of each process in the table.
-    sent: TgidMap<Sent>,
     /// Messages waiting for room in the ring.
     queue: VecDeque<Message>,
     removed: u64,
@@ -80,17 +93,16 @@ pub struct PidTable {
 impl PidTable {
     /// The table of an attached object that keeps `counters` per process.
     pub fn new(ebpf: &mut Ebpf, per: &PerProcess, counters: u32) -> Result<PidTable, AttachError> {
-        let map = take_map_data(ebpf, TGID_VALUES_MAP)?;
         let counters = counters as usize;
         let releases = per
             .releases_follow_exits
             .map(|(exits, releases)| (exits as usize, releases as usize));
         Ok(PidTable {
-            map: HashReader::new(map, counters * 8 + tgid_extra::SIZE),
+            table: Entries::new(ebpf, TGID_VALUES_MAP, counters)?,
+            replaced: Entries::new(ebpf, TGID_REPLACED_MAP, counters)?,
             stats: take_map(ebpf, TGID_STATS_MAP)?,
             counters,
             releases,
-            sent: TgidMap::default(),
             queue: VecDeque::new(),
             removed: 0,
             last_sweep: Instant::now(),
@@ -142,69 +154,206 @@ impl PidTable {
         if sweep {
             self.last_sweep = walk;
         }
-        let (counters, releases) = (self.counters, self.releases);
-        let (sent_by_tgid, queue) = (&mut self.sent, &mut self.queue);
-        let mut last = Vec::new();
-        let result = self.map.walk(|tgid, words| {
-            let (values, extra) = words.split_at(counters);
-            let extra: TgidExtra = bytemuck::pod_read_unaligned(bytemuck::cast_slice(extra));
-            let ended = extra.state & tgid_extra::ENDED != 0 || (sweep && !alive(tgid));
-            let execs = extra.state / tgid_extra::EXEC;
-            let known = sent_by_tgid.get(&tgid).map(|sent| sent.execs);
-            if known != Some(execs) {
-                // New, or it called exec: what the kernel knows of it now.
-                for (part, bytes) in name_parts(&extra.comm, PROCESS_NAME_PARTS) {
-                    queue.push_back(Message::ProcessName { tgid, part, bytes });
-                }
-                queue.push_back(Message::Born {
-                    tgid,
-                    parent: extra.parent,
-                    cgroup: extra.cgroup,
-                    exec: known.is_some(),
-                });
+        let mut pass = Pass {
+            queue: &mut self.queue,
+            walk,
+            counters: self.counters,
+            releases: self.releases,
+            ending: Vec::new(),
+        };
+        let (table, replaced) = (&mut self.table, &mut self.replaced);
+        let mut leftovers = Vec::new();
+        // Replaced entries first: a process's last records come before
+        // those of the next one with its TGID.
+        let result = replaced.map.walk(|tgid, words| {
+            let (values, extra) = split(words, pass.counters);
+            if replaced
+                .sent
+                .get(&tgid)
+                .is_some_and(|sent| sent.start != extra.start)
+            {
+                pass.queue.push_back(Message::Exit { tgid });
+                replaced.sent.remove(&tgid);
             }
-            let sent = sent_by_tgid.entry(tgid).or_insert_with(|| Sent {
-                execs,
-                ended: None,
-                values: vec![0; counters],
-            });
-            sent.execs = execs;
-            if ended && sent.ended.is_none() {
-                sent.ended = Some(walk);
-            }
-            // Seen ended on an earlier walk, and every exited task of it
-            // released: nothing more can come.
-            if let Some(since) = sent.ended.filter(|since| *since != walk) {
-                let settled =
-                    releases.is_none_or(|(exits, released)| values[released] >= values[exits]);
-                if settled || walk.duration_since(since) >= RELEASE_WAIT {
-                    last.push(tgid);
-                }
-            }
-            for (counter, (&now, was)) in values.iter().zip(sent.values.iter_mut()).enumerate() {
-                if now > *was {
-                    queue.push_back(Message::Delta {
-                        tgid,
-                        counter: counter as u32,
-                        events: now - *was,
-                    });
-                    *was = now;
+            if !replaced.sent.contains_key(&tgid) {
+                match table.sent.remove(&tgid) {
+                    // Passed on from the table so far.
+                    Some(sent) if sent.start == extra.start => {
+                        replaced.sent.insert(tgid, sent);
+                    }
+                    // The table's process is a later one, passed on
+                    // already: this one was given up for lost.
+                    Some(later) => {
+                        table.sent.insert(tgid, later);
+                        leftovers.push(tgid);
+                        return;
+                    }
+                    // Its whole life came between two reads.
+                    None => {}
                 }
             }
+            pass.visit(
+                &mut replaced.sent,
+                tgid,
+                values,
+                &extra,
+                true,
+                Map::Replaced,
+            );
+        });
+        if let Err(e) = result {
+            warn!("reading the replaced per-process entries: {e}");
+        }
+        for tgid in leftovers {
+            replaced.map.remove(tgid);
+        }
+        let result = table.map.walk(|tgid, words| {
+            if replaced.sent.contains_key(&tgid) {
+                // Passed on once the earlier process with its TGID ended.
+                return;
+            }
+            let (values, extra) = split(words, pass.counters);
+            if let Some(earlier) = table
+                .sent
+                .get_mut(&tgid)
+                .filter(|sent| sent.start != extra.start)
+            {
+                // Another process with the TGID: the earlier one's entry
+                // moved to the replaced ones, read first on the next
+                // pass; if it is not there by then, it was lost
+                // (`tgid_replaced` was full) and has ended.
+                if earlier.superseded.is_none_or(|at| at == pass.walk) {
+                    earlier.superseded = Some(pass.walk);
+                    return;
+                }
+                pass.queue.push_back(Message::Exit { tgid });
+                table.sent.remove(&tgid);
+            }
+            let ended = extra.ended != 0 || (sweep && !alive(tgid));
+            pass.visit(&mut table.sent, tgid, values, &extra, ended, Map::Table);
         });
         if let Err(e) = result {
             warn!("reading the per-process table: {e}");
         }
-        for tgid in last {
-            self.end(tgid);
+        for (map, tgid) in std::mem::take(&mut pass.ending) {
+            self.end(map, tgid);
         }
     }
 
     /// Process `tgid` has ended: its last messages are queued, its entry goes.
-    fn end(&mut self, tgid: u32) {
+    fn end(&mut self, map: Map, tgid: u32) {
         self.queue.push_back(Message::Exit { tgid });
-        self.sent.remove(&tgid);
-        self.map.remove(tgid);
+        let entries = match map {
+            Map::Table => &mut self.table,
+            Map::Replaced => &mut self.replaced,
+        };
+        entries.sent.remove(&tgid);
+        entries.map.remove(tgid);
         self.removed += 1;
+    }
+}
+
+/// Which of the kernel's maps an entry is in.
+#[derive(Debug, Clone, Copy)]
+enum Map {
+    Table,
+    Replaced,
+}
+
+/// A kernel map of per-process entries, and what was passed on of each.
+struct Entries {
+    map: HashReader,
+    sent: TgidMap<Sent>,
+}
+
+impl Entries {
+    fn new(ebpf: &mut Ebpf, name: &'static str, counters: usize) -> Result<Entries, AttachError> {
+        Ok(Entries {
+            map: HashReader::new(take_map_data(ebpf, name)?, counters * 8 + tgid_extra::SIZE),
+            sent: TgidMap::default(),
+        })
+    }
+}
+
+/// An entry's counters and extra words.
+fn split(words: &[u64], counters: usize) -> (&[u64], TgidExtra) {
+    let (values, extra) = words.split_at(counters);
+    (
+        values,
+        bytemuck::pod_read_unaligned(bytemuck::cast_slice(extra)),
+    )
+}
+
+/// One read of the maps.
+struct Pass<'a> {
+    queue: &'a mut VecDeque<Message>,
+    walk: Instant,
+    counters: usize,
+    releases: Option<(usize, usize)>,
+    /// Entries whose processes end with this pass.
+    ending: Vec<(Map, u32)>,
+}
+
+impl Pass<'_> {
+    /// Passes on what is new of one entry (the process, if new or renamed,
+    /// and its deltas), and marks it for its end once nothing more can come.
+    fn visit(
+        &mut self,
+        sent_by_tgid: &mut TgidMap<Sent>,
+        tgid: u32,
+        values: &[u64],
+        extra: &TgidExtra,
+        ended: bool,
+        map: Map,
+    ) {
+        let known = sent_by_tgid.get(&tgid).map(|sent| sent.renames);
+        if known != Some(extra.renames) {
+            // New, or renamed: what the kernel knows of it now.
+            for (part, bytes) in name_parts(&extra.comm, PROCESS_NAME_PARTS) {
+                self.queue
+                    .push_back(Message::ProcessName { tgid, part, bytes });
+            }
+            self.queue.push_back(Message::ProcessStart {
+                tgid,
+                start: extra.start,
+            });
+            self.queue.push_back(Message::Born {
+                tgid,
+                parent: extra.parent,
+                cgroup: extra.cgroup,
+                renamed: known.is_some(),
+            });
+        }
+        let sent = sent_by_tgid.entry(tgid).or_insert_with(|| Sent {
+            start: extra.start,
+            renames: extra.renames,
+            ended: None,
+            superseded: None,
+            values: vec![0; self.counters],
+        });
+        sent.renames = extra.renames;
+        if ended && sent.ended.is_none() {
+            sent.ended = Some(self.walk);
+        }
+        // Seen ended on an earlier walk, and every exited task of it
+        // released: nothing more can come.
+        if let Some(since) = sent.ended.filter(|since| *since != self.walk) {
+            let settled = self
+                .releases
+                .is_none_or(|(exits, released)| values[released] >= values[exits]);
+            if settled || self.walk.duration_since(since) >= RELEASE_WAIT {
+                self.ending.push((map, tgid));
+            }
+        }
+        for (counter, (&now, was)) in values.iter().zip(sent.values.iter_mut()).enumerate() {
+            if now > *was {
+                self.queue.push_back(Message::Delta {
+                    tgid,
+                    counter: counter as u32,
+                    events: now - *was,
+                });
+                *was = now;
+            }
+        }
     }
 }

@@ -39,7 +39,9 @@ use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, Defaults, DimDef, DimValue, Look};
 use crate::per_process::{PerProcess, ProcessChart, View};
-use crate::thread::{Hook, Needed, Thread, Variant, VariantKind, RELEASE_FUNCTIONS};
+use crate::thread::{
+    Hook, Needed, Thread, Variant, VariantKind, GROUP_EXIT_FUNCTIONS, RELEASE_FUNCTIONS,
+};
 
 const DEFAULTS: Defaults = Defaults {
     units: "calls/s",
@@ -223,9 +225,6 @@ const PER_PROCESS: PerProcess = PerProcess {
 
 /// Where a fork's outcome is seen: its PID or error, and its flags.
 const CLONE_FUNCTIONS: &[&str] = &["kernel_clone", "_do_fork", "do_fork"];
-/// Run in every exiting task, told whether it is its process's last
-/// (`group_dead`): the same argument in both, the second.
-const GROUP_EXIT_FUNCTIONS: &[&str] = &["taskstats_exit", "acct_collect"];
 const EXIT_FUNCTIONS: &[&str] = &["do_exit"];
 
 const fn always(name: &'static str, hook: Hook) -> (&'static str, Hook, Needed) {

@@ -289,6 +289,10 @@ impl Variant {
 /// Runs in the task that calls exec, once its new name is set.
 const EXEC_FUNCTIONS: &[&str] = &["setup_new_exec"];
 
+/// Runs in the task renamed (by exec, prctl or `/proc/PID/comm`), before
+/// the new name is copied: the `task_rename` tracepoint's place.
+const RENAME_FUNCTIONS: &[&str] = &["__set_task_comm"];
+
 /// Runs once for every released (reaped) task: `cgroup_release()`, called
 /// by `release_task()` for each task it releases, including a group leader
 /// released together with the group's last thread; `release_task()` itself
@@ -296,15 +300,19 @@ const EXEC_FUNCTIONS: &[&str] = &["setup_new_exec"];
 /// leader.
 pub const RELEASE_FUNCTIONS: &[&str] = &["cgroup_release", "release_task"];
 
+/// Run in every exiting task, told whether it is its process's last
+/// (`group_dead`): the same argument in both, the second.
+pub const GROUP_EXIT_FUNCTIONS: &[&str] = &["taskstats_exit", "acct_collect"];
+
 /// Runs in the parent for every new task.
 const FORK_FUNCTIONS: &[&str] = &["wake_up_new_task"];
 
 /// The programs common.bpf.h gives an object, of a variant's kind: name
 /// (a variant kind's suffix follows), hook, when. `PID_FILTER_PROGRAMS`
 /// (with --pid: new children of tracked processes are tracked, released
-/// ones dropped), `TGID_VALUES` (with the per-process table: execs and
-/// releases).
-fn common_programs(kind: VariantKind) -> [(&'static str, Hook, Needed); 4] {
+/// ones dropped), `TGID_VALUES` (with the per-process table: execs,
+/// renames and a process's last exit).
+fn common_programs(kind: VariantKind) -> [(&'static str, Hook, Needed); 5] {
     let hook = |event: &'static str, functions: &'static [&'static str]| match kind {
         VariantKind::Tracepoint => Hook::BtfTracepoint(event),
         VariantKind::Trampoline => Hook::FEntry(functions),
@@ -327,8 +335,13 @@ fn common_programs(kind: VariantKind) -> [(&'static str, Hook, Needed); 4] {
             Needed::PerProcess,
         ),
         (
-            "tgid_values_free",
-            hook("sched_process_free", RELEASE_FUNCTIONS),
+            "tgid_values_rename",
+            hook("task_rename", RENAME_FUNCTIONS),
+            Needed::PerProcess,
+        ),
+        (
+            "tgid_values_exit",
+            hook("sched_process_exit", GROUP_EXIT_FUNCTIONS),
             Needed::PerProcess,
         ),
     ]

@@ -168,6 +168,12 @@ fn the_maps_a_thread_reads_are_there_as_it_reads_them() {
                 thread.name
             );
             assert_eq!(
+                map(bpf::TGID_REPLACED_MAP),
+                (kind, key, value),
+                "{}: replaced entries as the table's",
+                thread.name
+            );
+            assert_eq!(
                 map(bpf::TGID_STATS_MAP),
                 (PERCPU_ARRAY, 4, 8),
                 "{}",

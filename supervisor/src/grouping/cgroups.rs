@@ -164,11 +164,73 @@ impl Cgroups {
             // cgroupfs driver makes those) is found through /proc.
             (Some(None), Layout::V1 { .. }) => None,
             (None, _) => {
-                // A cgroup made since the last scan.
-                self.rescan_soon();
-                None
+                // A cgroup made since the last scan: found by its id at
+                // once, so that a burst in it before the next scan counts.
+                if self.discover(unified) {
+                    self.by_id(unified)
+                } else {
+                    self.rescan_soon();
+                    None
+                }
             }
         }
+    }
+
+    /// Learns the cgroup whose unified-hierarchy id is `unified`, made
+    /// since the last scan, as a scan would (monitored or not); false when
+    /// it cannot be found (e.g. it is gone already). The kernel opens a
+    /// cgroup directory by its id as a file handle: no walk is needed.
+    fn discover(&mut self, unified: u64) -> bool {
+        let (root, v1) = match &self.layout {
+            Layout::Unified(root) => (root, None),
+            Layout::V1 {
+                unified: Some(root),
+                hierarchies,
+            } => (root, Some(hierarchies)),
+            Layout::V1 { unified: None, .. } => return false,
+        };
+        let Some(dir) = open_by_id(root, unified) else {
+            return false;
+        };
+        let Some(relative) = dir.strip_prefix(root).ok().and_then(|r| r.to_str()) else {
+            return false;
+        };
+        let relative = Path::new(relative);
+        let id = format!("/{}", relative.display());
+        let reachable = relative.ancestors().skip(1).all(|parent| {
+            self.search
+                .matches(&format!("/{}", parent.to_str().unwrap_or("")))
+        });
+        let service = self.classify(&id).filter(|_| reachable);
+        let dirs: Vec<(usize, PathBuf)> = match v1 {
+            None => vec![(0, dir.clone())],
+            // The v1 hierarchies are the ones scanned there.
+            Some(hierarchies) => hierarchies
+                .iter()
+                .enumerate()
+                .map(|(index, (_, mount))| (index, mount.join(relative)))
+                .filter(|(_, dir)| dir.is_dir())
+                .collect(),
+        };
+        let serial = match service {
+            Some(service) if !dirs.is_empty() && self.cgroups.len() < self.max => {
+                let serial = self.next_serial;
+                self.next_serial += 1;
+                info!("cgroups: {id} appeared");
+                self.cgroups.push(Cgroup {
+                    serial,
+                    chart_id: chart_id(&id),
+                    service,
+                    id,
+                    dirs,
+                });
+                self.version += 1;
+                Some(serial)
+            }
+            _ => None,
+        };
+        self.by_inode.insert(unified, serial);
+        true
     }
 
     /// Where the last scan found the process, if anywhere.
@@ -374,6 +436,43 @@ fn layout(mountinfo: &str, use_unified: Option<bool>) -> Option<Layout> {
             unified,
         }),
     }
+}
+
+/// The path of the cgroup directory whose kernel id is `id`, in the
+/// hierarchy mounted at `mount`: cgroup file systems export their
+/// directories by id (a kernfs file handle), as `name_to_handle_at` shows.
+fn open_by_id(mount: &Path, id: u64) -> Option<PathBuf> {
+    /// `struct file_handle` with the 8 bytes of a kernfs handle.
+    #[repr(C)]
+    struct KernfsHandle {
+        handle_bytes: u32,
+        handle_type: i32,
+        id: u64,
+    }
+    /// `FILEID_KERNFS` of `include/linux/exportfs.h`.
+    const FILEID_KERNFS: i32 = 0xfe;
+    let mount = std::fs::File::open(mount).ok()?;
+    let mut handle = KernfsHandle {
+        handle_bytes: 8,
+        handle_type: FILEID_KERNFS,
+        id,
+    };
+    // SAFETY: `handle` is a `struct file_handle` followed by its
+    // `handle_bytes` bytes; the returned descriptor is owned at once.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            std::os::fd::AsRawFd::as_raw_fd(&mount),
+            (&raw mut handle).cast(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor just opened, owned by nobody else.
+    let dir = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
 }
 
 /// mountinfo escapes blanks and backslashes as octal.

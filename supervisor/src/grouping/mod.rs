@@ -2,14 +2,17 @@
 //! cgroup. Workers send per-process deltas; each delta is added to the
 //! totals of the process's group and cgroup *when it arrives*, so a group's
 //! total never goes back: not when a process ends (its counts are already
-//! in), not when it changes group after an exec (only later counts move),
-//! not when a worker restarts (deltas start from nothing again).
+//! in), not when it changes group after an exec or a rename (only later
+//! counts move), not when a worker restarts (deltas start from nothing
+//! again).
 //!
 //! A process is grouped when a worker first reports it, from what the
 //! kernel passed on (name, parent, cgroup id) and what `/proc` still shows
 //! (command line, current name), by the original's rules: the first
 //! `apps_groups.conf` pattern that matches, else its parent's group, else
-//! `other` (PIDs 0 and 1 always). There is no periodic `/proc` scan.
+//! `other` (PIDs 0 and 1 always); again when the kernel reports a new name
+//! (an exec, or a rename as `prctl(PR_SET_NAME)`). There is no periodic
+//! `/proc` scan.
 
 pub mod cgroups;
 pub mod charts;
@@ -43,6 +46,9 @@ pub struct Target {
 
 #[derive(Debug, Clone)]
 struct Process {
+    /// Its leader's start time as the kernel passed it on (0: unknown): a
+    /// later process with the same TGID has another.
+    start: u64,
     ppid: u32,
     /// The name the kernel passed on (empty when it could not).
     name: String,
@@ -59,6 +65,7 @@ struct Process {
 impl Process {
     fn new() -> Process {
         Process {
+            start: 0,
             ppid: 0,
             name: String::new(),
             cgroup: 0,
@@ -68,8 +75,8 @@ impl Process {
     }
 }
 
-/// What a worker passed on about a process entering its table or calling
-/// exec.
+/// What a worker passed on about a process entering its table or getting
+/// a new name (an exec or a rename).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Birth {
     pub tgid: u32,
@@ -77,7 +84,18 @@ pub struct Birth {
     /// Its cgroup id in the unified hierarchy (0: unknown).
     pub cgroup: u64,
     pub name: Option<[u8; 16]>,
-    pub exec: bool,
+    /// Its leader's start time (0: unknown).
+    pub start: u64,
+    pub renamed: bool,
+}
+
+/// A process whose TGID a later process took while some workers still
+/// held the first one: their records of it go where they went.
+#[derive(Debug, Clone, Copy)]
+struct Reused {
+    /// The threads whose workers still hold the first process.
+    holders: u16,
+    target: Target,
 }
 
 pub struct Grouping {
@@ -85,13 +103,15 @@ pub struct Grouping {
     cmdline: bool,
     processes: TgidMap<Process>,
     /// Where each grouped process's counts go (none until grouped, again
-    /// after an exec): apart from `processes`, as every delta looks here
+    /// after a new name): apart from `processes`, as every delta looks here
     /// and a small entry misses the cache less often.
     targets: TgidMap<Target>,
     /// One bit per TGID in `processes`: every delta checks that its
     /// process is known, and a bit costs no cache miss where a map
     /// look-up with 30k processes did (half the supervisor's time).
     known: Vec<u64>,
+    /// Earlier processes of a reused TGID, until their holders end them.
+    reused: TgidMap<Reused>,
     /// Groups that have had a process: the apps charts' dimensions. As in
     /// the original, a group once shown stays.
     exposed: Vec<bool>,
@@ -119,6 +139,7 @@ impl Grouping {
             apps,
             processes: TgidMap::default(),
             targets: TgidMap::default(),
+            reused: TgidMap::default(),
             known: Vec::new(),
             cgroups: cgroups.and_then(Cgroups::new),
             version: 0,
@@ -172,9 +193,11 @@ impl Grouping {
 
     /// Whether a worker of `thread` holds `tgid`.
     pub fn holds(&self, thread: ThreadName, tgid: u32) -> bool {
+        let bit = bit(thread);
         self.processes
             .get(&tgid)
-            .is_some_and(|p| p.holders & bit(thread) != 0)
+            .is_some_and(|p| p.holders & bit != 0)
+            || self.reused.get(&tgid).is_some_and(|r| r.holders & bit != 0)
     }
 
     /// How many processes a worker of `thread` holds.
@@ -189,7 +212,7 @@ impl Grouping {
             .is_some_and(|word| word & (1 << (tgid % 64)) != 0)
     }
 
-    /// A worker of `thread` holds `birth.tgid` from now on (or it exec'd).
+    /// A worker of `thread` holds `birth.tgid` from now on (or it has a new name).
     /// `limit` is the thread's table size: a worker holding more processes
     /// is writing garbage (the error: how many it would hold).
     pub fn born(&mut self, thread: ThreadName, limit: u32, birth: Birth) -> Result<(), usize> {
@@ -200,6 +223,30 @@ impl Grouping {
             .processes
             .entry(birth.tgid)
             .or_insert_with(Process::new);
+        if birth.start != 0 && process.start != 0 && birth.start != process.start {
+            // Another process with the TGID (reused): the first one's
+            // holders keep their target until they end it; this one is
+            // grouped afresh.
+            let first = std::mem::replace(process, Process::new());
+            if first.holders & bit != 0 {
+                self.held[index] -= 1;
+            }
+            let others = first.holders & !bit;
+            let target = self.targets.remove(&birth.tgid);
+            if let (Some(target), true) = (target, others != 0) {
+                self.reused.insert(
+                    birth.tgid,
+                    Reused {
+                        holders: others,
+                        target,
+                    },
+                );
+            }
+        }
+        let process = self.processes.get_mut(&birth.tgid).expect("entered above");
+        if birth.start != 0 {
+            process.start = birth.start;
+        }
         if process.holders & bit == 0 {
             if self.held[index] >= limit as usize {
                 return Err(self.held[index] + 1);
@@ -214,20 +261,35 @@ impl Grouping {
         if birth.cgroup != 0 {
             process.cgroup = birth.cgroup;
         }
+        let mut renamed = false;
         if let Some(name) = birth.name {
             let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-            process.name = String::from_utf8_lossy(&name[..end]).into_owned();
+            let name = String::from_utf8_lossy(&name[..end]);
+            if process.name != name {
+                process.name = name.into_owned();
+                renamed = true;
+            }
         }
-        if birth.exec {
+        // A process grouped before it had a name here (as a gone child's
+        // parent) or under another name is grouped again, as apps.plugin
+        // does when a name changes: only its later counts move.
+        if birth.renamed || renamed {
             self.targets.remove(&birth.tgid);
         }
         self.records += 1;
         Ok(())
     }
 
-    /// Where the counts of `tgid` go, grouping it first if needed; `None`
-    /// when no worker ever reported the process.
-    pub fn target(&mut self, tgid: u32) -> Option<Target> {
+    /// Where the counts of `tgid` that a worker of `thread` sent go,
+    /// grouping it first if needed; `None` when no worker ever reported the
+    /// process.
+    pub fn target(&mut self, thread: ThreadName, tgid: u32) -> Option<Target> {
+        if !self.reused.is_empty() {
+            let earlier = self.reused.get(&tgid);
+            if let Some(reused) = earlier.filter(|r| r.holders & bit(thread) != 0) {
+                return Some(reused.target);
+            }
+        }
         let target = match self.targets.get(&tgid) {
             Some(target) => *target,
             None if !self.knows(tgid) => return None,
@@ -245,6 +307,17 @@ impl Grouping {
     /// The worker of `thread` has ended `tgid`.
     pub fn ended(&mut self, thread: ThreadName, tgid: u32, now: Instant) {
         let bit = bit(thread);
+        self.records += 1;
+        if let Some(reused) = self.reused.get_mut(&tgid) {
+            if reused.holders & bit != 0 {
+                reused.holders &= !bit;
+                self.held[bit.trailing_zeros() as usize] -= 1;
+                if reused.holders == 0 {
+                    self.reused.remove(&tgid);
+                }
+                return;
+            }
+        }
         if let Some(process) = self.processes.get_mut(&tgid) {
             if process.holders & bit != 0 {
                 process.holders &= !bit;
@@ -254,7 +327,6 @@ impl Grouping {
                 }
             }
         }
-        self.records += 1;
     }
 
     /// A worker of `thread` is gone: it holds nothing any more.
@@ -268,6 +340,10 @@ impl Grouping {
                 }
             }
         }
+        self.reused.retain(|_, reused| {
+            reused.holders &= !bit;
+            reused.holders != 0
+        });
         self.held[bit.trailing_zeros() as usize] = 0;
     }
 
@@ -419,8 +495,57 @@ mod tests {
             ppid: 1,
             cgroup: 0,
             name: None,
-            exec: false,
+            start: 0,
+            renamed: false,
         }
+    }
+
+    /// A process named `name` that started at `start`.
+    fn started(tgid: u32, name: &str, start: u64) -> Birth {
+        let mut bytes = [0; 16];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Birth {
+            name: Some(bytes),
+            start,
+            ..birth(tgid)
+        }
+    }
+
+    /// A TGID taken by a later process while one worker still holds the
+    /// first: that worker's records of it keep going to the first one's
+    /// group until it ends it; the other worker's go to the new one's.
+    #[test]
+    fn a_reused_tgid_never_merges_two_processes() {
+        let (apps, _) = AppsGroups::parse(
+            std::path::Path::new("apps_groups.conf"),
+            b"first: first-app\nsecond: second-app\n",
+        );
+        let mut grouping = Grouping::new(apps, None);
+        let tgid = 4_000_002;
+        let (vfs, shm) = (ThreadName::Vfs, ThreadName::Shm);
+        let group = |g: &mut Grouping, thread| g.target(thread, tgid).unwrap().group;
+        for thread in [vfs, shm] {
+            grouping
+                .born(thread, 8, started(tgid, "first-app", 100))
+                .unwrap();
+        }
+        assert_eq!(group(&mut grouping, vfs), 0);
+        // vfs ends the first and sees the second; shm has not yet.
+        grouping.ended(vfs, tgid, Instant::now());
+        grouping
+            .born(vfs, 8, started(tgid, "second-app", 200))
+            .unwrap();
+        assert_eq!(group(&mut grouping, vfs), 1);
+        assert_eq!(group(&mut grouping, shm), 0, "shm still reads the first");
+        assert_eq!((grouping.held(vfs), grouping.held(shm)), (1, 1));
+        // shm ends the first, then holds the second.
+        grouping.ended(shm, tgid, Instant::now());
+        grouping
+            .born(shm, 8, started(tgid, "second-app", 200))
+            .unwrap();
+        assert_eq!(group(&mut grouping, shm), 1);
+        assert!(grouping.reused.is_empty());
+        assert_eq!((grouping.held(vfs), grouping.held(shm)), (1, 1));
     }
 
     #[test]

@@ -436,7 +436,6 @@ mod tests {
     use super::*;
     use crate::charts::{samples, Dim};
 
-
     #[test]
     fn writes_the_originals_lines() {
         let process = registry::find(conf::ThreadName::Process).unwrap();

@@ -8,7 +8,9 @@
 //! (raw libc calls, no stdio). Every count below is for this process and its
 //! descendants; scenarios do not add to each other's counts (sync makes no
 //! process, process no sync call).
-//! `oom` allocates until killed: it never reaches the stop.
+//! `oom` allocates until killed: it never reaches the stop. `pause` stops
+//! the process with SIGSTOP (a test looks, then continues it);
+//! `rename=NAME` renames it with `prctl(PR_SET_NAME)`, without exec.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -38,6 +40,11 @@ fn main() {
                 "mount" => mount(n),
                 "shm" => Box::new(move || shm(n)),
                 "oom" => Box::new(move || oom(n)),
+                "pause" => Box::new(|| raise(Signal::SIGSTOP).unwrap()),
+                other if other.starts_with("rename=") => {
+                    let name = c(&other["rename=".len()..]);
+                    Box::new(move || rename(&name))
+                }
                 other => {
                     eprintln!("unknown scenario {other}");
                     std::process::exit(2);
@@ -104,6 +111,14 @@ fn mount_tmpfs(source: Option<&str>, target: &str, fstype: Option<&str>, flags: 
         )
     };
     ok("mount", ret.into());
+}
+
+/// The process's new name, as `prctl(PR_SET_NAME)` gives it (its leader's
+/// name: the one `/proc/PID/stat` shows).
+fn rename(name: &CString) {
+    // SAFETY: a NUL-terminated name; the kernel copies at most 15 bytes.
+    let ret = unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    ok("prctl(PR_SET_NAME)", ret.into());
 }
 
 /// N processes and N threads started and ended, and N failed process and N

@@ -309,7 +309,6 @@ mod tests {
             .collect()
     }
 
-
     fn settings(transport: Transport, port: u16, mtu: u32) -> StatsdSettings {
         StatsdSettings {
             destination: StatsdDestination {
