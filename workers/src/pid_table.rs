@@ -5,6 +5,7 @@
 //! after which the entry is deleted. The worker does no grouping: the
 //! supervisor does (DESIGN.md, "Data path").
 
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -175,11 +176,11 @@ impl PidTable {
                 pass.queue.push_back(Message::Exit { tgid });
                 replaced.sent.remove(&tgid);
             }
-            if !replaced.sent.contains_key(&tgid) {
+            if let Entry::Vacant(slot) = replaced.sent.entry(tgid) {
                 match table.sent.remove(&tgid) {
                     // Passed on from the table so far.
                     Some(sent) if sent.start == extra.start => {
-                        replaced.sent.insert(tgid, sent);
+                        slot.insert(sent);
                     }
                     // The table's process is a later one, passed on
                     // already: this one was given up for lost.
