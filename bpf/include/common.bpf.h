@@ -80,7 +80,10 @@ static __always_inline bool current_wanted(void)
 	return !filter_tgid || tgid_wanted(bpf_get_current_pid_tgid() >> 32);
 }
 
-/* A tracked parent's new process is tracked from its birth on. */
+/* A tracked parent's new process is tracked from its birth on; any other
+ * new process is not, even when its TGID is still in the set: a tracked
+ * process leaves it when its leader is freed, an RCU callback that lazy RCU
+ * can hold back for seconds after the TGID was handed out again. */
 static __always_inline void filter_on_fork_of(__u32 parent_tgid, struct task_struct *child)
 {
 	__u32 child_tgid;
@@ -89,8 +92,12 @@ static __always_inline void filter_on_fork_of(__u32 parent_tgid, struct task_str
 	if (!filter_tgid)
 		return;
 	child_tgid = BPF_CORE_READ(child, tgid);
-	if (child_tgid != parent_tgid && tgid_wanted(parent_tgid))
+	if (child_tgid == parent_tgid)
+		return;
+	if (tgid_wanted(parent_tgid))
 		bpf_map_update_elem(&tracked_tgids, &child_tgid, &yes, BPF_ANY);
+	else
+		bpf_map_delete_elem(&tracked_tgids, &child_tgid);
 }
 
 static __always_inline void filter_on_fork(struct task_struct *parent, struct task_struct *child)
@@ -250,8 +257,9 @@ enum tgid_stat {
 #define TGID_COMM_BYTES 16
 
 /* What a process's entry holds after its counters: its cgroup in the
- * unified hierarchy and its parent, as the kernel had them when the entry
- * was made (or at its last exec); its leader's start time (a later process
+ * unified hierarchy, its cgroup in the first v1 hierarchy Netdata reads
+ * and that hierarchy's id (0 without one), and its parent, as the kernel
+ * had them when the entry was made (or at its last exec); its leader's start time (a later process
  * with the same TGID has another); its new names since the entry was made
  * (an exec, or its leader renamed by prctl(PR_SET_NAME) or /proc/PID/comm);
  * whether its last task exited; and its name, kept current (so that a
@@ -259,16 +267,60 @@ enum tgid_stat {
  * had). bpf::tgid_extra. */
 struct tgid_extra {
 	__u64 cgroup;
+	__u64 v1_cgroup;
 	__u64 start;
 	__u32 parent;
 	__u32 renames;
 	__u32 ended;
 	char comm[TGID_COMM_BYTES];
-	/* Named: user space reads the struct as plain bytes, padding included. */
-	__u32 padding;
+	__u32 v1_hierarchy;
 };
 
 #define EEXIST 17
+
+/* The id of `cset`'s cgroup for controller `controller` (an enum
+ * cgroup_subsys_id value, -1: not in this kernel), and its hierarchy's, if
+ * that is a v1 hierarchy (the unified one is hierarchy 0). */
+static __always_inline __u64 cgroup_in_v1(struct css_set *cset, int controller, __u32 *hierarchy)
+{
+	struct cgroup_subsys_state *css = NULL;
+	struct cgroup *cgroup;
+
+	if (controller < 0)
+		return 0;
+	bpf_core_read(&css, sizeof(css), &cset->subsys[controller]);
+	cgroup = BPF_CORE_READ(css, cgroup);
+	*hierarchy = BPF_CORE_READ(cgroup, root, hierarchy_id);
+	return cgroup && *hierarchy ? BPF_CORE_READ(cgroup, kn, id) : 0;
+}
+
+#define CONTROLLER(name)                                                          \
+	(bpf_core_enum_value_exists(enum cgroup_subsys_id, name##_cgrp_id)        \
+		 ? (int)bpf_core_enum_value(enum cgroup_subsys_id, name##_cgrp_id) \
+		 : -1)
+
+/* The cgroup of `task` in the first v1 hierarchy Netdata reads (the first
+ * of cpuacct, cpuset, blkio, memory and devices on one), and that
+ * hierarchy's id: on hybrid hosts Docker's cgroupfs driver makes a
+ * container's cgroups in the v1 hierarchies only (the same path in each),
+ * which the unified one does not name. 0 on pure cgroup v2. */
+static __always_inline __u64 v1_cgroup(struct task_struct *task, __u32 *hierarchy)
+{
+	struct css_set *cset = BPF_CORE_READ(task, cgroups);
+	__u64 id;
+
+	*hierarchy = 0;
+	if (!cset)
+		return 0;
+	if ((id = cgroup_in_v1(cset, CONTROLLER(cpuacct), hierarchy)) ||
+	    (id = cgroup_in_v1(cset, CONTROLLER(cpuset), hierarchy)) ||
+	    (id = cgroup_in_v1(cset, CONTROLLER(io), hierarchy)) ||
+	    (id = cgroup_in_v1(cset, CONTROLLER(memory), hierarchy)) ||
+	    (id = cgroup_in_v1(cset, CONTROLLER(devices), hierarchy)))
+		return id;
+	*hierarchy = 0;
+	return 0;
+}
 
 /* `task` may be NULL (nothing known then). */
 static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct task_struct *task)
@@ -276,6 +328,7 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 
 	extra->cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	extra->v1_cgroup = v1_cgroup(task, &extra->v1_hierarchy);
 	extra->start = BPF_CORE_READ(leader, start_time);
 	extra->parent = BPF_CORE_READ(task, real_parent, tgid);
 	if (leader)
@@ -412,6 +465,7 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 		if (!values || values->extra.ended)                                    \
 			return;                                                        \
 		values->extra.cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id); \
+		values->extra.v1_cgroup = v1_cgroup(task, &values->extra.v1_hierarchy); \
 		bpf_core_read_str(&values->extra.comm, TGID_COMM_BYTES, &task->comm);  \
 		__sync_fetch_and_add(&values->extra.renames, 1);                       \
 	}                                                                              \

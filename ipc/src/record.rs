@@ -56,8 +56,8 @@ pub const PROCESS_NAME_PARTS: u32 = 2;
 pub const KEY_NAME_PARTS: u32 = 8;
 
 /// A record, decoded. The per-process messages carry a process (thread
-/// group id); a worker sends a process's `ProcessName` and `ProcessStart`
-/// records, then its `Born`, before its deltas, and `Exit` after its last ones; a key's
+/// group id); a worker sends a process's `ProcessName`, `ProcessStart` and
+/// `V1Cgroup` records, then its `Born`, before its deltas, and `Exit` after its last ones; a key's
 /// `KeyName` parts before or with its first counters (DESIGN.md, "Data
 /// path").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,10 @@ pub enum Message {
     /// When process `tgid` started (its leader's start time, kernel
     /// nanoseconds): a later process with the same TGID has another.
     ProcessStart { tgid: u32, start: u64 },
+    /// Process `tgid`'s cgroup id in the first v1 hierarchy Netdata
+    /// reads, and that hierarchy's kernel id (hybrid hosts; sent when
+    /// there is one).
+    V1Cgroup { tgid: u32, hierarchy: u32, id: u64 },
     /// `events` more of per-process counter `counter` of process `tgid`
     /// since the last record of that counter: a delta, sent once.
     Delta {
@@ -152,6 +156,7 @@ const EXIT: u32 = 7;
 const TABLE_STAT: u32 = 8;
 const KEY_NAME: u32 = 9;
 const PROCESS_START: u32 = 10;
+const V1_CGROUP: u32 = 11;
 
 fn tgid(kind: &'static str, key: u64) -> Result<u32, RecordError> {
     if key == 0 || key > u64::from(PID_MAX_LIMIT) {
@@ -218,6 +223,11 @@ impl TryFrom<Record> for Message {
                     index: r.index,
                 })
             }
+            V1_CGROUP => Message::V1Cgroup {
+                tgid: tgid("v1 cgroup", r.key)?,
+                hierarchy: r.index,
+                id: r.value,
+            },
             PROCESS_START => Message::ProcessStart {
                 tgid: tgid("start", r.key)?,
                 start: r.value,
@@ -272,6 +282,11 @@ impl From<Message> for Record {
                 record(PROCESS_NAME, part, tgid.into(), u64::from_ne_bytes(bytes))
             }
             Message::ProcessStart { tgid, start } => record(PROCESS_START, 0, tgid.into(), start),
+            Message::V1Cgroup {
+                tgid,
+                hierarchy,
+                id,
+            } => record(V1_CGROUP, hierarchy, tgid.into(), id),
             Message::Delta {
                 tgid,
                 counter,
@@ -308,7 +323,7 @@ mod tests {
         /// back to the same record, or it is refused.
         #[test]
         fn decoding_is_exact_or_refuses(
-            kind in 0u32..12,
+            kind in 0u32..13,
             index in prop_oneof![0u32..10, any::<u32>()],
             key in prop_oneof![Just(0u64), 1u64..=u64::from(PID_MAX_LIMIT), any::<u64>()],
             value in any::<u64>(),

@@ -10,7 +10,7 @@ use ipc::tgid::TgidSet;
 use ipc::{Garbled, Message, RingReader, TableStat, FRAME_CONTINUATION, KEY_LIMIT};
 use workers::Thread;
 
-use crate::grouping::{Birth, Grouping, Target};
+use crate::grouping::{Birth, Grouping, Target, V1Cgroup};
 
 /// Statistics of a per-process table.
 pub const STATS: usize = TableStat::ALL.len();
@@ -170,6 +170,7 @@ struct Coming {
     tgid: u32,
     name: Option<[u8; 16]>,
     start: u64,
+    v1_cgroup: Option<V1Cgroup>,
 }
 
 impl Coming {
@@ -357,6 +358,7 @@ impl Totals {
             Message::Born { .. } => "born",
             Message::ProcessName { .. } => "process name",
             Message::ProcessStart { .. } => "process start",
+            Message::V1Cgroup { .. } => "v1 cgroup",
             Message::Delta { .. } => "delta",
             Message::Exit { .. } => "exit",
             _ => "table statistic",
@@ -461,6 +463,16 @@ impl Totals {
                     Coming::of(&mut self.coming, tgid).start = start;
                 }
                 (
+                    Message::V1Cgroup {
+                        tgid,
+                        hierarchy,
+                        id,
+                    },
+                    _,
+                ) => {
+                    Coming::of(&mut self.coming, tgid).v1_cgroup = Some(V1Cgroup { hierarchy, id });
+                }
+                (
                     Message::Born {
                         tgid,
                         parent,
@@ -477,6 +489,7 @@ impl Totals {
                         cgroup,
                         name: coming.and_then(|c| c.name),
                         start: coming.map_or(0, |c| c.start),
+                        v1_cgroup: coming.and_then(|c| c.v1_cgroup),
                         renamed,
                     };
                     context

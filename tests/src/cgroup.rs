@@ -175,8 +175,7 @@ impl TestCgroup {
             }
         };
         if v1.is_some() {
-            cgroup.write("memory.limit_in_bytes", &bytes.to_string());
-            cgroup.write("memory.swappiness", "0");
+            cgroup.limit_v1(bytes);
         } else {
             cgroup.write("memory.max", &bytes.to_string());
             // Only where the kernel accounts swap.
@@ -185,6 +184,30 @@ impl TestCgroup {
             }
         }
         cgroup
+    }
+
+    /// A cgroup `id` limited to `bytes`, without swap, in the v1
+    /// hierarchies only (the memory one first), as Docker's cgroupfs driver
+    /// makes a container's on a hybrid host: the unified hierarchy does not
+    /// have it. `None` without a v1 memory hierarchy (pure cgroup v2).
+    pub fn memory_limited_v1_only(id: &str, bytes: u64) -> Option<TestCgroup> {
+        let memory = v1_mount("memory").filter(|_| !pure_v2())?;
+        let mut roots = vec![memory];
+        // Not cpuset: a cpuset cgroup takes no process before its CPUs and
+        // memory nodes are set.
+        for controller in ["cpuacct", "blkio", "devices"] {
+            if let Some(mount) = v1_mount(controller).filter(|m| !roots.contains(m)) {
+                roots.push(mount);
+            }
+        }
+        let cgroup = TestCgroup::create_in(&roots, id);
+        cgroup.limit_v1(bytes);
+        Some(cgroup)
+    }
+
+    fn limit_v1(&self, bytes: u64) {
+        self.write("memory.limit_in_bytes", &bytes.to_string());
+        self.write("memory.swappiness", "0");
     }
 
     /// Writes a control file of the first hierarchy.

@@ -29,3 +29,23 @@ pub fn sync_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
         ("mem.file_segment", "sync_file_range", n),
     ]
 }
+
+/// What the `process,shm` workload of `n` makes on the per-process charts
+/// (`apps.<id>`, `cgroup_<name>.<id>`, `services.<id>`), started after
+/// the collector: chart id after its type, events, whether only return
+/// mode draws the chart.
+pub fn process_shm_per_process(n: i64) -> Vec<(&'static str, i64, bool)> {
+    vec![
+        ("process_create", n, false),
+        ("thread_create", n, false),
+        // n children, n threads and the workload itself.
+        ("task_exit", 2 * n + 1, false),
+        ("task_close", 2 * n + 1, false),
+        // n failed process and n failed thread creations.
+        ("task_error", 2 * n, true),
+        ("shmget_call", n, false),
+        ("shmat_call", n, false),
+        ("shmdt_call", n, false),
+        ("shmctl_call", n, false),
+    ]
+}

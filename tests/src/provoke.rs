@@ -111,6 +111,12 @@ pub fn oom_cgroup_at(id: &str) -> TestCgroup {
     TestCgroup::memory_limited_at(id, OOM_LIMIT)
 }
 
+/// [`oom_cgroup`] at `id` in the v1 memory hierarchy only
+/// ([`TestCgroup::memory_limited_v1_only`]).
+pub fn oom_cgroup_v1_only(id: &str) -> Option<TestCgroup> {
+    TestCgroup::memory_limited_v1_only(id, OOM_LIMIT)
+}
+
 const OOM_LIMIT: u64 = 32 << 20;
 
 /// One OOM kill: a workload (with process name `comm`, when given) in

@@ -11,8 +11,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
-use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_kill};
-use tests::{require_root, Collector, Workload};
+use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_cgroup_v1_only, oom_kill};
+use tests::{cannot_run, require_root, Collector, Workload};
 
 const N: i64 = 10;
 
@@ -541,11 +541,14 @@ fn services_return_mode() {
 
 /// The oomkill thread, running (it has no chart until a kill).
 fn start_oomkill(tag: &str, global: &str, return_mode: bool) -> Collector {
+    start_oomkill_with(&config(tag, global), return_mode)
+}
+
+fn start_oomkill_with(files: &[(&'static str, String)], return_mode: bool) -> Collector {
     let mut args = vec!["--update-every", "1", "--oomkill"];
     if return_mode {
         args.push("--return");
     }
-    let files = config(tag, global);
     let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
     let collector = Collector::start(&args, &files);
     collector.wait_running("oomkill");
@@ -883,4 +886,37 @@ fn a_reused_pid_return_mode() {
     if require_root("a reused PID, return mode") {
         a_reused_pid_never_merges_two_processes("pr2", true);
     }
+}
+
+/// An OOM kill in a cgroup that exists only in the v1 hierarchies
+/// (Docker's cgroupfs driver on a hybrid host): the unified hierarchy has
+/// the victim where its parent is, so only the kernel's cgroup of the
+/// victim in the first v1 hierarchy (the same path as the memory cgroup it
+/// was charged to) names the cgroup; the kill is counted there, though the
+/// victim is gone before anybody looks.
+#[test]
+fn oomkill_in_a_v1_only_memory_cgroup() {
+    if !require_root("oomkill in a v1-only memory cgroup") {
+        return;
+    }
+    let tag = "o1";
+    let id = format!("/ebpf-test-{}{tag}", std::process::id());
+    let Some(mut cgroup) = oom_cgroup_v1_only(&id) else {
+        cannot_run("oomkill in a v1-only memory cgroup: no v1 memory hierarchy (pure cgroup v2)");
+        return;
+    };
+    // One scan, at the start: the victim, born later, is in none.
+    let collector = start_oomkill_with(&config_scanning(tag, "cgroups = yes", 60), false);
+    let chart = format!("{}.oomkills", cgroup.chart_type());
+    assert!(
+        collector.wait_until(Duration::from_secs(10), |s| s.chart(&chart).is_some()),
+        "no {chart}; stderr:\n{}",
+        collector.stderr()
+    );
+    oom_kill(&cgroup, Some(&comm(tag)));
+    collector.assert_totals(&[(&chart, "oomkill", 1), ("apps.oomkills", &group(tag), 1)]);
+    cgroup.remove();
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    tests::assert_netdata_keeps_everything(&stream);
 }

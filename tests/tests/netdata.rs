@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use conf::ThreadName;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tests::expected::{process_totals, sync_totals};
+use tests::block::LoopDevice;
+use tests::cgroup::{own_path, TestCgroup};
+use tests::expected::{process_shm_per_process, process_totals, sync_totals};
 use tests::netdata_host::{close_enough, require_netdata, statsd_chart, NetdataHost};
 use tests::protocol::Stream;
 use tests::{collector_bin, require_root, Collector, TempDir, Workload};
@@ -399,4 +401,131 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
     drop(over_tcp);
     let (status, _) = collector.terminate();
     assert!(status.success());
+}
+
+/// The name of the dimension a `cgroup_<name>.<id>` chart has.
+fn cgroup_dim_name(id: &str) -> &'static str {
+    registry::all()
+        .iter()
+        .filter_map(|t| t.per_process.as_ref())
+        .flat_map(|p| p.charts)
+        .find(|c| c.cgroup.0.id == id)
+        .unwrap_or_else(|| panic!("no per-process chart {id}"))
+        .cgroup
+        .1
+         .1
+}
+
+/// What appears while the plugin runs, under Netdata: the first process of
+/// an apps group, a cgroup made after the plugin started (its next scan a
+/// minute away), a new systemd service, each making a burst and exiting
+/// within a second, and a disk's first requests. Netdata stores neither a
+/// new chart's first collection nor a new dimension's first value, and
+/// interpolates collections onto whole seconds; every one of these is
+/// born at zero and every chart is collected once a second at the half
+/// second, so what Netdata stores of each, summed over the run, is the
+/// events exactly (to its 7 significant digits, `close_enough`): its
+/// interpolation only moves part of a value to the neighbouring second,
+/// and the sum is whole once a second without events was stored, which
+/// `assert_sum` waits for.
+fn netdata_stores_every_newcomers_burst(tag: &str, return_mode: bool) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 10;
+    let comm = |what: &str| format!("wl{}{tag}{what}", std::process::id());
+    let group = format!("ebpftest-{tag}");
+    let config = TempDir::new("netdata-newcomers");
+    config.write(
+        "ebpf.d.conf",
+        "[global]\napps = yes\ncgroups = yes\n[cgroups]\ncheck for new cgroups every = 60\n",
+    );
+    config.write(
+        "apps_groups.conf",
+        &format!("nothing: no-such-process*\n{group}: {}\n", comm("g")),
+    );
+    let mut device = LoopDevice::create(1 << 20);
+    device.settle();
+    let plugins = TempDir::new("netdata-plugins");
+    let plugin = plugins.0.join("ebpf-collector.plugin");
+    std::fs::copy(collector_bin(), &plugin).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut options = format!("--process --shm --disk --config-dir {}", config.0.display());
+    if return_mode {
+        options.push_str(" --return");
+    }
+    let netdata = NetdataHost::start(
+        &plugins.0,
+        &format!("[plugin:ebpf-collector]\n    command options = {options}\n"),
+    );
+    for chart in ["system.process_thread", "system.shared_memory_calls"] {
+        assert!(
+            netdata.wait_chart(chart, Duration::from_secs(60)),
+            "{chart} has no data in netdata; its log:\n{}",
+            netdata.log()
+        );
+    }
+
+    let cgroup = TestCgroup::create(&format!(
+        "{}/ebpf-test-{}{tag}",
+        own_path(None).trim_end_matches('/'),
+        std::process::id()
+    ));
+    let service = format!("ebpf-test-{}{tag}", std::process::id());
+    let service_cgroup = TestCgroup::create(&format!("/system.slice/{service}.service"));
+    Workload::spawn_named("process,shm", n as usize, Some(&comm("g"))).run();
+    Workload::spawn_in("process,shm", n as usize, Some(&comm("c")), &cgroup.dirs).run();
+    Workload::spawn_in(
+        "process,shm",
+        n as usize,
+        Some(&comm("s")),
+        &service_cgroup.dirs,
+    )
+    .run();
+    let (writes, reads) = (12, 12);
+    device.direct_io(writes, reads);
+
+    for (id, events, return_only) in process_shm_per_process(n) {
+        if return_only && !return_mode {
+            continue;
+        }
+        assert_sum(&netdata, &format!("apps.{id}"), &group, events);
+        let chart = format!("{}.{id}", cgroup.chart_type());
+        assert_sum(&netdata, &chart, cgroup_dim_name(id), events);
+        assert_sum(&netdata, &format!("services.{id}"), &service, events);
+    }
+    let disk = format!("disk_latency_io.{}", device.name());
+    let requests = (writes + reads) as f64;
+    let all_buckets = |nd: &NetdataHost| -> f64 {
+        nd.series(&disk, WINDOW)
+            .iter()
+            .flat_map(|row| row.values.iter().filter_map(|(_, v)| *v))
+            .sum()
+    };
+    let whole = netdata.wait_until(Duration::from_secs(20), |nd| {
+        close_enough(all_buckets(nd), requests)
+    });
+    assert!(
+        whole,
+        "{disk}: netdata has {} of {requests} requests: {:?}",
+        all_buckets(&netdata),
+        netdata.series(&disk, 60)
+    );
+    device.detach();
+}
+
+#[test]
+fn netdata_stores_every_newcomers_burst_entry_mode() {
+    if require_root("netdata, newcomers, entry mode")
+        && require_netdata("netdata, newcomers, entry mode")
+    {
+        netdata_stores_every_newcomers_burst("ne", false);
+    }
+}
+
+#[test]
+fn netdata_stores_every_newcomers_burst_return_mode() {
+    if require_root("netdata, newcomers, return mode")
+        && require_netdata("netdata, newcomers, return mode")
+    {
+        netdata_stores_every_newcomers_burst("nr", true);
+    }
 }

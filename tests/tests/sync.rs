@@ -79,3 +79,27 @@ fn syscalls_disabled_in_sync_conf_are_neither_traced_nor_drawn() {
     assert_eq!(stream.chart("mem.sync").unwrap().dim_order, ["sync"]);
     collector.terminate();
 }
+
+/// `--pid` follows the process and its children, and nothing else: an
+/// untracked process that gets the PID again at once (the tracked one
+/// leaves the set when its leader is freed, an RCU callback that can come
+/// seconds later) is not counted.
+#[test]
+fn a_pid_used_again_by_another_process_is_not_followed() {
+    if !require_root("sync, PID used again") {
+        return;
+    }
+    let tracked = Workload::spawn("sync", N as usize);
+    let pid = tracked.pid();
+    let collector = Collector::start(
+        &["--sync", "--update-every", "1", "--pid", &pid.to_string()],
+        &[],
+    );
+    collector.wait_attached("mem.file_segment");
+    tracked.run();
+    // This test's child, not the tracked process's.
+    let stranger = Workload::spawn_as(pid, || Workload::spawn("sync", N as usize));
+    stranger.run();
+    collector.assert_totals(&sync_totals(N));
+    collector.terminate();
+}

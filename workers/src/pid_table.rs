@@ -27,6 +27,8 @@ use crate::per_process::PerProcess;
 struct TgidExtra {
     /// Its cgroup id (directory inode) in the unified hierarchy.
     cgroup: u64,
+    /// Its cgroup id in the first v1 hierarchy Netdata reads (0: none).
+    v1_cgroup: u64,
     /// Its leader's start time (kernel nanoseconds).
     start: u64,
     /// Its parent's TGID.
@@ -37,17 +39,19 @@ struct TgidExtra {
     ended: u32,
     /// Its name, NUL-padded.
     comm: [u8; 16],
-    padding: u32,
+    /// The kernel's id of `v1_cgroup`'s hierarchy.
+    v1_hierarchy: u32,
 }
 const _: () = {
     assert!(std::mem::size_of::<TgidExtra>() == tgid_extra::SIZE);
     assert!(std::mem::offset_of!(TgidExtra, cgroup) == tgid_extra::CGROUP);
+    assert!(std::mem::offset_of!(TgidExtra, v1_cgroup) == tgid_extra::V1_CGROUP);
     assert!(std::mem::offset_of!(TgidExtra, start) == tgid_extra::START);
     assert!(std::mem::offset_of!(TgidExtra, parent) == tgid_extra::PARENT);
     assert!(std::mem::offset_of!(TgidExtra, renames) == tgid_extra::RENAMES);
     assert!(std::mem::offset_of!(TgidExtra, ended) == tgid_extra::ENDED);
     assert!(std::mem::offset_of!(TgidExtra, comm) == tgid_extra::COMM);
-    assert!(std::mem::offset_of!(TgidExtra, padding) == tgid_extra::PADDING);
+    assert!(std::mem::offset_of!(TgidExtra, v1_hierarchy) == tgid_extra::V1_HIERARCHY);
     assert!(tgid_stat::COUNT as usize == TableStat::ALL.len());
 };
 
@@ -318,6 +322,13 @@ impl Pass<'_> {
                 tgid,
                 start: extra.start,
             });
+            if extra.v1_cgroup != 0 {
+                self.queue.push_back(Message::V1Cgroup {
+                    tgid,
+                    hierarchy: extra.v1_hierarchy,
+                    id: extra.v1_cgroup,
+                });
+            }
             self.queue.push_back(Message::Born {
                 tgid,
                 parent: extra.parent,

@@ -29,6 +29,24 @@ const V1_CONTROLLERS: [&str; 5] = ["cpuacct", "cpuset", "blkio", "memory", "devi
 /// new scan, at most this often.
 const RESCAN_MIN: Duration = Duration::from_secs(1);
 
+/// The hierarchies whose kernel cgroup ids a worker passes on.
+#[derive(Debug, Clone, Copy)]
+enum Hierarchy {
+    Unified,
+    /// A v1 hierarchy, by the kernel's id of it.
+    V1(u32),
+}
+
+/// A process's cgroup in the first v1 hierarchy Netdata reads, as the
+/// kernel passed it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V1Cgroup {
+    /// The kernel's id of the hierarchy (`/proc/cgroups`).
+    pub hierarchy: u32,
+    /// The cgroup's directory inode there.
+    pub id: u64,
+}
+
 /// A monitored cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup {
@@ -72,6 +90,11 @@ pub struct Cgroups {
     /// Unified-hierarchy cgroup id (directory inode) → serial, `None` for a
     /// cgroup that is not monitored.
     by_inode: HashMap<u64, Option<u32>>,
+    /// The same for the v1 hierarchies, by (kernel hierarchy id, inode).
+    by_v1_inode: HashMap<(u32, u64), Option<u32>>,
+    /// The kernel's ids of the v1 hierarchies in the layout, with their
+    /// position there.
+    v1_ids: Vec<(u32, usize)>,
     /// Process → serial, from the `cgroup.procs` files at the last scan.
     members: HashMap<u32, u32>,
     next_serial: u32,
@@ -87,7 +110,12 @@ impl Cgroups {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
         let layout = layout(&mounts, settings.use_unified)?;
         info!("cgroups: {layout:?}");
-        Some(Cgroups::with_layout(layout, settings))
+        let mut cgroups = Cgroups::with_layout(layout, settings);
+        if let Layout::V1 { hierarchies, .. } = &cgroups.layout {
+            let table = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+            cgroups.v1_ids = hierarchy_ids(&table, hierarchies);
+        }
+        Some(cgroups)
     }
 
     pub fn with_layout(layout: Layout, settings: &CgroupSettings) -> Cgroups {
@@ -100,6 +128,8 @@ impl Cgroups {
             check_every: Duration::from_secs(settings.check_every.into()),
             cgroups: Vec::new(),
             by_inode: HashMap::new(),
+            by_v1_inode: HashMap::new(),
+            v1_ids: Vec::new(),
             members: HashMap::new(),
             next_serial: 1,
             next_scan: Instant::now(),
@@ -134,10 +164,21 @@ impl Cgroups {
 
     /// The monitored cgroup of a process (`Some(None)`: its cgroup is known
     /// and not monitored; `None`: unknown, e.g. a process already gone):
-    /// by the kernel's cgroup id, by the last scan's `cgroup.procs`, or by
+    /// by the kernel's cgroup ids (its cgroup in the first v1 hierarchy,
+    /// then its unified one), by the last scan's `cgroup.procs`, or by
     /// `/proc/PID/cgroup`.
-    pub fn of_process(&mut self, pid: u32, unified: u64) -> Option<Option<u32>> {
-        if let Some(found) = self.by_id(unified) {
+    pub fn of_process(
+        &mut self,
+        pid: u32,
+        unified: u64,
+        v1: Option<V1Cgroup>,
+    ) -> Option<Option<u32>> {
+        if let Some(v1) = v1 {
+            if let Some(Some(serial)) = self.by_id(Hierarchy::V1(v1.hierarchy), v1.id) {
+                return Some(Some(serial));
+            }
+        }
+        if let Some(found) = self.by_id(Hierarchy::Unified, unified) {
             return Some(found);
         }
         if let Some(&serial) = self.members.get(&pid) {
@@ -151,23 +192,27 @@ impl Cgroups {
         Some(found)
     }
 
-    /// The cgroup the kernel's id (the directory inode in the unified
-    /// hierarchy) names, if it settles it.
-    fn by_id(&mut self, unified: u64) -> Option<Option<u32>> {
-        if unified == 0 {
+    /// The cgroup a kernel id (a directory inode of `hierarchy`) names, if
+    /// it settles it.
+    fn by_id(&mut self, hierarchy: Hierarchy, id: u64) -> Option<Option<u32>> {
+        if id == 0 {
             return None;
         }
-        match (self.by_inode.get(&unified).copied(), &self.layout) {
+        let known = match hierarchy {
+            Hierarchy::Unified => self.by_inode.get(&id),
+            Hierarchy::V1(hierarchy) => self.by_v1_inode.get(&(hierarchy, id)),
+        };
+        match (known.copied(), &self.layout) {
             (Some(Some(serial)), _) => Some(Some(serial)),
             (Some(None), Layout::Unified(_)) => Some(None),
             // Hybrid: a cgroup only in the v1 hierarchies (Docker's
-            // cgroupfs driver makes those) is found through /proc.
+            // cgroupfs driver makes those) is found another way.
             (Some(None), Layout::V1 { .. }) => None,
             (None, _) => {
                 // A cgroup made since the last scan: found by its id at
                 // once, so that a burst in it before the next scan counts.
-                if self.discover(unified) {
-                    self.by_id(unified)
+                if self.discover(hierarchy, id) {
+                    self.by_id(hierarchy, id)
                 } else {
                     self.rescan_soon();
                     None
@@ -176,32 +221,41 @@ impl Cgroups {
         }
     }
 
-    /// Learns the cgroup whose unified-hierarchy id is `unified`, made
-    /// since the last scan, as a scan would (monitored or not); false when
-    /// it cannot be found (e.g. it is gone already). The kernel opens a
-    /// cgroup directory by its id as a file handle: no walk is needed.
-    fn discover(&mut self, unified: u64) -> bool {
-        let (root, v1) = match &self.layout {
-            Layout::Unified(root) => (root, None),
-            Layout::V1 {
-                unified: Some(root),
-                hierarchies,
-            } => (root, Some(hierarchies)),
-            Layout::V1 { unified: None, .. } => return false,
+    /// Learns the cgroup whose kernel id in `hierarchy` is `id`, made since
+    /// the last scan, as a scan would (monitored or not); false when it
+    /// cannot be found (e.g. it is gone already). The kernel opens a cgroup
+    /// directory by its id as a file handle: no walk is needed.
+    fn discover(&mut self, hierarchy: Hierarchy, id: u64) -> bool {
+        let (root, v1) = match (&self.layout, hierarchy) {
+            (Layout::Unified(root), Hierarchy::Unified) => (root, None),
+            (
+                Layout::V1 {
+                    unified: Some(root),
+                    hierarchies,
+                },
+                Hierarchy::Unified,
+            ) => (root, Some(hierarchies)),
+            (Layout::V1 { hierarchies, .. }, Hierarchy::V1(hierarchy)) => {
+                let index = self.v1_ids.iter().find(|(id, _)| *id == hierarchy);
+                match index.and_then(|(_, index)| hierarchies.get(*index)) {
+                    Some((_, root)) => (root, Some(hierarchies)),
+                    None => return false,
+                }
+            }
+            _ => return false,
         };
-        let Some(dir) = open_by_id(root, unified) else {
+        let Some(dir) = open_by_id(root, id) else {
             return false;
         };
         let Some(relative) = dir.strip_prefix(root).ok().and_then(|r| r.to_str()) else {
             return false;
         };
         let relative = Path::new(relative);
-        let id = format!("/{}", relative.display());
+        let path = format!("/{}", relative.display());
         let reachable = relative.ancestors().skip(1).all(|parent| {
             self.search
                 .matches(&format!("/{}", parent.to_str().unwrap_or("")))
         });
-        let service = self.classify(&id).filter(|_| reachable);
         let dirs: Vec<(usize, PathBuf)> = match v1 {
             None => vec![(0, dir.clone())],
             // The v1 hierarchies are the ones scanned there.
@@ -212,16 +266,18 @@ impl Cgroups {
                 .filter(|(_, dir)| dir.is_dir())
                 .collect(),
         };
-        let serial = match service {
-            Some(service) if !dirs.is_empty() && self.cgroups.len() < self.max => {
+        let known = self.cgroups.iter().find(|c| c.id == path).map(|c| c.serial);
+        let serial = match (known, self.classify(&path).filter(|_| reachable)) {
+            (Some(serial), _) => Some(serial),
+            (None, Some(service)) if !dirs.is_empty() && self.cgroups.len() < self.max => {
                 let serial = self.next_serial;
                 self.next_serial += 1;
-                info!("cgroups: {id} appeared");
+                info!("cgroups: {path} appeared");
                 self.cgroups.push(Cgroup {
                     serial,
-                    chart_id: chart_id(&id),
+                    chart_id: chart_id(&path),
                     service,
-                    id,
+                    id: path,
                     dirs,
                 });
                 self.version += 1;
@@ -229,7 +285,10 @@ impl Cgroups {
             }
             _ => None,
         };
-        self.by_inode.insert(unified, serial);
+        match hierarchy {
+            Hierarchy::Unified => self.by_inode.insert(id, serial),
+            Hierarchy::V1(hierarchy) => self.by_v1_inode.insert((hierarchy, id), serial),
+        };
         true
     }
 
@@ -338,7 +397,17 @@ impl Cgroups {
                 map(&mirror)
             }
         };
+        let by_v1_inode = self
+            .v1_ids
+            .iter()
+            .flat_map(|&(hierarchy, index)| {
+                map(&inodes[index])
+                    .into_iter()
+                    .map(move |(inode, serial)| ((hierarchy, inode), serial))
+            })
+            .collect();
         self.by_inode = by_inode;
+        self.by_v1_inode = by_v1_inode;
         self.members = self.read_members(hierarchies.len());
     }
 
@@ -475,6 +544,21 @@ fn open_by_id(mount: &Path, id: u64) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
 }
 
+/// The kernel's id of each v1 hierarchy in `hierarchies` (`/proc/cgroups`:
+/// controller, hierarchy id, cgroups, enabled), with its position there.
+fn hierarchy_ids(table: &str, hierarchies: &[(&str, PathBuf)]) -> Vec<(u32, usize)> {
+    table
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (controller, id) = (fields.next()?, fields.next()?.parse().ok()?);
+            let index = hierarchies.iter().position(|(c, _)| *c == controller)?;
+            (id != 0).then_some((id, index))
+        })
+        .collect()
+}
+
 /// mountinfo escapes blanks and backslashes as octal.
 fn unescape(field: &str) -> String {
     let mut out = String::new();
@@ -560,6 +644,11 @@ mod tests {
         );
         assert_eq!(layout(PURE, Some(false)), None);
         assert_eq!(unescape("/a\\040b\\134c"), "/a b\\c");
+        let table = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t0\t1\t1\ncpu\t3\t9\t1\ncpuacct\t3\t9\t1\nmemory\t5\t80\t1\n";
+        let Some(Layout::V1 { hierarchies, .. }) = layout(HYBRID, None) else {
+            unreachable!()
+        };
+        assert_eq!(hierarchy_ids(table, &hierarchies), [(3, 0), (5, 1)]);
     }
 
     #[test]
@@ -620,12 +709,18 @@ mod tests {
         assert_eq!(cgroups.member(8), Some(mine));
         let inode = |dir: &str| std::fs::metadata(root.join(dir)).unwrap().ino();
         assert_eq!(
-            cgroups.of_process(9, 0),
+            cgroups.of_process(9, 0, None),
             Some(Some(cgroups.all()[2].serial))
         );
-        assert_eq!(cgroups.of_process(1234567, inode("mine")), Some(Some(mine)));
-        assert_eq!(cgroups.of_process(1234567, inode("user.slice")), Some(None));
-        assert_eq!(cgroups.of_process(1234567, 0), None);
+        assert_eq!(
+            cgroups.of_process(1234567, inode("mine"), None),
+            Some(Some(mine))
+        );
+        assert_eq!(
+            cgroups.of_process(1234567, inode("user.slice"), None),
+            Some(None)
+        );
+        assert_eq!(cgroups.of_process(1234567, 0, None), None);
         let version = cgroups.version;
         std::fs::remove_dir_all(root.join("docker")).unwrap();
         assert!(!cgroups.refresh(Instant::now()), "not due yet");

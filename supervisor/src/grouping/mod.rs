@@ -26,6 +26,7 @@ use ipc::alive;
 use ipc::tgid::TgidMap;
 
 use cgroups::Cgroups;
+pub use cgroups::V1Cgroup;
 
 /// How often processes nobody holds any more are forgotten.
 const SWEEP_PERIOD: Duration = Duration::from_secs(10);
@@ -55,6 +56,8 @@ struct Process {
     /// Its cgroup id in the unified hierarchy, as the kernel passed it on
     /// (0: unknown).
     cgroup: u64,
+    /// Its cgroup in the first v1 hierarchy, as the kernel passed it on.
+    v1_cgroup: Option<V1Cgroup>,
     /// The threads whose workers hold the process (bit = position in
     /// [`ThreadName::ALL`]).
     holders: u16,
@@ -69,6 +72,7 @@ impl Process {
             ppid: 0,
             name: String::new(),
             cgroup: 0,
+            v1_cgroup: None,
             holders: 0,
             ended: None,
         }
@@ -83,6 +87,8 @@ pub struct Birth {
     pub ppid: u32,
     /// Its cgroup id in the unified hierarchy (0: unknown).
     pub cgroup: u64,
+    /// Its cgroup in the first v1 hierarchy Netdata reads (hybrid hosts).
+    pub v1_cgroup: Option<V1Cgroup>,
     pub name: Option<[u8; 16]>,
     /// Its leader's start time (0: unknown).
     pub start: u64,
@@ -260,6 +266,9 @@ impl Grouping {
         }
         if birth.cgroup != 0 {
             process.cgroup = birth.cgroup;
+        }
+        if birth.v1_cgroup.is_some() {
+            process.v1_cgroup = birth.v1_cgroup;
         }
         let mut renamed = false;
         if let Some(name) = birth.name {
@@ -443,7 +452,7 @@ impl Grouping {
         let found = self
             .cgroups
             .as_mut()
-            .map(|cgroups| cgroups.of_process(tgid, known.cgroup));
+            .map(|cgroups| cgroups.of_process(tgid, known.cgroup, known.v1_cgroup));
         let cgroup = match found {
             None => None,
             Some(Some(found)) => found,
@@ -494,6 +503,7 @@ mod tests {
             tgid,
             ppid: 1,
             cgroup: 0,
+            v1_cgroup: None,
             name: None,
             start: 0,
             renamed: false,
