@@ -3,6 +3,20 @@
 //! carries the workload's counts, and a killed worker neither restarts nor
 //! disables the plugin; as a StatsD server, the metrics arrive with the
 //! workload's counts.
+//!
+//! Two sums this test once got wrong, both explained by Netdata's storage
+//! (DESIGN.md, "Netdata's rules"), neither retried away:
+//! - `system.process_status` stored 0 where −1 was sent: two collections
+//!   of an `absolute` chart fell into one whole second, and Netdata keeps
+//!   only the last (the next one's 0). The supervisor now emits each chart
+//!   once a second at the half second (`ipc::schedule`).
+//! - 50.73 for 50: Netdata had stored 73 % of a 51st event, so the plugin
+//!   had counted one event too many; `--pid` kept following a PID until
+//!   its process's leader was freed (an RCU callback, seconds late), and
+//!   a busy machine handed the PID out again meanwhile. A new process is
+//!   now followed only if its parent is (`tests/sync.rs`
+//!   `a_pid_used_again_by_another_process_is_not_followed` reproduces it:
+//!   14 for 7 before).
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Mutex;
