@@ -169,22 +169,32 @@ fn assert_defined_as_the_spec_says(netdata: &NetdataHost, def: &ChartDef) {
 
 /// Waits until the sum of `chart`'s dimension over the run is `want`,
 /// within Netdata's precision.
-fn assert_sum(netdata: &NetdataHost, chart: &str, name: &str, want: i64) {
+fn stored(netdata: &NetdataHost, chart: &str, name: &str, want: i64) -> bool {
     let reached = netdata.wait_until(Duration::from_secs(20), |nd| {
         close_enough(nd.sum(chart, name, WINDOW), want as f64)
     });
     let got = netdata.sum(chart, name, WINDOW);
     eprintln!("netdata: {chart} {name} sums to {got} ({want} events)");
-    if !reached {
-        // Netdata's own account of the collection (late or reset charts),
-        // and the series it stored: what decides whether counting or
-        // Netdata's storage lost the events.
-        let log = netdata.log();
-        let tail: Vec<&str> = log.lines().rev().take(80).collect();
-        let series = netdata.series(chart, 60);
+    reached
+}
+
+/// The end of Netdata's log, newest first: its own account of the
+/// collection (late or reset charts), and the plugin's stderr.
+fn netdata_log_tail(netdata: &NetdataHost) -> String {
+    let log = netdata.log();
+    let tail: Vec<&str> = log.lines().rev().take(80).collect();
+    tail.join("\n")
+}
+
+/// [`stored`], or the series Netdata stored and its log: what decides
+/// whether counting or Netdata's storage lost the events.
+fn assert_sum(netdata: &NetdataHost, chart: &str, name: &str, want: i64) {
+    if !stored(netdata, chart, name, want) {
         panic!(
-            "{chart} {name}: expected {want}, netdata has {got}\nlast 60 s: {series:?}\nnetdata's log, newest first:\n{}",
-            tail.join("\n")
+            "{chart} {name}: expected {want}, netdata has {}\nlast 60 s: {:?}\nnetdata's log, newest first:\n{}",
+            netdata.sum(chart, name, WINDOW),
+            netdata.series(chart, 60),
+            netdata_log_tail(netdata)
         );
     }
 }
@@ -417,8 +427,8 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
     assert!(status.success());
 }
 
-/// The name of the dimension a `cgroup_<name>.<id>` chart has.
-fn cgroup_dim_name(id: &str) -> &'static str {
+/// The dimension (id, name) a `cgroup_<name>.<id>` chart has.
+fn cgroup_dim(id: &str) -> (&'static str, &'static str) {
     registry::all()
         .iter()
         .filter_map(|t| t.per_process.as_ref())
@@ -427,7 +437,14 @@ fn cgroup_dim_name(id: &str) -> &'static str {
         .unwrap_or_else(|| panic!("no per-process chart {id}"))
         .cgroup
         .1
-         .1
+}
+
+fn cgroup_dim_id(id: &str) -> &'static str {
+    cgroup_dim(id).0
+}
+
+fn cgroup_dim_name(id: &str) -> &'static str {
+    cgroup_dim(id).1
 }
 
 /// What appears while the plugin runs, under Netdata: the first process of
@@ -458,10 +475,32 @@ fn netdata_stores_every_newcomers_burst(tag: &str, return_mode: bool) {
     );
     let mut device = LoopDevice::create(1 << 20);
     device.settle();
+    // The plugin's stream is kept too: when Netdata's sum differs, it
+    // tells whether the plugin sent the events (`Stream::total`, Netdata's
+    // rules) or Netdata lost them.
     let plugins = TempDir::new("netdata-plugins");
+    let capture = plugins.0.join("stream.txt");
     let plugin = plugins.0.join("ebpf-collector.plugin");
-    std::fs::copy(collector_bin(), &plugin).unwrap();
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\n'{}' \"$@\" | tee '{}'\n",
+            collector_bin().display(),
+            capture.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sent = || {
+        let mut stream = Stream::new();
+        for line in std::fs::read_to_string(&capture)
+            .unwrap_or_default()
+            .lines()
+        {
+            stream.feed(line);
+        }
+        stream
+    };
     let mut options = format!("--process --shm --disk --config-dir {}", config.0.display());
     if return_mode {
         options.push_str(" --return");
@@ -501,10 +540,23 @@ fn netdata_stores_every_newcomers_burst(tag: &str, return_mode: bool) {
         if return_only && !return_mode {
             continue;
         }
-        assert_sum(&netdata, &format!("apps.{id}"), &group, events);
-        let chart = format!("{}.{id}", cgroup.chart_type());
-        assert_sum(&netdata, &chart, cgroup_dim_name(id), events);
-        assert_sum(&netdata, &format!("services.{id}"), &service, events);
+        let cgroup_chart = format!("{}.{id}", cgroup.chart_type());
+        for (chart, dim_id, name) in [
+            (format!("apps.{id}"), group.as_str(), group.as_str()),
+            (cgroup_chart, cgroup_dim_id(id), cgroup_dim_name(id)),
+            (format!("services.{id}"), service.as_str(), service.as_str()),
+        ] {
+            if !stored(&netdata, &chart, name, events) {
+                let stream = sent();
+                panic!(
+                    "{chart} {name}: the plugin sent {:?} of {events} events (Netdata's rules), Netdata stored {}; sent to the chart: {:?}\nnetdata's log, newest first:\n{}",
+                    stream.total(&chart, dim_id),
+                    netdata.sum(&chart, name, WINDOW),
+                    stream.chart(&chart).map(|c| (c.updates, c.obsolete, &c.dims)),
+                    netdata_log_tail(&netdata)
+                );
+            }
+        }
     }
     let disk = format!("disk_latency_io.{}", device.name());
     let requests = (writes + reads) as f64;
