@@ -10,6 +10,11 @@
 //! boot (sysctl, udev, mounts, getty) runs. It believes it is in a container
 //! (`container=` in its environment), as under `systemd-nspawn`. Dropping it
 //! kills every process in it and removes its cgroups.
+//!
+//! Its private `/run`, `/tmp` and `/var/tmp` hide whatever the host has
+//! there, a checkout under `/tmp` included: a file of the host that a
+//! command inside needs goes in with [`Systemd::copy_in`], never by its
+//! host path.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,13 +28,17 @@ const STUB_TARGETS: &[&str] = &["sysinit", "basic", "network", "multi-user", "sh
 /// mounted again so that its root is the namespace's (the host's mount,
 /// v2 or a hybrid's tmpfs, shows the host's root), the unit directory
 /// copied into /run, then systemd, whose own log goes nowhere (its console
-/// would be the machine's). $1: the unit directory. A policy-rc.d
-/// that forbids service actions (container images have one) is replaced by
-/// one that allows them, as on a booted system.
+/// would be the machine's). $1: the unit directory, entered before the
+/// mounts, which would hide it wherever it is below /run, /tmp or /var/tmp
+/// (a checkout there). A policy-rc.d that forbids service actions
+/// (container images have one) is replaced by one that allows them, as on
+/// a booted system.
 const INIT: &str = r#"set -e
+cd "$1"
 mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /run/test-units /run/test-generators
-cp -a "$1"/. /run/test-units/
+mkdir -p /run/test-units /run/test-generators /run/test-files
+cp -a ./. /run/test-units/
+cd /
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
 umount -R /sys/fs/cgroup
@@ -162,6 +171,25 @@ impl Systemd {
     /// A path as the processes inside see it (their /run, /tmp, /proc).
     pub fn path(&self, inside: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root{inside}", self.pid))
+    }
+
+    /// Copies the host's file `host` into the namespaces' own
+    /// `/run/test-files` and returns its path there, for a command inside
+    /// (`dpkg -i`): the host's path may be hidden inside, as a checkout
+    /// under /tmp or /var/tmp is.
+    pub fn copy_in(&self, host: &Path) -> String {
+        let name = host
+            .file_name()
+            .unwrap_or_else(|| panic!("{} names no file", host.display()))
+            .to_string_lossy();
+        let inside = format!("/run/test-files/{name}");
+        fs::copy(host, self.path(&inside)).unwrap_or_else(|e| {
+            panic!(
+                "cannot copy {} into the systemd namespaces: {e}",
+                host.display()
+            )
+        });
+        inside
     }
 
     /// Runs `work` in a thread inside the network namespace: sockets it

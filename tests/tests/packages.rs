@@ -711,8 +711,10 @@ fn service_runs_sandboxed_under_systemd_sends_statsd_restarts_and_stops_on_remov
         |program: &str, args: &[&str], what: &str| ok(systemd.run(program, args), what);
 
     // Installed while systemd runs (postinst reloads it), not enabled, and
-    // started by hand: the default destination, on its own loopback.
-    in_systemd("dpkg", &["-i", deb.to_str().unwrap()], "dpkg -i");
+    // started by hand: the default destination, on its own loopback. The
+    // package is copied in: its private /tmp and /var/tmp hide a checkout
+    // there.
+    in_systemd("dpkg", &["-i", &systemd.copy_in(&deb)], "dpkg -i");
     let udp = systemd.in_network(|| Server::reopen(Protocol::Udp, (8125, Arc::default())));
     in_systemd("systemctl", &["start", "ebpf-collector"], "systemctl start");
     let both_threads =
@@ -827,7 +829,7 @@ fn service_runs_sandboxed_under_systemd_sends_statsd_restarts_and_stops_on_remov
     let main = systemd.property("ebpf-collector", "MainPID");
     in_systemd(
         "dpkg",
-        &["-i", upgrade.to_str().unwrap()],
+        &["-i", &systemd.copy_in(&upgrade)],
         "dpkg -i (upgrade)",
     );
     assert_eq!(
