@@ -58,6 +58,7 @@ pub mod kernel {
     }
 }
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -240,6 +241,8 @@ pub fn forced_variant() -> Option<String> {
 pub struct Collector {
     child: Child,
     stream: Arc<Mutex<Stream>>,
+    /// When each chart's updates arrived, by chart id.
+    arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>>,
     stderr: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
     _config: TempDir,
@@ -284,15 +287,25 @@ impl Collector {
             .spawn()
             .expect("start ebpf-collector");
         let stream = Arc::new(Mutex::new(Stream::new()));
+        let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = child.stdout.take().unwrap();
         let err = child.stderr.take().unwrap();
         let readers = vec![
             {
-                let stream = Arc::clone(&stream);
+                let (stream, arrivals) = (Arc::clone(&stream), Arc::clone(&arrivals));
                 std::thread::spawn(move || {
+                    let mut open: Option<String> = None;
                     for line in BufReader::new(stdout).lines() {
                         let Ok(line) = line else { break };
+                        if let Some(chart) = line.strip_prefix("BEGIN ") {
+                            open = chart.split_whitespace().next().map(str::to_owned);
+                        } else if line == "END" {
+                            if let Some(chart) = open.take() {
+                                let mut arrivals = arrivals.lock().unwrap();
+                                arrivals.entry(chart).or_default().push(Instant::now());
+                            }
+                        }
                         stream.lock().unwrap().feed(&line);
                     }
                 })
@@ -313,6 +326,7 @@ impl Collector {
         Collector {
             child,
             stream,
+            arrivals,
             stderr,
             readers,
             _config: config,
@@ -366,6 +380,12 @@ impl Collector {
     /// The directory given as `--config-dir`.
     pub fn config_dir(&self) -> &Path {
         &self._config.0
+    }
+
+    /// When `chart`'s updates arrived, oldest first.
+    pub fn arrivals(&self, chart: &str) -> Vec<Instant> {
+        let arrivals = self.arrivals.lock().unwrap();
+        arrivals.get(chart).cloned().unwrap_or_default()
     }
 
     pub fn stream(&self) -> Stream {
