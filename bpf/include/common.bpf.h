@@ -345,10 +345,6 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 #define TGID_VALUES_MAP_FLAGS 0
 #endif
 
-/* Replaced entries waiting for user space at once (`tgid_replaced`): a
- * TGID reused within a second or two of its process's end, or within the
- * wait for its releases (the process thread). */
-#define TGID_REPLACED_ENTRIES 1024
 
 /* Declares `tgid_values`: copies of the thread's counters 0..count-1 per
  * TGID, then a struct tgid_extra, in a hash (see TGID_VALUES_MAP_FLAGS)
@@ -374,10 +370,11 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
                                                                                        \
 	/* Entries of ended processes whose TGID a new process took before user   \
 	 * space's last look (PID reuse): moved here, read and deleted by user    \
-	 * space, so that neither process's counts are lost or merged. */           \
+	 * space, so that neither process's counts are lost or merged. One entry  \
+	 * as compiled; the loader sizes it (bpf::TGID_REPLACED_ENTRIES). */        \
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_HASH);                                       \
-		__uint(max_entries, TGID_REPLACED_ENTRIES);                            \
+		__uint(max_entries, 1);                                                \
 		__uint(map_flags, TGID_VALUES_MAP_FLAGS);                              \
 		__type(key, __u32);                                                    \
 		__type(value, struct tgid_values);                                     \

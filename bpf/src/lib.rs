@@ -137,6 +137,10 @@ pub const TGID_VALUES_MAP: &str = "tgid_values";
 /// Entries of ended processes whose TGID a new process took before the
 /// worker's last look: the same layout as [`TGID_VALUES_MAP`].
 pub const TGID_REPLACED_MAP: &str = "tgid_replaced";
+/// Its size with the table on: replaced entries waiting for the worker at
+/// once (a TGID reused within a second or two of its process's end, or
+/// within the wait for its releases, for the process thread).
+pub const TGID_REPLACED_ENTRIES: u32 = 1024;
 /// Its own statistics, a per-CPU array by [`tgid_stat`].
 pub const TGID_STATS_MAP: &str = "tgid_stats";
 /// The `const volatile` global that turns the per-process table on.

@@ -20,7 +20,7 @@ use crate::record::{FrameHeader, Message, Record, RecordError, FRAME_MAGIC};
 /// Identifies our rings ("EBPFRING").
 pub const RING_MAGIC: u64 = 0x4542_5046_5249_4e47;
 /// Bumped whenever the header, frame or record layout changes.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 const HEADER_BYTES: usize = 128;
 const FRAME_HEADER_BYTES: usize = std::mem::size_of::<FrameHeader>();
@@ -42,6 +42,8 @@ struct SharedHeader {
     /// Bytes ever consumed (consumer-owned).
     tail: AtomicU64,
     dropped: AtomicU64,
+    /// Not 0 once the worker is stopping (releasing its links).
+    stopping: AtomicU64,
 }
 const _: () = assert!(std::mem::size_of::<SharedHeader>() <= HEADER_BYTES);
 
@@ -194,6 +196,11 @@ impl RingReader {
         self.ring.header().heartbeat.load(Ordering::Relaxed)
     }
 
+    /// Whether the worker said it is stopping.
+    pub fn stopping(&self) -> bool {
+        self.ring.header().stopping.load(Ordering::Relaxed) != 0
+    }
+
     /// Frames the worker could not write because the ring was full.
     pub fn dropped(&self) -> u64 {
         self.ring.header().dropped.load(Ordering::Relaxed)
@@ -330,6 +337,12 @@ impl RingWriter {
     /// Tells the supervisor's watchdog that this worker is alive.
     pub fn beat(&self) {
         self.ring.header().heartbeat.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Tells the supervisor that this worker is stopping: while it beats,
+    /// it is releasing what it attached, not ignoring SIGTERM.
+    pub fn stopping(&self) {
+        self.ring.header().stopping.store(1, Ordering::Relaxed);
     }
 
     /// How many records a frame written now could carry without being

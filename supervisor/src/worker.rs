@@ -192,13 +192,23 @@ fn forward(thread: &'static str, pipe: ChildStderr, tail: StderrTail) -> Option<
 
 /// A worker never attached after this long is killed.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
-/// Workers get this long to stop on SIGTERM before SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_millis(700);
+/// A worker that has not said it is stopping this long after SIGTERM, or
+/// whose heartbeat stopped for this long while it was, gets SIGKILL.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+/// However it beats, a worker still there this long after SIGTERM gets
+/// SIGKILL.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
 
-/// A worker told to stop, SIGKILLed at `deadline` if still there.
+/// A worker told to stop: it says so in its ring and beats its heartbeat
+/// while it releases its links (the kernel takes its time over each);
+/// SIGKILLed if it does not say so, once it stops beating for
+/// [`STOP_GRACE`], or at [`STOP_LIMIT`].
 pub struct Stopping {
     worker: Worker,
+    since: Instant,
+    beat: u64,
     deadline: Instant,
+    killed: bool,
 }
 
 impl Stopping {
@@ -206,8 +216,11 @@ impl Stopping {
     pub fn new(worker: Worker, now: Instant) -> Stopping {
         worker.signal(Signal::SIGTERM);
         Stopping {
+            beat: worker.ring.heartbeat(),
             worker,
+            since: now,
             deadline: now + STOP_GRACE,
+            killed: false,
         }
     }
 
@@ -217,11 +230,23 @@ impl Stopping {
             self.worker.finish_stderr();
             return true;
         }
-        if now >= self.deadline {
-            warn!("worker {} ignored SIGTERM; killing it", self.worker.pid());
-            self.worker.signal(Signal::SIGKILL);
-            self.deadline = now + STOP_GRACE;
+        if self.killed || now < self.deadline {
+            return false;
         }
+        let beat = self.worker.ring.heartbeat();
+        let progress = self.worker.ring.stopping() && beat != self.beat;
+        if progress && now < self.since + STOP_LIMIT {
+            // Still stopping.
+            (self.beat, self.deadline) = (beat, now + STOP_GRACE);
+            return false;
+        }
+        warn!(
+            "worker {} did not stop {} ms after SIGTERM; killing it",
+            self.worker.pid(),
+            (now - self.since).as_millis()
+        );
+        self.worker.signal(Signal::SIGKILL);
+        self.killed = true;
         false
     }
 }

@@ -105,6 +105,7 @@ pub fn attach(
     if let Some(per) = per_process {
         // Compiled with one entry: unused (and free) with apps and cgroups off.
         loader.map_max_entries(bpf::TGID_VALUES_MAP, per.slots(settings));
+        loader.map_max_entries(bpf::TGID_REPLACED_MAP, bpf::TGID_REPLACED_ENTRIES);
         if allocates_in_tracing(btf) {
             object = thread.object.on_demand.unwrap_or(object);
         }

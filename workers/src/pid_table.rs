@@ -74,8 +74,6 @@ struct Sent {
     /// later walk, once its releases caught up (see
     /// [`PerProcess::releases_follow_exits`]).
     ended: Option<Instant>,
-    /// The walk that first found another process's entry under its TGID.
-    superseded: Option<Instant>,
     /// Its counters.
     values: Vec<u64>,
 }
@@ -165,6 +163,7 @@ impl PidTable {
             counters: self.counters,
             releases: self.releases,
             ending: Vec::new(),
+            gone: 0,
         };
         let (table, replaced) = (&mut self.table, &mut self.replaced);
         let mut leftovers = Vec::new();
@@ -184,6 +183,7 @@ impl PidTable {
                 match table.sent.remove(&tgid) {
                     // Passed on from the table so far.
                     Some(sent) if sent.start == extra.start => {
+                        table.superseded.remove(&tgid);
                         slot.insert(sent);
                     }
                     // The table's process is a later one, passed on
@@ -218,21 +218,23 @@ impl PidTable {
                 return;
             }
             let (values, extra) = split(words, pass.counters);
-            if let Some(earlier) = table
+            if table
                 .sent
-                .get_mut(&tgid)
-                .filter(|sent| sent.start != extra.start)
+                .get(&tgid)
+                .is_some_and(|sent| sent.start != extra.start)
             {
                 // Another process with the TGID: the earlier one's entry
                 // moved to the replaced ones, read first on the next
                 // pass; if it is not there by then, it was lost
                 // (`tgid_replaced` was full) and has ended.
-                if earlier.superseded.is_none_or(|at| at == pass.walk) {
-                    earlier.superseded = Some(pass.walk);
+                let first = *table.superseded.entry(tgid).or_insert(pass.walk);
+                if first == pass.walk {
                     return;
                 }
                 pass.queue.push_back(Message::Exit { tgid });
                 table.sent.remove(&tgid);
+                table.superseded.remove(&tgid);
+                pass.gone += 1;
             }
             let ended = extra.ended != 0 || (sweep && !alive(tgid));
             pass.visit(&mut table.sent, tgid, values, &extra, ended, Map::Table);
@@ -240,7 +242,9 @@ impl PidTable {
         if let Err(e) = result {
             warn!("reading the per-process table: {e}");
         }
-        for (map, tgid) in std::mem::take(&mut pass.ending) {
+        let (ending, gone) = (std::mem::take(&mut pass.ending), pass.gone);
+        self.removed += gone;
+        for (map, tgid) in ending {
             self.end(map, tgid);
         }
     }
@@ -253,6 +257,7 @@ impl PidTable {
             Map::Replaced => &mut self.replaced,
         };
         entries.sent.remove(&tgid);
+        entries.superseded.remove(&tgid);
         entries.map.remove(tgid);
         self.removed += 1;
     }
@@ -269,6 +274,9 @@ enum Map {
 struct Entries {
     map: HashReader,
     sent: TgidMap<Sent>,
+    /// The walk that first found another process's entry under a TGID
+    /// whose earlier process `sent` still holds (rare: kept apart).
+    superseded: TgidMap<Instant>,
 }
 
 impl Entries {
@@ -276,6 +284,7 @@ impl Entries {
         Ok(Entries {
             map: HashReader::new(take_map_data(ebpf, name)?, counters * 8 + tgid_extra::SIZE),
             sent: TgidMap::default(),
+            superseded: TgidMap::default(),
         })
     }
 }
@@ -297,6 +306,9 @@ struct Pass<'a> {
     releases: Option<(usize, usize)>,
     /// Entries whose processes end with this pass.
     ending: Vec<(Map, u32)>,
+    /// Entries the kernel removed without a last look (their process's
+    /// TGID reused while `tgid_replaced` was full).
+    gone: u64,
 }
 
 impl Pass<'_> {
@@ -340,7 +352,6 @@ impl Pass<'_> {
             start: extra.start,
             renames: extra.renames,
             ended: None,
-            superseded: None,
             values: vec![0; self.counters],
         });
         sent.renames = extra.renames;
