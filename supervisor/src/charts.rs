@@ -41,6 +41,7 @@ pub struct Dim {
     /// keyed ones, or a target key (`totals::group_key`, `cgroup_key`).
     pub key: u64,
     pub multiplier: i64,
+    pub divisor: i64,
     /// Sent with Netdata's `hidden` option (a hidden apps group).
     pub hidden: bool,
 }
@@ -96,6 +97,7 @@ impl Dim {
             value: def.value,
             key,
             multiplier: def.multiplier,
+            divisor: def.divisor,
             hidden: false,
         }
     }
@@ -174,6 +176,7 @@ pub fn layout(
                         value,
                         key,
                         multiplier: 1,
+                        divisor: 1,
                         hidden: false,
                     }));
                 }

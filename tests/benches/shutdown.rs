@@ -108,7 +108,11 @@ fn one_shutdown(threads: &[String]) -> Shutdown {
     }
     // Its stderr is complete once it exited and the pipe drained.
     std::thread::sleep(Duration::from_millis(50));
-    let killed = stderr.lock().unwrap().matches("after SIGTERM; killing it").count();
+    let killed = stderr
+        .lock()
+        .unwrap()
+        .matches("after SIGTERM; killing it")
+        .count();
     Shutdown {
         supervisor: supervisor.unwrap(),
         workers: last_worker.unwrap(),

@@ -49,3 +49,51 @@ pub fn process_shm_per_process(n: i64) -> Vec<(&'static str, i64, bool)> {
         ("shmctl_call", n, false),
     ]
 }
+
+/// Bytes of each TCP message and UDP datagram of the `socket` scenario.
+pub const SOCKET_BYTES: i64 = 1000;
+
+/// The `socket` scenario of `n` in return mode: per address family (IPv4,
+/// IPv6) n TCP connections with one message each way and both ends
+/// closed, and n UDP datagrams each way; one failure of each kind; two
+/// listeners closed.
+pub fn socket_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
+    let (connections, datagrams) = (2 * n, 2 * n);
+    vec![
+        ("ip.inbound_conn", "inet_csk_accept_tcp", connections),
+        ("ip.tcp_outbound_conn", "tcp_connect_v4", n),
+        ("ip.tcp_outbound_conn", "tcp_connect_v6", n),
+        // A message each way per connection, and the failed one.
+        ("ip.tcp_functions", "tcp_sendmsg", 2 * connections + 1),
+        ("ip.tcp_functions", "tcp_cleanup_rbuf", 2 * connections + 1),
+        // Both ends, the unconnected socket and the listeners.
+        ("ip.tcp_functions", "tcp_close", 2 * connections + 1 + 2),
+        (
+            "ip.total_tcp_bandwidth",
+            "tcp_sendmsg",
+            2 * connections * SOCKET_BYTES,
+        ),
+        (
+            "ip.total_tcp_bandwidth",
+            "tcp_cleanup_rbuf",
+            2 * connections * SOCKET_BYTES,
+        ),
+        ("ip.tcp_error", "tcp_sendmsg", 1),
+        ("ip.tcp_error", "tcp_cleanup_rbuf", 1),
+        ("ip.tcp_retransmit", "tcp_retransmit_skb", 0),
+        ("ip.udp_functions", "udp_sendmsg", 2 * datagrams + 1),
+        ("ip.udp_functions", "udp_recvmsg", 2 * datagrams + 1),
+        (
+            "ip.total_udp_bandwidth",
+            "udp_sendmsg",
+            2 * datagrams * SOCKET_BYTES,
+        ),
+        (
+            "ip.total_udp_bandwidth",
+            "udp_recvmsg",
+            2 * datagrams * SOCKET_BYTES,
+        ),
+        ("ip.udp_error", "udp_sendmsg", 1),
+        ("ip.udp_error", "udp_recvmsg", 1),
+    ]
+}

@@ -11,6 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
+use tests::expected::SOCKET_BYTES;
 use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_cgroup_v1_only, oom_kill};
 use tests::{cannot_run, require_root, Collector, Workload};
 
@@ -148,6 +149,42 @@ const SHM: Scenario = Scenario {
     },
 };
 
+/// As tests/socket.rs: the workload's own TCP and UDP traffic, in its
+/// network namespace; bytes are TCP's and UDP's together.
+const SOCKET: Scenario = Scenario {
+    name: "socket",
+    flag: "--socket",
+    chart: "ip.tcp_functions",
+    counts: |_| {
+        let (calls, bytes) = (4 * N + 1, 8 * N * SOCKET_BYTES);
+        vec![
+            ("outbound_conn_v4", "tcp_connect_v4", N, false),
+            ("outbound_conn_v6", "tcp_connect_v6", N, false),
+            ("total_bandwidth_recv", "received", bytes, false),
+            ("total_bandwidth_sent", "sent", bytes, false),
+            ("bandwidth_tcp_recv", "tcp_cleanup_rbuf", calls, false),
+            ("bandwidth_tcp_send", "tcp_sendmsg", calls, false),
+            ("bandwidth_tcp_retransmit", "tcp_retransmit_skb", 0, false),
+            ("bandwidth_udp_send", "udp_sendmsg", calls, false),
+            ("bandwidth_udp_recv", "udp_recvmsg", calls, false),
+        ]
+    },
+};
+
+/// Scenarios run together (none adds to another's counts): those of the
+/// cgroup and services tests, which run on this host only...
+const HOST_MIX: &[&Scenario] = &[&PROCESS, &SHM, &SOCKET];
+/// ...and those of the tests that also run in the kernel matrix, where a
+/// variant forced on a kernel without it (socket's tracepoints before
+/// 6.3) would keep a thread from running.
+const MIX: &[&Scenario] = &[&PROCESS, &SHM];
+
+/// The workload's argument for `mix`.
+fn scenarios(mix: &[&Scenario]) -> String {
+    let names: Vec<&str> = mix.iter().map(|scenario| scenario.name).collect();
+    names.join(",")
+}
+
 fn mode_args(scenario: &Scenario, return_mode: bool) -> Vec<&'static str> {
     let mut args = vec![scenario.flag];
     if return_mode {
@@ -272,6 +309,20 @@ fn apps_shm_return_mode() {
 }
 
 #[test]
+fn apps_socket_entry_mode() {
+    if require_root("apps socket, entry mode") {
+        apps_group_counts_every_event(&SOCKET, "ne", false);
+    }
+}
+
+#[test]
+fn apps_socket_return_mode() {
+    if require_root("apps socket, return mode") {
+        apps_group_counts_every_event(&SOCKET, "nr", true);
+    }
+}
+
+#[test]
 fn apps_charts_are_the_originals() {
     if !require_root("apps chart definitions") {
         return;
@@ -370,39 +421,44 @@ fn sighup_regroups_by_the_new_apps_groups() {
     tests::assert_netdata_keeps_everything(&stream);
 }
 
-/// Runs `scenarios` of the workload inside `cgroup`.
-fn run_in(cgroup: &TestCgroup, scenarios: &str, tag: &str) {
-    Workload::spawn_in(scenarios, N as usize, Some(&comm(tag)), &cgroup.dirs).run();
+/// Runs the scenarios of `mix` inside `cgroup`.
+fn run_in(cgroup: &TestCgroup, mix: &[&Scenario], tag: &str) {
+    Workload::spawn_in(&scenarios(mix), N as usize, Some(&comm(tag)), &cgroup.dirs).run();
 }
 
-/// The process and shm scenarios together: neither adds to the other's
-/// counts.
+/// What the scenarios of `mix` make together.
 fn cgroup_expected(
     collector: &Collector,
+    mix: &[&Scenario],
     return_mode: bool,
     chart_type: &str,
     dim: Option<&str>,
 ) -> Vec<(String, String, i64)> {
-    let mut all = expected(collector, &PROCESS, return_mode, chart_type, dim);
-    all.extend(expected(collector, &SHM, return_mode, chart_type, dim));
-    all
+    mix.iter()
+        .flat_map(|scenario| expected(collector, scenario, return_mode, chart_type, dim))
+        .collect()
 }
 
-/// The process and shm threads, both attached: a workload run before a
+/// The threads of [`HOST_MIX`], all attached: a workload run before a
 /// worker attached would count nothing for its thread.
 fn start_cgroup_threads(tag: &str, global: &str, return_mode: bool) -> Collector {
-    start_threads_with(&config(tag, global), return_mode)
+    start_threads_with(&config(tag, global), return_mode, HOST_MIX)
 }
 
-/// The process and shm threads with these configuration files, both
-/// attached.
-fn start_threads_with(files: &[(&'static str, String)], return_mode: bool) -> Collector {
-    let mut args = vec![PROCESS.flag, SHM.flag];
+/// The threads of `mix` with these configuration files, all attached.
+fn start_threads_with(
+    files: &[(&'static str, String)],
+    return_mode: bool,
+    mix: &[&Scenario],
+) -> Collector {
+    let mut args: Vec<&str> = mix.iter().map(|scenario| scenario.flag).collect();
     if return_mode {
         args.push("--return");
     }
-    let collector = start(files, &args, PROCESS.chart);
-    collector.wait_attached(SHM.chart);
+    let collector = start(files, &args, mix[0].chart);
+    for scenario in &mix[1..] {
+        collector.wait_attached(scenario.chart);
+    }
     collector
 }
 
@@ -416,8 +472,8 @@ fn cgroup_charts_count_every_event(cgroup: TestCgroup, tag: &str, global: &str, 
         "{first} never defined; stderr:\n{}",
         collector.stderr()
     );
-    run_in(&cgroup, "process,shm", tag);
-    let expected = cgroup_expected(&collector, return_mode, &chart_type, None);
+    run_in(&cgroup, HOST_MIX, tag);
+    let expected = cgroup_expected(&collector, HOST_MIX, return_mode, &chart_type, None);
     assert_totals(&collector, &expected);
     let stream = collector.stream();
     let chart = stream.chart(&first).unwrap();
@@ -500,8 +556,14 @@ fn a_system_slice_service_is_a_services_dimension(tag: &str, return_mode: bool) 
         "no services dimension {service}; stderr:\n{}",
         collector.stderr()
     );
-    run_in(&cgroup, "process,shm", tag);
-    let expected = cgroup_expected(&collector, return_mode, "services", Some(&service));
+    run_in(&cgroup, HOST_MIX, tag);
+    let expected = cgroup_expected(
+        &collector,
+        HOST_MIX,
+        return_mode,
+        "services",
+        Some(&service),
+    );
     assert_totals(&collector, &expected);
     let stream = collector.stream();
     let exit = stream.chart("services.task_exit").unwrap();
@@ -701,7 +763,7 @@ fn a_newcomers_burst_is_counted_whole(newcomer: Newcomer, tag: &str, return_mode
     // No scan but the first one during the test: only the kernel's
     // cgroup id can place the process.
     let files = config_scanning(tag, "apps = yes\ncgroups = yes", 60);
-    let collector = start_threads_with(&files, return_mode);
+    let collector = start_threads_with(&files, return_mode, MIX);
     let (chart_type, dim, cgroup) = match newcomer {
         Newcomer::Group => ("apps".to_owned(), Some(group(tag)), None),
         Newcomer::Cgroup => {
@@ -729,12 +791,12 @@ fn a_newcomers_burst_is_counted_whole(newcomer: Newcomer, tag: &str, return_mode
     // of the process and shm charts but its own exit).
     let workload = match &cgroup {
         Some(cgroup) => {
-            Workload::spawn_in("process,shm", N as usize, Some(&comm(tag)), &cgroup.dirs)
+            Workload::spawn_in(&scenarios(MIX), N as usize, Some(&comm(tag)), &cgroup.dirs)
         }
-        None => Workload::spawn_named("process,shm", N as usize, Some(&comm(tag))),
+        None => Workload::spawn_named(&scenarios(MIX), N as usize, Some(&comm(tag))),
     };
     workload.run();
-    let expected = cgroup_expected(&collector, return_mode, &chart_type, dim.as_deref());
+    let expected = cgroup_expected(&collector, MIX, return_mode, &chart_type, dim.as_deref());
     assert_totals(&collector, &expected);
     let (status, stream) = collector.terminate();
     assert!(status.success());
@@ -833,7 +895,7 @@ fn a_reused_pid_never_merges_two_processes(tag: &str, return_mode: bool) {
         host_cgroup(&format!("{tag}a")),
         host_cgroup(&format!("{tag}b")),
     );
-    let collector = start_threads_with(&config(tag, "apps = yes\ncgroups = yes"), return_mode);
+    let collector = start_threads_with(&config(tag, "apps = yes\ncgroups = yes"), return_mode, MIX);
     let first = Workload::spawn_in(SHM.name, N as usize, Some(&comm(tag)), &first_cgroup.dirs);
     let pid = first.pid();
     first.run();

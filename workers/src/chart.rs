@@ -169,6 +169,8 @@ pub struct DimDef {
     /// Netdata multiplies the value by this: -1 draws a dimension below
     /// the axis (the original's `vfs_write` bytes, network "sent").
     pub multiplier: i64,
+    /// And divides it by this (bytes drawn as kilobits: 8 / 1000).
+    pub divisor: i64,
 }
 
 impl DimDef {
@@ -179,6 +181,16 @@ impl DimDef {
             name,
             value,
             multiplier: 1,
+            divisor: 1,
+        }
+    }
+
+    /// Drawn as `multiplier` / `divisor` of its value.
+    pub const fn scaled(self, multiplier: i64, divisor: i64) -> DimDef {
+        DimDef {
+            multiplier,
+            divisor,
+            ..self
         }
     }
 

@@ -58,4 +58,5 @@ threads! {
     fd,
     shm,
     oomkill,
+    socket,
 }

@@ -110,6 +110,11 @@ pub fn attach(
             object = thread.object.on_demand.unwrap_or(object);
         }
     }
+    for &(map, entries, needed) in variant.maps {
+        if cfg.needs(thread, needed) {
+            loader.map_max_entries(map, entries);
+        }
+    }
     let mut ebpf = loader.load(object).map_err(AttachError::Object)?;
     if let Some(pid) = cfg.pid_filter {
         track(&mut ebpf, &[pid])?;

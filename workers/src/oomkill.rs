@@ -41,6 +41,8 @@ const PER_PROCESS: PerProcess = PerProcess {
     charts: &[ProcessChart {
         counter: KILLS,
         plus: None,
+        multiplier: 1,
+        divisor: 1,
         mode: ChartMode::Both,
         apps: view("OOM kills", "", ChartKind::Stacked, 20020),
         cgroup: (

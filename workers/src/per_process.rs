@@ -27,6 +27,9 @@ pub struct ProcessChart {
     pub counter: u32,
     /// A second counter added to it.
     pub plus: Option<u32>,
+    /// Netdata draws its dimensions' values times `multiplier` / `divisor`.
+    pub multiplier: i64,
+    pub divisor: i64,
     pub mode: ChartMode,
     /// `apps.<id>`: one dimension per apps group.
     pub apps: View,
@@ -94,6 +97,8 @@ impl Families {
         ProcessChart {
             counter,
             plus: None,
+            multiplier: 1,
+            divisor: 1,
             mode,
             apps: View {
                 look: Look {

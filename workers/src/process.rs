@@ -135,6 +135,8 @@ macro_rules! per_process {
         ProcessChart {
             counter: $counter,
             plus: $plus,
+            multiplier: 1,
+            divisor: 1,
             mode: $mode,
             apps: view(
                 $id,

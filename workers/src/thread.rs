@@ -149,6 +149,9 @@ pub enum Needed {
     PerProcess,
     /// Only while the given counter is collected (see [`Thread::collects`]).
     Counter(u32),
+    /// With the per-process table on or `--pid`: who caused the events
+    /// that run in no process's context (socket's retransmissions).
+    Attribution,
 }
 
 /// One program of an object and where it attaches.
@@ -268,21 +271,30 @@ pub struct Variant {
     pub kind: VariantKind,
     /// Programs of its own; the thread's [`Call`]s come on top.
     pub programs: &'static [(&'static str, Hook, Needed)],
+    /// Maps of the object compiled with one entry, which this variant
+    /// needs (when the third holds) with the second's entries.
+    pub maps: &'static [(&'static str, u32, Needed)],
 }
 
 impl Variant {
     pub const fn new(kind: VariantKind) -> Variant {
-        Variant {
-            kind,
-            programs: &[],
-        }
+        Variant::with(kind, &[])
     }
 
     pub const fn with(
         kind: VariantKind,
         programs: &'static [(&'static str, Hook, Needed)],
     ) -> Variant {
-        Variant { kind, programs }
+        Variant {
+            kind,
+            programs,
+            maps: &[],
+        }
+    }
+
+    /// The variant, with its maps sized as `maps` says.
+    pub const fn sizing(self, maps: &'static [(&'static str, u32, Needed)]) -> Variant {
+        Variant { maps, ..self }
     }
 }
 
@@ -443,6 +455,9 @@ impl WorkerConfig {
             Needed::ReturnMode => settings.mode == LoadMode::Return,
             Needed::PidFilter => self.pid_filter.is_some(),
             Needed::PerProcess => thread.per_process_on(settings).is_some(),
+            Needed::Attribution => {
+                self.pid_filter.is_some() || thread.per_process_on(settings).is_some()
+            }
             Needed::Counter(counter) => thread.collects(settings, counter),
         }
     }

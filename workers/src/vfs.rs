@@ -49,10 +49,7 @@ const CHARTS: &[ChartDef] = &[
         mode: ChartMode::Both,
         dims: &[
             DimDef::total("vfs_read", "read", READ_BYTES),
-            DimDef {
-                multiplier: -1,
-                ..DimDef::total("vfs_write", "write", WRITE_BYTES)
-            },
+            DimDef::total("vfs_write", "write", WRITE_BYTES).scaled(-1, 1),
         ],
     },
     DEFAULTS.errors(

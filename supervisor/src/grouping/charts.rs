@@ -35,7 +35,8 @@ pub fn charts(thread: &Thread, settings: &ThreadSettings, grouping: &Grouping) -
             name: name.to_owned(),
             value: def.value(view),
             key,
-            multiplier: 1,
+            multiplier: def.multiplier,
+            divisor: def.divisor,
             hidden,
         };
         if per.apps(settings) {

@@ -419,6 +419,7 @@ mod tests {
                 value: DimValue::Total(0),
                 key: 0,
                 multiplier: 1,
+                divisor: 1,
                 hidden: false,
             })
             .collect();

@@ -332,10 +332,11 @@ impl<W: Write> Output for Netdata<W> {
                 };
                 writeln!(
                     self.out,
-                    "DIMENSION {id} {} {} {} 1{}",
+                    "DIMENSION {id} {} {} {} {}{}",
                     names::name_word(name),
                     dim.value.algorithm().as_str(),
                     dim.multiplier,
+                    dim.divisor,
                     if dim.hidden { " hidden" } else { "" }
                 )?;
             }
@@ -479,6 +480,7 @@ mod tests {
                     value: DimValue::Total(0),
                     key: key as u64,
                     multiplier: 1,
+                    divisor: 1,
                     hidden: key % 3 == 1,
                 })
                 .collect(),
@@ -538,6 +540,7 @@ mod tests {
             value: DimValue::Total(1),
             key: 1,
             multiplier: 1,
+            divisor: 1,
             hidden: false,
         }));
         charts.push(chart);

@@ -103,9 +103,13 @@ impl<W: Write> Output for Table<W> {
                 let shown = match dim.algorithm() {
                     Algorithm::Incremental => format!(
                         "{:>14.1}",
-                        sample.events as f64 * dim.multiplier as f64 / chart.update_every as f64
+                        sample.events as f64 * dim.multiplier as f64
+                            / (dim.divisor as f64 * chart.update_every as f64)
                     ),
-                    Algorithm::Absolute => format!("{:>14}", sample.value * dim.multiplier),
+                    Algorithm::Absolute => format!(
+                        "{:>14}",
+                        sample.value as f64 * dim.multiplier as f64 / dim.divisor as f64
+                    ),
                 };
                 writeln!(self.out, "  {:<24}{shown}", dim.name)?;
             }

@@ -11,6 +11,7 @@
 //! `oom` allocates until killed: it never reaches the stop. `pause` stops
 //! the process with SIGSTOP (a test looks, then continues it);
 //! `rename=NAME` renames it with `prctl(PR_SET_NAME)`, without exec.
+//! `socket` works in a network namespace of its own, on its loopback.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -26,7 +27,7 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync|fd|vfs|mount|shm|oom[,...] N");
+        eprintln!("usage: workload process|sync|fd|vfs|mount|shm|oom|socket[,...] N");
         std::process::exit(2);
     };
     let work: Vec<Box<dyn FnOnce()>> = scenarios
@@ -40,6 +41,7 @@ fn main() {
                 "mount" => mount(n),
                 "shm" => Box::new(move || shm(n)),
                 "oom" => Box::new(move || oom(n)),
+                "socket" => socket(n),
                 "pause" => Box::new(|| raise(Signal::SIGSTOP).unwrap()),
                 other if other.starts_with("rename=") => {
                     let name = c(&other["rename=".len()..]);
@@ -403,4 +405,139 @@ fn oom(n: usize) {
     }
     eprintln!("workload: {n} MiB allocated and not killed");
     std::process::exit(3);
+}
+
+const SOCKET_BYTES: usize = tests::expected::SOCKET_BYTES as usize;
+
+/// In a network namespace of its own (nothing outside is counted, and
+/// `/proc/PID/net/snmp` shows the kernel's own counts of it), over IPv4 and
+/// IPv6 loopback each: n TCP connections made and accepted, each carrying
+/// one message of SOCKET_BYTES each way in one send and one receive, both
+/// ends closed; n UDP datagrams each way; one failed TCP send (not
+/// connected), one failed TCP receive, one failed UDP send (MSG_OOB), one
+/// failed UDP receive (nothing to read); both listeners closed.
+fn socket(n: usize) -> Box<dyn FnOnce()> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    loopback_up();
+    Box::new(move || {
+        let message = [7u8; SOCKET_BYTES];
+        let hosts: [SocketAddr; 2] = [
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            (Ipv6Addr::LOCALHOST, 0).into(),
+        ];
+        for host in hosts {
+            let listener = TcpListener::bind(host).expect("listen");
+            let to = listener.local_addr().unwrap();
+            for _ in 0..n {
+                let client = TcpStream::connect(to).expect("connect");
+                let (server, _) = listener.accept().expect("accept");
+                exchange(&client, &server, &message);
+                exchange(&server, &client, &message);
+                drop(client);
+                drop(server);
+            }
+            let server = UdpSocket::bind(host).expect("bind UDP");
+            let client = UdpSocket::bind(host).expect("bind UDP");
+            for _ in 0..n {
+                client
+                    .send_to(&message, server.local_addr().unwrap())
+                    .expect("sendto");
+                let (size, from) = server
+                    .recv_from(&mut [0u8; SOCKET_BYTES])
+                    .expect("recvfrom");
+                assert_eq!(size, SOCKET_BYTES);
+                server.send_to(&message, from).expect("sendto");
+                assert_eq!(
+                    client.recv(&mut [0u8; SOCKET_BYTES]).expect("recv"),
+                    SOCKET_BYTES
+                );
+            }
+        }
+        let unconnected = new_socket(libc::SOCK_STREAM);
+        let fd = unconnected.as_raw_fd();
+        // SAFETY: a valid socket and buffer of the given length.
+        let sent = unsafe { libc::send(fd, message.as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+        fails(
+            "send on an unconnected TCP socket",
+            sent as i64,
+            libc::EPIPE,
+        );
+        let mut buffer = [0u8; SOCKET_BYTES];
+        // SAFETY: as above.
+        let got = unsafe { libc::recv(fd, buffer.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT) };
+        fails(
+            "recv on an unconnected TCP socket",
+            got as i64,
+            libc::ENOTCONN,
+        );
+        drop(unconnected);
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind UDP");
+        udp.connect(udp.local_addr().unwrap()).expect("connect UDP");
+        // SAFETY: as above.
+        let oob = unsafe { libc::send(udp.as_raw_fd(), message.as_ptr().cast(), 1, libc::MSG_OOB) };
+        fails("send(MSG_OOB) on UDP", oob as i64, libc::EOPNOTSUPP);
+        // SAFETY: as above.
+        let got = unsafe {
+            libc::recv(
+                udp.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                1,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        fails("recv on an empty UDP socket", got as i64, libc::EAGAIN);
+    })
+}
+
+/// One message from `from` to `to`: one send, one receive of all of it.
+fn exchange(from: &std::net::TcpStream, to: &std::net::TcpStream, message: &[u8]) {
+    use std::io::Write as _;
+
+    (&*from).write_all(message).expect("send");
+    let mut buffer = vec![0u8; message.len()];
+    // SAFETY: a valid socket and buffer of the given length.
+    let got = unsafe {
+        libc::recv(
+            to.as_raw_fd(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            libc::MSG_WAITALL,
+        )
+    };
+    assert_eq!(ok("recv", got as i64), message.len() as i64);
+}
+
+/// A new IPv4 socket of `kind`.
+fn new_socket(kind: libc::c_int) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd as _;
+
+    // SAFETY: socket(2) with constant arguments; the fd is new and ours.
+    let fd = unsafe { libc::socket(libc::AF_INET, kind, 0) };
+    ok("socket", fd.into());
+    // SAFETY: as above.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// A new network namespace's loopback is down.
+fn loopback_up() {
+    let socket = new_socket(libc::SOCK_DGRAM);
+    // SAFETY: an all-zero ifreq is valid; the name fits with its NUL.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (to, from) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *to = *from as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq given.
+    unsafe {
+        ok(
+            "SIOCGIFFLAGS",
+            libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request).into(),
+        );
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        ok(
+            "SIOCSIFFLAGS",
+            libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request).into(),
+        );
+    }
 }

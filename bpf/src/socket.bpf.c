@@ -1,0 +1,452 @@
+/* socket: TCP and UDP calls and bytes each way, TCP connections made and
+ * accepted, closed sockets and retransmitted segments (spec §2.7, §3.8).
+ *
+ * tracepoint (6.3+): sock_send_length and sock_recv_length (every send and
+ * receive of a socket, with its result), inet_sock_set_state (a connect's
+ * SYN sent, a connection accepted by a listener), tcp_destroy_sock and
+ * tcp_retransmit_skb. trampoline and probe: the original's functions,
+ * sends and receives on their return (tcp_recvmsg for the original's
+ * tcp_cleanup_rbuf, which a blocking receive calls twice). README.md says
+ * where the variants count differently. */
+#include "common.bpf.h"
+
+/* The per-process counters come first (TGID_VALUES): a byte counter
+ * follows its calls (socket_io). */
+enum socket_counter {
+	SOCKET_CONNECT_V4,
+	SOCKET_CONNECT_V6,
+	SOCKET_TCP_SEND,
+	SOCKET_TCP_SEND_BYTES,
+	SOCKET_TCP_RECEIVE,
+	SOCKET_TCP_RECEIVE_BYTES,
+	SOCKET_UDP_SEND,
+	SOCKET_UDP_SEND_BYTES,
+	SOCKET_UDP_RECEIVE,
+	SOCKET_UDP_RECEIVE_BYTES,
+	SOCKET_TCP_RETRANSMIT,
+	SOCKET_TCP_SEND_ERROR,
+	SOCKET_TCP_RECEIVE_ERROR,
+	SOCKET_UDP_SEND_ERROR,
+	SOCKET_UDP_RECEIVE_ERROR,
+	SOCKET_TCP_CLOSE,
+	SOCKET_TCP_ACCEPT,
+	SOCKET_COUNTERS,
+};
+
+#define SOCKET_PER_PROCESS (SOCKET_TCP_RETRANSMIT + 1)
+
+COUNTER_ARRAY(socket_counters, enum socket_counter, SOCKET_COUNTERS);
+TGID_VALUES(SOCKET_PER_PROCESS)
+PID_FILTER_PROGRAMS
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+
+/* The process a TCP socket was connected, listened, sent or received for:
+ * a retransmission, an accepted connection and (tracepoint variant) a
+ * socket's end run in softirq or a timer, in no process of their own.
+ * Kept only with the per-process table on or --pid (the loader sizes the
+ * maps then; one entry as compiled); deleted with the socket. */
+struct socket_owner {
+	__u32 tgid;
+	__u32 unused;
+	__u64 start;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, TGID_VALUES_MAP_FLAGS);
+	__type(key, __u64);
+	__type(value, struct socket_owner);
+} socket_owners SEC(".maps");
+
+/* Listening sockets' owners by network namespace and port: a connection's
+ * socket is born in softirq, from its listener, which it does not name. */
+struct socket_listener {
+	__u64 net;
+	__u32 port;
+	__u32 unused;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, TGID_VALUES_MAP_FLAGS);
+	__type(key, struct socket_listener);
+	__type(value, struct socket_owner);
+} socket_listeners SEC(".maps");
+
+static __always_inline bool owners_on(void)
+{
+	return filter_tgid || tgid_values_on;
+}
+
+static __always_inline struct socket_listener listener_of(const struct sock *sk)
+{
+	struct socket_listener key = {
+		.net = (__u64)BPF_CORE_READ(sk, __sk_common.skc_net.net),
+		.port = BPF_CORE_READ(sk, __sk_common.skc_num),
+	};
+
+	return key;
+}
+
+/* Whether an event of a socket whose owner is `owner` (NULL: unknown)
+ * counts under --pid. */
+static __always_inline bool owner_wanted(const struct socket_owner *owner)
+{
+	return !filter_tgid || (owner && tgid_wanted(owner->tgid));
+}
+
+static __always_inline struct socket_owner current_owner(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct socket_owner owner = {
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.start = BPF_CORE_READ(task, group_leader, start_time),
+	};
+
+	return owner;
+}
+
+static __always_inline void remember_owner(const struct sock *sk)
+{
+	struct socket_owner owner = current_owner();
+	__u64 key = (__u64)sk;
+	struct socket_owner *known = bpf_map_lookup_elem(&socket_owners, &key);
+
+	if (!known || known->tgid != owner.tgid || known->start != owner.start)
+		bpf_map_update_elem(&socket_owners, &key, &owner, BPF_ANY);
+}
+
+/* A send (`sending`) or receive on `sk` that returned `ret`: its call,
+ * then its failure or its bytes. Other families and protocols (unix,
+ * netlink, raw, ...) are not counted. */
+static __always_inline void socket_io(const struct sock *sk, long ret, bool sending)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 protocol = BPF_CORE_READ(sk, sk_protocol);
+	__u32 calls, error;
+	__u64 *own;
+
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	if (protocol == IPPROTO_TCP) {
+		calls = sending ? SOCKET_TCP_SEND : SOCKET_TCP_RECEIVE;
+		error = sending ? SOCKET_TCP_SEND_ERROR : SOCKET_TCP_RECEIVE_ERROR;
+	} else if (protocol == IPPROTO_UDP) {
+		calls = sending ? SOCKET_UDP_SEND : SOCKET_UDP_RECEIVE;
+		error = sending ? SOCKET_UDP_SEND_ERROR : SOCKET_UDP_RECEIVE_ERROR;
+	} else {
+		return;
+	}
+	if (!current_counted(&own))
+		return;
+	count(&socket_counters, own, calls, 1);
+	if (ret < 0)
+		counter_add(&socket_counters, error, 1);
+	else if (ret > 0)
+		count(&socket_counters, own, calls + 1, ret);
+	if (owners_on() && protocol == IPPROTO_TCP)
+		remember_owner(sk);
+}
+
+/* A TCP connect by the current process on `sk`. */
+static __always_inline void socket_connect(const struct sock *sk, __u16 family)
+{
+	__u64 *own;
+
+	if (!current_counted(&own))
+		return;
+	count(&socket_counters, own, family == AF_INET6 ? SOCKET_CONNECT_V6 : SOCKET_CONNECT_V4, 1);
+	if (owners_on())
+		remember_owner(sk);
+}
+
+/* A connection accepted in a process's accept() (trampoline, probe). */
+static __always_inline void socket_accept(void)
+{
+	if (current_wanted())
+		counter_add(&socket_counters, SOCKET_TCP_ACCEPT, 1);
+}
+
+/* The end of a TCP socket: in close() (trampoline, probe: `in_process`)
+ * or when the kernel destroys it (tracepoint). */
+static __always_inline void socket_close(const struct sock *sk, bool in_process)
+{
+	__u64 key = (__u64)sk;
+	bool wanted = true;
+
+	if (!owners_on()) {
+		counter_add(&socket_counters, SOCKET_TCP_CLOSE, 1);
+		return;
+	}
+	if (in_process)
+		wanted = current_wanted();
+	else if (filter_tgid)
+		wanted = owner_wanted(bpf_map_lookup_elem(&socket_owners, &key));
+	if (wanted)
+		counter_add(&socket_counters, SOCKET_TCP_CLOSE, 1);
+	bpf_map_delete_elem(&socket_owners, &key);
+}
+
+/* A segment of `sk` retransmitted: in total, and for the process that
+ * owns the socket when it has an entry (not a new one: this is no
+ * process's context). */
+static __always_inline void socket_retransmit(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct socket_owner *owner;
+	struct tgid_values *values;
+	__u32 tgid;
+
+	if (!owners_on()) {
+		counter_add(&socket_counters, SOCKET_TCP_RETRANSMIT, 1);
+		return;
+	}
+	owner = bpf_map_lookup_elem(&socket_owners, &key);
+	if (!owner_wanted(owner))
+		return;
+	counter_add(&socket_counters, SOCKET_TCP_RETRANSMIT, 1);
+	if (!owner || !tgid_values_on)
+		return;
+	tgid = owner->tgid;
+	values = bpf_map_lookup_elem(&tgid_values, &tgid);
+	if (!values || values->extra.start != owner->start)
+		values = bpf_map_lookup_elem(&tgid_replaced, &tgid);
+	if (values && values->extra.start == owner->start)
+		__sync_fetch_and_add(&values->counters[SOCKET_TCP_RETRANSMIT], 1);
+}
+
+/* --- tracepoint variant --- */
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(socket_send, struct sock *sk, int ret)
+{
+	socket_io(sk, ret, true);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(socket_receive, struct sock *sk, int ret)
+{
+	socket_io(sk, ret, false);
+	return 0;
+}
+
+/* tcp_v4_connect()/tcp_v6_connect() move a socket from CLOSE to SYN_SENT
+ * in the connecting process; a listener's new child is born LISTEN and
+ * set to SYN_RECV (TcpPassiveOpens counts it there). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	struct socket_listener listener;
+
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+		socket_connect(sk, BPF_CORE_READ(sk, __sk_common.skc_family));
+	} else if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
+		listener = listener_of(sk);
+		if (!owners_on() || owner_wanted(bpf_map_lookup_elem(&socket_listeners, &listener)))
+			counter_add(&socket_counters, SOCKET_TCP_ACCEPT, 1);
+	} else if (newstate == TCP_LISTEN && owners_on()) {
+		struct socket_owner owner = current_owner();
+
+		listener = listener_of(sk);
+		bpf_map_update_elem(&socket_listeners, &listener, &owner, BPF_ANY);
+		remember_owner(sk);
+	} else if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE && owners_on()) {
+		listener = listener_of(sk);
+		bpf_map_delete_elem(&socket_listeners, &listener);
+	}
+	return 0;
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(socket_destroy, struct sock *sk)
+{
+	socket_close(sk, false);
+	return 0;
+}
+
+/* Kernels that pass the retransmission's result (6.12+) call it for
+ * failed attempts too; TcpRetransSegs counts the sent ones. The check is
+ * resolved when the object is loaded: the verifier drops the read of an
+ * argument the kernel does not have. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(socket_retransmit_tp, const struct sock *sk)
+{
+	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err) &&
+	    (int)ctx[2] != 0)
+		return 0;
+	socket_retransmit(sk);
+	return 0;
+}
+
+/* --- trampoline and probe variants --- */
+
+/* A kretprobe cannot see its function's arguments: the kprobe keeps the
+ * socket for it, by thread (a send or receive may sleep and move CPU).
+ * Sized by the loader for the probe variant only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u64);
+} socket_calls SEC(".maps");
+
+static __always_inline void socket_call_enter(const struct sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 value = (__u64)sk;
+
+	bpf_map_update_elem(&socket_calls, &id, &value, BPF_ANY);
+}
+
+static __always_inline void socket_call_return(long ret, bool sending)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *sk = bpf_map_lookup_elem(&socket_calls, &id);
+
+	if (!sk)
+		return;
+	socket_io((const struct sock *)*sk, ret, sending);
+	bpf_map_delete_elem(&socket_calls, &id);
+}
+
+/* A send or receive function `name(struct sock *sk, ...)` returning int:
+ * `name_fexit`; `name_kprobe` and `name_kretprobe`. */
+#define SOCKET_IO_PROGRAMS(name, sending)                                         \
+	SEC("fexit")                                                              \
+	int BPF_PROG(socket_##name##_fexit, const struct sock *sk)                \
+	{                                                                         \
+		socket_io(sk, (int)fexit_ret(ctx), sending);                      \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("kprobe")                                                             \
+	int BPF_KPROBE(socket_##name##_kprobe, const struct sock *sk)             \
+	{                                                                         \
+		socket_call_enter(sk);                                            \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("kretprobe")                                                          \
+	int BPF_KRETPROBE(socket_##name##_kretprobe, int ret)                     \
+	{                                                                         \
+		socket_call_return(ret, sending);                                 \
+		return 0;                                                         \
+	}
+
+SOCKET_IO_PROGRAMS(tcp_sendmsg, true)
+SOCKET_IO_PROGRAMS(tcp_recvmsg, false)
+SOCKET_IO_PROGRAMS(udpv6_sendmsg, true)
+SOCKET_IO_PROGRAMS(udpv6_recvmsg, false)
+
+/* udpv6_sendmsg() hands a v4-mapped destination to udp_sendmsg(): that
+ * send is udpv6_sendmsg's, counted once there. */
+static __always_inline bool ipv4_socket(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET;
+}
+
+SEC("fexit")
+int BPF_PROG(socket_udp_sendmsg_fexit, const struct sock *sk)
+{
+	if (ipv4_socket(sk))
+		socket_io(sk, (int)fexit_ret(ctx), true);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(socket_udp_sendmsg_kprobe, const struct sock *sk)
+{
+	if (ipv4_socket(sk))
+		socket_call_enter(sk);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(socket_udp_sendmsg_kretprobe, int ret)
+{
+	socket_call_return(ret, true);
+	return 0;
+}
+
+SOCKET_IO_PROGRAMS(udp_recvmsg, false)
+
+/* tcp_v6_connect() hands a v4-mapped destination to tcp_v4_connect(): one
+ * connect, of an IPv6 socket. */
+ENTRY_PROGRAMS(socket_tcp_v4_connect,
+	       if (ipv4_socket(sk)) socket_connect(sk, AF_INET),
+	       const struct sock *sk)
+ENTRY_PROGRAMS(socket_tcp_v6_connect, socket_connect(sk, AF_INET6), const struct sock *sk)
+
+static __always_inline void socket_accepted(const struct sock *sk)
+{
+	if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+		socket_accept();
+}
+
+SEC("fexit")
+int BPF_PROG(socket_accept_fexit)
+{
+	socket_accepted((const struct sock *)fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(socket_accept_kretprobe, const struct sock *sk)
+{
+	socket_accepted(sk);
+	return 0;
+}
+
+ENTRY_PROGRAMS(socket_tcp_close, socket_close(sk, true), const struct sock *sk)
+
+/* __tcp_retransmit_skb() returns 0 when the segment was sent. */
+SEC("fexit")
+int BPF_PROG(socket_retransmit_fexit, const struct sock *sk)
+{
+	if ((int)fexit_ret(ctx) == 0)
+		socket_retransmit(sk);
+	return 0;
+}
+
+/* The probe variant: the segment's socket kept from the kprobe for the
+ * kretprobe, by the task the retransmission runs in (or interrupted: it
+ * runs in a timer or softirq, which never sleeps). A retransmission whose
+ * softirq interrupts another's kprobe and kretprobe in the same task
+ * overwrites its socket: one of the two is lost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u64);
+} socket_retransmits SEC(".maps");
+
+SEC("kprobe")
+int BPF_KPROBE(socket_retransmit_kprobe, const struct sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 value = (__u64)sk;
+
+	bpf_map_update_elem(&socket_retransmits, &id, &value, BPF_ANY);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(socket_retransmit_kretprobe, int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *sk = bpf_map_lookup_elem(&socket_retransmits, &id);
+
+	if (!sk)
+		return 0;
+	if (ret == 0)
+		socket_retransmit((const struct sock *)*sk);
+	bpf_map_delete_elem(&socket_retransmits, &id);
+	return 0;
+}
