@@ -65,6 +65,7 @@ fn section_kind(section: &str) -> Option<&'static str> {
         "fexit" => "FExit",
         "kprobe" => "KProbe",
         "kretprobe" => "KRetProbe",
+        "classifier" => "SchedClassifier",
         _ => return None,
     })
 }

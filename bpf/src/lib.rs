@@ -29,6 +29,8 @@ pub enum Section {
     FExit,
     KProbe,
     KRetProbe,
+    /// `classifier`: a traffic-control classifier (the tests' packet dropper).
+    SchedClassifier,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -406,7 +406,10 @@ int BPF_KRETPROBE(socket_accept_kretprobe, const struct sock *sk)
 
 ENTRY_PROGRAMS(socket_tcp_close, socket_close(sk, true), const struct sock *sk)
 
-/* __tcp_retransmit_skb() returns 0 when the segment was sent. */
+/* The original's function: tcp_retransmit_skb() returns 0 when the
+ * segment was sent. Tail loss probes call __tcp_retransmit_skb() directly,
+ * which some kernels also inline into tcp_retransmit_skb(): only the
+ * tracepoint variant sees those (README.md). */
 SEC("fexit")
 int BPF_PROG(socket_retransmit_fexit, const struct sock *sk)
 {
@@ -415,7 +418,7 @@ int BPF_PROG(socket_retransmit_fexit, const struct sock *sk)
 	return 0;
 }
 
-/* The probe variant: the segment's socket kept from the kprobe for the
+/* The probe variant, on the same function: the segment's socket kept from the kprobe for the
  * kretprobe, by the task the retransmission runs in (or interrupted: it
  * runs in a timer or softirq, which never sleeps). A retransmission whose
  * softirq interrupts another's kprobe and kretprobe in the same task

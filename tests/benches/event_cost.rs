@@ -1,8 +1,12 @@
-//! What the disk, hardirq, softirq and oomkill programs cost per event,
+//! What the disk, hardirq, softirq, oomkill and socket programs cost per
+//! event (socket: with its per-process table off and on),
 //! against an empty program of the same kind on the same tracepoints,
 //! measured in one run by the kernel itself (`BPF_ENABLE_STATS`: every
 //! program's run time and run count). An event is one pair of runs (entry
-//! and exit, or issue and completion), or for oomkill one run (a kill).
+//! and exit, or issue and completion, or a message's send and receive),
+//! or for oomkill one run (a kill). Variants other than tracepoints are
+//! measured where the kernel has them (not here: scripts/vm-matrix's
+//! kernels have no stable clock under TCG).
 //! Both sets run on every event, so they see the same events; their attach
 //! order alternates between rounds. What the tracepoint costs before any
 //! program runs (the same for both) is not in these numbers, nor are the
@@ -23,7 +27,7 @@ use tests::block::LoopDevice;
 use tests::provoke::{interrupt_the_other_cpu, loopback_traffic, oom_cgroup, oom_kill};
 use workers::loader::Collector;
 use workers::thread::{Hook, Needed, ProgramSpec, Thread, Variant};
-use workers::WorkerConfig;
+use workers::{VariantKind, WorkerConfig};
 
 const ROUNDS: usize = 6;
 
@@ -37,6 +41,8 @@ struct Case {
     workload: &'static str,
     /// Program runs per event: a pair, or one.
     runs_per_event: u64,
+    /// Also measured with the apps charts (the per-process table) on.
+    per_process: bool,
 }
 
 const CASES: &[Case] = &[
@@ -44,21 +50,31 @@ const CASES: &[Case] = &[
         thread: ThreadName::Disk,
         workload: "4 KiB direct I/O on a loop device",
         runs_per_event: 2,
+        per_process: false,
     },
     Case {
         thread: ThreadName::Hardirq,
         workload: "membarrier IPIs and timer ticks",
         runs_per_event: 2,
+        per_process: false,
     },
     Case {
         thread: ThreadName::Softirq,
         workload: "loopback TCP traffic",
         runs_per_event: 2,
+        per_process: false,
     },
     Case {
         thread: ThreadName::Oomkill,
         workload: "OOM kills in a 32 MiB memory cgroup",
         runs_per_event: 1,
+        per_process: false,
+    },
+    Case {
+        thread: ThreadName::Socket,
+        workload: "100-byte TCP messages on loopback",
+        runs_per_event: 2,
+        per_process: true,
     },
 ];
 
@@ -147,10 +163,15 @@ fn attach_empty(thread: &Thread, variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
     attached
 }
 
-fn attach_thread(thread: ThreadName, variant: &Variant, btf: &Btf) -> Collector {
+/// Messages of the socket case per round.
+const MESSAGES: usize = 200_000;
+
+fn attach_thread(thread: ThreadName, variant: &Variant, btf: &Btf, apps: bool) -> Collector {
+    let mut config = Config::default();
+    config.thread_mut(thread).apps = apps;
     let cfg = WorkerConfig {
         thread,
-        config: Config::default(),
+        config,
         pid_filter: None,
         supervisor: std::process::id(),
     };
@@ -184,7 +205,24 @@ fn provoke(thread: ThreadName, device: &LazyCell<LoopDevice>) {
                 oom_kill(&cgroup, None);
             }
         }
+        ThreadName::Socket => small_messages(MESSAGES),
         other => unreachable!("{other}"),
+    }
+}
+
+/// `count` messages of 100 bytes over a loopback TCP connection, each sent
+/// in one call and received in one before the next is sent.
+fn small_messages(count: usize) {
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut receiver, _) = listener.accept().unwrap();
+    let (message, mut buffer) = ([7u8; 100], [0u8; 100]);
+    for _ in 0..count {
+        sender.write_all(&message).unwrap();
+        receiver.read_exact(&mut buffer).unwrap();
     }
 }
 
@@ -215,8 +253,8 @@ fn main() {
         kernel.release().to_string_lossy(),
         std::thread::available_parallelism().unwrap()
     );
-    println!("| thread | variant | workload | events per round | empty | thread's | added |");
-    println!("|---|---|---|---:|---:|---:|---:|");
+    println!("| thread | variant | apps | workload | events per round | empty | thread's | added |");
+    println!("|---|---|---|---|---:|---:|---:|---:|");
     // Cargo passes `--bench`; thread names choose cases.
     let only: Vec<String> = std::env::args()
         .skip(1)
@@ -227,14 +265,23 @@ fn main() {
         .filter(|c| only.is_empty() || only.iter().any(|o| o == c.thread.key()))
     {
         let thread = workers::registry::find(case.thread).unwrap();
-        for variant in thread.variants {
+        let apps_modes: &[bool] = if case.per_process {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        let variants = thread
+            .variants
+            .iter()
+            .filter(|variant| variant.kind == VariantKind::Tracepoint);
+        for (variant, &apps) in variants.flat_map(|v| apps_modes.iter().map(move |a| (v, a))) {
             let kind = match variant.programs[0].1 {
                 Hook::BtfTracepoint(_) => "tp_btf",
                 _ => "tracefs",
             };
             let (mut empty, mut real, mut events) = (Vec::new(), Vec::new(), Vec::new());
             for round in 0..ROUNDS {
-                let attach_real = || with_ids(|| attach_thread(case.thread, variant, &btf));
+                let attach_real = || with_ids(|| attach_thread(case.thread, variant, &btf, apps));
                 let attach_empty = || with_ids(|| attach_empty(thread, variant, &btf));
                 let ((held_real, real_ids), (held_empty, empty_ids)) = if round % 2 == 0 {
                     let r = attach_real();
@@ -254,8 +301,9 @@ fn main() {
             }
             let (empty, real) = (median(&mut empty), median(&mut real));
             println!(
-                "| {} | {kind} | {} | {:.0} | {empty:.0} | {real:.0} | {:.0} |",
+                "| {} | {kind} | {} | {} | {:.0} | {empty:.0} | {real:.0} | {:.0} |",
                 case.thread,
+                if apps { "on" } else { "off" },
                 case.workload,
                 median(&mut events),
                 real - empty

@@ -237,6 +237,15 @@ pub fn forced_variant() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Whether the running kernel's BTF has a type named `name` (a BTF
+/// tracepoint `x` is the type `btf_trace_x`).
+pub fn kernel_btf_has(name: &str) -> bool {
+    let btf = std::fs::read("/sys/kernel/btf/vmlinux").expect("/sys/kernel/btf/vmlinux");
+    // Each name of BTF's string section is between NULs.
+    let needle = [&[0], name.as_bytes(), &[0]].concat();
+    btf.windows(needle.len()).any(|w| w == needle.as_slice())
+}
+
 /// A running collector whose stdout is read and checked line by line.
 pub struct Collector {
     child: Child,

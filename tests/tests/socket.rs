@@ -4,9 +4,10 @@
 //! the kernel's own counters of that namespace must agree.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use tests::expected::socket_totals;
-use tests::{require_root, Collector, Workload};
+use tests::expected::{socket_totals, SOCKET_BYTES};
+use tests::{forced_variant, kernel_btf_has, require_root, Collector, Workload};
 
 const N: i64 = 5;
 
@@ -29,7 +30,32 @@ fn snmp(pid: u32) -> BTreeMap<String, i64> {
     counters
 }
 
+/// With the tracepoint variant forced on a kernel without the length
+/// tracepoints (before 6.3), the thread cannot run: the collector must say
+/// so and why. True when that is the case (and was asserted).
+fn refused_without_length_tracepoints(args: &[&str]) -> bool {
+    if forced_variant().as_deref() != Some("tracepoint")
+        || kernel_btf_has("btf_trace_sock_send_length")
+    {
+        return false;
+    }
+    let collector = Collector::start(args, &[]);
+    let said = tests::poll(Duration::from_secs(60), Duration::from_millis(100), || {
+        let stderr = collector.stderr();
+        stderr.contains("btf_trace_sock_send_length")
+            && stderr.contains("socket: cannot run on this system")
+    });
+    assert!(said, "no reason given:\n{}", collector.stderr());
+    // Its only thread disabled: it asks Netdata not to restart it.
+    let (_, stream) = collector.terminate();
+    assert!(stream.disabled, "no DISABLE");
+    true
+}
+
 fn run(mode: &[&str]) {
+    if refused_without_length_tracepoints(&["--socket"]) {
+        return;
+    }
     let mut workload = Workload::spawn("socket", N as usize);
     let pid = workload.pid().to_string();
     let mut args = vec!["--socket", "--update-every", "1", "--pid", &pid];
@@ -73,4 +99,47 @@ fn counts_every_connection_message_and_failure_exactly_return_mode() {
         return;
     }
     run(&["--return"]);
+}
+
+/// A segment lost on the namespace's loopback (every packet dropped for a
+/// second, bpf/src/drop.bpf.c) is retransmitted: `ip.tcp_retransmit` and
+/// the workload's apps group count exactly the retransmissions the
+/// namespace's kernel counted, all for the process of the socket although
+/// they run in a timer; the rest of the connection is counted as usual.
+#[test]
+fn a_lost_segment_is_retransmitted_and_counted_for_its_process() {
+    if !require_root("socket retransmissions") {
+        return;
+    }
+    if refused_without_length_tracepoints(&["--socket"]) {
+        return;
+    }
+    let comm = format!("rt{}", std::process::id());
+    let mut workload = Workload::spawn_named("retransmit", 1, Some(&comm));
+    let pid = workload.pid().to_string();
+    let files = [
+        ("ebpf.d.conf", "[global]\n    apps = yes\n".to_owned()),
+        ("apps_groups.conf", format!("lost: {comm}\n")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let args = ["--socket", "--update-every", "1", "--pid", &pid];
+    let collector = Collector::start(&args, &files);
+    collector.wait_attached("ip.tcp_functions");
+    workload.work();
+    let retransmitted = snmp(workload.pid())["TcpRetransSegs"];
+    assert!(retransmitted > 0, "the kernel retransmitted nothing");
+    collector.assert_totals(&[
+        ("ip.tcp_retransmit", "tcp_retransmit_skb", retransmitted),
+        ("apps.bandwidth_tcp_retransmit", "lost", retransmitted),
+        ("ip.tcp_outbound_conn", "tcp_connect_v4", 1),
+        ("ip.inbound_conn", "inet_csk_accept_tcp", 1),
+        ("ip.tcp_functions", "tcp_sendmsg", 1),
+        ("ip.tcp_functions", "tcp_cleanup_rbuf", 1),
+        ("ip.total_tcp_bandwidth", "tcp_sendmsg", SOCKET_BYTES),
+        ("ip.total_tcp_bandwidth", "tcp_cleanup_rbuf", SOCKET_BYTES),
+        // Client, server and listener.
+        ("ip.tcp_functions", "tcp_close", 3),
+    ]);
+    workload.exit();
+    collector.terminate();
 }

@@ -440,7 +440,7 @@ const TRAMPOLINE: &[(&str, Hook, Needed)] = functions!(
     "fexit",
     (
         "socket_retransmit_fexit",
-        Hook::FExit(&["__tcp_retransmit_skb"]),
+        Hook::FExit(&["tcp_retransmit_skb"]),
         Needed::Always
     )
 );
@@ -492,12 +492,12 @@ const PROBE: &[(&str, Hook, Needed)] = functions!(
     probe_entry!("udpv6_recvmsg"),
     (
         "socket_retransmit_kprobe",
-        Hook::KProbe(&["__tcp_retransmit_skb"]),
+        Hook::KProbe(&["tcp_retransmit_skb"]),
         Needed::Always
     ),
     (
         "socket_retransmit_kretprobe",
-        Hook::KProbe(&["__tcp_retransmit_skb"]),
+        Hook::KProbe(&["tcp_retransmit_skb"]),
         Needed::Always
     )
 );

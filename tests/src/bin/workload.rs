@@ -11,7 +11,8 @@
 //! `oom` allocates until killed: it never reaches the stop. `pause` stops
 //! the process with SIGSTOP (a test looks, then continues it);
 //! `rename=NAME` renames it with `prctl(PR_SET_NAME)`, without exec.
-//! `socket` works in a network namespace of its own, on its loopback.
+//! `socket` and `retransmit` work in a network namespace of their own, on
+//! its loopback.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -27,7 +28,7 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync|fd|vfs|mount|shm|oom|socket[,...] N");
+        eprintln!("usage: workload process|sync|fd|vfs|mount|shm|oom|socket|retransmit[,...] N");
         std::process::exit(2);
     };
     let work: Vec<Box<dyn FnOnce()>> = scenarios
@@ -42,6 +43,7 @@ fn main() {
                 "shm" => Box::new(move || shm(n)),
                 "oom" => Box::new(move || oom(n)),
                 "socket" => socket(n),
+                "retransmit" => retransmit(),
                 "pause" => Box::new(|| raise(Signal::SIGSTOP).unwrap()),
                 other if other.starts_with("rename=") => {
                     let name = c(&other["rename=".len()..]);
@@ -540,4 +542,51 @@ fn loopback_up() {
             libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request).into(),
         );
     }
+}
+
+/// In a network namespace of its own: one TCP connection over IPv4
+/// loopback whose one message is lost (every packet the loopback receives
+/// dropped for a second) and then retransmitted, both ends closed, the
+/// listener closed. How many retransmissions it takes is the kernel's
+/// (its timers): the namespace's `TcpRetransSegs` says. Tail loss probes
+/// are off in the namespace: every retransmission is a timeout's, through
+/// tcp_retransmit_skb(), which every variant sees.
+fn retransmit() -> Box<dyn FnOnce()> {
+    use std::io::{Read as _, Write as _};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    loopback_up();
+    std::fs::write("/proc/sys/net/ipv4/tcp_early_retrans", "0").expect("tcp_early_retrans");
+    Box::new(move || {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("listen");
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        let dropper = drop_received("lo");
+        client.write_all(&[7u8; SOCKET_BYTES]).expect("send");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        drop(dropper);
+        let mut message = [0u8; SOCKET_BYTES];
+        server.read_exact(&mut message).expect("the retransmitted message");
+        drop(client);
+        drop(server);
+    })
+}
+
+/// Every packet `device` receives is dropped until the value is dropped
+/// (bpf/src/drop.bpf.c).
+fn drop_received(device: &str) -> aya::Ebpf {
+    use aya::programs::{tc, SchedClassifier, TcAttachType};
+
+    let mut ebpf = aya::Ebpf::load(bpf::drop::OBJECT.bytes).expect("load drop.bpf.o");
+    // Kernels before 6.6 attach through a clsact qdisc (others ignore it).
+    let _ = tc::qdisc_add_clsact(device);
+    let program: &mut SchedClassifier = ebpf
+        .program_mut("drop_all")
+        .expect("drop_all")
+        .try_into()
+        .expect("a classifier");
+    program.load().expect("load drop_all");
+    program.attach(device, TcAttachType::Ingress).expect("attach drop_all");
+    ebpf
 }
