@@ -148,7 +148,7 @@ fn present(path: &Path) -> bool {
     }
 }
 
-fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
     // Checked before opening: opening a FIFO would block until a writer appears.
     let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.is_dir() {

@@ -18,11 +18,13 @@ pub mod apps_groups;
 mod dirs;
 pub mod ini;
 mod load;
+pub mod network;
 pub mod statsd;
 
 pub use apps_groups::AppsGroups;
 pub use dirs::ConfigDirs;
 pub use load::load;
+pub use network::{Hostnames, Ips, Ports, Services};
 pub use statsd::{StatsdDestination, StatsdSettings, Transport};
 
 /// Thread identities, in the fixed order of the original's self-monitoring
