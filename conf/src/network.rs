@@ -7,19 +7,70 @@
 //! line like any bad value; it is skipped and the rest of its list applies,
 //! as the original skips it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Severity;
+use crate::{OwnKey, OwnKind, OwnValue, Severity, ThreadSettings};
+
+/// The section of the selectors.
+pub const SECTION: &str = "network connections";
 
 /// The original's `ips` when the files do not set it: private networks,
 /// loopback excluded.
 pub const DEFAULT_IPS: &str =
     "!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128";
+
+/// `maximum dimensions` when unset, or negative (an error, as the original
+/// logs one).
+const DEFAULT_MAXIMUM_DIMENSIONS: u32 = 50;
+
+/// Where Netdata listens unless told otherwise; `[service name]` naming it
+/// keeps `NETDATA_LISTEN_PORT` from being named.
+const NETDATA_PORT: u16 = 19999;
+
+const fn connections(key: &'static str, kind: OwnKind) -> OwnKey {
+    OwnKey {
+        section: SECTION,
+        key,
+        kind,
+        // The original reads these from network.conf (v1.37) or ebpf.d.conf (v1.38+).
+        also_in_main: true,
+    }
+}
+
+/// Total dimensions of a connection chart, both directions; 0 is allowed
+/// (it still gives one socket per direction).
+pub const MAXIMUM_DIMENSIONS: OwnKey = connections(
+    "maximum dimensions",
+    OwnKind::Number {
+        min: 0,
+        max: u32::MAX,
+        default: DEFAULT_MAXIMUM_DIMENSIONS,
+    },
+);
+pub const RESOLVE_HOSTNAMES: OwnKey =
+    connections("resolve hostnames", OwnKind::Bool { default: false });
+pub const RESOLVE_SERVICE_NAMES: OwnKey =
+    connections("resolve service names", OwnKind::Bool { default: false });
+pub const PORTS: OwnKey = connections("ports", OwnKind::Ports);
+pub const IPS: OwnKey = connections(
+    "ips",
+    OwnKind::Ips {
+        default: DEFAULT_IPS,
+    },
+);
+pub const HOSTNAMES: OwnKey = connections("hostnames", OwnKind::Hostnames);
+/// `[service name]`: `port = name` lines.
+pub const SERVICE_NAMES: OwnKey = OwnKey {
+    section: "service name",
+    key: "",
+    kind: OwnKind::PortNames,
+    also_in_main: true,
+};
 
 /// What is wrong with an item of a list; the item is skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -551,9 +602,89 @@ fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+/// `NETDATA_LISTEN_PORT` as the original takes it: a port 1 to 65535, or nothing.
+pub fn listen_port(value: &str) -> Option<u16> {
+    value.trim().parse::<u16>().ok().filter(|&port| port > 0)
+}
+
+/// What `[network connections]` and `[service name]` decide, for the
+/// socket thread, from a thread's settings holding the keys above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSelectors {
+    /// Sockets charted per direction, the "other" slot included:
+    /// `maximum dimensions` / 2, at least 1.
+    pub per_direction: u32,
+    pub resolve_hostnames: bool,
+    pub resolve_service_names: bool,
+    pub ports: Ports,
+    pub ips: Ips,
+    /// Empty, so every name passes, unless `resolve hostnames`: the
+    /// original reads the list only then.
+    pub hostnames: Hostnames,
+    /// `[service name]`, ports to names.
+    pub service_names: BTreeMap<u16, String>,
+}
+
+impl NetworkSelectors {
+    /// `listen_port` is where Netdata listens ([`listen_port`] of
+    /// `NETDATA_LISTEN_PORT`): when `[service name]` does not name 19999,
+    /// that port is named `Netdata`, unless a line names it already.
+    pub fn new(settings: &ThreadSettings, listen_port: Option<u16>) -> NetworkSelectors {
+        // A key declared under the same name with another kind would be a
+        // thread's mistake; it then counts as unset.
+        let maximum = match settings.own(&MAXIMUM_DIMENSIONS) {
+            OwnValue::Number(n) => n,
+            _ => DEFAULT_MAXIMUM_DIMENSIONS,
+        };
+        let flag = |key: &OwnKey| settings.own(key) == OwnValue::Bool(true);
+        let resolve_hostnames = flag(&RESOLVE_HOSTNAMES);
+        let ports = match settings.own(&PORTS) {
+            OwnValue::Ports(ports) => ports,
+            _ => Ports::default(),
+        };
+        let ips = match settings.own(&IPS) {
+            OwnValue::Ips(ips) => ips,
+            _ => Ips::parse(DEFAULT_IPS).0,
+        };
+        let hostnames = match settings.own(&HOSTNAMES) {
+            OwnValue::Hostnames(names) if resolve_hostnames => names,
+            _ => Hostnames::default(),
+        };
+        let mut service_names = match settings.own(&SERVICE_NAMES) {
+            OwnValue::PortNames(names) => names,
+            _ => BTreeMap::new(),
+        };
+        if let Some(port) = listen_port.filter(|_| !service_names.contains_key(&NETDATA_PORT)) {
+            service_names
+                .entry(port)
+                .or_insert_with(|| "Netdata".to_owned());
+        }
+        NetworkSelectors {
+            per_direction: (maximum / 2).max(1),
+            resolve_hostnames,
+            resolve_service_names: flag(&RESOLVE_SERVICE_NAMES),
+            ports,
+            ips,
+            hostnames,
+            service_names,
+        }
+    }
+
+    /// Whether a connection is charted: its destination port and address
+    /// pass, and so does `hostname`, the name its address resolved to, if
+    /// it was resolved.
+    pub fn allows(&self, port: u16, ip: IpAddr, hostname: Option<&str>) -> bool {
+        self.ports.allows(port)
+            && self.ips.allows(ip)
+            && hostname.is_none_or(|name| self.hostnames.allows(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
+    use crate::ThreadName;
 
     fn services() -> Services {
         Services::parse(
@@ -1095,6 +1226,113 @@ mod tests {
         let (names, found) = Hostnames::parse("a ! b");
         assert_eq!(names.include, ["a", "b"]);
         assert_eq!(shown(&found), ["`!`: nothing after `!`; item ignored"]);
+    }
+
+    fn socket_settings(values: &[(OwnKey, OwnValue)]) -> ThreadSettings {
+        let mut settings = Config::default().thread(ThreadName::Socket).clone();
+        for (key, value) in values {
+            settings
+                .own
+                .insert((key.section.into(), key.key.into()), value.clone());
+        }
+        settings
+    }
+
+    #[test]
+    fn selectors_by_default() {
+        let s = NetworkSelectors::new(&socket_settings(&[]), None);
+        assert_eq!(s.per_direction, 25);
+        assert!(!s.resolve_hostnames);
+        assert!(!s.resolve_service_names);
+        assert_eq!(s.ports, Ports::default());
+        assert_eq!(s.ips, Ips::parse(DEFAULT_IPS).0);
+        assert_eq!(s.hostnames, Hostnames::default());
+        assert!(s.service_names.is_empty());
+        assert!(s.allows(443, ip("10.0.0.1"), Some("anything")));
+        assert!(!s.allows(443, ip("8.8.8.8"), None));
+    }
+
+    #[test]
+    fn sockets_per_direction_are_half_the_dimensions_at_least_one() {
+        for (maximum, per_direction) in [
+            (0, 1),
+            (1, 1),
+            (2, 1),
+            (3, 1),
+            (4, 2),
+            (101, 50),
+            (u32::MAX, u32::MAX / 2),
+        ] {
+            let settings = socket_settings(&[(MAXIMUM_DIMENSIONS, OwnValue::Number(maximum))]);
+            assert_eq!(
+                NetworkSelectors::new(&settings, None).per_direction,
+                per_direction,
+                "{maximum}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostnames_apply_only_when_resolved() {
+        let (names, _) = Hostnames::parse("*.example.com");
+        let off = socket_settings(&[(HOSTNAMES, OwnValue::Hostnames(names.clone()))]);
+        let s = NetworkSelectors::new(&off, None);
+        assert_eq!(s.hostnames, Hostnames::default());
+        assert!(s.allows(80, ip("10.0.0.1"), Some("db.internal")));
+        let on = socket_settings(&[
+            (HOSTNAMES, OwnValue::Hostnames(names.clone())),
+            (RESOLVE_HOSTNAMES, OwnValue::Bool(true)),
+        ]);
+        let s = NetworkSelectors::new(&on, None);
+        assert_eq!(s.hostnames, names);
+        assert!(s.allows(80, ip("10.0.0.1"), Some("www.example.com")));
+        assert!(!s.allows(80, ip("10.0.0.1"), Some("db.internal")));
+        // A name that did not resolve is not judged.
+        assert!(s.allows(80, ip("10.0.0.1"), None));
+    }
+
+    #[test]
+    fn a_connection_passes_every_selector() {
+        let (ports, _) = Ports::parse("80 443", &services());
+        let (ips, _) = Ips::parse("10.0.0.0/8 !10.9.0.0/16");
+        let s = NetworkSelectors::new(
+            &socket_settings(&[(PORTS, OwnValue::Ports(ports)), (IPS, OwnValue::Ips(ips))]),
+            None,
+        );
+        assert!(s.allows(443, ip("10.1.1.1"), None));
+        assert!(!s.allows(22, ip("10.1.1.1"), None));
+        assert!(!s.allows(443, ip("10.9.1.1"), None));
+        assert!(!s.allows(443, ip("192.168.1.1"), None));
+    }
+
+    #[test]
+    fn netdatas_listen_port_is_named_unless_19999_is() {
+        let names = |pairs: &[(u16, &str)]| -> BTreeMap<u16, String> {
+            pairs.iter().map(|(p, n)| (*p, (*n).to_owned())).collect()
+        };
+        let with = |pairs: &[(u16, &str)], listen: Option<u16>| {
+            let settings = socket_settings(&[(SERVICE_NAMES, OwnValue::PortNames(names(pairs)))]);
+            NetworkSelectors::new(&settings, listen).service_names
+        };
+        assert_eq!(
+            with(&[(22, "ssh")], Some(8080)),
+            names(&[(22, "ssh"), (8080, "Netdata")])
+        );
+        assert_eq!(with(&[(22, "ssh")], None), names(&[(22, "ssh")]));
+        assert_eq!(
+            with(&[(19999, "Netdata")], Some(8080)),
+            names(&[(19999, "Netdata")])
+        );
+        assert_eq!(
+            with(&[(8080, "proxy")], Some(8080)),
+            names(&[(8080, "proxy")])
+        );
+        assert_eq!(with(&[], Some(19999)), names(&[(19999, "Netdata")]));
+        assert_eq!(listen_port("19999"), Some(19999));
+        assert_eq!(listen_port(" 8080\n"), Some(8080));
+        for bad in ["", "0", "65536", "-1", "http", "80x"] {
+            assert_eq!(listen_port(bad), None, "{bad}");
+        }
     }
 
     proptest::proptest! {
