@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
-use crate::{Diagnostic, Severity};
+use crate::{Diagnostic, Services, Severity};
 
 /// Largest file read; anything bigger is not a hand-written INI file.
 const MAX_FILE: u64 = 1024 * 1024;
@@ -17,6 +17,9 @@ const DEFAULT_DIRS: [&str; 2] = ["/etc/netdata", "/usr/lib/netdata/conf.d"];
 #[derive(Debug, Clone)]
 pub struct ConfigDirs {
     pub dirs: Vec<PathBuf>,
+    /// The services database that `ports` items written as names are
+    /// looked up in ([`Services::PATH`]); tests point it elsewhere.
+    pub services: PathBuf,
     /// The directories someone named, with who: the environment variable
     /// or the option.
     named: Vec<(&'static str, PathBuf)>,
@@ -42,6 +45,7 @@ impl ConfigDirs {
     pub fn new(dirs: Vec<PathBuf>) -> ConfigDirs {
         ConfigDirs {
             dirs,
+            services: PathBuf::from(Services::PATH),
             named: Vec::new(),
         }
     }
@@ -133,6 +137,7 @@ fn from_values(
     } else {
         ConfigDirs {
             dirs: named.iter().map(|(_, dir)| dir.clone()).collect(),
+            services: PathBuf::from(Services::PATH),
             named,
         }
     }
@@ -148,7 +153,7 @@ fn present(path: &Path) -> bool {
     }
 }
 
-fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
     // Checked before opening: opening a FIFO would block until a writer appears.
     let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.is_dir() {

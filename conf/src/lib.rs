@@ -1,8 +1,10 @@
 //! Netdata's `ebpf.d.conf` and `ebpf.d/<thread>.conf`, read unchanged into typed settings.
 //!
 //! Why: users migrating from Netdata's `ebpf.plugin` keep their files, so the
-//! stock files must parse without a single warning and every key the original
-//! accepts (legacy aliases included) must keep its meaning. A configuration
+//! stock files must parse without an error, with one warning only (network.conf
+//! writes loopback as `127.0.0.1/8`, host bits set, which the original also
+//! logs), and every key the original accepts (legacy aliases included) must
+//! keep its meaning. A configuration
 //! problem must never stop collection: [`load`] never fails or panics, it
 //! reports each problem as a [`Diagnostic`] naming file and line, and falls
 //! back to the value the original would have used.
@@ -18,11 +20,13 @@ pub mod apps_groups;
 mod dirs;
 pub mod ini;
 mod load;
+pub mod network;
 pub mod statsd;
 
 pub use apps_groups::AppsGroups;
 pub use dirs::ConfigDirs;
 pub use load::load;
+pub use network::{Hostnames, Ips, NetworkSelectors, Ports, Services};
 pub use statsd::{StatsdDestination, StatsdSettings, Transport};
 
 /// Thread identities, in the fixed order of the original's self-monitoring
@@ -249,12 +253,16 @@ pub enum OwnKind {
         max: u32,
         default: u32,
     },
-    /// Free text; `None`: unset by default.
-    Text {
-        default: Option<&'static str>,
-    },
     /// The whole section: `port = name` lines (`[service name]`).
     PortNames,
+    /// A list of ports (`network.conf` `ports`); unset by default: no filter.
+    Ports,
+    /// A list of addresses (`ips`), `default` when unset.
+    Ips {
+        default: &'static str,
+    },
+    /// A list of name patterns (`hostnames`); unset by default: no filter.
+    Hostnames,
 }
 
 impl OwnKind {
@@ -263,8 +271,11 @@ impl OwnKind {
             OwnKind::Switch { .. } => OwnValue::Bool(true),
             OwnKind::Bool { default } => OwnValue::Bool(default),
             OwnKind::Number { default, .. } => OwnValue::Number(default),
-            OwnKind::Text { default } => OwnValue::Text(default.map(str::to_owned)),
             OwnKind::PortNames => OwnValue::PortNames(BTreeMap::new()),
+            OwnKind::Ports => OwnValue::Ports(Ports::default()),
+            // A default is not in a file: nothing to report about it.
+            OwnKind::Ips { default } => OwnValue::Ips(Ips::parse(default).0),
+            OwnKind::Hostnames => OwnValue::Hostnames(Hostnames::default()),
         }
     }
 }
@@ -274,8 +285,10 @@ impl OwnKind {
 pub enum OwnValue {
     Bool(bool),
     Number(u32),
-    Text(Option<String>),
     PortNames(BTreeMap<u16, String>),
+    Ports(Ports),
+    Ips(Ips),
+    Hostnames(Hostnames),
 }
 
 /// The own keys of each thread, from the threads' modules; `None` for a

@@ -1,11 +1,13 @@
 //! From files to [`Config`]: which keys exist where, how values are read,
 //! and which value wins.
 
+use std::cell::LazyCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::apps_groups::AppsGroups;
 use crate::ini::{self, printable, Document};
+use crate::network::{Finding, Hostnames, Ips, Ports, Services};
 use crate::statsd;
 use crate::{
     CgroupSettings, Config, ConfigDirs, CoreTracing, Diagnostic, GlobalSettings, LoadMode, OwnKey,
@@ -138,6 +140,8 @@ pub fn load(
 ) -> (Config, Vec<Diagnostic>) {
     let mut config = built_in(default_update_every);
     let mut diags = Vec::new();
+    // Read only when some file gives a `ports`.
+    let services = LazyCell::new(|| Services::read(&dirs.services));
 
     let mut main = read_source(dirs, &["ebpf.d.conf", "ebpf.conf"], &mut config, &mut diags);
     // Its findings go here, although its network sections are read last.
@@ -166,7 +170,7 @@ pub fn load(
         read_thread_global(&mut src, settings);
         // Read from the thread's file, where the stock files put them,
         // unlike v1.38+ which ignores network.conf's (spec B-16).
-        read_own(&mut src, keys.iter(), settings);
+        read_own(&mut src, keys.iter(), settings, &services);
         diags.extend(src.finish());
     }
 
@@ -178,6 +182,7 @@ pub fn load(
                 &mut src,
                 keys.filter(|k| k.also_in_main),
                 config.thread_mut(thread),
+                &services,
             );
         }
         diags.splice(main_slot..main_slot, src.finish());
@@ -409,7 +414,12 @@ fn read_thread_global(src: &mut Source, t: &mut ThreadSettings) {
 }
 
 /// The values `keys` have in this file, into the thread's settings.
-fn read_own<'a>(src: &mut Source, keys: impl Iterator<Item = &'a OwnKey>, t: &mut ThreadSettings) {
+fn read_own<'a>(
+    src: &mut Source,
+    keys: impl Iterator<Item = &'a OwnKey>,
+    t: &mut ThreadSettings,
+    services: &LazyCell<Services, impl FnOnce() -> Services>,
+) {
     for key in keys {
         let at = (key.section.to_owned(), key.key.to_owned());
         let default = t.own(key);
@@ -428,10 +438,11 @@ fn read_own<'a>(src: &mut Source, keys: impl Iterator<Item = &'a OwnKey>, t: &mu
                     OwnValue::Number(src.number(key.section, key.key, (min, max), default))
                 })
             }
-            (OwnKind::Text { .. }, _) => src
-                .doc
-                .get(key.section, key.key)
-                .map(|e| OwnValue::Text(Some(e.value.clone()))),
+            (OwnKind::Ports, _) => src
+                .list(key, |text| Ports::parse(text, services))
+                .map(OwnValue::Ports),
+            (OwnKind::Ips { .. }, _) => src.list(key, Ips::parse).map(OwnValue::Ips),
+            (OwnKind::Hostnames, _) => src.list(key, Hostnames::parse).map(OwnValue::Hostnames),
             (kind, value) => unreachable!("{kind:?} with a value {value:?}"),
         };
         if let Some(value) = value {
@@ -570,6 +581,23 @@ impl Source {
                 default
             }
         }
+    }
+
+    /// The list `key` holds in this file, if any, with a finding per item
+    /// that was bad or changed.
+    fn list<T>(
+        &mut self,
+        key: &OwnKey,
+        parse: impl FnOnce(&str) -> (T, Vec<Finding>),
+    ) -> Option<T> {
+        let entry = self.doc.get(key.section, key.key)?;
+        let line = entry.line;
+        let (value, found) = parse(&entry.value);
+        for finding in found {
+            let message = format!("[{}] `{}`: {finding}", key.section, key.key);
+            self.report(finding.severity(), line, message);
+        }
+        Some(value)
     }
 
     fn boolean(&mut self, section: &str, key: &str, default: bool) -> bool {

@@ -4,10 +4,14 @@ mod common;
 
 use std::path::Path;
 
-use common::{dirs, load, own_bool, own_number, own_text, service_names, show, stock_dir, TempDir};
+use common::{
+    dirs, load, own_bool, own_number, selectors, service_names, show, stock_dir, stock_findings,
+    TempDir,
+};
 use conf::{
-    Config, ConfigDirs, CoreTracing, Diagnostic, LoadMode, Severity, StatsdDestination,
-    StatsdSettings, SupervisorSettings, ThreadName, Transport, TypeFormat,
+    network, Config, ConfigDirs, CoreTracing, Diagnostic, Hostnames, Ips, LoadMode, Ports,
+    Severity, StatsdDestination, StatsdSettings, SupervisorSettings, ThreadName, Transport,
+    TypeFormat,
 };
 
 fn load_clean(list: &[&Path], default_update_every: u32) -> Config {
@@ -48,10 +52,10 @@ fn built_in_defaults() {
         own_number(&c, socket, "network connections", "maximum dimensions"),
         50
     );
-    assert_eq!(own_text(&c, socket, "network connections", "ports"), None);
-    assert!(own_text(&c, socket, "network connections", "ips")
-        .unwrap()
-        .starts_with("!127.0.0.1/8 "));
+    let s = selectors(&c);
+    assert_eq!(s.ports, Ports::default());
+    assert_eq!(s.ips, Ips::parse(network::DEFAULT_IPS).0);
+    assert_eq!(s.hostnames, Hostnames::default());
     assert!(service_names(&c).is_empty());
 }
 
@@ -115,7 +119,8 @@ fn user_dir_shadows_stock_dir_per_file() {
     );
     user.write("ebpf.d/vfs.conf", "[global]\nupdate every = 9\n");
     let stock = stock_dir();
-    let c = load_clean(&[user.path(), &stock], 1);
+    let (c, diags) = load(&dirs(&[user.path(), &stock]), 1);
+    assert_eq!(show(&diags), stock_findings(&stock));
     assert_eq!(c.global.update_every, 7);
     // The user ebpf.d.conf replaces the stock one entirely: its absent keys take code defaults.
     assert!(c.thread(ThreadName::Shm).enabled);
@@ -239,15 +244,13 @@ fn network_sections_from_both_files_ebpf_d_conf_wins() {
     assert_eq!(own_number(&c, socket, conn, "maximum dimensions"), 20);
     assert!(own_bool(&c, socket, conn, "resolve hostnames"));
     assert!(!own_bool(&c, socket, conn, "resolve service names"));
-    assert_eq!(own_text(&c, socket, conn, "ports").as_deref(), Some("!22"));
-    assert_eq!(
-        own_text(&c, socket, conn, "hostnames").as_deref(),
-        Some("*")
-    );
-    assert_eq!(
-        own_text(&c, socket, conn, "ips").as_deref(),
-        Some("10.0.0.0/8")
-    );
+    // A list is one value: ebpf.d.conf's `ports` replaces network.conf's whole.
+    let s = selectors(&c);
+    assert!(s.ports.include.is_empty());
+    assert_eq!(s.ports.exclude[0].text, "22");
+    assert_eq!(s.hostnames.include, ["*"]);
+    assert_eq!(s.ips.include.len(), 1);
+    assert_eq!(s.ips.include[0].text, "10.0.0.0/8");
     let names: Vec<(u16, String)> = service_names(&c);
     let names: Vec<(u16, &str)> = names.iter().map(|(p, n)| (*p, n.as_str())).collect();
     // Key by key, not section by section: 19999 of network.conf stays.
@@ -375,7 +378,8 @@ fn statsd_section_is_our_extension_of_ebpf_d_conf() {
         ("host1.ebpf", 512)
     );
     // A stock file lacks the section: the defaults apply.
-    let stock = load_clean(&[&stock_dir()], 1);
+    let (stock, diags) = load(&dirs(&[&stock_dir()]), 1);
+    assert_eq!(show(&diags), stock_findings(&stock_dir()));
     assert_eq!(stock.statsd, StatsdSettings::default());
     assert_eq!(stock.statsd.destination.to_string(), "udp://127.0.0.1:8125");
     assert_eq!(

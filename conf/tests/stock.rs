@@ -1,17 +1,25 @@
-//! Netdata 1.37.1's stock files, copied unchanged, must load cleanly.
+//! Netdata 1.37.1's stock files, copied unchanged, must load cleanly: no
+//! error, and one warning only, about the host bits of the original's own
+//! `ips`.
 
 mod common;
 
 use std::path::PathBuf;
 
-use common::{dirs, load, own_bool, own_number, own_text, service_names, show, stock_dir};
-use conf::{CoreTracing, LoadMode, ThreadName, TypeFormat};
+use common::{
+    dirs, load, own, own_bool, own_number, selectors, service_names, show, stock_dir,
+    stock_findings,
+};
+use conf::network::{IpRange, PortRange};
+use conf::{
+    network, CoreTracing, Hostnames, Ips, LoadMode, OwnValue, Ports, ThreadName, TypeFormat,
+};
 
 #[test]
-fn stock_files_load_without_diagnostics() {
+fn stock_files_load_without_errors() {
     let stock = stock_dir();
     let (config, diags) = load(&dirs(&[&stock]), 1);
-    assert!(diags.is_empty(), "{}", show(&diags));
+    assert_eq!(show(&diags), stock_findings(&stock));
 
     let mut want_files = vec![stock.join("ebpf.d.conf")];
     want_files.extend(
@@ -69,17 +77,55 @@ fn stock_files_load_without_diagnostics() {
     assert_eq!(own_number(&config, socket, conn, "maximum dimensions"), 50);
     assert!(!own_bool(&config, socket, conn, "resolve hostnames"));
     assert!(!own_bool(&config, socket, conn, "resolve service names"));
+    let s = selectors(&config);
+    assert_eq!(s.per_direction, 25);
+    // `ports = *`: every port.
+    let every = PortRange {
+        text: "*".into(),
+        first: 1,
+        last: 65535,
+    };
     assert_eq!(
-        own_text(&config, socket, conn, "ports").as_deref(),
-        Some("*")
+        s.ports,
+        Ports {
+            include: vec![every],
+            exclude: vec![]
+        }
     );
+    // The original's default `ips`, loopback's host bits cleared.
+    let range = |text: &str, first: &str, last: &str| IpRange {
+        text: text.into(),
+        first: first.parse().unwrap(),
+        last: last.parse().unwrap(),
+    };
     assert_eq!(
-        own_text(&config, socket, conn, "ips").as_deref(),
-        Some("!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128")
+        s.ips,
+        Ips {
+            include: vec![
+                range("10.0.0.0/8", "10.0.0.0", "10.255.255.255"),
+                range("172.16.0.0/12", "172.16.0.0", "172.31.255.255"),
+                range("192.168.0.0/16", "192.168.0.0", "192.168.255.255"),
+                range(
+                    "fc00::/7",
+                    "fc00::",
+                    "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                ),
+            ],
+            exclude: vec![
+                range("127.0.0.1/8", "127.0.0.0", "127.255.255.255"),
+                range("::1/128", "::1", "::1"),
+            ],
+        }
     );
+    assert_eq!(s.ips, Ips::parse(network::DEFAULT_IPS).0);
+    // `hostnames = *` is read only with `resolve hostnames = yes`.
+    assert_eq!(s.hostnames, Hostnames::default());
     assert_eq!(
-        own_text(&config, socket, conn, "hostnames").as_deref(),
-        Some("*")
+        own(&config, socket, conn, "hostnames"),
+        OwnValue::Hostnames(Hostnames {
+            include: vec!["*".into()],
+            exclude: vec![]
+        })
     );
     assert_eq!(service_names(&config), [(19999, "Netdata".to_owned())]);
     for key in [
@@ -110,7 +156,7 @@ fn stock_files_load_without_diagnostics() {
 #[test]
 fn stock_apps_groups_parse_without_warnings() {
     let (config, diags) = load(&dirs(&[&stock_dir()]), 1);
-    assert!(diags.is_empty(), "{}", show(&diags));
+    assert_eq!(show(&diags), stock_findings(&stock_dir()));
     let groups = &config.apps_groups;
     assert_eq!(groups.file, Some(stock_dir().join("apps_groups.conf")));
     let names: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();

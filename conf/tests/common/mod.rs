@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use conf::{Config, ConfigDirs, Diagnostic, OwnKey, OwnKind, OwnValue, ThreadName};
+use conf::{
+    network, Config, ConfigDirs, Diagnostic, NetworkSelectors, OwnKey, OwnKind, OwnValue,
+    ThreadName,
+};
 
 pub struct TempDir(PathBuf);
 
@@ -48,6 +51,17 @@ pub fn stock_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stock")
 }
 
+/// What loading the stock files reports, as [`show`] shows it: only that
+/// network.conf's `ips`, the original's own default, writes loopback with
+/// host bits set, read as 127.0.0.0/8 as the original reads it.
+pub fn stock_findings(stock: &Path) -> String {
+    format!(
+        "warning: {}:49: [network connections] `ips`: `!127.0.0.1/8`: host bits set; \
+         read as 127.0.0.0/8\n",
+        stock.join("ebpf.d/network.conf").display()
+    )
+}
+
 pub fn dirs(list: &[&Path]) -> ConfigDirs {
     ConfigDirs::new(list.iter().map(|p| p.to_path_buf()).collect())
 }
@@ -58,8 +72,8 @@ pub fn show(diags: &[Diagnostic]) -> String {
 
 /// Own keys of the kinds threads declare, as the tests' schema: switches
 /// (sync.conf, shm.conf `[syscalls]`), booleans (filesystem.conf), and the
-/// original's network.conf keys (numbers, text, port names, some read from
-/// ebpf.d.conf too). The collector's own schema, from its threads'
+/// original's network.conf keys (numbers, and the selectors and port names
+/// `conf::network` declares, read from ebpf.d.conf too). The collector's own schema, from its threads'
 /// modules, is tested with the stock files in workers/tests/stock.rs.
 pub fn own_keys(thread: ThreadName) -> Option<&'static [OwnKey]> {
     Some(match thread {
@@ -117,44 +131,18 @@ const fn size(key: &'static str, default: u32) -> OwnKey {
     }
 }
 
-const fn connections(key: &'static str, kind: OwnKind) -> OwnKey {
-    OwnKey {
-        section: "network connections",
-        key,
-        kind,
-        also_in_main: true,
-    }
-}
-
 const NETWORK: &[OwnKey] = &[
     size("bandwidth table size", 16384),
     size("ipv4 connection table size", 16384),
     size("ipv6 connection table size", 16384),
     size("udp connection table size", 4096),
-    connections(
-        "maximum dimensions",
-        OwnKind::Number {
-            min: 1,
-            max: u32::MAX,
-            default: 50,
-        },
-    ),
-    connections("resolve hostnames", OwnKind::Bool { default: false }),
-    connections("resolve service names", OwnKind::Bool { default: false }),
-    connections("ports", OwnKind::Text { default: None }),
-    connections(
-        "ips",
-        OwnKind::Text {
-            default: Some("!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128"),
-        },
-    ),
-    connections("hostnames", OwnKind::Text { default: None }),
-    OwnKey {
-        section: "service name",
-        key: "",
-        kind: OwnKind::PortNames,
-        also_in_main: true,
-    },
+    network::MAXIMUM_DIMENSIONS,
+    network::RESOLVE_HOSTNAMES,
+    network::RESOLVE_SERVICE_NAMES,
+    network::PORTS,
+    network::IPS,
+    network::HOSTNAMES,
+    network::SERVICE_NAMES,
 ];
 
 /// The value of `thread`'s own key `[section] key` under `config`.
@@ -181,11 +169,9 @@ pub fn own_number(config: &Config, thread: ThreadName, section: &str, key: &str)
     }
 }
 
-pub fn own_text(config: &Config, thread: ThreadName, section: &str, key: &str) -> Option<String> {
-    match own(config, thread, section, key) {
-        OwnValue::Text(value) => value,
-        other => panic!("[{section}] {key} is {other:?}"),
-    }
+/// The socket thread's selectors under `config`, Netdata's port not named.
+pub fn selectors(config: &Config) -> NetworkSelectors {
+    NetworkSelectors::new(config.thread(ThreadName::Socket), None)
 }
 
 pub fn service_names(config: &Config) -> Vec<(u16, String)> {
