@@ -1,10 +1,8 @@
 //! Netdata's `ebpf.d.conf` and `ebpf.d/<thread>.conf`, read unchanged into typed settings.
 //!
 //! Why: users migrating from Netdata's `ebpf.plugin` keep their files, so the
-//! stock files must parse without an error, with one warning only (network.conf
-//! writes loopback as `127.0.0.1/8`, host bits set, which the original also
-//! logs), and every key the original accepts (legacy aliases included) must
-//! keep its meaning. A configuration
+//! stock files must parse without an error or a warning, and every key the
+//! original accepts (legacy aliases included) must keep its meaning. A configuration
 //! problem must never stop collection: [`load`] never fails or panics, it
 //! reports each problem as a [`Diagnostic`] naming file and line, and falls
 //! back to the value the original would have used.

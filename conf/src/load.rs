@@ -594,8 +594,10 @@ impl Source {
         let line = entry.line;
         let (value, found) = parse(&entry.value);
         for finding in found {
-            let message = format!("[{}] `{}`: {finding}", key.section, key.key);
-            self.report(finding.severity(), line, message);
+            if let Some(severity) = finding.severity() {
+                let message = format!("[{}] `{}`: {finding}", key.section, key.key);
+                self.report(severity, line, message);
+            }
         }
         Some(value)
     }

@@ -142,11 +142,14 @@ impl Finding {
         }
     }
 
-    /// A malformed item is an error; the rest only ignores what changes nothing.
-    pub fn severity(&self) -> Severity {
+    /// A malformed item is an error; one that changes nothing a warning;
+    /// host bits nothing worth saying (`None`): the original's own file
+    /// writes `!127.0.0.1/8`, and every reader takes it as 127.0.0.0/8.
+    pub fn severity(&self) -> Option<Severity> {
         match self.kind {
-            FindingKind::Bad(_) => Severity::Error,
-            FindingKind::HostBits { .. } | FindingKind::Contained { .. } => Severity::Warning,
+            FindingKind::Bad(_) => Some(Severity::Error),
+            FindingKind::Contained { .. } => Some(Severity::Warning),
+            FindingKind::HostBits { .. } => None,
         }
     }
 }
@@ -410,7 +413,7 @@ pub struct Ips {
 
 impl Ips {
     /// Items: an IPv4 or IPv6 address (IPv6 when the item holds a `:`),
-    /// `A-B`, `A/n` (host bits cleared, with a warning), or `*` (every
+    /// `A-B`, `A/n` (host bits cleared), or `*` (every
     /// address of both families, and the list so far is dropped). An item
     /// inside one given before in its list is skipped.
     pub fn parse(text: &str) -> (Ips, Vec<Finding>) {
@@ -821,7 +824,9 @@ mod tests {
                 "`!1`: inside `1` given before; item ignored",
             ]
         );
-        assert!(found.iter().all(|f| f.severity() == Severity::Warning));
+        assert!(found
+            .iter()
+            .all(|f| f.severity() == Some(Severity::Warning)));
         // A covering item takes the place of every item it covers.
         let p = ports("80 2000 443 1-1024 1500-2500");
         assert_eq!(
@@ -880,7 +885,7 @@ mod tests {
         for (item, why) in cases {
             let (p, found) = Ports::parse(&format!("22 {item} 443"), &services());
             assert_eq!(found, [Finding::bad(item, why.clone())], "{item}");
-            assert_eq!(found[0].severity(), Severity::Error);
+            assert_eq!(found[0].severity(), Some(Severity::Error));
             let kept: Vec<u16> = p.include.iter().map(|r| r.first).collect();
             assert_eq!(kept, [22, 443], "{item}");
         }
@@ -998,7 +1003,7 @@ mod tests {
                 "`2001:db8::1/32`: host bits set; read as 2001:db8::/32",
             ]
         );
-        assert!(found.iter().all(|f| f.severity() == Severity::Warning));
+        assert!(found.iter().all(|f| f.severity().is_none()));
     }
 
     #[test]
@@ -1150,7 +1155,7 @@ mod tests {
         for (item, why) in cases {
             let (i, found) = Ips::parse(&format!("1.1.1.1 {item} ::2"));
             assert_eq!(found, [Finding::bad(item, why.clone())], "{item}");
-            assert_eq!(found[0].severity(), Severity::Error);
+            assert_eq!(found[0].severity(), Some(Severity::Error));
             assert_eq!(i.include.len(), 2, "{item}");
         }
     }

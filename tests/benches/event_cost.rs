@@ -253,7 +253,9 @@ fn main() {
         kernel.release().to_string_lossy(),
         std::thread::available_parallelism().unwrap()
     );
-    println!("| thread | variant | apps | workload | events per round | empty | thread's | added |");
+    println!(
+        "| thread | variant | apps | workload | events per round | empty | thread's | added |"
+    );
     println!("|---|---|---|---|---:|---:|---:|---:|");
     // Cargo passes `--bench`; thread names choose cases.
     let only: Vec<String> = std::env::args()

@@ -13,7 +13,7 @@
 
 use bpf::socket::counter::*;
 use bpf::socket::OBJECT;
-use conf::{OwnKey, OwnKind, ThreadName};
+use conf::{network, OwnKey, OwnKind, ThreadName};
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, Defaults, DimDef, Look};
 use crate::per_process::{PerProcess, ProcessChart, View};
@@ -523,17 +523,6 @@ const fn number(section: &'static str, key: &'static str, default: u32) -> OwnKe
     }
 }
 
-const fn in_main(section: &'static str, key: &'static str, kind: OwnKind) -> OwnKey {
-    OwnKey {
-        section,
-        key,
-        kind,
-        also_in_main: true,
-    }
-}
-
-const CONNECTIONS_SECTION: &str = "network connections";
-
 /// `network.conf` (spec §4.4): read and checked. The table sizes are the
 /// original's maps' (ours are sized as README.md says); `[network
 /// connections]` and `[service name]` configure the network viewer.
@@ -542,35 +531,13 @@ const KEYS: &[OwnKey] = &[
     number("global", "ipv4 connection table size", 16384),
     number("global", "ipv6 connection table size", 16384),
     number("global", "udp connection table size", 4096),
-    in_main(
-        CONNECTIONS_SECTION,
-        "maximum dimensions",
-        OwnKind::Number {
-            min: 1,
-            max: u32::MAX,
-            default: 50,
-        },
-    ),
-    in_main(
-        CONNECTIONS_SECTION,
-        "resolve hostnames",
-        OwnKind::Bool { default: false },
-    ),
-    in_main(
-        CONNECTIONS_SECTION,
-        "resolve service names",
-        OwnKind::Bool { default: false },
-    ),
-    in_main(CONNECTIONS_SECTION, "ports", OwnKind::Text { default: None }),
-    in_main(
-        CONNECTIONS_SECTION,
-        "ips",
-        OwnKind::Text {
-            default: Some("!127.0.0.1/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 !::1/128"),
-        },
-    ),
-    in_main(CONNECTIONS_SECTION, "hostnames", OwnKind::Text { default: None }),
-    in_main("service name", "", OwnKind::PortNames),
+    network::MAXIMUM_DIMENSIONS,
+    network::RESOLVE_HOSTNAMES,
+    network::RESOLVE_SERVICE_NAMES,
+    network::PORTS,
+    network::IPS,
+    network::HOSTNAMES,
+    network::SERVICE_NAMES,
 ];
 
 pub static THREAD: Thread = Thread {

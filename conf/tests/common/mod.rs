@@ -51,17 +51,6 @@ pub fn stock_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stock")
 }
 
-/// What loading the stock files reports, as [`show`] shows it: only that
-/// network.conf's `ips`, the original's own default, writes loopback with
-/// host bits set, read as 127.0.0.0/8 as the original reads it.
-pub fn stock_findings(stock: &Path) -> String {
-    format!(
-        "warning: {}:49: [network connections] `ips`: `!127.0.0.1/8`: host bits set; \
-         read as 127.0.0.0/8\n",
-        stock.join("ebpf.d/network.conf").display()
-    )
-}
-
 pub fn dirs(list: &[&Path]) -> ConfigDirs {
     ConfigDirs::new(list.iter().map(|p| p.to_path_buf()).collect())
 }

@@ -567,7 +567,9 @@ fn retransmit() -> Box<dyn FnOnce()> {
         std::thread::sleep(std::time::Duration::from_secs(1));
         drop(dropper);
         let mut message = [0u8; SOCKET_BYTES];
-        server.read_exact(&mut message).expect("the retransmitted message");
+        server
+            .read_exact(&mut message)
+            .expect("the retransmitted message");
         drop(client);
         drop(server);
     })
@@ -587,6 +589,8 @@ fn drop_received(device: &str) -> aya::Ebpf {
         .try_into()
         .expect("a classifier");
     program.load().expect("load drop_all");
-    program.attach(device, TcAttachType::Ingress).expect("attach drop_all");
+    program
+        .attach(device, TcAttachType::Ingress)
+        .expect("attach drop_all");
     ebpf
 }
