@@ -47,13 +47,24 @@ PID_FILTER_PROGRAMS
 /* The process a TCP socket was connected, listened, sent or received for:
  * a retransmission, an accepted connection and (tracepoint variant) a
  * socket's end run in softirq or a timer, in no process of their own.
- * Kept only with the per-process table on or --pid (the loader sizes the
- * maps then; one entry as compiled); deleted with the socket. */
+ * Kept only with the per-process table on or --pid. Programs that get the
+ * socket typed (`typed`: BTF tracepoints, trampolines) keep it in the
+ * socket's own storage, found without a hash look-up and freed with the
+ * socket; kprobes, which cannot, in a hash by the socket's address (the
+ * loader sizes it for the probe variant; one entry as compiled), deleted
+ * when the socket is closed. */
 struct socket_owner {
 	__u32 tgid;
 	__u32 unused;
 	__u64 start;
 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct socket_owner);
+} socket_storage SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -62,6 +73,23 @@ struct {
 	__type(key, __u64);
 	__type(value, struct socket_owner);
 } socket_owners SEC(".maps");
+
+static __always_inline struct socket_owner *owner_of(const struct sock *sk, bool typed)
+{
+	__u64 key = (__u64)sk;
+
+	if (typed)
+		return bpf_sk_storage_get(&socket_storage, (struct sock *)sk, NULL, 0);
+	return bpf_map_lookup_elem(&socket_owners, &key);
+}
+
+static __always_inline void forget_owner(const struct sock *sk, bool typed)
+{
+	__u64 key = (__u64)sk;
+
+	if (!typed)
+		bpf_map_delete_elem(&socket_owners, &key);
+}
 
 /* Listening sockets' owners by network namespace and port: a connection's
  * socket is born in softirq, from its listener, which it does not name. */
@@ -112,23 +140,34 @@ static __always_inline struct socket_owner current_owner(void)
 	return owner;
 }
 
-static __always_inline void remember_owner(const struct sock *sk)
+/* Written when the socket is new or used by another process: a socket
+ * outliving its process and used by a later one of the same TGID (PID
+ * reuse) keeps the first's start time. */
+static __always_inline void remember_owner(const struct sock *sk, bool typed)
 {
-	struct socket_owner owner = current_owner();
+	struct socket_owner *known = owner_of(sk, typed);
+	struct socket_owner owner;
 	__u64 key = (__u64)sk;
-	struct socket_owner *known = bpf_map_lookup_elem(&socket_owners, &key);
 
-	if (!known || known->tgid != owner.tgid || known->start != owner.start)
+	if (known && known->tgid == bpf_get_current_pid_tgid() >> 32)
+		return;
+	owner = current_owner();
+	if (!typed) {
 		bpf_map_update_elem(&socket_owners, &key, &owner, BPF_ANY);
+		return;
+	}
+	known = bpf_sk_storage_get(&socket_storage, (struct sock *)sk, NULL,
+				   BPF_SK_STORAGE_GET_F_CREATE);
+	if (known)
+		*known = owner;
 }
 
-/* A send (`sending`) or receive on `sk` that returned `ret`: its call,
- * then its failure or its bytes. Other families and protocols (unix,
- * netlink, raw, ...) are not counted. */
-static __always_inline void socket_io(const struct sock *sk, long ret, bool sending)
+/* A send (`sending`) or receive on `sk` (of `family` and `protocol`) that
+ * returned `ret`: its call, then its failure or its bytes. Other families
+ * and protocols (unix, netlink, raw, ...) are not counted. */
+static __always_inline void socket_io(const struct sock *sk, __u16 family, __u16 protocol,
+				      long ret, bool sending, bool typed)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 protocol = BPF_CORE_READ(sk, sk_protocol);
 	__u32 calls, error;
 	__u64 *own;
 
@@ -151,11 +190,11 @@ static __always_inline void socket_io(const struct sock *sk, long ret, bool send
 	else if (ret > 0)
 		count(&socket_counters, own, calls + 1, ret);
 	if (owners_on() && protocol == IPPROTO_TCP)
-		remember_owner(sk);
+		remember_owner(sk, typed);
 }
 
 /* A TCP connect by the current process on `sk`. */
-static __always_inline void socket_connect(const struct sock *sk, __u16 family)
+static __always_inline void socket_connect(const struct sock *sk, __u16 family, bool typed)
 {
 	__u64 *own;
 
@@ -163,7 +202,7 @@ static __always_inline void socket_connect(const struct sock *sk, __u16 family)
 		return;
 	count(&socket_counters, own, family == AF_INET6 ? SOCKET_CONNECT_V6 : SOCKET_CONNECT_V4, 1);
 	if (owners_on())
-		remember_owner(sk);
+		remember_owner(sk, typed);
 }
 
 /* A connection accepted in a process's accept() (trampoline, probe). */
@@ -175,9 +214,8 @@ static __always_inline void socket_accept(void)
 
 /* The end of a TCP socket: in close() (trampoline, probe: `in_process`)
  * or when the kernel destroys it (tracepoint). */
-static __always_inline void socket_close(const struct sock *sk, bool in_process)
+static __always_inline void socket_close(const struct sock *sk, bool in_process, bool typed)
 {
-	__u64 key = (__u64)sk;
 	bool wanted = true;
 
 	if (!owners_on()) {
@@ -187,18 +225,17 @@ static __always_inline void socket_close(const struct sock *sk, bool in_process)
 	if (in_process)
 		wanted = current_wanted();
 	else if (filter_tgid)
-		wanted = owner_wanted(bpf_map_lookup_elem(&socket_owners, &key));
+		wanted = owner_wanted(owner_of(sk, typed));
 	if (wanted)
 		counter_add(&socket_counters, SOCKET_TCP_CLOSE, 1);
-	bpf_map_delete_elem(&socket_owners, &key);
+	forget_owner(sk, typed);
 }
 
 /* A segment of `sk` retransmitted: in total, and for the process that
  * owns the socket when it has an entry (not a new one: this is no
  * process's context). */
-static __always_inline void socket_retransmit(const struct sock *sk)
+static __always_inline void socket_retransmit(const struct sock *sk, bool typed)
 {
-	__u64 key = (__u64)sk;
 	struct socket_owner *owner;
 	struct tgid_values *values;
 	__u32 tgid;
@@ -207,7 +244,7 @@ static __always_inline void socket_retransmit(const struct sock *sk)
 		counter_add(&socket_counters, SOCKET_TCP_RETRANSMIT, 1);
 		return;
 	}
-	owner = bpf_map_lookup_elem(&socket_owners, &key);
+	owner = owner_of(sk, typed);
 	if (!owner_wanted(owner))
 		return;
 	counter_add(&socket_counters, SOCKET_TCP_RETRANSMIT, 1);
@@ -221,19 +258,25 @@ static __always_inline void socket_retransmit(const struct sock *sk)
 		__sync_fetch_and_add(&values->counters[SOCKET_TCP_RETRANSMIT], 1);
 }
 
+/* socket_io() of a socket the verifier knows the type of (a BTF
+ * tracepoint's or a trampoline's argument): its fields are read directly,
+ * without a helper call each. */
+#define SOCKET_IO(sk, ret, sending)                                                \
+	socket_io(sk, (sk)->__sk_common.skc_family, (sk)->sk_protocol, ret, sending, true)
+
 /* --- tracepoint variant --- */
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(socket_send, struct sock *sk, int ret)
 {
-	socket_io(sk, ret, true);
+	SOCKET_IO(sk, ret, true);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(socket_receive, struct sock *sk, int ret)
 {
-	socket_io(sk, ret, false);
+	SOCKET_IO(sk, ret, false);
 	return 0;
 }
 
@@ -248,7 +291,7 @@ int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newst
 	struct socket_listener listener;
 
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
-		socket_connect(sk, BPF_CORE_READ(sk, __sk_common.skc_family));
+		socket_connect(sk, sk->__sk_common.skc_family, true);
 	} else if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
 		listener = listener_of(sk);
 		if (!owners_on() || owner_wanted(bpf_map_lookup_elem(&socket_listeners, &listener)))
@@ -258,7 +301,7 @@ int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newst
 
 		listener = listener_of(sk);
 		bpf_map_update_elem(&socket_listeners, &listener, &owner, BPF_ANY);
-		remember_owner(sk);
+		remember_owner(sk, true);
 	} else if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE && owners_on()) {
 		listener = listener_of(sk);
 		bpf_map_delete_elem(&socket_listeners, &listener);
@@ -269,7 +312,7 @@ int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newst
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(socket_destroy, struct sock *sk)
 {
-	socket_close(sk, false);
+	socket_close(sk, false, true);
 	return 0;
 }
 
@@ -283,7 +326,7 @@ int BPF_PROG(socket_retransmit_tp, const struct sock *sk)
 	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err) &&
 	    (int)ctx[2] != 0)
 		return 0;
-	socket_retransmit(sk);
+	socket_retransmit(sk, true);
 	return 0;
 }
 
@@ -311,10 +354,13 @@ static __always_inline void socket_call_return(long ret, bool sending)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 *sk = bpf_map_lookup_elem(&socket_calls, &id);
+	const struct sock *socket;
 
 	if (!sk)
 		return;
-	socket_io((const struct sock *)*sk, ret, sending);
+	socket = (const struct sock *)*sk;
+	socket_io(socket, BPF_CORE_READ(socket, __sk_common.skc_family),
+		  BPF_CORE_READ(socket, sk_protocol), ret, sending, false);
 	bpf_map_delete_elem(&socket_calls, &id);
 }
 
@@ -324,7 +370,7 @@ static __always_inline void socket_call_return(long ret, bool sending)
 	SEC("fexit")                                                              \
 	int BPF_PROG(socket_##name##_fexit, const struct sock *sk)                \
 	{                                                                         \
-		socket_io(sk, (int)fexit_ret(ctx), sending);                      \
+		SOCKET_IO(sk, (int)fexit_ret(ctx), sending);                      \
 		return 0;                                                         \
 	}                                                                         \
 	SEC("kprobe")                                                             \
@@ -356,7 +402,7 @@ SEC("fexit")
 int BPF_PROG(socket_udp_sendmsg_fexit, const struct sock *sk)
 {
 	if (ipv4_socket(sk))
-		socket_io(sk, (int)fexit_ret(ctx), true);
+		SOCKET_IO(sk, (int)fexit_ret(ctx), true);
 	return 0;
 }
 
@@ -379,10 +425,27 @@ SOCKET_IO_PROGRAMS(udp_recvmsg, false)
 
 /* tcp_v6_connect() hands a v4-mapped destination to tcp_v4_connect(): one
  * connect, of an IPv6 socket. */
-ENTRY_PROGRAMS(socket_tcp_v4_connect,
-	       if (ipv4_socket(sk)) socket_connect(sk, AF_INET),
-	       const struct sock *sk)
-ENTRY_PROGRAMS(socket_tcp_v6_connect, socket_connect(sk, AF_INET6), const struct sock *sk)
+/* A kernel function's programs on entry, `name_fentry` and `name_kprobe`,
+ * running `call` with its socket `sk`, told whether it is typed. */
+#define SOCKET_ENTRY_PROGRAMS(name, call)                                         \
+	SEC("fentry")                                                             \
+	int BPF_PROG(name##_fentry, const struct sock *sk)                        \
+	{                                                                         \
+		bool typed = true;                                                \
+		call;                                                             \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("kprobe")                                                             \
+	int BPF_KPROBE(name##_kprobe, const struct sock *sk)                      \
+	{                                                                         \
+		bool typed = false;                                               \
+		call;                                                             \
+		return 0;                                                         \
+	}
+
+SOCKET_ENTRY_PROGRAMS(socket_tcp_v4_connect,
+		      if (ipv4_socket(sk)) socket_connect(sk, AF_INET, typed))
+SOCKET_ENTRY_PROGRAMS(socket_tcp_v6_connect, socket_connect(sk, AF_INET6, typed))
 
 static __always_inline void socket_accepted(const struct sock *sk)
 {
@@ -404,7 +467,7 @@ int BPF_KRETPROBE(socket_accept_kretprobe, const struct sock *sk)
 	return 0;
 }
 
-ENTRY_PROGRAMS(socket_tcp_close, socket_close(sk, true), const struct sock *sk)
+SOCKET_ENTRY_PROGRAMS(socket_tcp_close, socket_close(sk, true, typed))
 
 /* The original's function: tcp_retransmit_skb() returns 0 when the
  * segment was sent. Tail loss probes call __tcp_retransmit_skb() directly,
@@ -414,7 +477,7 @@ SEC("fexit")
 int BPF_PROG(socket_retransmit_fexit, const struct sock *sk)
 {
 	if ((int)fexit_ret(ctx) == 0)
-		socket_retransmit(sk);
+		socket_retransmit(sk, true);
 	return 0;
 }
 
@@ -449,7 +512,7 @@ int BPF_KRETPROBE(socket_retransmit_kretprobe, int ret)
 	if (!sk)
 		return 0;
 	if (ret == 0)
-		socket_retransmit((const struct sock *)*sk);
+		socket_retransmit((const struct sock *)*sk, false);
 	bpf_map_delete_elem(&socket_retransmits, &id);
 	return 0;
 }

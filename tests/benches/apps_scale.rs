@@ -13,12 +13,11 @@
 //! Run as root with `scripts/bench-apps [--ticks N] [LIVE_PROCESSES...]`
 //! (it takes the shared test lock). Prints Markdown tables.
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use aya::maps::MapInfo;
+use tests::maps::{map_memlock, map_memory, possible_cpus, MapType};
 use tests::Collector;
 
 /// Live processes measured in turn, unless given as arguments.
@@ -122,45 +121,6 @@ fn pss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A field of an fdinfo file.
-fn fdinfo_field(text: &str, key: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The kernel's memory of every map the processes hold, by map name
-/// (bytes, as `memlock` in fdinfo: the map's own accounting).
-fn map_memory(pids: &[u32]) -> BTreeMap<String, u64> {
-    let mut seen = BTreeMap::new();
-    for pid in pids {
-        for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let Ok(text) = std::fs::read_to_string(fd.path()) else {
-                continue;
-            };
-            if let (Some(id), Some(memlock)) = (
-                fdinfo_field(&text, "map_id"),
-                fdinfo_field(&text, "memlock"),
-            ) {
-                seen.insert(id as u32, memlock);
-            }
-        }
-    }
-    let mut by_name = BTreeMap::new();
-    for (id, memlock) in seen {
-        let name = MapInfo::from_id(id)
-            .ok()
-            .and_then(|m| m.name_as_str().map(str::to_owned))
-            .unwrap_or_default();
-        *by_name.entry(name).or_insert(0) += memlock;
-    }
-    by_name
-}
-
 /// The original's per-PID values (spec §3: `tbl_pid_stats`, `tbl_fd_pid`,
 /// `tbl_vfs_pid`, `tbl_pid_shm`), with their C padding.
 const ORIGINAL_VALUES: [(&str, u32); 4] = [("process", 40), ("fd", 16), ("vfs", 112), ("shm", 32)];
@@ -170,32 +130,7 @@ const ORIGINAL_VALUES: [(&str, u32); 4] = [("process", 40), ("fd", 16), ("vfs", 
 fn original_memory(entries: u32) -> u64 {
     ORIGINAL_VALUES
         .iter()
-        .map(|(_, value_size)| {
-            let mut attr = [0u32; 30];
-            attr[0] = 5; // BPF_MAP_TYPE_PERCPU_HASH
-            attr[1] = 4;
-            attr[2] = *value_size;
-            attr[3] = entries;
-            // SAFETY: BPF_MAP_CREATE (0) reads the attribute union we pass.
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_bpf,
-                    0,
-                    attr.as_ptr(),
-                    std::mem::size_of_val(&attr),
-                )
-            };
-            assert!(
-                fd >= 0,
-                "BPF_MAP_CREATE: {}",
-                std::io::Error::last_os_error()
-            );
-            // SAFETY: a new descriptor that nothing else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-            let text =
-                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
-            fdinfo_field(&text, "memlock").expect("memlock in fdinfo")
-        })
+        .map(|(_, value_size)| map_memlock(MapType::PerCpuHash, 4, *value_size, entries))
         .sum()
 }
 
@@ -366,19 +301,4 @@ fn main() {
             run.tables as f64 / original as f64
         );
     }
-}
-
-fn possible_cpus() -> usize {
-    std::fs::read_to_string("/sys/devices/system/cpu/possible")
-        .ok()
-        .and_then(|s| {
-            s.trim()
-                .split(',')
-                .map(|range| match range.split_once('-') {
-                    Some((a, b)) => Some(b.parse::<usize>().ok()? - a.parse::<usize>().ok()? + 1),
-                    None => Some(1),
-                })
-                .sum()
-        })
-        .unwrap_or(1)
 }

@@ -4,6 +4,7 @@
 pub mod block;
 pub mod expected;
 pub mod hooks;
+pub mod maps;
 pub mod netdata_host;
 pub mod protocol;
 pub mod provoke;

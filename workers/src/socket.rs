@@ -356,9 +356,11 @@ const PER_PROCESS: PerProcess = PerProcess {
     releases_follow_exits: None,
 };
 
-/// The process of each TCP socket and listener, with the per-process
-/// table on or `--pid` (socket.bpf.c `socket_owners`): the events of a
-/// socket beyond them still count in total without --pid, not per process.
+/// The process of each TCP socket, in the probe variant (the others keep
+/// it in the socket's own storage), and of each listener (tracepoint
+/// variant), with the per-process table on or `--pid` (socket.bpf.c
+/// `socket_owners`, `socket_listeners`): the events of a socket beyond
+/// them still count in total without --pid, not per process.
 const OWNERS: (&str, u32, Needed) = ("socket_owners", 16384, Needed::Attribution);
 const LISTENERS: (&str, u32, Needed) = ("socket_listeners", 1024, Needed::Attribution);
 /// Sends and receives in flight, for the kretprobes (`socket_calls`).
@@ -505,8 +507,8 @@ const PROBE: &[(&str, Hook, Needed)] = functions!(
 const VARIANTS: &[Variant] = &[
     // Trampolines run for TCP and UDP calls only; the length tracepoints
     // for every socket's (unix sockets too).
-    Variant::with(VariantKind::Trampoline, TRAMPOLINE).sizing(&[OWNERS]),
-    Variant::with(VariantKind::Tracepoint, TRACEPOINT).sizing(&[OWNERS, LISTENERS]),
+    Variant::with(VariantKind::Trampoline, TRAMPOLINE),
+    Variant::with(VariantKind::Tracepoint, TRACEPOINT).sizing(&[LISTENERS]),
     Variant::with(VariantKind::Probe, PROBE).sizing(&[OWNERS, CALLS_IN_FLIGHT, RETRANSMITS_IN_FLIGHT]),
 ];
 
