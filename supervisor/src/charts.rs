@@ -380,6 +380,17 @@ fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
         DimValue::Delta(_) => (delta(0), delta(0)),
         DimValue::DeltaDiff(..) => (delta(0) - delta(1), delta(0) - delta(1)),
         DimValue::DeltaSum(..) => (delta(0) + delta(1), delta(0) + delta(1)),
+        DimValue::Hits(..) => {
+            let hits = (delta(0) - delta(1)).max(0);
+            (hits, hits)
+        }
+        DimValue::HitRatio(..) => {
+            let ratio = match delta(0) {
+                accesses if accesses > 0 => (delta(0) - delta(1)).max(0) * 100 / accesses,
+                _ => 100,
+            };
+            (ratio, ratio)
+        }
         DimValue::Current(_) => (now[0] as i64, now[0] as i64),
     };
     *reference = now;
