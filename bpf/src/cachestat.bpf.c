@@ -25,22 +25,29 @@ PID_FILTER_PROGRAMS
 /* The kernel's page size: 4 KiB on every architecture we build for. */
 #define CACHESTAT_PAGE_SHIFT 12
 
-/* Before 6.14 a large folio's page count had this name. */
+/* Before 6.18 a folio's flags were a plain word (now memdesc_flags_t: CO-RE
+ * refuses to read one as the other), and older kernels named a large
+ * folio's page count _folio_nr_pages. */
 struct folio___old {
+	unsigned long flags;
 	unsigned int _folio_nr_pages;
 } __attribute__((preserve_access_index));
 
 /* folio_nr_pages(): a large folio (ext4 and xfs make them) is many pages. */
 static __always_inline __u64 folio_pages(struct folio *folio)
 {
+	struct folio___old *old = (void *)folio;
 	unsigned long flags = 0;
 
-	bpf_core_read(&flags, sizeof(flags), &folio->flags);
+	if (bpf_core_field_exists(old->flags))
+		flags = BPF_CORE_READ(old, flags);
+	else
+		bpf_core_read(&flags, sizeof(flags), &folio->flags);
 	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
 		return 1;
 	if (bpf_core_field_exists(folio->_nr_pages))
 		return BPF_CORE_READ(folio, _nr_pages);
-	return BPF_CORE_READ((struct folio___old *)folio, _folio_nr_pages);
+	return BPF_CORE_READ(old, _folio_nr_pages);
 }
 
 static __always_inline void cachestat_count(__u32 counter, __u64 pages)

@@ -12,9 +12,9 @@
 //! the process with SIGSTOP (a test looks, then continues it);
 //! `rename=NAME` renames it with `prctl(PR_SET_NAME)`, without exec.
 //! `socket` and `retransmit` work in a network namespace of their own, on
-//! its loopback. `cachestat=DIR` reads N pages of a file in DIR (a real
-//! filesystem's: tmpfs has a page cache of its own) out of the page cache,
-//! reads them again, and dirties them.
+//! its loopback. `cachestat=FILE` reads the N pages of FILE (a block
+//! device: see tests/cachestat.rs) out of the page cache, reads them
+//! again, and dirties them.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -402,22 +402,19 @@ fn shm(n: usize) {
     }
 }
 
-/// Pages of the `cachestat` scenario's file.
+/// Pages of the `cachestat` scenario.
 const PAGE: usize = 4096;
 
-/// A file of `n` pages in `dir`, written to disk and dropped from the
-/// page cache; then, one page per call (a read is one look-up of the page
-/// cache per page): `n` pages read in (misses), read again (hits), and
-/// overwritten (dirtied).
-fn cachestat(dir: &str, n: usize) -> Box<dyn FnOnce()> {
-    let path = format!("{dir}/cachestat-data");
-    std::fs::write(&path, vec![7u8; n * PAGE]).unwrap();
+/// The page cache of `file` (of `n` pages: a block device's), dropped;
+/// then, one page per call (a read is one look-up of the page cache per
+/// page): `n` pages read in (misses), read again (hits), and overwritten
+/// (dirtied).
+fn cachestat(file: &str, n: usize) -> Box<dyn FnOnce()> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(&path)
+        .open(file)
         .unwrap();
-    file.sync_all().unwrap();
     let fd = file.as_raw_fd();
     // SAFETY: our own descriptor; mlockall only maps in what we have.
     unsafe {
