@@ -58,19 +58,22 @@ static __always_inline void cachestat_count(__u32 counter, __u64 pages)
 		count(&cachestat_counters, own, counter, pages);
 }
 
-/* A read's last call of filemap_get_pages(), per task: a read longer than a
+/* The last call of filemap_get_pages() on this CPU: a read longer than a
  * batch of folios calls it again for the rest, with the same last page and
- * a later first one; that range was counted by its first call. By task id,
- * least recently used out (aya 0.14 has no task storage); one entry as
- * compiled, the tracepoint variant sizes it. */
+ * a later first one; that range was counted by its first call. Per CPU, not
+ * per task: a per-task hash cost more than the rest of the program (aya
+ * 0.14 has no task storage); a read preempted by another reader, or moved
+ * to another CPU, between two calls counts its rest again. */
 struct read_range {
 	__u64 mapping;
 	__u64 first;
 	__u64 last;
+	__u32 task;
+	__u32 unused;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct read_range);
@@ -81,8 +84,9 @@ int BPF_PROG(cachestat_get_pages, struct address_space *mapping, unsigned long f
 	     unsigned long last)
 {
 	struct read_range *range;
-	__u32 task;
-	loff_t size = BPF_CORE_READ(mapping, host, i_size);
+	__u32 task, zero = 0;
+	/* Typed: plain loads, no probe reads. */
+	loff_t size = mapping->host->i_size;
 	__u64 end;
 	__u64 *own;
 
@@ -96,15 +100,12 @@ int BPF_PROG(cachestat_get_pages, struct address_space *mapping, unsigned long f
 	if (last < first)
 		return 0;
 	task = (__u32)bpf_get_current_pid_tgid();
-	range = bpf_map_lookup_elem(&cachestat_reads, &task);
-	if (!range) {
-		struct read_range init = { (__u64)mapping, first, last };
+	range = bpf_map_lookup_elem(&cachestat_reads, &zero);
+	if (range) {
+		bool rest = range->task == task && range->mapping == (__u64)mapping &&
+			    range->last == last && range->first < first;
 
-		bpf_map_update_elem(&cachestat_reads, &task, &init, BPF_ANY);
-	} else {
-		bool rest = range->mapping == (__u64)mapping && range->last == last &&
-			    range->first < first;
-
+		range->task = task;
 		range->mapping = (__u64)mapping;
 		range->first = first;
 		range->last = last;

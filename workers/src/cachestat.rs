@@ -233,10 +233,6 @@ const TRACEPOINT: &[(&str, Hook, Needed)] = &[
     ),
 ];
 
-/// Tasks whose last read's range the tracepoint variant remembers (the
-/// least recently reading forgotten first).
-const READS: (&str, u32, Needed) = ("cachestat_reads", 1024, Needed::Always);
-
 /// The original's functions under their folio names (5.16+): the old
 /// page names are compatibility wrappers there, which hooking would miss
 /// every caller of the folio functions with.
@@ -266,7 +262,7 @@ pub static THREAD: Thread = Thread {
     variants: &[
         // A read's tracepoint fires once per batch of folios, the access
         // function once per folio: cheapest first.
-        Variant::with(VariantKind::Tracepoint, TRACEPOINT).sizing(&[READS]),
+        Variant::with(VariantKind::Tracepoint, TRACEPOINT),
         Variant::with(VariantKind::Trampoline, TRAMPOLINE),
         Variant::with(VariantKind::Probe, PROBE),
     ],
