@@ -369,8 +369,15 @@ fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
         totals.get(a, dim.key),
         b.map_or(0, |b| totals.get(b, dim.key)),
     ];
+    let (value, events) = derive(dim.value, now, *reference);
+    *reference = now;
+    Sample { value, events }
+}
+
+/// A value's (value, events) from its counters now and at the last update.
+fn derive(value: DimValue, now: Reference, reference: Reference) -> (i64, i64) {
     let delta = |i: usize| now[i].wrapping_sub(reference[i]) as i64;
-    let (value, events) = match dim.value {
+    match value {
         DimValue::Total(_) => (now[0] as i64, delta(0)),
         DimValue::TotalDiv(_, divisor) => {
             let scaled = |total: u64| (total / divisor.max(1)) as i64;
@@ -380,8 +387,40 @@ fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
         DimValue::Delta(_) => (delta(0), delta(0)),
         DimValue::DeltaDiff(..) => (delta(0) - delta(1), delta(0) - delta(1)),
         DimValue::DeltaSum(..) => (delta(0) + delta(1), delta(0) + delta(1)),
+        DimValue::Hits(..) => {
+            let hits = (delta(0) - delta(1)).max(0);
+            (hits, hits)
+        }
+        DimValue::HitRatio(..) => {
+            let ratio = match delta(0) {
+                accesses if accesses > 0 => (delta(0) - delta(1)).max(0) * 100 / accesses,
+                _ => 100,
+            };
+            (ratio, ratio)
+        }
         DimValue::Current(_) => (now[0] as i64, now[0] as i64),
-    };
-    *reference = now;
-    Sample { value, events }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_are_accesses_that_added_no_page_and_the_ratio_their_share() {
+        // 10 accesses, 4 pages added since the last update.
+        let (now, before) = ([110, 54], [100, 50]);
+        assert_eq!(derive(DimValue::Hits(0, 1), now, before), (6, 6));
+        assert_eq!(derive(DimValue::HitRatio(0, 1), now, before), (60, 60));
+        // More pages added than accessed (written ones): no hit, ratio 0.
+        assert_eq!(derive(DimValue::Hits(0, 1), [101, 60], before), (0, 0));
+        assert_eq!(derive(DimValue::HitRatio(0, 1), [101, 60], before), (0, 0));
+        // No access: nothing missed.
+        assert_eq!(derive(DimValue::HitRatio(0, 1), before, before), (100, 100));
+        // 2 of 3 is 66 %, truncated as the original.
+        assert_eq!(
+            derive(DimValue::HitRatio(0, 1), [103, 51], before),
+            (66, 66)
+        );
+    }
 }

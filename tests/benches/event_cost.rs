@@ -1,10 +1,12 @@
-//! What the disk, hardirq, softirq, oomkill and socket programs cost per
-//! event (socket: with its per-process table off and on),
+//! What the disk, hardirq, softirq, oomkill, socket and cachestat programs
+//! cost per event (socket and cachestat: with the per-process table off and
+//! on),
 //! against an empty program of the same kind on the same tracepoints,
 //! measured in one run by the kernel itself (`BPF_ENABLE_STATS`: every
 //! program's run time and run count). An event is one pair of runs (entry
 //! and exit, or issue and completion, or a message's send and receive),
-//! or for oomkill one run (a kill). Variants other than tracepoints are
+//! or for oomkill one run (a kill), for cachestat one run (a read's look-up
+//! of the page cache). Variants other than tracepoints are
 //! measured where the kernel has them (not here: scripts/vm-matrix's
 //! kernels have no stable clock under TCG).
 //! Both sets run on every event, so they see the same events; their attach
@@ -74,6 +76,12 @@ const CASES: &[Case] = &[
         thread: ThreadName::Socket,
         workload: "100-byte TCP messages on loopback",
         runs_per_event: 2,
+        per_process: true,
+    },
+    Case {
+        thread: ThreadName::Cachestat,
+        workload: "4 KiB reads of a cached file",
+        runs_per_event: 1,
         per_process: true,
     },
 ];
@@ -206,6 +214,7 @@ fn provoke(thread: ThreadName, device: &LazyCell<LoopDevice>) {
             }
         }
         ThreadName::Socket => small_messages(MESSAGES),
+        ThreadName::Cachestat => cached_reads(READS),
         other => unreachable!("{other}"),
     }
 }
@@ -224,6 +233,27 @@ fn small_messages(count: usize) {
         sender.write_all(&message).unwrap();
         receiver.read_exact(&mut buffer).unwrap();
     }
+}
+
+/// Reads of the cachestat case per round.
+const READS: usize = 500_000;
+
+/// `count` one-page reads of a file in the page cache (of the temporary
+/// directory: a real filesystem's, not tmpfs), each one look-up.
+fn cached_reads(count: usize) {
+    use std::os::unix::fs::FileExt as _;
+
+    const PAGE: usize = 4096;
+    const PAGES: usize = 64;
+    let path = std::env::temp_dir().join(format!("ebpf-bench-cachestat-{}", std::process::id()));
+    std::fs::write(&path, vec![7u8; PAGES * PAGE]).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let mut buffer = [0u8; PAGE];
+    for i in 0..count {
+        file.read_exact_at(&mut buffer, ((i % PAGES) * PAGE) as u64)
+            .unwrap();
+    }
+    std::fs::remove_file(&path).unwrap();
 }
 
 fn median(samples: &mut [f64]) -> f64 {

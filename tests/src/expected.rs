@@ -50,6 +50,16 @@ pub fn process_shm_per_process(n: i64) -> Vec<(&'static str, i64, bool)> {
     ]
 }
 
+/// The `cachestat=DIR` scenario of `pages`: every page read in (a miss),
+/// read again (a hit), and dirtied.
+pub fn cachestat_totals(pages: i64) -> Vec<(&'static str, &'static str, i64)> {
+    vec![
+        ("mem.cachestat_misses", "miss", pages),
+        ("mem.cachestat_hits", "hit", pages),
+        ("mem.cachestat_dirties", "dirty", pages),
+    ]
+}
+
 /// Bytes of each TCP message and UDP datagram of the `socket` scenario.
 pub const SOCKET_BYTES: i64 = 1000;
 

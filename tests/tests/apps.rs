@@ -10,8 +10,9 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use tests::block::LoopDevice;
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
-use tests::expected::SOCKET_BYTES;
+use tests::expected::{cachestat_totals, SOCKET_BYTES};
 use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_cgroup_v1_only, oom_kill};
 use tests::{cannot_run, require_root, Collector, Workload};
 
@@ -320,6 +321,43 @@ fn apps_socket_return_mode() {
     if require_root("apps socket, return mode") {
         apps_group_counts_every_event(&SOCKET, "nr", true);
     }
+}
+
+/// As tests/cachestat.rs, per apps group: the workload's reads and writes
+/// of a loop device of its own, counted before it exits (its exit's
+/// unmapping marks pages accessed for the function variants).
+#[test]
+fn apps_cachestat() {
+    if !require_root("apps cachestat") {
+        return;
+    }
+    // Refused before 6.11, as tests/cachestat.rs asserts.
+    if tests::forced_variant().as_deref() == Some("tracepoint")
+        && !tests::kernel_btf_has("btf_trace_mm_filemap_get_pages")
+    {
+        return;
+    }
+    let tag = "ca";
+    let device = LoopDevice::create(N as u64 * 4096);
+    let scenario = format!("cachestat={}", device.path().display());
+    let mut workload = Workload::spawn_named(&scenario, N as usize, Some(&comm(tag)));
+    let collector = start(
+        &config(tag, "apps = yes"),
+        &["--cachestat"],
+        "mem.cachestat_hits",
+    );
+    workload.work();
+    let group = group(tag);
+    let expected: Vec<(String, String, i64)> = cachestat_totals(N)
+        .into_iter()
+        .map(|(chart, _, n)| (chart.replace("mem.", "apps."), group.clone(), n))
+        .collect();
+    assert_totals(&collector, &expected);
+    workload.exit();
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    tests::assert_netdata_keeps_everything(&stream);
 }
 
 #[test]

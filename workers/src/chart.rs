@@ -63,6 +63,13 @@ pub enum DimValue {
     TotalSum(u32, u32),
     /// Events of two counters since the previous update.
     DeltaSum(u32, u32),
+    /// Events of the first counter beyond those of the second since the
+    /// previous update, never below 0: cachestat's hits, accesses that
+    /// added no page.
+    Hits(u32, u32),
+    /// [`DimValue::Hits`] in percent of the first counter's events; 100
+    /// when it has none (nothing was missed).
+    HitRatio(u32, u32),
     /// The counter's current value as it is: a level, not an event count
     /// (e.g. a boolean state).
     Current(u32),
@@ -77,6 +84,8 @@ impl DimValue {
             DimValue::Delta(_)
             | DimValue::DeltaDiff(..)
             | DimValue::DeltaSum(..)
+            | DimValue::Hits(..)
+            | DimValue::HitRatio(..)
             | DimValue::Current(_) => Algorithm::Absolute,
         }
     }
@@ -88,9 +97,11 @@ impl DimValue {
             | DimValue::TotalDiv(c, _)
             | DimValue::Delta(c)
             | DimValue::Current(c) => (c, None),
-            DimValue::DeltaDiff(a, b) | DimValue::TotalSum(a, b) | DimValue::DeltaSum(a, b) => {
-                (a, Some(b))
-            }
+            DimValue::DeltaDiff(a, b)
+            | DimValue::TotalSum(a, b)
+            | DimValue::DeltaSum(a, b)
+            | DimValue::Hits(a, b)
+            | DimValue::HitRatio(a, b) => (a, Some(b)),
         };
         std::iter::once(a).chain(b)
     }

@@ -12,7 +12,9 @@
 //! the process with SIGSTOP (a test looks, then continues it);
 //! `rename=NAME` renames it with `prctl(PR_SET_NAME)`, without exec.
 //! `socket` and `retransmit` work in a network namespace of their own, on
-//! its loopback.
+//! its loopback. `cachestat=FILE` reads the N pages of FILE (a block
+//! device: see tests/cachestat.rs) out of the page cache, reads them
+//! again, and dirties them.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -45,6 +47,9 @@ fn main() {
                 "socket" => socket(n),
                 "retransmit" => retransmit(),
                 "pause" => Box::new(|| raise(Signal::SIGSTOP).unwrap()),
+                other if other.starts_with("cachestat=") => {
+                    cachestat(&other["cachestat=".len()..], n)
+                }
                 other if other.starts_with("rename=") => {
                     let name = c(&other["rename=".len()..]);
                     Box::new(move || rename(&name))
@@ -395,6 +400,54 @@ fn shm(n: usize) {
             );
         }
     }
+}
+
+/// Pages of the `cachestat` scenario.
+const PAGE: usize = 4096;
+
+/// The page cache of `file` (of `n` pages: a block device's), dropped;
+/// then, one page per call (a read is one look-up of the page cache per
+/// page): `n` pages read in (misses), read again (hits), and overwritten
+/// (dirtied).
+fn cachestat(file: &str, n: usize) -> Box<dyn FnOnce()> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .unwrap();
+    let fd = file.as_raw_fd();
+    // SAFETY: our own descriptor; mlockall only maps in what we have.
+    unsafe {
+        let dropped = libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED);
+        assert_eq!(dropped, 0, "posix_fadvise");
+        // Our own code and libraries faulted in now: a page fault later is
+        // a page cache access too.
+        ok("mlockall", libc::mlockall(libc::MCL_CURRENT).into());
+    }
+    let mut buffer = vec![1u8; PAGE];
+    Box::new(move || {
+        let buf = buffer.as_mut_ptr().cast();
+        // SAFETY: plain syscalls on our own descriptor and buffer.
+        unsafe {
+            for _pass in 0..2 {
+                for i in 0..n {
+                    let at = (i * PAGE) as libc::off_t;
+                    assert_eq!(
+                        ok("pread", libc::pread(fd, buf, PAGE, at) as i64),
+                        PAGE as i64
+                    );
+                }
+            }
+            for i in 0..n {
+                let at = (i * PAGE) as libc::off_t;
+                assert_eq!(
+                    ok("pwrite", libc::pwrite(fd, buf, PAGE, at) as i64),
+                    PAGE as i64
+                );
+            }
+        }
+        drop(file);
+    })
 }
 
 /// Allocates and touches memory, 1 MiB at a time, until the kernel's OOM
