@@ -359,6 +359,15 @@ fn same_counters(old: u64, new: u64) -> bool {
     old == new || (totals::is_group_key(old) && totals::is_group_key(new))
 }
 
+/// The percentage of `lookups` that were not `misses`: 0 without look-ups;
+/// never below 0 (misses counted where no look-up was).
+fn hit_ratio(lookups: i64, misses: i64) -> i64 {
+    if lookups <= 0 {
+        return 0;
+    }
+    (lookups - misses).clamp(0, lookups) * 100 / lookups
+}
+
 /// `dim`'s sample from the counters now and at its last update, which
 /// `reference` then becomes.
 fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
@@ -381,6 +390,10 @@ fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
         DimValue::DeltaDiff(..) => (delta(0) - delta(1), delta(0) - delta(1)),
         DimValue::DeltaSum(..) => (delta(0) + delta(1), delta(0) + delta(1)),
         DimValue::Current(_) => (now[0] as i64, now[0] as i64),
+        DimValue::HitRatio(..) => {
+            let ratio = hit_ratio(delta(0), delta(1));
+            (ratio, ratio)
+        }
     };
     *reference = now;
     Sample { value, events }

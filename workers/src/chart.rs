@@ -66,6 +66,10 @@ pub enum DimValue {
     /// The counter's current value as it is: a level, not an event count
     /// (e.g. a boolean state).
     Current(u32),
+    /// The percentage of the first counter's events since the previous
+    /// update that were not events of the second (a cache's look-ups and
+    /// its misses): 0 without events, never below 0.
+    HitRatio(u32, u32),
 }
 
 impl DimValue {
@@ -77,7 +81,8 @@ impl DimValue {
             DimValue::Delta(_)
             | DimValue::DeltaDiff(..)
             | DimValue::DeltaSum(..)
-            | DimValue::Current(_) => Algorithm::Absolute,
+            | DimValue::Current(_)
+            | DimValue::HitRatio(..) => Algorithm::Absolute,
         }
     }
 
@@ -88,9 +93,10 @@ impl DimValue {
             | DimValue::TotalDiv(c, _)
             | DimValue::Delta(c)
             | DimValue::Current(c) => (c, None),
-            DimValue::DeltaDiff(a, b) | DimValue::TotalSum(a, b) | DimValue::DeltaSum(a, b) => {
-                (a, Some(b))
-            }
+            DimValue::DeltaDiff(a, b)
+            | DimValue::TotalSum(a, b)
+            | DimValue::DeltaSum(a, b)
+            | DimValue::HitRatio(a, b) => (a, Some(b)),
         };
         std::iter::once(a).chain(b)
     }

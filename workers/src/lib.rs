@@ -59,4 +59,5 @@ threads! {
     shm,
     oomkill,
     socket,
+    dcstat,
 }

@@ -41,6 +41,7 @@ const PER_PROCESS: PerProcess = PerProcess {
     charts: &[ProcessChart {
         counter: KILLS,
         plus: None,
+        misses: None,
         multiplier: 1,
         divisor: 1,
         mode: ChartMode::Both,

@@ -27,6 +27,9 @@ pub struct ProcessChart {
     pub counter: u32,
     /// A second counter added to it.
     pub plus: Option<u32>,
+    /// A hit-ratio chart instead: the percentage of `counter`'s events of
+    /// the interval that were not this counter's (`DimValue::HitRatio`).
+    pub misses: Option<u32>,
     /// Netdata draws its dimensions' values times `multiplier` / `divisor`.
     pub multiplier: i64,
     pub divisor: i64,
@@ -43,6 +46,9 @@ pub struct ProcessChart {
 impl ProcessChart {
     /// Its dimensions' value in `view`.
     pub fn value(&self, view: &View) -> DimValue {
+        if let Some(misses) = self.misses {
+            return DimValue::HitRatio(self.counter, misses);
+        }
         match (view.incremental, self.plus) {
             (true, None) => DimValue::Total(self.counter),
             (true, Some(plus)) => DimValue::TotalSum(self.counter, plus),
@@ -97,6 +103,7 @@ impl Families {
         ProcessChart {
             counter,
             plus: None,
+            misses: None,
             multiplier: 1,
             divisor: 1,
             mode,

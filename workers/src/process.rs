@@ -135,6 +135,7 @@ macro_rules! per_process {
         ProcessChart {
             counter: $counter,
             plus: $plus,
+            misses: None,
             multiplier: 1,
             divisor: 1,
             mode: $mode,

@@ -179,6 +179,7 @@ const fn per_process(counter: u32, plus: Option<u32>, names: Names) -> ProcessCh
     ProcessChart {
         counter,
         plus,
+        misses: None,
         multiplier: if kilobits { 8 } else { 1 },
         divisor: if kilobits { 1000 } else { 1 },
         mode: ChartMode::Both,
