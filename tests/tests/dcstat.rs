@@ -121,12 +121,17 @@ fn assert_ratios(ratio: &[i64], references: &[i64], misses: &[i64]) {
         };
         assert_eq!(ratio, want, "{references} references, {misses} misses");
     }
-    assert!(references.iter().any(|&r| r > 0), "no update had references");
+    assert!(
+        references.iter().any(|&r| r > 0),
+        "no update had references"
+    );
 }
 
 /// `dim`'s values on `chart`.
 fn values<'a>(stream: &'a Stream, chart: &str, dim: &str) -> &'a [i64] {
-    let chart = stream.chart(chart).unwrap_or_else(|| panic!("{chart} not defined"));
+    let chart = stream
+        .chart(chart)
+        .unwrap_or_else(|| panic!("{chart} not defined"));
     &chart.dims[dim].values
 }
 
@@ -219,7 +224,9 @@ fn counts_the_workloads_lookups_in_its_apps_group() {
     ]);
     collector.assert_totals(&expected);
     let stream = collector.stream();
-    let ratio = stream.chart("apps.dc_hit_ratio").expect("apps.dc_hit_ratio");
+    let ratio = stream
+        .chart("apps.dc_hit_ratio")
+        .expect("apps.dc_hit_ratio");
     assert_eq!(
         ratio.header(),
         (

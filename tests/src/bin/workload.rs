@@ -28,7 +28,9 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync|fd|vfs|mount|shm|dcstat|oom|socket|retransmit[,...] N");
+        eprintln!(
+            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|oom|socket|retransmit[,...] N"
+        );
         std::process::exit(2);
     };
     let work: Vec<Box<dyn FnOnce()>> = scenarios
