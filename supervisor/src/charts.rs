@@ -398,3 +398,19 @@ fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
     *reference = now;
     Sample { value, events }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::hit_ratio;
+
+    #[test]
+    fn a_hit_ratio_is_the_percentage_of_lookups_that_did_not_miss() {
+        assert_eq!(hit_ratio(14, 7), 50);
+        assert_eq!(hit_ratio(3, 0), 100);
+        assert_eq!(hit_ratio(3, 1), 66);
+        // No look-ups: 0, as the original; more misses than look-ups
+        // (d_lookup() misses outside path walks): never below 0.
+        assert_eq!(hit_ratio(0, 5), 0);
+        assert_eq!(hit_ratio(2, 5), 0);
+    }
+}
