@@ -150,5 +150,19 @@ fn a_kprobe_attaches_to_the_clone_kallsyms_has_of_its_function() {
         }
     }
     let function = attached.expect("no clone attached");
+    // The plain name alone does not attach: the clone did.
+    let mut ebpf = aya::EbpfLoader::new()
+        .load(bpf::check::OBJECT.bytes)
+        .unwrap();
+    let program: &mut aya::programs::KProbe = ebpf
+        .program_mut("check_kprobe")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    program.load().unwrap();
+    assert!(
+        program.attach(function, 0).is_err(),
+        "{function} is a symbol"
+    );
     eprintln!("attached to {function}.constprop.0 by the name {function}");
 }
