@@ -251,6 +251,8 @@ pub fn runnable_threads() -> Vec<&'static workers::Thread> {
         .args(["check", "--config-dir", "/nonexistent"])
         .args(forced)
         .args(all.iter().map(|t| format!("--{}", t.name.key())))
+        .env_remove("NETDATA_USER_CONFIG_DIR")
+        .env_remove("NETDATA_STOCK_CONFIG_DIR")
         .output()
         .expect("run ebpf-collector check");
     let report = String::from_utf8_lossy(&out.stdout);

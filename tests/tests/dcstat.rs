@@ -34,7 +34,9 @@ fn hook_kind_works(report: &str, label: &str) -> bool {
 /// True when that is the case (and was asserted).
 fn refused_here(args: &[&str]) -> bool {
     let out = Command::new(collector_bin())
-        .args(["check", "--dcstat"])
+        .args(["check", "--config-dir", "/nonexistent", "--dcstat"])
+        .env_remove("NETDATA_USER_CONFIG_DIR")
+        .env_remove("NETDATA_STOCK_CONFIG_DIR")
         .output()
         .expect("run ebpf-collector check");
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
