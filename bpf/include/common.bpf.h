@@ -19,6 +19,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* An object of a thread that has no tracepoint variant (dcstat: the
+ * kernel has no tracepoint where it counts) defines NO_TRACEPOINTS first:
+ * the common tracepoint programs below are left out of it, as no variant
+ * of its thread would attach them. */
+#ifdef NO_TRACEPOINTS
+#define IF_TRACEPOINTS(...)
+#else
+#define IF_TRACEPOINTS(...) __VA_ARGS__
+#endif
+
 /* Per-CPU u64 slots named by `enum_type`, `count` of them. */
 #define SLOT_ARRAY(name, marker, enum_type, count)       \
 	struct {                                         \
@@ -149,23 +159,25 @@ static __always_inline void filter_on_free(struct task_struct *task)
  * (release_task() runs once for both). An object whose own programs see
  * releases (process) has only the fork ones. */
 #define PID_FILTER_FORK_PROGRAMS                                                  \
+	IF_TRACEPOINTS(                                                           \
 	SEC("tp_btf/sched_process_fork")                                          \
 	int BPF_PROG(filter_fork, struct task_struct *parent, struct task_struct *child) \
 	{                                                                         \
 		filter_on_fork(parent, child);                                    \
 		return 0;                                                         \
-	}                                                                         \
+	})                                                                        \
 	ENTRY_PROGRAMS(filter_fork, filter_on_fork_of(bpf_get_current_pid_tgid() >> 32, child), \
 		       struct task_struct *child)
 
 #define PID_FILTER_PROGRAMS                                                       \
 	PID_FILTER_FORK_PROGRAMS                                                  \
+	IF_TRACEPOINTS(                                                           \
 	SEC("tp_btf/sched_process_free")                                          \
 	int BPF_PROG(filter_free, struct task_struct *task)                       \
 	{                                                                         \
 		filter_on_free(task);                                             \
 		return 0;                                                         \
-	}                                                                         \
+	})                                                                        \
 	ENTRY_PROGRAMS(filter_free, filter_on_free(task), struct task_struct *task)
 
 /* The programs of a call counted on entry, running the statement `count`:
@@ -510,6 +522,7 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 	 * task_rename tracepoint is; taskstats_exit() and acct_collect() run in  \
 	 * every exiting task and are told whether it is the last, which          \
 	 * sched_process_exit reads from signal->live (process.bpf.c). */         \
+	IF_TRACEPOINTS(                                                                \
 	SEC("tp_btf/sched_process_exec")                                               \
 	int BPF_PROG(tgid_values_exec, struct task_struct *task)                       \
 	{                                                                              \
@@ -527,7 +540,7 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
 	{                                                                              \
 		tgid_values_exited(task, BPF_CORE_READ(task, signal, live.counter) == 0); \
 		return 0;                                                              \
-	}                                                                              \
+	})                                                                             \
 	ENTRY_PROGRAMS(tgid_values_exec,                                               \
 		       tgid_values_exec_of((struct task_struct *)bpf_get_current_task()), \
 		       struct linux_binprm *bprm)                                      \

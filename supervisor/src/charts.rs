@@ -359,6 +359,16 @@ fn same_counters(old: u64, new: u64) -> bool {
     old == new || (totals::is_group_key(old) && totals::is_group_key(new))
 }
 
+/// The percentage of `events` that were not `misses`, `idle` without
+/// events; never below 0 (misses counted where no event was: pages added
+/// by writes, d_lookup() misses outside path walks).
+fn hit_ratio(events: i64, misses: i64, idle: i64) -> i64 {
+    if events <= 0 {
+        return idle;
+    }
+    (events - misses).clamp(0, events) * 100 / events
+}
+
 /// `dim`'s sample from the counters now and at its last update, which
 /// `reference` then becomes.
 fn sample(dim: &Dim, totals: &Totals, reference: &mut Reference) -> Sample {
@@ -392,13 +402,14 @@ fn derive(value: DimValue, now: Reference, reference: Reference) -> (i64, i64) {
             (hits, hits)
         }
         DimValue::HitRatio(..) => {
-            let ratio = match delta(0) {
-                accesses if accesses > 0 => (delta(0) - delta(1)).max(0) * 100 / accesses,
-                _ => 100,
-            };
+            let ratio = hit_ratio(delta(0), delta(1), 100);
             (ratio, ratio)
         }
         DimValue::Current(_) => (now[0] as i64, now[0] as i64),
+        DimValue::LookupHitRatio(..) => {
+            let ratio = hit_ratio(delta(0), delta(1), 0);
+            (ratio, ratio)
+        }
     }
 }
 
@@ -422,5 +433,18 @@ mod tests {
             derive(DimValue::HitRatio(0, 1), [103, 51], before),
             (66, 66)
         );
+    }
+
+    #[test]
+    fn a_lookup_hit_ratio_is_the_percentage_of_lookups_that_did_not_miss() {
+        let ratio =
+            |lookups, misses| derive(DimValue::LookupHitRatio(0, 1), [lookups, misses], [0, 0]).0;
+        assert_eq!(ratio(14, 7), 50);
+        assert_eq!(ratio(3, 0), 100);
+        assert_eq!(ratio(3, 1), 66);
+        // No look-ups: 0, as the original; more misses than look-ups
+        // (d_lookup() misses outside path walks): never below 0.
+        assert_eq!(ratio(0, 5), 0);
+        assert_eq!(ratio(2, 5), 0);
     }
 }

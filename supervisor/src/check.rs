@@ -465,6 +465,13 @@ fn check_thread(
         };
         say(format_args!("    {:<12} {verdict}", variant.kind.as_str()));
     }
+    for kind in thread.missing_kinds() {
+        say(format_args!(
+            "    {:<12} none: {name} has no {} variant",
+            kind.as_str(),
+            kind.as_str()
+        ));
+    }
     if used.is_some() {
         return Ok(());
     }

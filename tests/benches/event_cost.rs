@@ -1,14 +1,15 @@
-//! What the disk, hardirq, softirq, oomkill, socket and cachestat programs
-//! cost per event (socket and cachestat: with the per-process table off and
-//! on),
-//! against an empty program of the same kind on the same tracepoints,
-//! measured in one run by the kernel itself (`BPF_ENABLE_STATS`: every
-//! program's run time and run count). An event is one pair of runs (entry
-//! and exit, or issue and completion, or a message's send and receive),
-//! or for oomkill one run (a kill), for cachestat one run (a read's look-up
-//! of the page cache). Variants other than tracepoints are
-//! measured where the kernel has them (not here: scripts/vm-matrix's
-//! kernels have no stable clock under TCG).
+//! What the disk, hardirq, softirq, oomkill, socket, cachestat and dcstat
+//! programs cost per event (socket, cachestat and dcstat: with their
+//! per-process table off and on), against an empty program of the same
+//! kind on the same hooks, measured in one run by the kernel itself
+//! (`BPF_ENABLE_STATS`: every program's run time and run count). An event
+//! is one pair of runs (entry and exit, or issue and completion, or a
+//! message's send and receive), or for oomkill, cachestat and dcstat one
+//! run (a kill, a read's look-up of the page cache, a path look-up). Only
+//! tracepoint variants are measured, but for a thread that has none
+//! (dcstat): its first variant this kernel attaches (none on the
+//! development machine, whose kernel has no kprobes and refuses
+//! trampolines; the row then says so).
 //! Both sets run on every event, so they see the same events; their attach
 //! order alternates between rounds. What the tracepoint costs before any
 //! program runs (the same for both) is not in these numbers, nor are the
@@ -22,7 +23,9 @@ use std::cell::LazyCell;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aya::programs::{loaded_programs, BtfTracePoint, ProgramError, TracePoint};
+use aya::programs::{
+    loaded_programs, BtfTracePoint, FEntry, FExit, KProbe, ProgramError, TracePoint,
+};
 use aya::{Btf, Ebpf, EbpfLoader};
 use conf::{Config, ThreadName};
 use tests::block::LoopDevice;
@@ -81,6 +84,12 @@ const CASES: &[Case] = &[
     Case {
         thread: ThreadName::Cachestat,
         workload: "4 KiB reads of a cached file",
+        runs_per_event: 1,
+        per_process: true,
+    },
+    Case {
+        thread: ThreadName::Dcstat,
+        workload: "fstatat and mkdirat (EEXIST) of a cached name",
         runs_per_event: 1,
         per_process: true,
     },
@@ -164,7 +173,55 @@ fn attach_empty(thread: &Thread, variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
                 // Tracepoints this kernel lacks are skipped by the thread too.
                 let _ = program.attach(category, name);
             }
-            other => panic!("not a tracepoint: {other:?}"),
+            Hook::FEntry(names) | Hook::FExit(names) => {
+                let mut ebpf = EbpfLoader::new()
+                    .btf(Some(btf))
+                    .load(bpf::empty::OBJECT.bytes)
+                    .unwrap();
+                // The first name the kernel's BTF has, as the loader takes.
+                let loads = |load: &mut dyn FnMut(&str) -> Result<(), ProgramError>| {
+                    names.iter().any(|function| load(function).is_ok())
+                };
+                let loaded = if matches!(spec.hook, Hook::FEntry(_)) {
+                    let program: &mut FEntry = ebpf
+                        .program_mut("empty_fentry")
+                        .unwrap()
+                        .try_into()
+                        .unwrap();
+                    loads(&mut |function| program.load(function, btf)) && program.attach().is_ok()
+                } else {
+                    let program: &mut FExit =
+                        ebpf.program_mut("empty_fexit").unwrap().try_into().unwrap();
+                    loads(&mut |function| program.load(function, btf)) && program.attach().is_ok()
+                };
+                assert!(loaded, "{names:?}");
+                attached.push(ebpf);
+            }
+            Hook::KProbe(names) => {
+                let mut ebpf = Ebpf::load(bpf::empty::OBJECT.bytes).unwrap();
+                let section = thread
+                    .object
+                    .programs
+                    .iter()
+                    .find(|p| p.name == spec.name)
+                    .expect("the thread's program")
+                    .section;
+                let name = match section {
+                    bpf::Section::KRetProbe => "empty_kretprobe",
+                    _ => "empty_kprobe",
+                };
+                let program: &mut KProbe = ebpf.program_mut(name).unwrap().try_into().unwrap();
+                program.load().unwrap();
+                // The name the thread attached to (the first that attaches).
+                assert!(
+                    names
+                        .iter()
+                        .any(|function| program.attach(function, 0).is_ok()),
+                    "{names:?}"
+                );
+                attached.push(ebpf);
+            }
+            other => panic!("not an event hook: {other:?}"),
         }
     }
     attached.extend(tracefs);
@@ -174,7 +231,12 @@ fn attach_empty(thread: &Thread, variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
 /// Messages of the socket case per round.
 const MESSAGES: usize = 200_000;
 
-fn attach_thread(thread: ThreadName, variant: &Variant, btf: &Btf, apps: bool) -> Collector {
+fn attach_thread(
+    thread: ThreadName,
+    variant: &Variant,
+    btf: &Btf,
+    apps: bool,
+) -> Result<Collector, workers::loader::AttachError> {
     let mut config = Config::default();
     config.thread_mut(thread).apps = apps;
     let cfg = WorkerConfig {
@@ -185,7 +247,6 @@ fn attach_thread(thread: ThreadName, variant: &Variant, btf: &Btf, apps: bool) -
     };
     let implementation = workers::registry::find(thread).unwrap();
     workers::loader::attach(implementation, variant, &cfg, btf)
-        .unwrap_or_else(|e| panic!("attach {thread}: {e}"))
 }
 
 /// Attaches `attach` and returns the programs it loaded and what it holds.
@@ -215,6 +276,7 @@ fn provoke(thread: ThreadName, device: &LazyCell<LoopDevice>) {
         }
         ThreadName::Socket => small_messages(MESSAGES),
         ThreadName::Cachestat => cached_reads(READS),
+        ThreadName::Dcstat => lookups(LOOKUPS),
         other => unreachable!("{other}"),
     }
 }
@@ -256,6 +318,33 @@ fn cached_reads(count: usize) {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// Look-ups of the dcstat case per round (each of two kinds).
+const LOOKUPS: usize = 50_000;
+
+/// `count` `fstatat` of a cached file (one `lookup_fast()` each) and
+/// `count` `mkdirat` of its name (one `d_lookup()` each, EEXIST), relative
+/// to its directory.
+fn lookups(count: usize) {
+    use std::os::fd::AsRawFd;
+
+    let dir = tests::TempDir::new("dcstat-bench");
+    std::fs::write(dir.0.join("cached"), b"").unwrap();
+    let fd = std::fs::File::open(&dir.0).unwrap();
+    let name = std::ffi::CString::new("cached").unwrap();
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    for _ in 0..count {
+        // SAFETY: plain syscalls on our own directory; `stat` is written only.
+        unsafe {
+            let flags = libc::AT_SYMLINK_NOFOLLOW;
+            assert_eq!(
+                libc::fstatat(fd.as_raw_fd(), name.as_ptr(), stat.as_mut_ptr(), flags),
+                0
+            );
+            assert_eq!(libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o700), -1);
+        }
+    }
+}
+
 fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -279,7 +368,7 @@ fn main() {
     let kernel = nix::sys::utsname::uname().unwrap();
     println!(
         "kernel {}, {} CPUs, {ROUNDS} rounds, median ns per event \
-         (a pair of runs; oomkill: one run)\n",
+         (a pair of runs; oomkill and dcstat: one run)\n",
         kernel.release().to_string_lossy(),
         std::thread::available_parallelism().unwrap()
     );
@@ -302,18 +391,45 @@ fn main() {
         } else {
             &[false]
         };
-        let variants = thread
+        let tracepoints: Vec<&Variant> = thread
             .variants
             .iter()
-            .filter(|variant| variant.kind == VariantKind::Tracepoint);
-        for (variant, &apps) in variants.flat_map(|v| apps_modes.iter().map(move |a| (v, a))) {
+            .filter(|variant| variant.kind == VariantKind::Tracepoint)
+            .collect();
+        let variants = if tracepoints.is_empty() {
+            // Its first variant this kernel takes, if any.
+            let usable = thread
+                .variants
+                .iter()
+                .find(|variant| attach_thread(case.thread, variant, &btf, false).is_ok());
+            if usable.is_none() {
+                println!(
+                    "| {} | none can run here | | {} | | | | |",
+                    case.thread, case.workload
+                );
+            }
+            usable.into_iter().collect()
+        } else {
+            tracepoints
+        };
+        for (variant, &apps) in variants
+            .into_iter()
+            .flat_map(|v| apps_modes.iter().map(move |a| (v, a)))
+        {
             let kind = match variant.programs[0].1 {
                 Hook::BtfTracepoint(_) => "tp_btf",
+                Hook::FEntry(_) | Hook::FExit(_) => "trampoline",
+                Hook::KProbe(_) => "probe",
                 _ => "tracefs",
             };
             let (mut empty, mut real, mut events) = (Vec::new(), Vec::new(), Vec::new());
             for round in 0..ROUNDS {
-                let attach_real = || with_ids(|| attach_thread(case.thread, variant, &btf, apps));
+                let attach_real = || {
+                    with_ids(|| {
+                        attach_thread(case.thread, variant, &btf, apps)
+                            .unwrap_or_else(|e| panic!("attach {}: {e}", case.thread))
+                    })
+                };
                 let attach_empty = || with_ids(|| attach_empty(thread, variant, &btf));
                 let ((held_real, real_ids), (held_empty, empty_ids)) = if round % 2 == 0 {
                     let r = attach_real();

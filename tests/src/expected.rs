@@ -107,3 +107,14 @@ pub fn socket_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
         ("ip.udp_error", "udp_recvmsg", 1),
     ]
 }
+
+/// The `dcstat` scenario of `n` (`tests/src/bin/workload.rs`): `2n`
+/// look-ups in a path walk (`n` cached, `n` missing), `2n` `d_lookup()`
+/// of which `n` found nothing.
+pub fn dcstat_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
+    vec![
+        ("filesystem.dc_reference", "reference", 2 * n),
+        ("filesystem.dc_reference", "slow", 2 * n),
+        ("filesystem.dc_reference", "miss", n),
+    ]
+}

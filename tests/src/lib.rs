@@ -238,6 +238,30 @@ pub fn forced_variant() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The implemented threads that can run on this kernel (with the forced
+/// variant, if any), as `ebpf-collector check` says: dcstat, for one,
+/// has no tracepoint variant and cannot run on a kernel without kprobes
+/// that refuses trampolines.
+pub fn runnable_threads() -> Vec<&'static workers::Thread> {
+    let all = workers::registry::all();
+    let forced: Vec<String> = forced_variant()
+        .map(|v| vec!["--variant".to_string(), v])
+        .unwrap_or_default();
+    let out = Command::new(collector_bin())
+        .args(["check", "--config-dir", "/nonexistent"])
+        .args(forced)
+        .args(all.iter().map(|t| format!("--{}", t.name.key())))
+        .env_remove("NETDATA_USER_CONFIG_DIR")
+        .env_remove("NETDATA_STOCK_CONFIG_DIR")
+        .output()
+        .expect("run ebpf-collector check");
+    let report = String::from_utf8_lossy(&out.stdout);
+    all.iter()
+        .copied()
+        .filter(|t| report.contains(&format!("thread {}: uses ", t.name)))
+        .collect()
+}
+
 /// Whether the running kernel's BTF has a type named `name` (a BTF
 /// tracepoint `x` is the type `btf_trace_x`).
 pub fn kernel_btf_has(name: &str) -> bool {

@@ -5,7 +5,7 @@
 use conf::{Config, ThreadName};
 use tests::require_root;
 use workers::loader::{self, AttachError};
-use workers::thread::{Hook, Needed, Thread, Variant, WorkerConfig};
+use workers::thread::{Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig};
 use workers::VariantKind;
 
 /// The BPF objects (programs, links, maps) this process holds a fd of.
@@ -98,4 +98,71 @@ fn a_variant_failing_half_way_leaves_nothing_attached() {
     // Tracepoints exist on every kernel the collector supports.
     assert!(half_way.contains(&VariantKind::Tracepoint), "{half_way:?}");
     eprintln!("failed half-way without a trace: {half_way:?}");
+}
+
+/// A static function the compiler specialised is in kallsyms only as its
+/// clone (`cpu_show_common.constprop.0` on Debian's 6.1 and 6.12, as
+/// `lookup_fast.constprop.0` on some kernels): a kprobe given the plain
+/// name attaches to the clone. Where the kernel has no kprobes, the
+/// attach must fail for that reason.
+#[test]
+fn a_kprobe_attaches_to_the_clone_kallsyms_has_of_its_function() {
+    if !require_root("kprobe on a clone") {
+        return;
+    }
+    let btf = aya::Btf::from_sys_fs().unwrap();
+    let symbols = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let names: std::collections::BTreeSet<&str> = symbols
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(2))
+        .collect();
+    // Clones whose plain name is no symbol, cpu_show_common's first.
+    let mut plain: Vec<&str> = names
+        .iter()
+        .filter_map(|name| name.strip_suffix(".constprop.0"))
+        .filter(|plain| !names.contains(plain) && !plain.starts_with("__pfx_"))
+        .collect();
+    plain.sort_by_key(|name| *name != "cpu_show_common");
+    assert!(!plain.is_empty(), "no cloned function in kallsyms");
+    let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    let mut attached = None;
+    for function in plain.iter().take(20) {
+        let mut ebpf = aya::EbpfLoader::new()
+            .load(bpf::check::OBJECT.bytes)
+            .unwrap();
+        let name: &'static str = String::leak(function.to_string());
+        let spec = ProgramSpec::new(
+            "check_kprobe",
+            Hook::KProbe(Vec::leak(vec![name])),
+            Needed::Always,
+        );
+        match loader::attach_program(&mut ebpf, &spec, &btf) {
+            Ok(()) => {
+                attached = Some(name);
+                break;
+            }
+            Err(e) if !kprobes => {
+                assert!(format!("{e:?}").contains("kprobe/type"), "{e:?}");
+                return;
+            }
+            // Some functions refuse probes (the kprobe blacklist).
+            Err(e) => eprintln!("{function}: {e}"),
+        }
+    }
+    let function = attached.expect("no clone attached");
+    // The plain name alone does not attach: the clone did.
+    let mut ebpf = aya::EbpfLoader::new()
+        .load(bpf::check::OBJECT.bytes)
+        .unwrap();
+    let program: &mut aya::programs::KProbe = ebpf
+        .program_mut("check_kprobe")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    program.load().unwrap();
+    assert!(
+        program.attach(function, 0).is_err(),
+        "{function} is a symbol"
+    );
+    eprintln!("attached to {function}.constprop.0 by the name {function}");
 }

@@ -70,6 +70,9 @@ pub enum DimValue {
     /// [`DimValue::Hits`] in percent of the first counter's events; 100
     /// when it has none (nothing was missed).
     HitRatio(u32, u32),
+    /// The same percentage, but 0 when the first counter has no events: the
+    /// original's directory-cache ratio (dcstat's look-ups and misses).
+    LookupHitRatio(u32, u32),
     /// The counter's current value as it is: a level, not an event count
     /// (e.g. a boolean state).
     Current(u32),
@@ -86,6 +89,7 @@ impl DimValue {
             | DimValue::DeltaSum(..)
             | DimValue::Hits(..)
             | DimValue::HitRatio(..)
+            | DimValue::LookupHitRatio(..)
             | DimValue::Current(_) => Algorithm::Absolute,
         }
     }
@@ -101,7 +105,8 @@ impl DimValue {
             | DimValue::TotalSum(a, b)
             | DimValue::DeltaSum(a, b)
             | DimValue::Hits(a, b)
-            | DimValue::HitRatio(a, b) => (a, Some(b)),
+            | DimValue::HitRatio(a, b)
+            | DimValue::LookupHitRatio(a, b) => (a, Some(b)),
         };
         std::iter::once(a).chain(b)
     }

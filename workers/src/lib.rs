@@ -60,4 +60,5 @@ threads! {
     oomkill,
     socket,
     cachestat,
+    dcstat,
 }

@@ -187,16 +187,31 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
         Hook::KProbe(names) => {
             let program: &mut KProbe = program.try_into().map_err(load)?;
             program.load().map_err(load)?;
-            let mut failures: Vec<(String, Vec<&str>)> = Vec::new();
+            let mut failures: Vec<(String, Vec<String>)> = Vec::new();
+            let mut kallsyms: Option<String> = None;
             for function in names {
-                let reason = match program.attach(function, 0) {
+                let mut reason = match program.attach(function, 0) {
                     Ok(_) => return Ok(()),
                     Err(e) => format!("{e:?}"),
                 };
+                let mut failed = vec![function.to_string()];
+                // A static function the compiler cloned is only in kallsyms
+                // under its clone's name.
+                let symbols = kallsyms
+                    .get_or_insert_with(|| std::fs::read_to_string(KALLSYMS).unwrap_or_default());
+                for clone in clones(symbols, function) {
+                    match program.attach(clone, 0) {
+                        Ok(_) => return Ok(()),
+                        Err(e) => {
+                            reason = format!("{e:?}");
+                            failed.push(clone.to_owned());
+                        }
+                    }
+                }
                 // The same reason for every name (no kprobes at all) is said once.
                 match failures.iter_mut().find(|(r, _)| *r == reason) {
-                    Some((_, failed)) => failed.push(function),
-                    None => failures.push((reason, vec![function])),
+                    Some((_, names)) => names.extend(failed),
+                    None => failures.push((reason, failed)),
                 }
             }
             return Err(AttachError::Probe {
@@ -210,6 +225,26 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
         }
     }
     Ok(())
+}
+
+const KALLSYMS: &str = "/proc/kallsyms";
+
+/// The clones of kernel function `name` in a `/proc/kallsyms` text
+/// (`lookup_fast.constprop.0`, `.isra.0`, `.part.0`): where the compiler
+/// specialised a static function, the plain name is not a symbol and a
+/// kprobe must name the clone. Not the `.cold` parts, which are not
+/// entries.
+fn clones<'a>(kallsyms: &'a str, name: &str) -> Vec<&'a str> {
+    kallsyms
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(2))
+        .filter(|symbol| {
+            symbol
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|suffix| !suffix.split('.').any(|part| part == "cold"))
+        })
+        .collect()
 }
 
 /// Loads a trampoline for the first of `names` the kernel's BTF knows; a
@@ -419,6 +454,24 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(has_child && has_grandchild, "sh and its sleep in {found:?}");
+    }
+
+    #[test]
+    fn finds_a_functions_clones_in_kallsyms_but_not_its_cold_parts() {
+        let kallsyms = "\
+ffffffff816f0a40 t __pfx_lookup_fast
+ffffffff816f0a50 t lookup_fast.constprop.0
+ffffffff816f0b50 t lookup_fast.constprop.0.cold
+ffffffff816f0c50 t lookup_fast_rcu
+ffffffff816f0d50 t lookup_fast.isra.3\t[some_module]
+ffffffff81705de0 T d_lookup
+";
+        assert_eq!(
+            clones(kallsyms, "lookup_fast"),
+            ["lookup_fast.constprop.0", "lookup_fast.isra.3"]
+        );
+        assert!(clones(kallsyms, "d_lookup").is_empty());
+        assert!(clones("", "d_lookup").is_empty());
     }
 
     #[test]

@@ -156,7 +156,15 @@ fn attach(thread: &Thread, cfg: &WorkerConfig) -> Option<(u32, Collector)> {
             Err(e) => info!("{} variant rejected: {e}", variant.kind.as_str()),
         }
     }
-    error!("no allowed variant of this thread can run on this kernel");
+    let missing: Vec<&str> = thread.missing_kinds().iter().map(|k| k.as_str()).collect();
+    if missing.is_empty() {
+        error!("no allowed variant of this thread can run on this kernel");
+    } else {
+        error!(
+            "no allowed variant of this thread can run on this kernel; it has no {} variant",
+            missing.join(" or ")
+        );
+    }
     None
 }
 

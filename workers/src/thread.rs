@@ -57,7 +57,8 @@ pub enum Hook {
     /// A trampoline on function return (`fexit/`).
     FExit(&'static [&'static str]),
     /// A kprobe or kretprobe, as the program's section says (`kprobe/`,
-    /// `kretprobe/`).
+    /// `kretprobe/`). A name that does not attach is also tried as the
+    /// clones kallsyms has of it (`lookup_fast.constprop.0`).
     KProbe(&'static [&'static str]),
 }
 
@@ -512,6 +513,21 @@ fn own_kinds(thread: &Thread) -> Vec<&'static str> {
         }
     }
     kinds
+}
+
+impl Thread {
+    /// The kinds of variant it does not have (dcstat: no tracepoint, as the
+    /// kernel has none where it counts), for saying why it cannot run.
+    pub fn missing_kinds(&self) -> Vec<VariantKind> {
+        [
+            VariantKind::Trampoline,
+            VariantKind::Tracepoint,
+            VariantKind::Probe,
+        ]
+        .into_iter()
+        .filter(|kind| !self.variants.iter().any(|v| v.kind == *kind))
+        .collect()
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,9 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: workload process|sync|fd|vfs|mount|shm|oom|socket|retransmit[,...] N");
+        eprintln!(
+            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|cachestat=FILE|oom|socket|retransmit[,...] N"
+        );
         std::process::exit(2);
     };
     let work: Vec<Box<dyn FnOnce()>> = scenarios
@@ -43,6 +45,7 @@ fn main() {
                 "vfs" => vfs(n),
                 "mount" => mount(n),
                 "shm" => Box::new(move || shm(n)),
+                "dcstat" => dcstat(n),
                 "oom" => Box::new(move || oom(n)),
                 "socket" => socket(n),
                 "retransmit" => retransmit(),
@@ -447,6 +450,50 @@ fn cachestat(file: &str, n: usize) -> Box<dyn FnOnce()> {
             }
         }
         drop(file);
+    })
+}
+
+/// Directory-cache look-ups of one name each, relative to a directory fd
+/// on a tmpfs of its own, so that each call looks up exactly one
+/// component: N `fstatat` of a cached file (N `lookup_fast()` that find
+/// it), N `fstatat` of a missing name (N `lookup_fast()` that do not: the
+/// walk asks the filesystem, and tmpfs keeps no negative dentry), N
+/// `mkdirat` of the cached file's name (N `d_lookup()` that find it,
+/// EEXIST) and N `unlinkat` of the missing name (N `d_lookup()` that find
+/// nothing, ENOENT).
+fn dcstat(n: usize) -> Box<dyn FnOnce()> {
+    private_tmp();
+    std::fs::create_dir("/tmp/dc").unwrap();
+    std::fs::write("/tmp/dc/cached", b"").unwrap();
+    let dir = std::fs::File::open("/tmp/dc").unwrap();
+    // Looked up once now: in the cache whatever the file's creation did.
+    std::fs::metadata("/tmp/dc/cached").unwrap();
+    Box::new(move || {
+        let (cached, missing) = (c("cached"), c("missing"));
+        let fd = dir.as_raw_fd();
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: plain syscalls on our own directory; `stat` is written only.
+        unsafe {
+            for _ in 0..n {
+                let flags = libc::AT_SYMLINK_NOFOLLOW;
+                let ret = libc::fstatat(fd, cached.as_ptr(), stat.as_mut_ptr(), flags);
+                ok("fstatat of a cached file", ret.into());
+            }
+            for _ in 0..n {
+                let flags = libc::AT_SYMLINK_NOFOLLOW;
+                let ret = libc::fstatat(fd, missing.as_ptr(), stat.as_mut_ptr(), flags);
+                fails("fstatat of a missing name", ret.into(), libc::ENOENT);
+            }
+            for _ in 0..n {
+                let ret = libc::mkdirat(fd, cached.as_ptr(), 0o700);
+                fails("mkdirat of a cached name", ret.into(), libc::EEXIST);
+            }
+            for _ in 0..n {
+                let ret = libc::unlinkat(fd, missing.as_ptr(), 0);
+                fails("unlinkat of a missing name", ret.into(), libc::ENOENT);
+            }
+        }
+        drop(dir);
     })
 }
 
