@@ -50,12 +50,13 @@ pub fn process_shm_per_process(n: i64) -> Vec<(&'static str, i64, bool)> {
     ]
 }
 
-/// The `cachestat=DIR` scenario of `pages`: every page read in (a miss),
-/// read again (a hit), and dirtied.
+/// The `cachestat=FILE` scenario of `pages`: every page read in (a miss),
+/// read again twice (hits: one page per call, then all in one call), and
+/// dirtied.
 pub fn cachestat_totals(pages: i64) -> Vec<(&'static str, &'static str, i64)> {
     vec![
         ("mem.cachestat_misses", "miss", pages),
-        ("mem.cachestat_hits", "hit", pages),
+        ("mem.cachestat_hits", "hit", 2 * pages),
         ("mem.cachestat_dirties", "dirty", pages),
     ]
 }

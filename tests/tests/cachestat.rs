@@ -1,7 +1,8 @@
 //! `cachestat` on the real kernel: a workload reads P pages out of the page
-//! cache (P misses), reads them again (P hits) and overwrites them (P pages
-//! dirtied); with `--pid` the charts must show exactly that, under every
-//! variant.
+//! cache (P misses), reads them again one by one and then in one call
+//! longer than the kernel's batch of folios (2P hits), and overwrites them
+//! (P pages dirtied); with `--pid` the charts must show exactly that,
+//! under every variant.
 //!
 //! The pages are a loop device's own (backed by a file in tmpfs, whose
 //! pages the loop driver reads in its own thread): a block device's page

@@ -410,8 +410,9 @@ const PAGE: usize = 4096;
 
 /// The page cache of `file` (of `n` pages: a block device's), dropped;
 /// then, one page per call (a read is one look-up of the page cache per
-/// page): `n` pages read in (misses), read again (hits), and overwritten
-/// (dirtied).
+/// page): `n` pages read in (misses), read again (hits); all `n` read again
+/// in one call (hits: longer than a batch of folios, the kernel looks them
+/// up in several); and, one page per call, overwritten (dirtied).
 fn cachestat(file: &str, n: usize) -> Box<dyn FnOnce()> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -428,6 +429,7 @@ fn cachestat(file: &str, n: usize) -> Box<dyn FnOnce()> {
         ok("mlockall", libc::mlockall(libc::MCL_CURRENT).into());
     }
     let mut buffer = vec![1u8; PAGE];
+    let mut whole = vec![0u8; n * PAGE];
     Box::new(move || {
         let buf = buffer.as_mut_ptr().cast();
         // SAFETY: plain syscalls on our own descriptor and buffer.
@@ -441,6 +443,8 @@ fn cachestat(file: &str, n: usize) -> Box<dyn FnOnce()> {
                     );
                 }
             }
+            let all = libc::pread(fd, whole.as_mut_ptr().cast(), n * PAGE, 0);
+            assert_eq!(ok("pread", all as i64), (n * PAGE) as i64);
             for i in 0..n {
                 let at = (i * PAGE) as libc::off_t;
                 assert_eq!(
