@@ -8,13 +8,13 @@
 //! asserts nothing; DESIGN.md records its numbers.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tests::{children, collector_bin, gone, TempDir};
+use tests::{bench_collector, children, gone, TempDir};
 
 const TRIALS: usize = 20;
 
@@ -66,17 +66,8 @@ fn main() {
     // trials makes each kill a first death, as a lone crash would be.
     let config = TempDir::new("bench");
     config.write("ebpf.d.conf", "[supervisor]\ncrash window = 1\n");
-    let mut child = Command::new(collector_bin())
-        .args(["run", "--output", "netdata", "--config-dir"])
-        .arg(&config.0)
-        .args(["--process", "--sync", "--update-every", "1"])
-        .env_remove("NETDATA_USER_CONFIG_DIR")
-        .env_remove("NETDATA_STOCK_CONFIG_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ebpf-collector (cargo build --release --workspace first)");
+    let threads = ["--process".to_owned(), "--sync".to_owned()];
+    let mut child = bench_collector(&config, &threads, Stdio::null());
     let begins: Begins = Arc::default();
     let stdout = child.stdout.take().unwrap();
     {

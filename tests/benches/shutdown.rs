@@ -7,14 +7,14 @@
 //! nothing; the README records its numbers.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::protocol::Stream;
-use tests::{children, collector_bin, TempDir};
+use tests::{bench_collector, children, TempDir};
 use workers::registry;
 
 const TRIALS: usize = 20;
@@ -28,18 +28,7 @@ struct Shutdown {
 }
 
 fn start(threads: &[String], config: &TempDir) -> (Child, Arc<Mutex<Stream>>, Arc<Mutex<String>>) {
-    let mut child = Command::new(collector_bin())
-        .args(["run", "--output", "netdata", "--config-dir"])
-        .arg(&config.0)
-        .args(threads)
-        .args(["--update-every", "1"])
-        .env_remove("NETDATA_USER_CONFIG_DIR")
-        .env_remove("NETDATA_STOCK_CONFIG_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ebpf-collector (cargo build --release --workspace first)");
+    let mut child = bench_collector(config, threads, Stdio::piped());
     let stream: Arc<Mutex<Stream>> = Arc::default();
     let stderr: Arc<Mutex<String>> = Arc::default();
     let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());

@@ -13,11 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tests::protocol::words;
-use tests::{collector_bin, TempDir};
+use tests::{bench_collector, TempDir};
 use workers::registry;
 
 const TRIALS: usize = 20;
@@ -44,24 +44,8 @@ fn watched(threads: &[&str]) -> Vec<(String, Option<&'static str>)> {
 fn start(threads: &[&str]) -> Start {
     let config = TempDir::new("startup");
     let begin = Instant::now();
-    let mut child = Command::new(collector_bin())
-        .args([
-            "run",
-            "--output",
-            "netdata",
-            "--update-every",
-            "1",
-            "--config-dir",
-        ])
-        .arg(&config.0)
-        .args(threads.iter().map(|t| format!("--{t}")))
-        .env_remove("NETDATA_USER_CONFIG_DIR")
-        .env_remove("NETDATA_STOCK_CONFIG_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ebpf-collector (cargo build --release --workspace first)");
+    let args: Vec<String> = threads.iter().map(|t| format!("--{t}")).collect();
+    let mut child = bench_collector(&config, &args, Stdio::null());
     let watched = watched(threads);
     let mut attached: BTreeMap<String, Instant> = BTreeMap::new();
     let mut updates: BTreeMap<&str, Vec<Instant>> = BTreeMap::new();

@@ -262,6 +262,30 @@ pub fn runnable_threads() -> Vec<&'static workers::Thread> {
         .collect()
 }
 
+/// The benchmarks' collector: `ebpf-collector run --output netdata
+/// --update-every 1 --config-dir DIR ARGS`, Netdata's configuration
+/// directories unset, stdin closed, stdout piped; its stderr `stderr`.
+pub fn bench_collector(config: &TempDir, args: &[String], stderr: Stdio) -> Child {
+    Command::new(collector_bin())
+        .args([
+            "run",
+            "--output",
+            "netdata",
+            "--update-every",
+            "1",
+            "--config-dir",
+        ])
+        .arg(&config.0)
+        .args(args)
+        .env_remove("NETDATA_USER_CONFIG_DIR")
+        .env_remove("NETDATA_STOCK_CONFIG_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start ebpf-collector (cargo build --release --workspace first)")
+}
+
 /// Whether the running kernel's BTF has a type named `name` (a BTF
 /// tracepoint `x` is the type `btf_trace_x`).
 pub fn kernel_btf_has(name: &str) -> bool {
