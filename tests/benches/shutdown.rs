@@ -1,5 +1,5 @@
 //! How long a SIGTERM takes to end the collector and every worker of it,
-//! with every implemented thread enabled, against one thread (sync) in the
+//! with every implemented thread that can run here enabled, against one thread (sync) in the
 //! same run; and how many workers had to be SIGKILLed for it.
 //!
 //! `cargo build --release --workspace && flock /tmp/ebpf-collector-tests.lock
@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::protocol::Stream;
-use tests::{bench_collector, children, TempDir};
-use workers::registry;
+use tests::{bench_collector, children, runnable_threads, TempDir};
 
 const TRIALS: usize = 20;
 
@@ -125,7 +124,8 @@ fn summary(name: &str, trials: &[Shutdown]) {
 }
 
 fn main() {
-    let all: Vec<String> = registry::all()
+    // Those that can run here: a thread that cannot is no worker to stop.
+    let all: Vec<String> = runnable_threads()
         .iter()
         .map(|t| format!("--{}", t.name.key()))
         .collect();
