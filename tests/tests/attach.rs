@@ -2,11 +2,17 @@
 //! one until one fails leaves nothing behind, for each kind of hook this
 //! kernel allows (the others fail at their first program: nothing to undo).
 
+use std::sync::Mutex;
+
 use conf::{Config, ThreadName};
 use tests::require_root;
 use workers::loader::{self, AttachError};
 use workers::thread::{Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig};
 use workers::VariantKind;
+
+/// One test at a time: each loads BPF objects in this process, and the
+/// first counts the BPF descriptors this process holds.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The BPF objects (programs, links, maps) this process holds a fd of.
 fn bpf_fds() -> Vec<String> {
@@ -63,6 +69,9 @@ fn a_variant_failing_half_way_leaves_nothing_attached() {
     if !require_root("half-way attach") {
         return;
     }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let sync = workers::registry::find(ThreadName::Sync).unwrap();
     let cfg = WorkerConfig {
         thread: ThreadName::Sync,
@@ -110,6 +119,9 @@ fn a_kprobe_attaches_to_the_clone_kallsyms_has_of_its_function() {
     if !require_root("kprobe on a clone") {
         return;
     }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let btf = aya::Btf::from_sys_fs().unwrap();
     let symbols = std::fs::read_to_string("/proc/kallsyms").unwrap();
     let names: std::collections::BTreeSet<&str> = symbols
