@@ -42,6 +42,30 @@ const fn connections(key: &'static str, kind: OwnKind) -> OwnKey {
     }
 }
 
+/// A `[global]` size of network.conf: the original's map sizes.
+const fn table_size(key: &'static str, default: u32) -> OwnKey {
+    OwnKey {
+        section: "global",
+        key,
+        kind: OwnKind::Number {
+            min: 1,
+            max: u32::MAX,
+            default,
+        },
+        also_in_main: false,
+    }
+}
+
+/// network.conf's `[global]` sizes of the original's maps: read and
+/// checked, so that the stock file loads cleanly (ours are sized as
+/// README.md says).
+pub const TABLE_SIZES: [OwnKey; 4] = [
+    table_size("bandwidth table size", 16384),
+    table_size("ipv4 connection table size", 16384),
+    table_size("ipv6 connection table size", 16384),
+    table_size("udp connection table size", 4096),
+];
+
 /// Total dimensions of a connection chart, both directions; 0 is allowed
 /// (it still gives one socket per direction).
 pub const MAXIMUM_DIMENSIONS: OwnKey = connections(

@@ -13,7 +13,7 @@
 
 use bpf::socket::counter::*;
 use bpf::socket::OBJECT;
-use conf::{network, OwnKey, OwnKind, ThreadName};
+use conf::{network, OwnKey, ThreadName};
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, Defaults, DimDef, Look};
 use crate::per_process::{PerProcess, ProcessChart, View};
@@ -513,27 +513,14 @@ const VARIANTS: &[Variant] = &[
     Variant::with(VariantKind::Probe, PROBE).sizing(&[OWNERS, CALLS_IN_FLIGHT, RETRANSMITS_IN_FLIGHT]),
 ];
 
-const fn number(section: &'static str, key: &'static str, default: u32) -> OwnKey {
-    OwnKey {
-        section,
-        key,
-        kind: OwnKind::Number {
-            min: 1,
-            max: u32::MAX,
-            default,
-        },
-        also_in_main: false,
-    }
-}
-
 /// `network.conf` (spec §4.4): read and checked. The table sizes are the
 /// original's maps' (ours are sized as README.md says); `[network
 /// connections]` and `[service name]` configure the network viewer.
 const KEYS: &[OwnKey] = &[
-    number("global", "bandwidth table size", 16384),
-    number("global", "ipv4 connection table size", 16384),
-    number("global", "ipv6 connection table size", 16384),
-    number("global", "udp connection table size", 4096),
+    network::TABLE_SIZES[0],
+    network::TABLE_SIZES[1],
+    network::TABLE_SIZES[2],
+    network::TABLE_SIZES[3],
     network::MAXIMUM_DIMENSIONS,
     network::RESOLVE_HOSTNAMES,
     network::RESOLVE_SERVICE_NAMES,

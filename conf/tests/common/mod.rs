@@ -107,24 +107,11 @@ const FILESYSTEM: &[OwnKey] = &[
     flag("filesystem", "btrfsdist", true),
 ];
 
-const fn size(key: &'static str, default: u32) -> OwnKey {
-    OwnKey {
-        section: "global",
-        key,
-        kind: OwnKind::Number {
-            min: 1,
-            max: u32::MAX,
-            default,
-        },
-        also_in_main: false,
-    }
-}
-
 const NETWORK: &[OwnKey] = &[
-    size("bandwidth table size", 16384),
-    size("ipv4 connection table size", 16384),
-    size("ipv6 connection table size", 16384),
-    size("udp connection table size", 4096),
+    network::TABLE_SIZES[0],
+    network::TABLE_SIZES[1],
+    network::TABLE_SIZES[2],
+    network::TABLE_SIZES[3],
     network::MAXIMUM_DIMENSIONS,
     network::RESOLVE_HOSTNAMES,
     network::RESOLVE_SERVICE_NAMES,
