@@ -311,6 +311,30 @@ pub struct SupervisorSettings {
     /// `heartbeat timeout ms`: an attached worker that stops beating this
     /// long is killed and restarted (workers beat every 100 ms).
     pub heartbeat_timeout_ms: u32,
+    /// `kernel cost`: when the kernel counts what our programs cost it.
+    pub kernel_cost: KernelCost,
+}
+
+/// `[supervisor] kernel cost`: the kernel keeps each program's run count
+/// and run time only while statistics are on (`BPF_ENABLE_STATS`), which
+/// costs every run of every program on the machine two clock reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KernelCost {
+    /// On for one second in every minute: the chart shows the last
+    /// window's rate.
+    Sampled,
+    /// Always on: exact counts.
+    Continuous,
+    /// Never turned on by us.
+    Off,
+}
+
+impl KernelCost {
+    /// How long statistics are on in each cycle when sampled.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+    /// One window per cycle: on 1/60 of the time, what statistics add to
+    /// every program run is diluted 60 times (BENCHMARKS.md, "Kernel cost").
+    pub const CYCLE: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 /// `ebpf.d.conf` `[cgroups]`: our extension, with the names and defaults

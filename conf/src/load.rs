@@ -10,9 +10,9 @@ use crate::ini::{self, printable, Document};
 use crate::network::{Finding, Hostnames, Ips, Ports, Services};
 use crate::statsd;
 use crate::{
-    CgroupSettings, Config, ConfigDirs, CoreTracing, Diagnostic, GlobalSettings, LoadMode, OwnKey,
-    OwnKeys, OwnKind, OwnValue, Severity, StatsdSettings, SupervisorSettings, ThreadName,
-    ThreadSettings, TypeFormat,
+    CgroupSettings, Config, ConfigDirs, CoreTracing, Diagnostic, GlobalSettings, KernelCost,
+    LoadMode, OwnKey, OwnKeys, OwnKind, OwnValue, Severity, StatsdSettings, SupervisorSettings,
+    ThreadName, ThreadSettings, TypeFormat,
 };
 
 /// `update every`: at most an hour, as a longer period makes the charts useless.
@@ -76,6 +76,7 @@ const SUPERVISOR_KEYS: &[&str] = &[
     "crash limit",
     "crash window",
     "heartbeat timeout ms",
+    "kernel cost",
 ];
 const CGROUP_KEYS: &[&str] = &[
     "use unified cgroups",
@@ -221,6 +222,7 @@ pub(crate) fn built_in(update_every: u32) -> Config {
             crash_limit: 5,
             crash_window: 60,
             heartbeat_timeout_ms: 2000,
+            kernel_cost: KernelCost::Sampled,
         },
         threads,
         network_connections_enabled: false,
@@ -377,6 +379,7 @@ fn read_supervisor(src: &mut Source, s: &mut SupervisorSettings) {
         HEARTBEAT_TIMEOUT_MS,
         s.heartbeat_timeout_ms,
     );
+    s.kernel_cost = src.choice(S, "kernel cost", s.kernel_cost);
 }
 
 fn read_cgroups(src: &mut Source, c: &mut CgroupSettings) {
@@ -711,6 +714,15 @@ impl Choice for TypeFormat {
         ("auto", TypeFormat::Auto),
         ("legacy", TypeFormat::Legacy),
         ("co-re", TypeFormat::CoRe),
+    ];
+}
+
+impl Choice for KernelCost {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("sampled", KernelCost::Sampled),
+        ("continuous", KernelCost::Continuous),
+        ("no", KernelCost::Off),
+        ("off", KernelCost::Off),
     ];
 }
 

@@ -8,8 +8,8 @@ use common::{
     dirs, load, own_bool, own_number, selectors, service_names, show, stock_dir, TempDir,
 };
 use conf::{
-    network, Config, ConfigDirs, CoreTracing, Diagnostic, Hostnames, Ips, LoadMode, Ports,
-    Severity, StatsdDestination, StatsdSettings, SupervisorSettings, ThreadName, Transport,
+    network, Config, ConfigDirs, CoreTracing, Diagnostic, Hostnames, Ips, KernelCost, LoadMode,
+    Ports, Severity, StatsdDestination, StatsdSettings, SupervisorSettings, ThreadName, Transport,
     TypeFormat,
 };
 
@@ -556,28 +556,36 @@ fn supervisor_section_is_our_typed_extension() {
                     restart_delay_max_ms,
                     crash_limit,
                     crash_window,
-                    heartbeat_timeout_ms| {
+                    heartbeat_timeout_ms,
+                    kernel_cost| {
         SupervisorSettings {
             restart_delay_ms,
             restart_delay_max_ms,
             crash_limit,
             crash_window,
             heartbeat_timeout_ms,
+            kernel_cost,
         }
     };
     assert_eq!(
         Config::default().supervisor,
-        settings(200, 30_000, 5, 60, 2000)
+        settings(200, 30_000, 5, 60, 2000, KernelCost::Sampled)
     );
     let d = TempDir::new();
     d.write(
         "ebpf.d.conf",
         "[supervisor]\nrestart delay ms = 50\nrestart delay max ms = 400\n\
-         crash limit = 0\ncrash window = 10\nheartbeat timeout ms = 500\n",
+         crash limit = 0\ncrash window = 10\nheartbeat timeout ms = 500\n\
+         kernel cost = Continuous\n",
     );
     assert_eq!(
         load_clean(&[d.path()], 1).supervisor,
-        settings(50, 400, 0, 10, 500)
+        settings(50, 400, 0, 10, 500, KernelCost::Continuous)
+    );
+    d.write("ebpf.d.conf", "[supervisor]\nkernel cost = no\n");
+    assert_eq!(
+        load_clean(&[d.path()], 1).supervisor.kernel_cost,
+        KernelCost::Off
     );
     // A first delay above the default cap raises the cap with it.
     d.write("ebpf.d.conf", "[supervisor]\nrestart delay ms = 60000\n");
@@ -594,7 +602,8 @@ fn bad_supervisor_values_name_file_and_line() {
     let main = d.write(
         "ebpf.d.conf",
         "[supervisor]\nrestart delay ms = 500\nrestart delay max ms = 100\n\
-         heartbeat timeout ms = 10\ncrash window = forever\nrestart = always\n",
+         heartbeat timeout ms = 10\ncrash window = forever\nrestart = always\n\
+         kernel cost = sometimes\n",
     );
     let (c, diags) = load(&dirs(&[d.path()]), 1);
     let got: Vec<_> = diags
@@ -620,6 +629,11 @@ fn bad_supervisor_values_name_file_and_line() {
                 "[supervisor] `crash window` = `forever`: not a positive integer; using the default 60"
             ),
             (&main, Some(6), "[supervisor] unknown key `restart` (ignored)"),
+            (
+                &main,
+                Some(7),
+                "[supervisor] `kernel cost` = `sometimes`: not one of sampled, continuous, no, off; using the default sampled"
+            ),
         ],
         "{}",
         show(&diags)

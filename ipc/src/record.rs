@@ -103,6 +103,9 @@ pub enum Message {
     Exit { tgid: u32 },
     /// A cumulative statistic of the worker's per-process table.
     TableStat { stat: TableStat, total: u64 },
+    /// One of the worker's programs, by the kernel's id: the supervisor
+    /// reads what it costs the kernel (every update names them all).
+    Program { id: u32 },
 }
 
 /// The statistics of a per-process table.
@@ -144,6 +147,8 @@ pub enum RecordError {
     KeyedStat(u64),
     #[error("table statistic {0}")]
     TableStat(u32),
+    #[error("a program record of id {0}")]
+    Program(u64),
 }
 
 const COUNTER: u32 = 1;
@@ -157,6 +162,7 @@ const TABLE_STAT: u32 = 8;
 const KEY_NAME: u32 = 9;
 const PROCESS_START: u32 = 10;
 const V1_CGROUP: u32 = 11;
+const PROGRAM: u32 = 12;
 
 fn tgid(kind: &'static str, key: u64) -> Result<u32, RecordError> {
     if key == 0 || key > u64::from(PID_MAX_LIMIT) {
@@ -248,6 +254,12 @@ impl TryFrom<Record> for Message {
                     .ok_or(RecordError::TableStat(r.index))?,
                 total: r.value,
             },
+            PROGRAM
+                if r.index != 0 || r.value != 0 || r.key == 0 || r.key > u64::from(u32::MAX) =>
+            {
+                return Err(RecordError::Program(r.key))
+            }
+            PROGRAM => Message::Program { id: r.key as u32 },
             other => return Err(RecordError::Kind(other)),
         })
     }
@@ -294,6 +306,7 @@ impl From<Message> for Record {
             } => record(DELTA, counter, tgid.into(), events),
             Message::Exit { tgid } => record(EXIT, 0, tgid.into(), 0),
             Message::TableStat { stat, total } => record(TABLE_STAT, stat as u32, 0, total),
+            Message::Program { id } => record(PROGRAM, 0, id.into(), 0),
         }
     }
 }
@@ -323,7 +336,7 @@ mod tests {
         /// back to the same record, or it is refused.
         #[test]
         fn decoding_is_exact_or_refuses(
-            kind in 0u32..13,
+            kind in 0u32..14,
             index in prop_oneof![0u32..10, any::<u32>()],
             key in prop_oneof![Just(0u64), 1u64..=u64::from(PID_MAX_LIMIT), any::<u64>()],
             value in any::<u64>(),
@@ -367,6 +380,7 @@ mod tests {
             })
         );
         assert_eq!(bad(EXIT, 0, 5), Err(RecordError::ExitValue(1)));
+        assert_eq!(bad(PROGRAM, 0, 5), Err(RecordError::Program(5)));
     }
 
     #[test]

@@ -13,11 +13,13 @@ use std::fmt::Display;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use aya::sys::{enable_stats, Stats};
 use aya::Btf;
 use conf::{Config, Diagnostic, Severity, ThreadName};
 use workers::features::{self, Feature, MemoryCharge};
-use workers::loader;
+use workers::loader::{self, Collector};
 use workers::privileges::{self, CapSet};
 use workers::thread::{candidates, Thread, Variant, VariantKind, WorkerConfig};
 
@@ -65,6 +67,8 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
     privileges(&mut findings);
     let btf = btf(config, &mut findings);
     filesystems(&mut findings);
+    // Turning BPF statistics on needs CAP_SYS_ADMIN, which goes next.
+    let stats = enable_stats(Stats::RunTime);
     // From here on, what `run` keeps for its workers: no more.
     if let Err(e) = privileges::keep_only(privileges::attach_set(), false) {
         line(
@@ -82,6 +86,7 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
     }
     say("");
     let (mut can_run, mut cannot_run, mut blocked) = (Vec::new(), Vec::new(), Vec::new());
+    let mut attached = Vec::new();
     for (&name, settings) in &config.threads {
         if !settings.enabled {
             continue;
@@ -99,7 +104,10 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
             supervisor: std::process::id(),
         };
         match check_thread(thread, &cfg, btf.as_ref(), &mut findings) {
-            Ok(()) => can_run.push(name),
+            Ok(collector) => {
+                can_run.push(name);
+                attached.push((name, collector));
+            }
             Err(allowed) => {
                 cannot_run.push(name);
                 blocked.extend(allowed);
@@ -107,7 +115,54 @@ pub fn run(config: &Config, diagnostics: &[Diagnostic], pid_filter: Option<u32>)
         }
     }
     say("");
+    kernel_cost(stats, &attached);
     summary(&can_run, &cannot_run, &blocked, config_errors, findings)
+}
+
+/// What each runnable thread's programs cost the kernel over one second
+/// with statistics on, as `run` charts it (`netdata.ebpf_kernel_cost`).
+fn kernel_cost(
+    stats: Result<std::os::fd::OwnedFd, aya::sys::SyscallError>,
+    attached: &[(ThreadName, Collector)],
+) {
+    let _stats = match stats {
+        Ok(stats) => stats,
+        Err(e) => {
+            line(
+                "kernel cost",
+                format!("not measurable: BPF_ENABLE_STATS: {e} (needs CAP_SYS_ADMIN)"),
+            );
+            return;
+        }
+    };
+    if attached.is_empty() {
+        return;
+    }
+    let read = || -> Vec<Option<(u64, u64)>> {
+        attached
+            .iter()
+            .map(|(_, collector)| collector.kernel_cost().ok())
+            .collect()
+    };
+    let before = read();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = read();
+    line(
+        "kernel cost",
+        "over one second, every runnable thread attached at once:",
+    );
+    for ((name, _), (before, after)) in attached.iter().zip(before.into_iter().zip(after)) {
+        let text = match (before, after) {
+            (Some((runs0, ns0)), Some((runs1, ns1))) => {
+                let (runs, ns) = (runs1.saturating_sub(runs0), ns1.saturating_sub(ns0));
+                let per_run = ns.checked_div(runs).unwrap_or(0);
+                format!("{runs} runs, {ns} ns ({per_run} ns per run)")
+            }
+            _ => "cannot read its programs' statistics".to_string(),
+        };
+        say(format_args!("    {:<12} {text}", name.to_string()));
+    }
+    say("");
 }
 
 fn kernel() {
@@ -416,17 +471,19 @@ fn hook_kind(feature: Feature, btf: &Btf, findings: &mut Findings) {
     }
 }
 
-/// Tries every variant of `thread`: fine when an allowed one attaches,
-/// else the kinds of the allowed ones.
+/// Tries every variant of `thread`: the allowed one it would use, still
+/// attached, else the kinds of the allowed ones.
 fn check_thread(
     thread: &Thread,
     cfg: &WorkerConfig,
     btf: Option<&Btf>,
     findings: &mut Findings,
-) -> Result<(), Vec<VariantKind>> {
+) -> Result<Collector, Vec<VariantKind>> {
     let name = thread.name;
     let (allowed, note) = candidates(thread, cfg.settings());
     let is_allowed = |index: usize| allowed.iter().any(|(i, _)| *i as usize == index);
+    // Only the variant used stays attached.
+    let mut kept: Option<Collector> = None;
     let results: Vec<(usize, &Variant, Result<(), String>)> = thread
         .variants
         .iter()
@@ -434,7 +491,11 @@ fn check_thread(
         .map(|(index, variant)| {
             let result = match btf {
                 Some(btf) => loader::attach(thread, variant, cfg, btf)
-                    .map(drop)
+                    .map(|collector| {
+                        if kept.is_none() && is_allowed(index) {
+                            kept = Some(collector);
+                        }
+                    })
                     .map_err(|e| e.to_string()),
                 None => Err("not tried: no BTF".to_string()),
             };
@@ -472,8 +533,8 @@ fn check_thread(
             kind.as_str()
         ));
     }
-    if used.is_some() {
-        return Ok(());
+    if let Some(collector) = kept {
+        return Ok(collector);
     }
     let working: Vec<&str> = results
         .iter()

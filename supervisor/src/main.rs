@@ -4,6 +4,7 @@
 mod charts;
 mod check;
 mod cli;
+mod cost;
 mod grouping;
 mod output;
 mod supervisor;
@@ -16,9 +17,11 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use cli::{Command, OutputKind, RunArgs, USAGE};
 use conf::{Config, ConfigDirs, Diagnostic, Severity};
+use cost::Sampler;
 use crossbeam_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -153,6 +156,11 @@ fn run(args: &RunArgs) -> ExitCode {
         Ok(false) => {}
         Err(e) => warn!("{e}; threads that need tracepoints will fail"),
     }
+    // Its thread keeps a capability of its own: started before we drop ours.
+    let sampler = Sampler::start(
+        config.supervisor.kernel_cost,
+        Duration::from_secs(config.global.update_every.into()),
+    );
     // From here on we only start workers: keep what they need, no more.
     match privileges::keep_only(privileges::attach_set(), true) {
         Ok(kept) => info!("capabilities kept for starting workers: {kept}"),
@@ -185,7 +193,7 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut supervisor = Supervisor::new(&config, args.pid, output);
+    let mut supervisor = Supervisor::new(&config, args.pid, output, sampler);
     let result = supervisor.run(&receiver, || reload_config(args));
     supervisor.shutdown();
     match result {

@@ -16,6 +16,7 @@ use tracing::{debug, error, info, warn};
 use workers::{Thread, WorkerConfig};
 
 use crate::charts::{self, ChartSet};
+use crate::cost::Sampler;
 use crate::grouping::Grouping;
 use crate::output::{Output, Status, ThreadState, ThreadStatus};
 use crate::totals::{self, Totals};
@@ -77,7 +78,13 @@ impl Slot {
     }
 
     /// Starts its worker when due, drains its ring, watches it.
-    fn poll(&mut self, now: Instant, policy: &SupervisorSettings, grouping: Option<&mut Grouping>) {
+    fn poll(
+        &mut self,
+        now: Instant,
+        policy: &SupervisorSettings,
+        grouping: Option<&mut Grouping>,
+        sampler: &Sampler,
+    ) {
         let limit = self.table_size();
         let capacity = match limit {
             Some(_) => RING_CAPACITY_PER_PROCESS,
@@ -98,7 +105,10 @@ impl Slot {
                 .totals
                 .drain(self.thread, ring, &mut self.messages, per_process)
             {
-                Ok(drained) if drained.frames > 0 => self.life.attached(drained.variant, now),
+                Ok(drained) if drained.frames > 0 => {
+                    self.life.attached(drained.variant, now);
+                    sampler.programs(self.thread.name, self.totals.programs());
+                }
                 Ok(_) => {}
                 Err(why) => self.life.garbage(&why),
             }
@@ -173,7 +183,7 @@ impl Slot {
         Ok(true)
     }
 
-    fn status(&self, now: Instant) -> ThreadStatus {
+    fn status(&self, now: Instant, sampler: &Sampler) -> ThreadStatus {
         ThreadStatus {
             thread: self.thread.name,
             state: match self.life.phase() {
@@ -191,6 +201,7 @@ impl Slot {
             dropped_frames: self.life.dropped_frames(),
             gap_ms: self.life.gap(now).as_millis() as u64,
             pid_table: self.table_size().map(|_| self.totals.table_stats()),
+            kernel_cost: sampler.cost(self.thread.name, now),
         }
     }
 }
@@ -206,6 +217,7 @@ pub struct Supervisor {
     grouping: Option<Grouping>,
     output: Box<dyn Output>,
     next_status: Instant,
+    sampler: Sampler,
 }
 
 /// Whether some enabled thread counts per process under `config`, and
@@ -237,7 +249,12 @@ fn new_grouping(config: &Config) -> Option<Grouping> {
 
 impl Supervisor {
     /// One slot per enabled, implemented thread.
-    pub fn new(config: &Config, pid_filter: Option<u32>, output: Box<dyn Output>) -> Supervisor {
+    pub fn new(
+        config: &Config,
+        pid_filter: Option<u32>,
+        output: Box<dyn Output>,
+        sampler: Sampler,
+    ) -> Supervisor {
         let now = Instant::now();
         let mut supervisor = Supervisor {
             config: config.clone(),
@@ -247,6 +264,7 @@ impl Supervisor {
             grouping: new_grouping(config),
             output,
             next_status: next_update(config.global.update_every),
+            sampler,
         };
         for name in ThreadName::ALL {
             if config.thread(name).enabled {
@@ -289,7 +307,7 @@ impl Supervisor {
             let policy = self.config.supervisor;
             for slot in &mut self.slots {
                 let started = Instant::now();
-                slot.poll(now, &policy, self.grouping.as_mut());
+                slot.poll(now, &policy, self.grouping.as_mut(), &self.sampler);
                 if let Some(grouping) = &mut self.grouping {
                     if slot.thread.per_process.is_some() {
                         grouping.add_work(started.elapsed());
@@ -434,7 +452,7 @@ impl Supervisor {
             .into_iter()
             .map(
                 |name| match self.slots.iter().find(|s| s.thread.name == name) {
-                    Some(slot) => slot.status(now),
+                    Some(slot) => slot.status(now, &self.sampler),
                     None => ThreadStatus {
                         thread: name,
                         // Enabled without a slot: not implemented.
@@ -448,6 +466,7 @@ impl Supervisor {
                         dropped_frames: 0,
                         gap_ms: 0,
                         pid_table: None,
+                        kernel_cost: None,
                     },
                 },
             )

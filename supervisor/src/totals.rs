@@ -19,6 +19,9 @@ pub const STATS: usize = TableStat::ALL.len();
 /// make the supervisor grow without bound.
 pub const MAX_KEYS: usize = 1 << 16;
 
+/// At most this many programs per worker (a thread has a few dozen).
+pub const MAX_PROGRAMS: usize = 1024;
+
 /// The largest count a worker may report: Netdata's values are signed 64
 /// bits, and no counter of ours gets near it (2^62 nanoseconds are 146
 /// years, 2^62 bytes four exbibytes).
@@ -90,6 +93,8 @@ pub enum Garbage {
     ProcessCounter { index: u32, count: u32 },
     #[error("a delta of process {0}, which it never reported")]
     UnknownProcess(u32),
+    #[error("more than {MAX_PROGRAMS} programs")]
+    TooManyPrograms,
 }
 
 /// What per-process messages of a thread are applied with.
@@ -203,6 +208,9 @@ pub struct Totals {
     per_process: PerProcessTotals,
     /// The names the workers gave keys (empty: the key is gone).
     key_names: BTreeMap<u64, String>,
+    /// The current worker's programs, by the kernel's id, as its last
+    /// update named them.
+    programs: Vec<u32>,
     /// What the worker said of a process before its `Born` message (name
     /// parts, start): kept across frames, which may split them.
     coming: Option<Coming>,
@@ -235,6 +243,7 @@ impl Totals {
                 ..Default::default()
             },
             key_names: BTreeMap::new(),
+            programs: Vec::new(),
             coming: None,
             fresh: false,
             new_keys: false,
@@ -262,6 +271,10 @@ impl Totals {
             if header.flags & !FRAME_CONTINUATION != 0 {
                 return Err(Garbage::Flags(header.flags));
             }
+            // An update names all the worker's programs again.
+            if header.flags & FRAME_CONTINUATION == 0 {
+                self.programs.clear();
+            }
             self.check(thread, messages, per_process.as_ref())?;
             self.apply(thread, messages, per_process.as_mut())?;
             drained.frames += 1;
@@ -281,7 +294,7 @@ impl Totals {
         messages: &[Message],
         per_process: Option<&PerProcess>,
     ) -> Result<(), Garbage> {
-        let (mut new_keys, mut new_names) = (0, 0);
+        let (mut new_keys, mut new_names, mut new_programs) = (0, 0, 0);
         let mut processes = ProcessCheck::default();
         for message in messages {
             match *message {
@@ -317,6 +330,7 @@ impl Totals {
                 Message::KeyName { key, part, .. } => {
                     new_names += usize::from(part == 0 && !self.key_names.contains_key(&key));
                 }
+                Message::Program { .. } => new_programs += 1,
                 _ => self.check_per_process(thread, message, per_process, &mut processes)?,
             }
         }
@@ -324,6 +338,9 @@ impl Totals {
             || self.key_names.len() + new_names > MAX_KEYS
         {
             return Err(Garbage::TooManyKeys);
+        }
+        if self.programs.len() + new_programs > MAX_PROGRAMS {
+            return Err(Garbage::TooManyPrograms);
         }
         Ok(())
     }
@@ -452,6 +469,7 @@ impl Totals {
                 (Message::TableStat { stat, total }, _) => {
                     self.current.table[stat as usize] = total
                 }
+                (Message::Program { id }, _) => self.programs.push(id),
                 (Message::ProcessName { tgid, part, bytes }, _) => {
                     let name = Coming::of(&mut self.coming, tgid)
                         .name
@@ -547,6 +565,11 @@ impl Totals {
     }
 
     /// The per-process table's statistics over all generations.
+    /// The current worker's programs.
+    pub fn programs(&self) -> &[u32] {
+        &self.programs
+    }
+
     pub fn table_stats(&self) -> [u64; STATS] {
         std::array::from_fn(|i| self.base.table[i] + self.current.table[i])
     }
@@ -579,6 +602,7 @@ impl Totals {
     /// A worker generation ended: the next one counts from zero again.
     pub fn next_generation(&mut self) {
         self.coming = None;
+        self.programs.clear();
         let current = std::mem::take(&mut self.current);
         for (base, current) in self.base.table.iter_mut().zip(current.table) {
             *base += current;

@@ -3,17 +3,23 @@
 //! enter and exit tracepoints (the floor any tracepoint-based collector
 //! pays), and with the thread's real programs (tracepoint variant, as the
 //! collector loads them, no `--pid`) in entry and return mode, with apps
-//! off and on, all in one run, in rounds so that drift hits every setup.
+//! off and on, all in one run, in rounds so that drift hits every setup;
+//! and in entry mode with the kernel's BPF statistics on
+//! (`BPF_ENABLE_STATS`, what `netdata.ebpf_kernel_cost` needs): what they
+//! add to the programs' cost decides how often the collector samples them.
 //!
 //! Run as root with `scripts/bench` (it takes the shared test lock). Prints
 //! a Markdown table: median ns per iteration, the time added over no
 //! program, and that added time as a multiple of the empty pair's.
 
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
+
+use aya::sys::{enable_stats, Stats};
 
 use aya::programs::TracePoint;
 use aya::{Btf, Ebpf};
-use conf::{Config, LoadMode, ThreadName};
+use conf::{Config, KernelCost, LoadMode, ThreadName};
 use workers::loader::Collector;
 use workers::{VariantKind, WorkerConfig};
 
@@ -72,6 +78,8 @@ enum Setup {
         thread: ThreadName,
         mode: LoadMode,
         per_process: bool,
+        /// BPF statistics on while timed.
+        stats: bool,
     },
 }
 
@@ -84,13 +92,15 @@ impl Setup {
                 thread,
                 mode,
                 per_process,
+                stats,
             } => format!(
-                "{thread}, {} mode, apps {}",
+                "{thread}, {} mode, apps {}{}",
                 match mode {
                     LoadMode::Entry => "entry",
                     LoadMode::Return => "return",
                 },
-                if per_process { "on" } else { "off" }
+                if per_process { "on" } else { "off" },
+                if stats { ", BPF statistics on" } else { "" }
             ),
         }
     }
@@ -100,6 +110,7 @@ impl Setup {
 struct Attached {
     _empty: Option<Ebpf>,
     thread: Option<Collector>,
+    _stats: Option<OwnedFd>,
 }
 
 fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
@@ -107,6 +118,7 @@ fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
         Setup::Nothing => Attached {
             _empty: None,
             thread: None,
+            _stats: None,
         },
         Setup::EmptyPair => {
             let mut ebpf = Ebpf::load(bpf::empty::OBJECT.bytes).expect("load the empty program");
@@ -122,12 +134,14 @@ fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
             Attached {
                 _empty: Some(ebpf),
                 thread: None,
+                _stats: None,
             }
         }
         Setup::Thread {
             thread,
             mode,
             per_process,
+            stats,
         } => {
             let mut config = Config::default();
             let settings = config.thread_mut(thread);
@@ -148,6 +162,7 @@ fn attach(setup: Setup, case: &Case, btf: &Btf) -> Attached {
             Attached {
                 _empty: None,
                 thread: Some(collector),
+                _stats: stats.then(|| enable_stats(Stats::RunTime).expect("BPF_ENABLE_STATS")),
             }
         }
     }
@@ -162,11 +177,16 @@ fn setups(case: &Case) -> Vec<Setup> {
             &[false, true]
         };
         for &per_process in tables {
-            for mode in [LoadMode::Entry, LoadMode::Return] {
+            for (mode, stats) in [
+                (LoadMode::Entry, false),
+                (LoadMode::Entry, true),
+                (LoadMode::Return, false),
+            ] {
                 all.push(Setup::Thread {
                     thread,
                     mode,
                     per_process,
+                    stats,
                 });
             }
         }
@@ -201,6 +221,8 @@ fn main() {
         kernel.release().to_string_lossy()
     );
     let mut worst = [0f64; 2];
+    // What statistics add, as a share of what the programs add.
+    let mut stats_share = 0f64;
     for case in CASES {
         let setups = setups(case);
         let mut samples = vec![Vec::new(); setups.len()];
@@ -233,9 +255,28 @@ fn main() {
                     format!("{ratio:.2}")
                 }
             );
-            if let Setup::Thread { per_process, .. } = setup {
-                let slot = &mut worst[usize::from(*per_process)];
-                *slot = slot.max(ratio);
+            match *setup {
+                Setup::Thread {
+                    thread,
+                    mode,
+                    per_process,
+                    stats: true,
+                } => {
+                    let same = Setup::Thread {
+                        thread,
+                        mode,
+                        per_process,
+                        stats: false,
+                    };
+                    let without = setups.iter().position(|s| *s == same).unwrap();
+                    let programs = medians[without] - none;
+                    stats_share = stats_share.max((ns - medians[without]) / programs);
+                }
+                Setup::Thread { per_process, .. } => {
+                    let slot = &mut worst[usize::from(per_process)];
+                    *slot = slot.max(ratio);
+                }
+                _ => {}
             }
         }
         println!();
@@ -243,6 +284,14 @@ fn main() {
     println!(
         "worst added cost as a multiple of the empty pair's: apps off {:.2} (target <= 1.2), apps on {:.2} (target < 2)",
         worst[0], worst[1]
+    );
+    println!(
+        "BPF statistics on add at most {:.0} % to what the programs cost; on {} s in every {} s \
+         (the default sampling) {:.2} % (target <= 2 %)",
+        100.0 * stats_share,
+        KernelCost::WINDOW.as_secs(),
+        KernelCost::CYCLE.as_secs(),
+        100.0 * stats_share * KernelCost::WINDOW.as_secs_f64() / KernelCost::CYCLE.as_secs_f64()
     );
 }
 

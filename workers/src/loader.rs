@@ -42,6 +42,11 @@ pub enum AttachError {
     Probe { program: String, reasons: String },
     #[error("map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
+    #[error("cannot read the id of program `{program}`: {source:?}")]
+    ProgramInfo {
+        program: String,
+        source: ProgramError,
+    },
 }
 
 impl AttachError {
@@ -375,8 +380,10 @@ pub struct Collector {
     counters: Option<(&'static str, PerCpuArray<MapData, u64>, u32)>,
     keyed: Option<KeyedReader>,
     table: Option<PidTable>,
+    /// The kernel's ids of the attached programs.
+    programs: Vec<u32>,
     /// Owns the programs and links.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
 impl Collector {
@@ -396,11 +403,25 @@ impl Collector {
             .per_process_on(cfg.settings())
             .map(|per| PidTable::new(&mut ebpf, per, object.per_process))
             .transpose()?;
+        // Programs of the object's other variants are not loaded.
+        let programs =
+            ebpf.programs()
+                .filter(|(_, program)| program.fd().is_ok())
+                .map(|(name, program)| {
+                    program.info().map(|info| info.id()).map_err(|source| {
+                        AttachError::ProgramInfo {
+                            program: name.to_owned(),
+                            source,
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         Ok(Collector {
             counters,
             keyed,
             table,
-            _ebpf: ebpf,
+            programs,
+            ebpf,
         })
     }
 
@@ -420,7 +441,20 @@ impl Collector {
         if let Some(keyed) = &mut self.keyed {
             keyed.collect(out)?;
         }
+        out.extend(self.programs.iter().map(|&id| Message::Program { id }));
         Ok(())
+    }
+
+    /// Runs of the attached programs and nanoseconds in them, as the kernel
+    /// counts them (only while `BPF_ENABLE_STATS` is on).
+    pub fn kernel_cost(&self) -> Result<(u64, u64), ProgramError> {
+        let (mut runs, mut nanoseconds) = (0, 0);
+        for (_, program) in self.ebpf.programs().filter(|(_, p)| p.fd().is_ok()) {
+            let info = program.info()?;
+            runs += info.run_count();
+            nanoseconds += info.run_time().as_nanos() as u64;
+        }
+        Ok((runs, nanoseconds))
     }
 
     /// The per-process table, when the thread counts per process.

@@ -10,6 +10,7 @@ mod table;
 use std::io::{self, BufWriter};
 
 pub use crate::charts::{Chart, Sample};
+use crate::cost::Cost;
 use conf::{StatsdSettings, ThreadName};
 use workers::VariantKind;
 
@@ -50,6 +51,9 @@ pub struct ThreadStatus {
     /// The per-process table's statistics, in [`ipc::TableStat`] order,
     /// when the thread counts per process.
     pub pid_table: Option<[u64; 3]>,
+    /// What its programs have cost the kernel so far, when measured
+    /// (`crate::cost`).
+    pub kernel_cost: Option<Cost>,
 }
 
 /// The supervisor's own state, every thread in [`ThreadName::ALL`] order.

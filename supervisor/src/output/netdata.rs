@@ -155,7 +155,7 @@ const fn own(
 /// original's; the others are ours. Each chart comes with the counters its
 /// dimensions index.
 type OwnChart = (ChartDef, fn(&Status) -> Vec<u64>);
-static OWN_CHARTS: [OwnChart; 11] = [
+static OWN_CHARTS: [OwnChart; 13] = [
     (
         own(
             "netdata.ebpf_threads",
@@ -265,6 +265,26 @@ static OWN_CHARTS: [OwnChart; 11] = [
             &RELOADS,
         ),
         |s| vec![s.rejected_reloads],
+    ),
+    (
+        own(
+            "netdata.ebpf_kernel_cost",
+            "Time the kernel spent in this plugin's BPF programs",
+            "nanoseconds/s",
+            140017,
+            &TOTALS,
+        ),
+        |s| per_thread_values(s, |t| t.kernel_cost.map_or(0, |c| c.nanoseconds)),
+    ),
+    (
+        own(
+            "netdata.ebpf_kernel_runs",
+            "Runs of this plugin's BPF programs",
+            "runs/s",
+            140018,
+            &TOTALS,
+        ),
+        |s| per_thread_values(s, |t| t.kernel_cost.map_or(0, |c| c.runs)),
     ),
 ];
 
