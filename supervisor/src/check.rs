@@ -130,7 +130,10 @@ fn kernel_cost(
         Err(e) => {
             line(
                 "kernel cost",
-                format!("not measurable: BPF_ENABLE_STATS: {e} (needs CAP_SYS_ADMIN)"),
+                format!(
+                    "not measurable: BPF_ENABLE_STATS: {} (needs CAP_SYS_ADMIN)",
+                    e.io_error
+                ),
             );
             return;
         }

@@ -161,7 +161,10 @@ fn sample(shared: &Mutex<Shared>, mode: KernelCost, period: Duration) {
     let stats = match enable_stats(Stats::RunTime) {
         Ok(stats) => stats,
         Err(e) => {
-            warn!("kernel cost: not measured: BPF_ENABLE_STATS: {e} (it needs CAP_SYS_ADMIN)");
+            warn!(
+                "kernel cost: not measured: BPF_ENABLE_STATS: {} (it needs CAP_SYS_ADMIN)",
+                e.io_error
+            );
             return;
         }
     };

@@ -515,7 +515,7 @@ fn runs_as_an_unprivileged_user_with_only_the_documented_capabilities() {
     // Only CAP_SYS_ADMIN turns BPF statistics on: said, and nothing else lost.
     assert!(
         collector.stderr().contains(
-            "kernel cost: not measured: BPF_ENABLE_STATS: bpf_enable_stats failed: Operation not permitted"
+            "kernel cost: not measured: BPF_ENABLE_STATS: Operation not permitted (os error 1)"
         ),
         "{}",
         collector.stderr()
