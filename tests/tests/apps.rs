@@ -360,6 +360,62 @@ fn apps_cachestat() {
     tests::assert_netdata_keeps_everything(&stream);
 }
 
+/// The `cachestat` scenario on a loop device of its own, in `cgroup`:
+/// every page counted in `chart_type`'s charts (`dim`: the dimension, or
+/// the cgroup chart's own when `None`). Its reads before it stops, as in
+/// [`apps_cachestat`].
+fn cachestat_in(cgroup: &TestCgroup, tag: &str, chart_type: &str, dim: Option<&str>) {
+    let device = LoopDevice::create(N as u64 * 4096);
+    let scenario = format!("cachestat={}", device.path().display());
+    let mut workload = Workload::spawn_in(&scenario, N as usize, Some(&comm(tag)), &cgroup.dirs);
+    let collector = start(
+        &config(tag, "cgroups = yes"),
+        &["--cachestat"],
+        "mem.cachestat_hits",
+    );
+    let hits = format!("{chart_type}.cachestat_hits");
+    let shown = |s: &tests::protocol::Stream| {
+        s.chart(&hits)
+            .is_some_and(|c| dim.is_none_or(|dim| c.dims.contains_key(dim)))
+    };
+    assert!(
+        collector.wait_until(Duration::from_secs(15), shown),
+        "{hits} never shown; stderr:\n{}",
+        collector.stderr()
+    );
+    workload.work();
+    let expected: Vec<(String, String, i64)> = cachestat_totals(N)
+        .into_iter()
+        .map(|(chart, own, n)| {
+            let chart = chart.replace("mem.", &format!("{chart_type}."));
+            (chart, dim.unwrap_or(own).to_owned(), n)
+        })
+        .collect();
+    assert_totals(&collector, &expected);
+    workload.exit();
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    tests::assert_netdata_keeps_everything(&stream);
+}
+
+#[test]
+fn cachestat_cgroup_charts() {
+    if require_root("cachestat cgroup charts") {
+        let cgroup = host_cgroup("cc");
+        cachestat_in(&cgroup, "cc", &cgroup.chart_type(), None);
+    }
+}
+
+#[test]
+fn cachestat_services_charts() {
+    if require_root("cachestat services charts") {
+        let service = format!("ebpf-test-{}cs", std::process::id());
+        let cgroup = TestCgroup::create(&format!("/system.slice/{service}.service"));
+        cachestat_in(&cgroup, "cs", "services", Some(&service));
+    }
+}
+
 #[test]
 fn apps_charts_are_the_originals() {
     if !require_root("apps chart definitions") {
