@@ -25,7 +25,7 @@ pub use apps_groups::AppsGroups;
 pub use dirs::ConfigDirs;
 pub use load::load;
 pub use network::{Hostnames, Ips, NetworkSelectors, Ports, Services};
-pub use statsd::{StatsdDestination, StatsdSettings, Transport};
+pub use statsd::{StatsdDestination, StatsdHost, StatsdSettings, StatsdTags, Transport};
 
 /// Thread identities, in the fixed order of the original's self-monitoring
 /// charts (spec §7), so iteration order matches the dimension order there.

@@ -5,8 +5,10 @@
 //! ```ini
 //! [statsd]
 //!     destination = udp://127.0.0.1:8125   # or HOST:PORT (UDP), tcp://HOST:PORT
-//!     prefix = ebpf                        # metric names: <prefix>.<chart>.<dimension>
+//!     prefix = ebpf                        # metric names: <prefix>.<host>.<chart>.<dimension>
 //!     mtu = 1432                           # largest datagram (TCP: largest write), bytes
+//!     host name = web1                     # default: this machine's; empty: no host part
+//!     tags = no                            # dogstatsd: host and thread as |#host:..,thread:..
 //! ```
 //!
 //! The command line (`--statsd`, `--statsd-prefix`, `--statsd-mtu`) uses the
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::load::Source;
 
 pub(crate) const SECTION: &str = "statsd";
-pub(crate) const KEYS: &[&str] = &["destination", "prefix", "mtu"];
+pub(crate) const KEYS: &[&str] = &["destination", "prefix", "mtu", "host name", "tags"];
 
 /// Datagram size bounds: one metric line must fit in the smallest, and the
 /// largest is what a UDP datagram over IPv4 can carry.
@@ -207,12 +209,37 @@ pub fn parse_mtu(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("not a size in bytes in {min}..={max}"))
 }
 
+/// Which host the metrics say they are from, so that one server tells
+/// many collectors apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatsdHost {
+    /// This machine's host name, as the kernel has it when the output starts.
+    Machine,
+    /// `host name = NAME`.
+    Named(String),
+    /// `host name =` (empty): metrics carry no host.
+    Nowhere,
+}
+
+/// `tags`: where the host (and the thread) go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatsdTags {
+    /// `no`: the host is a part of each name, `<prefix>.<host>.<chart>.<dimension>`.
+    No,
+    /// `dogstatsd`: names without the host, and `|#host:NAME,thread:THREAD`
+    /// after each line (the DogStatsD extension, which Netdata's StatsD
+    /// server also reads).
+    DogStatsd,
+}
+
 /// The `statsd` output's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsdSettings {
     pub destination: StatsdDestination,
     pub prefix: String,
     pub mtu: u32,
+    pub host: StatsdHost,
+    pub tags: StatsdTags,
 }
 
 impl Default for StatsdSettings {
@@ -221,7 +248,28 @@ impl Default for StatsdSettings {
             destination: StatsdDestination::default(),
             prefix: DEFAULT_PREFIX.to_owned(),
             mtu: DEFAULT_MTU,
+            host: StatsdHost::Machine,
+            tags: StatsdTags::No,
         }
+    }
+}
+
+/// `host name`: any text (cleaned to a metric word when sent); empty for none.
+pub fn parse_host(text: &str) -> Result<StatsdHost, String> {
+    if text.chars().any(char::is_control) {
+        return Err("a host name has no control characters".to_owned());
+    }
+    Ok(match text.trim() {
+        "" => StatsdHost::Nowhere,
+        name => StatsdHost::Named(name.to_owned()),
+    })
+}
+
+pub fn parse_tags(text: &str) -> Result<StatsdTags, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "no" => Ok(StatsdTags::No),
+        "dogstatsd" => Ok(StatsdTags::DogStatsd),
+        _ => Err("not one of no, dogstatsd".to_owned()),
     }
 }
 
@@ -247,6 +295,27 @@ pub(crate) fn read(src: &mut Source, s: &mut StatsdSettings) {
         s.mtu,
         |t| parse_mtu(t).map(Some),
         u32::to_string,
+    );
+    s.host = src.value(
+        SECTION,
+        "host name",
+        s.host.clone(),
+        |t| parse_host(t).map(Some),
+        |h| match h {
+            StatsdHost::Machine => "(this machine's)".to_owned(),
+            StatsdHost::Named(name) => format!("`{name}`"),
+            StatsdHost::Nowhere => "(none)".to_owned(),
+        },
+    );
+    s.tags = src.value(
+        SECTION,
+        "tags",
+        s.tags,
+        |t| parse_tags(t).map(Some),
+        |t| match t {
+            StatsdTags::No => "no".to_owned(),
+            StatsdTags::DogStatsd => "dogstatsd".to_owned(),
+        },
     );
 }
 

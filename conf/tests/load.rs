@@ -9,8 +9,8 @@ use common::{
 };
 use conf::{
     network, Config, ConfigDirs, CoreTracing, Diagnostic, Hostnames, Ips, KernelCost, LoadMode,
-    Ports, Severity, StatsdDestination, StatsdSettings, SupervisorSettings, ThreadName, Transport,
-    TypeFormat,
+    Ports, Severity, StatsdDestination, StatsdHost, StatsdSettings, StatsdTags, SupervisorSettings,
+    ThreadName, Transport, TypeFormat,
 };
 
 fn load_clean(list: &[&Path], default_update_every: u32) -> Config {
@@ -376,6 +376,24 @@ fn statsd_section_is_our_extension_of_ebpf_d_conf() {
         (c.statsd.prefix.as_str(), c.statsd.mtu),
         ("host1.ebpf", 512)
     );
+    assert_eq!(
+        (c.statsd.host.clone(), c.statsd.tags),
+        (StatsdHost::Machine, StatsdTags::No)
+    );
+    d.write(
+        "ebpf.d.conf",
+        "[statsd]\nhost name = web-1.example.com\ntags = DogStatsD\n",
+    );
+    let c = load_clean(&[d.path()], 1);
+    assert_eq!(
+        (c.statsd.host, c.statsd.tags),
+        (
+            StatsdHost::Named("web-1.example.com".into()),
+            StatsdTags::DogStatsd
+        )
+    );
+    d.write("ebpf.d.conf", "[statsd]\nhost name =\ntags = no\n");
+    assert_eq!(load_clean(&[d.path()], 1).statsd.host, StatsdHost::Nowhere);
     // A stock file lacks the section: the defaults apply.
     let (stock, diags) = load(&dirs(&[&stock_dir()]), 1);
     assert_eq!(show(&diags), "");
@@ -392,7 +410,7 @@ fn bad_statsd_values_name_file_line_and_key_and_keep_the_default() {
     let d = TempDir::new();
     let main = d.write(
         "ebpf.d.conf",
-        "[statsd]\ndestination = http://x:1\nprefix = a-b\nmtu = 10\nport = 1\n",
+        "[statsd]\ndestination = http://x:1\nprefix = a-b\nmtu = 10\nport = 1\ntags = maybe\n",
     );
     // [statsd] belongs to ebpf.d.conf only.
     let sync = d.write("ebpf.d/sync.conf", "[statsd]\nprefix = x\n");
@@ -430,6 +448,12 @@ fn bad_statsd_values_name_file_line_and_key_and_keep_the_default() {
                 Some(5),
                 Severity::Warning,
                 "[statsd] unknown key `port` (ignored)"
+            ),
+            (
+                &main,
+                Some(6),
+                Severity::Error,
+                "[statsd] `tags` = `maybe`: not one of no, dogstatsd; using the default no"
             ),
             (
                 &sync,

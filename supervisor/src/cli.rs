@@ -29,7 +29,8 @@ Options:
   --statsd DEST            [udp://|tcp://]HOST[:PORT]: a host name, an IPv4 address or
                            [an IPv6 address] (default udp://127.0.0.1:8125, or
                            ebpf.d.conf [statsd] destination)
-  --statsd-prefix PREFIX   metric names are PREFIX.CHART.DIMENSION (default ebpf)
+  --statsd-prefix PREFIX   metric names are PREFIX.HOST.CHART.DIMENSION (default ebpf;
+                           HOST: ebpf.d.conf [statsd] host name, this machine's by default)
   --statsd-mtu BYTES       largest datagram, 64..65507 (default 1432)
   --config-dir DIR         also look for ebpf.d.conf and ebpf.d/*.conf in DIR,
                            after $NETDATA_USER_CONFIG_DIR and $NETDATA_STOCK_CONFIG_DIR

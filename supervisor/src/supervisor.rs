@@ -475,6 +475,7 @@ impl Supervisor {
             update_every: self.config.global.update_every,
             threads,
             rejected_reloads: crate::rejected_reloads(),
+            statsd: self.output.delivery(),
         }
     }
 

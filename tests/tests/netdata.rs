@@ -304,6 +304,9 @@ fn netdata_runs_the_plugin_and_shows_every_chart_as_the_spec_says() {
     }
 }
 
+/// Metrics named as from host `h1`.
+const HOST_H1: &[(&str, &str)] = &[("ebpf.d.conf", "[statsd]\n    host name = h1\n")];
+
 #[test]
 fn netdata_as_statsd_server_receives_the_workload_counts() {
     if !require_root("netdata statsd") || !require_netdata("netdata statsd") {
@@ -333,7 +336,7 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
             "--pid",
             &pid,
         ],
-        &[],
+        HOST_H1,
     );
     // The same workload seen again, over TCP, under another prefix.
     let over_tcp = Collector::start(
@@ -348,7 +351,7 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
             "--pid",
             &pid,
         ],
-        &[],
+        HOST_H1,
     );
     collector.wait_attached("system.process_thread");
     collector.wait_attached("mem.file_sync");
@@ -363,11 +366,11 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
                     Algorithm::Absolute => "gauge",
                 };
                 metrics.push((
-                    statsd_chart(&format!("ebpf.{}.{}", def.id, dim.name), kind),
+                    statsd_chart(&format!("ebpf.h1.{}.{}", def.id, dim.name), kind),
                     kind,
                 ));
                 if thread == ThreadName::Sync {
-                    let name = format!("ebpftcp.{}.{}", def.id, dim.name);
+                    let name = format!("ebpftcp.h1.{}.{}", def.id, dim.name);
                     metrics.push((statsd_chart(&name, kind), kind));
                 }
             }
@@ -394,13 +397,13 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
         let name = dim_name(chart, dim);
         if chart.starts_with("mem.") {
             // Counters: Netdata shows events/s; their sum is the count.
-            for prefix in ["ebpf", "ebpftcp"] {
+            for prefix in ["ebpf.h1", "ebpftcp.h1"] {
                 let id = statsd_chart(&format!("{prefix}.{chart}.{name}"), "counter");
                 assert_sum(&netdata, &id, "counter", want);
             }
         } else if want == N {
             // Gauges of the interval's count: Netdata keeps the value as sent.
-            let id = statsd_chart(&format!("ebpf.{chart}.{name}"), "gauge");
+            let id = statsd_chart(&format!("ebpf.h1.{chart}.{name}"), "gauge");
             let reached = netdata.wait_until(Duration::from_secs(20), |nd| {
                 nd.series(&id, WINDOW)
                     .iter()
@@ -416,7 +419,7 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
         }
     }
     // A negative gauge (sent as 0, then -1) arrives as it is.
-    let status = statsd_chart("ebpf.system.process_status.process", "gauge");
+    let status = statsd_chart("ebpf.h1.system.process_status.process", "gauge");
     assert!(
         netdata.wait_until(Duration::from_secs(20), |nd| nd
             .series(&status, WINDOW)
@@ -427,6 +430,77 @@ fn netdata_as_statsd_server_receives_the_workload_counts() {
     drop(over_tcp);
     let (status, _) = collector.terminate();
     assert!(status.success());
+}
+
+/// Four collectors on this machine stand for four hosts sending to one
+/// agent's StatsD, each watching a workload of its own: `h-a` and `h-b`
+/// name their host in each metric (the default), and the agent keeps each
+/// host's counts apart; `h-c` and `h-d` say it in DogStatsD tags, which
+/// Netdata 1.37 accepts and does not keep: one chart, their sum.
+#[test]
+fn statsd_from_many_hosts_into_one_agent() {
+    if !require_root("statsd, many hosts") || !require_netdata("statsd, many hosts") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let nothing = TempDir::new("netdata-no-plugins");
+    let netdata = NetdataHost::start(&nothing.0, "");
+    let udp = format!("udp://127.0.0.1:{}", netdata.statsd_port);
+    let hosts = [
+        ("a", "no", 3),
+        ("b", "no", 5),
+        ("c", "dogstatsd", 7),
+        ("d", "dogstatsd", 11),
+    ];
+    let (workloads, collectors): (Vec<Workload>, Vec<Collector>) = hosts
+        .iter()
+        .map(|&(host, tags, n)| {
+            let workload = Workload::spawn("sync", n);
+            let pid = workload.pid().to_string();
+            let conf = format!("[statsd]\n    host name = h-{host}\n    tags = {tags}\n");
+            let args = [
+                "--output", "statsd", "--statsd", &udp, "--sync", "--pid", &pid,
+            ];
+            let collector = Collector::start(&args, &[("ebpf.d.conf", conf.as_str())]);
+            (workload, collector)
+        })
+        .unzip();
+    let fsync = |host: Option<&str>| {
+        let host = host.map_or(String::new(), |h| format!("{h}."));
+        statsd_chart(&format!("ebpf.{host}mem.file_sync.fsync"), "counter")
+    };
+    let charts = [fsync(Some("h_a")), fsync(Some("h_b")), fsync(None)];
+    for chart in &charts {
+        assert!(
+            netdata.wait_chart(chart, Duration::from_secs(30)),
+            "no StatsD chart {chart}"
+        );
+    }
+    // The tagged hosts share a chart: each one's own log says it attached.
+    for collector in &collectors {
+        let attached = || collector.stderr().contains("attached the");
+        assert!(
+            tests::poll(
+                Duration::from_secs(30),
+                Duration::from_millis(200),
+                attached
+            ),
+            "{}",
+            collector.stderr()
+        );
+    }
+    // Its first update's metrics, then the workloads.
+    std::thread::sleep(Duration::from_millis(1500));
+    for workload in workloads {
+        workload.run();
+    }
+    assert_sum(&netdata, &charts[0], "counter", 3);
+    assert_sum(&netdata, &charts[1], "counter", 5);
+    assert_sum(&netdata, &charts[2], "counter", 7 + 11);
+    for collector in collectors {
+        let (status, _) = collector.terminate();
+        assert!(status.success());
+    }
 }
 
 /// The dimension (id, name) a `cgroup_<name>.<id>` chart has.

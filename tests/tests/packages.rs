@@ -626,12 +626,24 @@ fn plugin_runs_for_netdata_only_and_upgrade_and_removal_end_it() {
     kernel::assert_back_to(&before);
 }
 
-/// The metric names both threads send, as the stock configuration runs them.
-const SYNC: &str = "ebpf.mem.sync.sync";
-const PROCESSES: &str = "ebpf.system.process_thread.process";
+/// The metrics both threads send, as the stock configuration runs them:
+/// `ebpf.<host>.<chart>.<dimension>`, the host the service's own.
+const SYNC: &str = "mem.sync.sync";
+const PROCESSES: &str = "system.process_thread.process";
+
+/// The name of `metric` from the one host that sends here, when it came.
+fn from_host<'a>(mut names: impl Iterator<Item = &'a String>, metric: &str) -> Option<&'a String> {
+    names.find(|name| {
+        name.strip_prefix("ebpf.")
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(_, rest)| rest == metric)
+    })
+}
 
 fn sync_total(received: &Received) -> i64 {
-    received.counter_total(SYNC).unwrap_or(0)
+    from_host(received.counters.keys(), SYNC)
+        .and_then(|name| received.counter_total(name))
+        .unwrap_or(0)
 }
 
 /// `/proc/PID/status` fields of a process of the service.
@@ -717,8 +729,10 @@ fn service_runs_sandboxed_under_systemd_sends_statsd_restarts_and_stops_on_remov
     in_systemd("dpkg", &["-i", &systemd.copy_in(&deb)], "dpkg -i");
     let udp = systemd.in_network(|| Server::reopen(Protocol::Udp, (8125, Arc::default())));
     in_systemd("systemctl", &["start", "ebpf-collector"], "systemctl start");
-    let both_threads =
-        |r: &Received| r.counters.contains_key(SYNC) && r.gauges.contains_key(PROCESSES);
+    let both_threads = |r: &Received| {
+        from_host(r.counters.keys(), SYNC).is_some()
+            && from_host(r.gauges.keys(), PROCESSES).is_some()
+    };
     assert!(
         udp.wait_until(Duration::from_secs(20), both_threads),
         "no StatsD from both threads on 127.0.0.1:8125: {:?}\nlog:\n{}",
@@ -814,7 +828,11 @@ fn service_runs_sandboxed_under_systemd_sends_statsd_restarts_and_stops_on_remov
         &["restart", "ebpf-collector"],
         "systemctl restart",
     );
-    let tcp_lines = |r: &Received| r.counters.get(SYNC).map_or(0, Vec::len);
+    let tcp_lines = |r: &Received| {
+        from_host(r.counters.keys(), SYNC)
+            .and_then(|name| r.counters.get(name))
+            .map_or(0, Vec::len)
+    };
     let arrives_after = |seen: usize, why: &str| {
         assert!(
             tcp.wait_until(Duration::from_secs(20), |r| tcp_lines(r) > seen + 1),

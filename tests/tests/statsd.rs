@@ -15,7 +15,8 @@ use workers::{registry, Algorithm};
 const N: i64 = 20;
 
 /// A workload held at its start line, and a collector that watches it
-/// and sends to `server`, with `args` added.
+/// and sends to `server`, with `args` added, as host `t-1` (metric names
+/// `<prefix>.t_1.<chart>.<dimension>`).
 fn watch(server: &Server, scenario: &str, args: &[&str]) -> (Workload, Collector) {
     let workload = Workload::spawn(scenario, N as usize);
     let pid = workload.pid().to_string();
@@ -24,7 +25,13 @@ fn watch(server: &Server, scenario: &str, args: &[&str]) -> (Workload, Collector
     all.extend_from_slice(args);
     // The threads' own charts only (without a file the original's code
     // default turns apps on).
-    let collector = Collector::start(&all, &[("ebpf.d.conf", "[global]\n    apps = no\n")]);
+    let collector = Collector::start(
+        &all,
+        &[(
+            "ebpf.d.conf",
+            "[global]\n    apps = no\n[statsd]\n    host name = t-1\n",
+        )],
+    );
     (workload, collector)
 }
 
@@ -101,7 +108,7 @@ fn netdata_and_statsd_at_once_both_carry_the_exact_counts() {
     let mut expected = process_totals(N);
     expected.extend(sync_totals(N));
     collector.assert_totals(&expected);
-    assert_statsd_totals(&server, "ebpf", &expected);
+    assert_statsd_totals(&server, "ebpf.t_1", &expected);
     // Every dimension of the threads' charts (the plugin's own charts are
     // Netdata's only), the Netdata stream's total and StatsD's agree.
     let stream = collector.stream();
@@ -117,7 +124,7 @@ fn netdata_and_statsd_at_once_both_carry_the_exact_counts() {
         })
         .collect();
     assert_eq!(everything.len(), 14);
-    assert_statsd_totals(&server, "ebpf", &everything);
+    assert_statsd_totals(&server, "ebpf.t_1", &everything);
 
     // Every dimension of every chart of both threads is a metric, and
     // nothing else is.
@@ -127,7 +134,7 @@ fn netdata_and_statsd_at_once_both_carry_the_exact_counts() {
         .flat_map(|c| {
             c.dims
                 .iter()
-                .map(move |d| format!("ebpf.{}.{}", c.id, d.name))
+                .map(move |d| format!("ebpf.t_1.{}.{}", c.id, d.name))
         })
         .collect();
     want.sort();
@@ -161,11 +168,11 @@ fn statsd_alone_batches_within_the_mtu_and_writes_nothing_on_stdout() {
         ],
     );
     let attached = server.wait_until(Duration::from_secs(60), |r| {
-        r.gauges.contains_key("t1.ebpf.system.exit.process")
+        r.gauges.contains_key("t1.ebpf.t_1.system.exit.process")
     });
     assert!(attached, "no metrics; stderr:\n{}", collector.stderr());
     workload.run();
-    assert_statsd_totals(&server, "t1.ebpf", &process_totals(N));
+    assert_statsd_totals(&server, "t1.ebpf.t_1", &process_totals(N));
 
     let received = server.received();
     assert!(
@@ -194,7 +201,7 @@ fn a_tcp_server_that_closes_and_reopens_is_survived() {
     let server = Server::start(Protocol::Tcp);
     let (workload, collector) = watch(&server, "sync", &["--output", "netdata,statsd", "--sync"]);
     collector.wait_attached("mem.file_sync");
-    let fsync = "ebpf.mem.file_sync.fsync";
+    let fsync = "ebpf.t_1.mem.file_sync.fsync";
     assert!(server.wait_until(Duration::from_secs(10), |r| r.counters.contains_key(fsync)));
 
     // The server goes away: the supervisor must go on updating Netdata.
@@ -221,13 +228,82 @@ fn a_tcp_server_that_closes_and_reopens_is_survived() {
     workload.run();
     // Only zeros were lost while the server was down: the workload ran
     // after the reconnection, so its counts arrive exactly.
-    assert_statsd_totals(&server, "ebpf", &sync_totals(N));
+    assert_statsd_totals(&server, "ebpf.t_1", &sync_totals(N));
     collector.assert_totals(&sync_totals(N));
     let stderr = collector.stderr();
     assert!(
         stderr.contains("metric lines were dropped meanwhile"),
         "the drops were not reported:\n{stderr}"
     );
+    let (status, _) = collector.terminate();
+    assert!(status.success());
+}
+
+/// The supervisor's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// A TCP server down for a minute: the Netdata output never pauses, what
+/// was not sent is counted on `netdata.ebpf_statsd_lines` and said in the
+/// log every minute, the supervisor's memory does not grow, and once the
+/// server is back the metrics flow again.
+#[test]
+fn a_server_down_for_a_minute_costs_only_counted_drops() {
+    if !require_root("statsd over TCP, server down for a minute") {
+        return;
+    }
+    let down = Server::start(Protocol::Tcp).close();
+    let destination = format!("tcp://127.0.0.1:{}", down.0);
+    let collector = Collector::start(
+        &[
+            "--output",
+            "netdata,statsd",
+            "--statsd",
+            &destination,
+            "--sync",
+            "--update-every",
+            "1",
+        ],
+        &[("ebpf.d.conf", "[global]\n    apps = no\n")],
+    );
+    collector.wait_attached("mem.file_sync");
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = rss_kib(collector.pid());
+    let updates = |s: &Stream| s.chart("mem.file_sync").map_or(0, |c| c.updates);
+    let before = updates(&collector.stream());
+    std::thread::sleep(Duration::from_secs(62));
+    let stream = collector.stream();
+    assert!(
+        updates(&stream) >= before + 58,
+        "the Netdata output stalled: {} updates in 62 s",
+        updates(&stream) - before
+    );
+    let grown = rss_kib(collector.pid()).saturating_sub(rss);
+    assert!(grown < 1024, "the supervisor grew by {grown} KiB");
+    let lines = "netdata.ebpf_statsd_lines";
+    assert_eq!(stream.total(lines, "sent"), Some(0));
+    let dropped = stream.total(lines, "dropped").unwrap();
+    assert!(dropped >= 60, "{dropped} lines dropped in a minute");
+    let stderr = collector.stderr();
+    assert!(
+        stderr.contains("dropped in the last 60 s"),
+        "no report of the drops:\n{stderr}"
+    );
+    let server = Server::reopen(Protocol::Tcp, down);
+    assert!(
+        server.wait_until(Duration::from_secs(15), |r| !r.counters.is_empty()),
+        "no metrics after the server came back; stderr:\n{}",
+        collector.stderr()
+    );
+    assert!(collector.wait_until(Duration::from_secs(10), |s| s
+        .total(lines, "sent")
+        .is_some_and(|sent| sent > 0)));
     let (status, _) = collector.terminate();
     assert!(status.success());
 }

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Chart, Output, Sample, Status};
+use super::{Chart, Delivery, Output, Sample, Status};
 
 pub struct Fanout(pub Vec<Box<dyn Output>>);
 
@@ -36,6 +36,10 @@ impl Output for Fanout {
 
     fn status(&mut self, status: &Status) -> io::Result<()> {
         self.each(|o| o.status(status))
+    }
+
+    fn delivery(&self) -> Option<Delivery> {
+        self.0.iter().find_map(|o| o.delivery())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -123,6 +127,7 @@ mod tests {
             update_every: 1,
             threads: Vec::new(),
             rejected_reloads: 0,
+            statsd: None,
         };
         assert!(fanout.define(std::slice::from_ref(&chart)).is_err());
         assert!(fanout.update(&chart, &samples([1, 2])).is_err());

@@ -63,6 +63,16 @@ pub struct Status {
     pub threads: Vec<ThreadStatus>,
     /// SIGHUPs whose configuration had an error and was not applied.
     pub rejected_reloads: u64,
+    /// What the StatsD output sent and gave up on, when it runs.
+    pub statsd: Option<Delivery>,
+}
+
+/// Metric lines a network output handed to the kernel, and lines it gave
+/// up on (server down or slow, its queue full): running totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub sent: u64,
+    pub dropped: u64,
 }
 
 pub trait Output {
@@ -79,6 +89,10 @@ pub trait Output {
     /// plugin's own charts in Netdata. Outputs without them ignore it.
     fn status(&mut self, _status: &Status) -> io::Result<()> {
         Ok(())
+    }
+    /// What a network output has sent and dropped so far.
+    fn delivery(&self) -> Option<Delivery> {
+        None
     }
     /// Ends a batch of updates: flush, redraw.
     fn flush(&mut self) -> io::Result<()>;

@@ -75,6 +75,11 @@ const fn per_thread(incremental: bool) -> [DimDef; 16] {
     dims
 }
 
+static STATSD_LINES: [DimDef; 2] = [
+    DimDef::new("sent", "sent", DimValue::Total(0)),
+    DimDef::new("dropped", "dropped", DimValue::Total(1)),
+];
+
 static LEVELS: [DimDef; 16] = per_thread(false);
 static TOTALS: [DimDef; 16] = per_thread(true);
 
@@ -155,7 +160,7 @@ const fn own(
 /// original's; the others are ours. Each chart comes with the counters its
 /// dimensions index.
 type OwnChart = (ChartDef, fn(&Status) -> Vec<u64>);
-static OWN_CHARTS: [OwnChart; 13] = [
+static OWN_CHARTS: [OwnChart; 14] = [
     (
         own(
             "netdata.ebpf_threads",
@@ -285,6 +290,19 @@ static OWN_CHARTS: [OwnChart; 13] = [
             &TOTALS,
         ),
         |s| per_thread_values(s, |t| t.kernel_cost.map_or(0, |c| c.runs)),
+    ),
+    (
+        own(
+            "netdata.ebpf_statsd_lines",
+            "StatsD metric lines sent and dropped",
+            "lines/s",
+            140019,
+            &STATSD_LINES,
+        ),
+        |s| {
+            let delivery = s.statsd.unwrap_or_default();
+            vec![delivery.sent, delivery.dropped]
+        },
     ),
 ];
 

@@ -2,9 +2,13 @@
 //! its own so that a slow or dead server never holds up the supervisor.
 //!
 //! The mapping (README "Running as a StatsD emitter"):
-//! - name `<prefix>.<chart id>.<dimension name>`, e.g.
-//!   `ebpf.mem.file_sync.fsync`, or the dimension's id when its name is
-//!   empty (the `apps.*` charts' groups); each word keeps only
+//! - name `<prefix>.<host>.<chart id>.<dimension name>`, e.g.
+//!   `ebpf.web1.mem.file_sync.fsync` (the host: `[statsd] host name`, by
+//!   default this machine's, so that one server tells many collectors
+//!   apart; none when it is set empty), or the dimension's id when its name
+//!   is empty (the `apps.*` charts' groups). With `tags = dogstatsd` the
+//!   host is not in the name but in DogStatsD tags after each line,
+//!   `ebpf.mem.file_sync.fsync:3|c|#host:web1,thread:sync`. Each word keeps only
 //!   `[A-Za-z0-9_]`, every run of other characters becomes one `_`
 //!   (`0us->1us` → `0us_1us`, [`names::word`]), so no server mistakes a
 //!   part of the name for syntax (`:`, `|`, `@`, `#`, blanks) or a path
@@ -38,13 +42,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conf::StatsdSettings;
+use conf::{StatsdHost, StatsdSettings, StatsdTags};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tracing::{info, warn};
 use workers::Algorithm;
 
 use super::names;
-use super::{Chart, Output, Sample};
+use super::{Chart, Delivery, Output, Sample};
 use sender::{Batch, Datagram, Stats};
 
 /// Batches waiting for the sender thread; when it is this far behind, new
@@ -64,10 +68,15 @@ struct Metric {
     dim: String,
     name: String,
     kind: Kind,
+    /// DogStatsD tags (`|#host:..,thread:..`), or nothing.
+    tags: String,
 }
 
 pub struct Statsd {
     prefix: String,
+    /// The host as a metric word, when metrics carry it.
+    host: Option<String>,
+    tags: StatsdTags,
     /// Chart id → one metric per dimension, in the chart's order.
     metrics: HashMap<String, Vec<Metric>>,
     batcher: Batcher,
@@ -84,18 +93,32 @@ impl Statsd {
     pub fn new(settings: &StatsdSettings) -> io::Result<Statsd> {
         let stats = Arc::new(Stats::default());
         let (queue, finished) = sender::spawn(settings.destination.clone(), QUEUE, stats.clone())?;
+        let host = match &settings.host {
+            StatsdHost::Machine => Some(host_word(
+                &nix::sys::utsname::uname()?.nodename().to_string_lossy(),
+            )),
+            StatsdHost::Named(name) => Some(host_word(name)),
+            StatsdHost::Nowhere => None,
+        };
+        let shown = metric_name(
+            &settings.prefix,
+            host.as_deref().filter(|_| settings.tags == StatsdTags::No),
+            "<chart>",
+            "<dimension>",
+        );
+        let tagged = match (&host, settings.tags) {
+            (Some(host), StatsdTags::DogStatsd) => format!("|#host:{host},thread:<thread>"),
+            (None, StatsdTags::DogStatsd) => "|#thread:<thread>".to_owned(),
+            (_, StatsdTags::No) => String::new(),
+        };
         info!(
-            "statsd: sending to {} as {}.<chart>.<dimension>, datagrams up to {} bytes",
-            settings.destination,
-            if settings.prefix.is_empty() {
-                "<none>"
-            } else {
-                &settings.prefix
-            },
-            settings.mtu
+            "statsd: sending to {} as {shown}{tagged}, datagrams up to {} bytes",
+            settings.destination, settings.mtu
         );
         Ok(Statsd {
             prefix: settings.prefix.clone(),
+            host,
+            tags: settings.tags,
             metrics: HashMap::new(),
             batcher: Batcher::new(settings.mtu as usize),
             queue: Some(queue),
@@ -103,6 +126,18 @@ impl Statsd {
             stats,
             behind: false,
         })
+    }
+
+    /// The DogStatsD tags of `chart`'s metrics, when tags are on.
+    fn tags_of(&self, chart: &Chart) -> String {
+        if self.tags == StatsdTags::No {
+            return String::new();
+        }
+        let thread = names::word(chart.module);
+        match &self.host {
+            Some(host) => format!("|#host:{host},thread:{thread}"),
+            None => format!("|#thread:{thread}"),
+        }
     }
 
     /// Hands what is queued to the sender and waits a little for it.
@@ -157,7 +192,8 @@ impl Output for Statsd {
                         } else {
                             &dim.name
                         };
-                        let base = metric_name(&self.prefix, &chart.id, shown);
+                        let host = self.host.as_deref().filter(|_| self.tags == StatsdTags::No);
+                        let base = metric_name(&self.prefix, host, &chart.id, shown);
                         let taken = |name: &str| metrics.iter().chain(&old).any(|m| m.name == name);
                         let name = names::unique(&base, usize::MAX, taken);
                         if name != base {
@@ -178,6 +214,7 @@ impl Output for Statsd {
                         Algorithm::Incremental => Kind::Counter,
                         Algorithm::Absolute => Kind::Gauge,
                     },
+                    tags: self.tags_of(chart),
                 });
             }
             self.metrics.insert(chart.id.clone(), metrics);
@@ -203,6 +240,13 @@ impl Output for Statsd {
         Ok(())
     }
 
+    fn delivery(&self) -> Option<Delivery> {
+        Some(Delivery {
+            sent: self.stats.sent.load(Ordering::Relaxed),
+            dropped: self.stats.dropped.load(Ordering::Relaxed),
+        })
+    }
+
     fn disable(&mut self) -> io::Result<()> {
         self.finish();
         Ok(())
@@ -218,32 +262,42 @@ impl Metric {
     /// Appends this update's line(s) to `out`; returns how many: a counter
     /// of the interval's events, a gauge of the value.
     fn format(&self, sample: Sample, out: &mut String) -> u64 {
-        let name = &self.name;
+        let (name, tags) = (&self.name, &self.tags);
         let value = sample.value;
         match self.kind {
             Kind::Counter => {
-                let _ = writeln!(out, "{name}:{}|c", sample.events);
+                let _ = writeln!(out, "{name}:{}|c{tags}", sample.events);
                 1
             }
             Kind::Gauge if value < 0 => {
-                let _ = writeln!(out, "{name}:0|g\n{name}:{value}|g");
+                let _ = writeln!(out, "{name}:0|g{tags}\n{name}:{value}|g{tags}");
                 2
             }
             Kind::Gauge => {
-                let _ = writeln!(out, "{name}:{value}|g");
+                let _ = writeln!(out, "{name}:{value}|g{tags}");
                 1
             }
         }
     }
 }
 
-/// `<prefix>.<chart id>.<dimension>`, each word reduced to `[A-Za-z0-9_]`.
-fn metric_name(prefix: &str, chart: &str, dimension: &str) -> String {
+/// A host name as one metric word (`web-1.example.com`: `web_1_example_com`).
+fn host_word(name: &str) -> String {
+    match names::word(name) {
+        word if word.is_empty() => "_".to_owned(),
+        word => word,
+    }
+}
+
+/// `<prefix>.<host>.<chart id>.<dimension>`, each word reduced to
+/// `[A-Za-z0-9_]`; `host` already a word.
+fn metric_name(prefix: &str, host: Option<&str>, chart: &str, dimension: &str) -> String {
     let mut words: Vec<String> = Vec::new();
     if !prefix.is_empty() {
         // Checked when read: already only words and dots.
         words.push(prefix.to_owned());
     }
+    words.extend(host.map(str::to_owned));
     words.extend(chart.split('.').map(names::word).filter(|w| !w.is_empty()));
     let dimension = names::word(dimension);
     words.push(if dimension.is_empty() {
@@ -318,25 +372,37 @@ mod tests {
             },
             prefix: "ebpf".into(),
             mtu,
+            host: StatsdHost::Nowhere,
+            tags: StatsdTags::No,
         }
     }
 
     #[test]
     fn names_keep_only_what_every_server_accepts() {
         assert_eq!(
-            metric_name("ebpf", "mem.file_sync", "fsync"),
+            metric_name("ebpf", None, "mem.file_sync", "fsync"),
             "ebpf.mem.file_sync.fsync"
         );
         assert_eq!(
-            metric_name("a.b", "disk_latency_io.dm-0", "0us->1us"),
+            metric_name(
+                "ebpf",
+                Some(&host_word("web-1.example.com")),
+                "mem.file_sync",
+                "fsync"
+            ),
+            "ebpf.web_1_example_com.mem.file_sync.fsync"
+        );
+        assert_eq!(
+            metric_name("a.b", None, "disk_latency_io.dm-0", "0us->1us"),
             "a.b.disk_latency_io.dm_0.0us_1us"
         );
-        assert_eq!(metric_name("", "x.y", "4s->+Inf"), "x.y.4s_Inf");
+        assert_eq!(metric_name("", None, "x.y", "4s->+Inf"), "x.y.4s_Inf");
         assert_eq!(
-            metric_name("ebpf", "ip.conn", "10.0.0.1:80|x"),
+            metric_name("ebpf", None, "ip.conn", "10.0.0.1:80|x"),
             "ebpf.ip.conn.10_0_0_1_80_x"
         );
-        assert_eq!(metric_name("p", "c.d", "->"), "p.c.d._");
+        assert_eq!(metric_name("p", None, "c.d", "->"), "p.c.d._");
+        assert_eq!(host_word("#"), "_");
     }
 
     #[test]
@@ -344,7 +410,7 @@ mod tests {
         let mut seen = HashSet::new();
         for chart in every_chart() {
             for dim in &chart.dims {
-                let name = metric_name("ebpf", &chart.id, &dim.name);
+                let name = metric_name("ebpf", Some("h"), &chart.id, &dim.name);
                 assert!(seen.insert(name.clone()), "{name} twice");
             }
         }
@@ -409,11 +475,13 @@ mod tests {
             dim: "c".into(),
             name: "c".into(),
             kind: Kind::Counter,
+            tags: String::new(),
         };
         let gauge = Metric {
             dim: "g".into(),
             name: "g".into(),
             kind: Kind::Gauge,
+            tags: String::new(),
         };
         let mut out = String::new();
         for (value, events) in [(5, 5), (5, 0), (12, 7)] {
@@ -423,6 +491,39 @@ mod tests {
             gauge.format(sample, &mut out);
         }
         assert_eq!(out, "c:5|c\nc:0|c\nc:7|c\ng:3|g\ng:0|g\ng:0|g\ng:-2|g\n");
+    }
+
+    #[test]
+    fn the_host_is_a_part_of_each_name_or_a_dogstatsd_tag() {
+        let sync = every_chart()
+            .into_iter()
+            .find(|c| c.id == "mem.file_sync")
+            .unwrap();
+        let mut named = settings(Transport::Udp, 9, 1432);
+        named.host = StatsdHost::Named("web-1".into());
+        let mut out = Statsd::new(&named).unwrap();
+        out.define(std::slice::from_ref(&sync)).unwrap();
+        assert_eq!(
+            out.metrics["mem.file_sync"][0].name,
+            "ebpf.web_1.mem.file_sync.fsync"
+        );
+        out.exit().unwrap();
+        named.tags = StatsdTags::DogStatsd;
+        let mut out = Statsd::new(&named).unwrap();
+        out.define(std::slice::from_ref(&sync)).unwrap();
+        let mut line = String::new();
+        out.metrics["mem.file_sync"][0].format(
+            Sample {
+                value: 3,
+                events: 3,
+            },
+            &mut line,
+        );
+        assert_eq!(
+            line,
+            "ebpf.mem.file_sync.fsync:3|c|#host:web_1,thread:sync\n"
+        );
+        out.exit().unwrap();
     }
 
     #[test]

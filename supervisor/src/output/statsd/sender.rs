@@ -20,6 +20,8 @@ use tracing::{info, warn};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// While metrics are dropped, how often the log says how many.
+const DROP_REPORT: Duration = Duration::from_secs(60);
 /// Reconnection delays double from the first to the last.
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_LAST: Duration = Duration::from_secs(5);
@@ -64,7 +66,9 @@ fn run(destination: &StatsdDestination, incoming: &Receiver<Batch>, stats: &Stat
     let mut backoff = Backoff::new();
     // The dropped count when the link was lost, for the reconnect message.
     let mut dropped_before: Option<u64> = Some(0);
+    let mut report = DropReport::new();
     for batch in incoming.iter() {
+        report.due(destination, stats);
         let lines: u64 = batch.iter().map(|d| d.lines).sum();
         if link.as_ref().is_some_and(Link::closed_by_peer) {
             warn!("statsd: {destination} closed the connection; reconnecting");
@@ -202,6 +206,40 @@ impl Link {
                 }
             }
         }
+    }
+}
+
+/// Says every [`DROP_REPORT`] how many lines were dropped meanwhile, if any:
+/// a server down for long is not one line at its start and one at its end.
+struct DropReport {
+    next: Instant,
+    dropped: u64,
+}
+
+impl DropReport {
+    fn new() -> DropReport {
+        DropReport {
+            next: Instant::now() + DROP_REPORT,
+            dropped: 0,
+        }
+    }
+
+    fn due(&mut self, destination: &StatsdDestination, stats: &Stats) {
+        if Instant::now() < self.next {
+            return;
+        }
+        let dropped = stats.dropped.load(Ordering::Relaxed);
+        if dropped > self.dropped {
+            warn!(
+                "statsd: {} metric lines to {destination} dropped in the last {} s",
+                dropped - self.dropped,
+                DROP_REPORT.as_secs()
+            );
+        }
+        *self = DropReport {
+            next: Instant::now() + DROP_REPORT,
+            dropped,
+        };
     }
 }
 
