@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use tests::maps::{map_memlock, map_memory, possible_cpus, MapType};
-use tests::Collector;
+use tests::{cpu_ns, Collector};
 
 /// Live processes measured in turn, unless given as arguments.
 const CROWDS: [usize; 3] = [1_000, 10_000, 30_000];
@@ -85,17 +85,6 @@ impl Drop for Crowd {
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         }
     }
-}
-
-/// On-CPU time of all of a process's threads (schedstat: ns).
-fn cpu_ns(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// The supervisor's children: its workers.

@@ -14,7 +14,7 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tests::{bench_collector, runnable_threads, TempDir};
+use tests::{bench_collector, cpu_ns, runnable_threads, TempDir};
 
 const ROUNDS: usize = 3;
 /// Long enough for the threads to have attached and sent data.
@@ -42,17 +42,8 @@ fn tree(pid: u32) -> Vec<u32> {
 }
 
 /// Nanoseconds on a CPU of every task of `pids`.
-fn cpu_ns(pids: &[u32]) -> u64 {
-    pids.iter()
-        .flat_map(|pid| {
-            std::fs::read_dir(format!("/proc/{pid}/task"))
-                .into_iter()
-                .flatten()
-        })
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+fn tree_cpu_ns(pids: &[u32]) -> u64 {
+    pids.iter().map(|&pid| cpu_ns(pid)).sum()
 }
 
 /// Percent of one core the collector used over [`WINDOW`], and how many
@@ -72,9 +63,9 @@ fn measure(threads: &[String], per_process: bool) -> (f64, usize) {
     });
     std::thread::sleep(WARM_UP);
     let pids = tree(child.id());
-    let (before, started) = (cpu_ns(&pids), Instant::now());
+    let (before, started) = (tree_cpu_ns(&pids), Instant::now());
     std::thread::sleep(WINDOW);
-    let spent = cpu_ns(&pids) - before;
+    let spent = tree_cpu_ns(&pids) - before;
     let share = 100.0 * spent as f64 / started.elapsed().as_nanos() as f64;
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

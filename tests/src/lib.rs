@@ -265,6 +265,17 @@ pub fn runnable_threads() -> Vec<&'static workers::Thread> {
 /// The benchmarks' collector: `ebpf-collector run --output netdata
 /// --update-every 1 --config-dir DIR ARGS`, Netdata's configuration
 /// directories unset, stdin closed, stdout piped; its stderr `stderr`.
+/// On-CPU time of all of a process's threads (schedstat: ns).
+pub fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 pub fn bench_collector(config: &TempDir, args: &[String], stderr: Stdio) -> Child {
     Command::new(collector_bin())
         .args([

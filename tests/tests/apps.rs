@@ -225,6 +225,15 @@ fn assert_totals(collector: &Collector, expected: &[(String, String, i64)]) {
     collector.assert_totals(&expected);
 }
 
+/// Stops `collector`: it exits cleanly, its stream broke no protocol rule,
+/// and Netdata would have stored every count.
+fn stop_cleanly(collector: Collector) {
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    tests::assert_netdata_keeps_everything(&stream);
+}
+
 fn apps_group_counts_every_event(scenario: &Scenario, tag: &str, return_mode: bool) {
     // Ready (its start-up and preparation done) before the collector
     // starts: only the scenario's own events are seen.
@@ -247,10 +256,7 @@ fn apps_group_counts_every_event(scenario: &Scenario, tag: &str, return_mode: bo
     for chart in errors {
         assert_eq!(stream.chart(&chart).is_some(), return_mode, "{chart}");
     }
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    assert_eq!(stream.errors, Vec::<String>::new());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 #[test]
@@ -354,10 +360,7 @@ fn apps_cachestat() {
         .collect();
     assert_totals(&collector, &expected);
     workload.exit();
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    assert_eq!(stream.errors, Vec::<String>::new());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 /// The `cachestat` scenario on a loop device of its own, in `cgroup`:
@@ -393,10 +396,7 @@ fn cachestat_in(cgroup: &TestCgroup, tag: &str, chart_type: &str, dim: Option<&s
         .collect();
     assert_totals(&collector, &expected);
     workload.exit();
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    assert_eq!(stream.errors, Vec::<String>::new());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 #[test]
@@ -509,10 +509,7 @@ fn sighup_regroups_by_the_new_apps_groups() {
     let mut both = in_a;
     both.extend(expected(&collector, &FD, false, "apps", Some(&b)));
     assert_totals(&collector, &both);
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    assert_eq!(stream.errors, Vec::<String>::new());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 /// Runs the scenarios of `mix` inside `cgroup`.
@@ -589,10 +586,7 @@ fn cgroup_charts_count_every_event(cgroup: TestCgroup, tag: &str, global: &str, 
             .all(|(chart, ..)| s.chart(chart).is_some_and(|c| c.obsolete))
     });
     assert!(obsolete, "charts of the removed cgroup not obsolete");
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    assert_eq!(stream.errors, Vec::<String>::new());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 /// A test's cgroup path, below this process's own.
@@ -892,9 +886,7 @@ fn a_newcomers_burst_is_counted_whole(newcomer: Newcomer, tag: &str, return_mode
     workload.run();
     let expected = cgroup_expected(&collector, MIX, return_mode, &chart_type, dim.as_deref());
     assert_totals(&collector, &expected);
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 #[test]
@@ -961,9 +953,7 @@ fn a_renamed_process_is_regrouped(tag: &str, return_mode: bool) {
     both.extend(expected(&collector, &SHM, return_mode, "apps", Some(&new)));
     assert_totals(&collector, &both);
     workload.exit();
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 #[test]
@@ -1025,9 +1015,7 @@ fn a_reused_pid_never_merges_two_processes(tag: &str, return_mode: bool) {
     }
     expected.extend(exit("apps", Some(&group), 2));
     assert_totals(&collector, &expected);
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
 
 #[test]
@@ -1072,7 +1060,5 @@ fn oomkill_in_a_v1_only_memory_cgroup() {
     oom_kill(&cgroup, Some(&comm(tag)));
     collector.assert_totals(&[(&chart, "oomkill", 1), ("apps.oomkills", &group(tag), 1)]);
     cgroup.remove();
-    let (status, stream) = collector.terminate();
-    assert!(status.success());
-    tests::assert_netdata_keeps_everything(&stream);
+    stop_cleanly(collector);
 }
