@@ -7,9 +7,9 @@
 //! message's send and receive), or for oomkill, cachestat, dcstat and
 //! mdflush one run (a kill, a read's look-up of the page cache, a path
 //! look-up, an md flush). Only tracepoint variants are measured, but for a
-//! thread that has none (dcstat, mdflush): its first variant this kernel attaches (none on the
-//! development machine, whose kernel has no kprobes and refuses
-//! trampolines; the row then says so).
+//! thread that has none (dcstat, mdflush): its first variant this kernel
+//! attaches (none on the development machine, whose kernel has no kprobes
+//! and refuses trampolines; the row then says so).
 //! Both sets run on every event, so they see the same events; their attach
 //! order alternates between rounds. What the tracepoint costs before any
 //! program runs (the same for both) is not in these numbers, nor are the
