@@ -148,7 +148,6 @@ pub fn layout(
         .iter()
         .filter(|def| def.mode.drawn_in(settings.mode))
         .map(|def| Chart::of(def, update_every, collected))
-        .filter(|chart| !chart.dims.is_empty())
         .collect();
     if let Some(keyed) = &thread.keyed {
         let named = totals
@@ -183,6 +182,8 @@ pub fn layout(
             }
         }
     }
+    // After the keys' dimensions: mdflush's chart has only those.
+    charts.retain(|chart| !chart.dims.is_empty());
     if let Some(grouping) = grouping {
         charts.extend(grouping::charts::charts(thread, settings, grouping));
     }

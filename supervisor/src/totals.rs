@@ -888,6 +888,31 @@ mod tests {
             .collect()
     }
 
+    /// mdflush's chart has only its keys' dimensions: none before an md
+    /// unit flushed, then the chart with one dimension per unit.
+    #[test]
+    fn a_chart_of_keys_dimensions_only_comes_with_its_first_key() {
+        let mdflush = thread(ThreadName::Mdflush);
+        let settings = Config::default().thread(ThreadName::Mdflush).clone();
+        let mut totals = Totals::new(mdflush);
+        drain(&mut totals, mdflush, 1, &[&[]]).unwrap();
+        assert_eq!(charts::layout(mdflush, &settings, &totals, None), []);
+        let mut frame = key_name(1, "md0");
+        frame.push(keyed(0, 1, 3));
+        drain(&mut totals, mdflush, 1, &[&frame]).unwrap();
+        let layout = charts::layout(mdflush, &settings, &totals, None);
+        let drawn: Vec<(&str, Vec<&str>)> = layout
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.dims.iter().map(|d| d.id.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(drawn, [("mdstat.mdstat_flush", vec!["md0"])]);
+    }
+
     #[test]
     fn keyed_counters_and_their_names_carry_on_across_generations() {
         let hardirq = thread(ThreadName::Hardirq);

@@ -1,15 +1,15 @@
-//! What the disk, hardirq, softirq, oomkill, socket, cachestat and dcstat
-//! programs cost per event (socket, cachestat and dcstat: with their
+//! What the disk, hardirq, softirq, oomkill, socket, cachestat, dcstat and
+//! mdflush programs cost per event (socket, cachestat and dcstat: with their
 //! per-process table off and on), against an empty program of the same
 //! kind on the same hooks, measured in one run by the kernel itself
 //! (`BPF_ENABLE_STATS`: every program's run time and run count). An event
 //! is one pair of runs (entry and exit, or issue and completion, or a
-//! message's send and receive), or for oomkill, cachestat and dcstat one
-//! run (a kill, a read's look-up of the page cache, a path look-up). Only
-//! tracepoint variants are measured, but for a thread that has none
-//! (dcstat): its first variant this kernel attaches (none on the
-//! development machine, whose kernel has no kprobes and refuses
-//! trampolines; the row then says so).
+//! message's send and receive), or for oomkill, cachestat, dcstat and
+//! mdflush one run (a kill, a read's look-up of the page cache, a path
+//! look-up, an md flush). Only tracepoint variants are measured, but for a
+//! thread that has none (dcstat, mdflush): its first variant this kernel
+//! attaches (none on the development machine, whose kernel has no kprobes
+//! and refuses trampolines; the row then says so).
 //! Both sets run on every event, so they see the same events; their attach
 //! order alternates between rounds. What the tracepoint costs before any
 //! program runs (the same for both) is not in these numbers, nor are the
@@ -28,7 +28,7 @@ use aya::programs::{
 };
 use aya::{Btf, Ebpf, EbpfLoader};
 use conf::{Config, ThreadName};
-use tests::block::LoopDevice;
+use tests::block::{LoopDevice, MdArray};
 use tests::provoke::{interrupt_the_other_cpu, loopback_traffic, oom_cgroup, oom_kill};
 use workers::loader::Collector;
 use workers::thread::{Hook, Needed, ProgramSpec, Thread, Variant};
@@ -92,6 +92,12 @@ const CASES: &[Case] = &[
         workload: "fstatat and mkdirat (EEXIST) of a cached name",
         runs_per_event: 1,
         per_process: true,
+    },
+    Case {
+        thread: ThreadName::Mdflush,
+        workload: "fdatasync of an md RAID1 array of two loop devices",
+        runs_per_event: 1,
+        per_process: false,
     },
 ];
 
@@ -277,6 +283,7 @@ fn provoke(thread: ThreadName, device: &LazyCell<LoopDevice>) {
         ThreadName::Socket => small_messages(MESSAGES),
         ThreadName::Cachestat => cached_reads(READS),
         ThreadName::Dcstat => lookups(LOOKUPS),
+        ThreadName::Mdflush => md_flushes(FLUSHES),
         other => unreachable!("{other}"),
     }
 }
@@ -345,6 +352,25 @@ fn lookups(count: usize) {
     }
 }
 
+/// Flushes of the mdflush case per round.
+const FLUSHES: usize = 5000;
+
+/// `count` `fdatasync` of a RAID1 md array's block device (md_mod and
+/// raid1 loaded): each sends md one flush.
+fn md_flushes(count: usize) {
+    use std::os::fd::AsRawFd;
+
+    let array = MdArray::raid1(1 << 20);
+    let device = std::fs::OpenOptions::new()
+        .write(true)
+        .open(array.path())
+        .unwrap();
+    for _ in 0..count {
+        // SAFETY: a plain syscall on our own descriptor.
+        assert_eq!(unsafe { libc::fdatasync(device.as_raw_fd()) }, 0);
+    }
+}
+
 fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -368,7 +394,7 @@ fn main() {
     let kernel = nix::sys::utsname::uname().unwrap();
     println!(
         "kernel {}, {} CPUs, {ROUNDS} rounds, median ns per event \
-         (a pair of runs; oomkill and dcstat: one run)\n",
+         (a pair of runs; oomkill, dcstat and mdflush: one run)\n",
         kernel.release().to_string_lossy(),
         std::thread::available_parallelism().unwrap()
     );

@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const LOOP_SET_FD: libc::c_ulong = 0x4C00;
@@ -24,10 +25,13 @@ pub struct LoopDevice {
 impl LoopDevice {
     /// A free loop device attached to a new zero-filled file of `bytes`.
     pub fn create(bytes: u64) -> LoopDevice {
+        // Several per thread (an md array's members): numbered.
+        static CREATED: AtomicU32 = AtomicU32::new(0);
         let backing = PathBuf::from(format!(
-            "/dev/shm/ebpf-collector-loop-{}-{:?}",
+            "/dev/shm/ebpf-collector-loop-{}-{:?}-{}",
             std::process::id(),
-            std::thread::current().id()
+            std::thread::current().id(),
+            CREATED.fetch_add(1, Ordering::Relaxed)
         ));
         let file = OpenOptions::new()
             .read(true)
@@ -87,6 +91,23 @@ impl LoopDevice {
             .map(|f| f.parse().unwrap())
             .collect();
         fields[0] + fields[4]
+    }
+
+    /// Flushes completed so far (`/sys/block/<name>/stat`, the block
+    /// layer's own count, 0 when the kernel does not count them).
+    pub fn flushes(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/sys/block/{}/stat", self.name())).unwrap();
+        stat.split_whitespace()
+            .nth(15)
+            .map_or(0, |f| f.parse().unwrap())
+    }
+
+    /// `major:minor`, as sysfs names the device.
+    pub fn dev(&self) -> String {
+        std::fs::read_to_string(format!("/sys/block/{}/dev", self.name()))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     /// Waits until nothing else (udev's probe of a new device) does I/O on
@@ -165,5 +186,72 @@ impl Drop for LoopDevice {
             }
         }
         let _ = std::fs::remove_file(&self.backing);
+    }
+}
+
+/// The md driver's control file: writing `mdN` creates md unit N.
+const NEW_ARRAY: &str = "/sys/module/md_mod/parameters/new_array";
+
+/// A RAID1 md array of two loop devices of our own, assembled through
+/// md's sysfs files alone (no mdadm): no superblock (`metadata_version =
+/// none`), in sync from the start, so md itself writes nothing. Stopped
+/// and its devices detached when dropped.
+pub struct MdArray {
+    /// The md unit: the array is `/dev/md<unit>`.
+    pub unit: u32,
+    pub members: [LoopDevice; 2],
+}
+
+impl MdArray {
+    /// An array on the first free unit, its members of `bytes` each.
+    pub fn raid1(bytes: u64) -> MdArray {
+        let members = [LoopDevice::create(bytes), LoopDevice::create(bytes)];
+        let unit = (0..1000)
+            .find(|unit| std::fs::write(NEW_ARRAY, format!("md{unit}")).is_ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "cannot create an md array through {NEW_ARRAY}: {} (load md_mod and raid1)",
+                    std::io::Error::last_os_error()
+                )
+            });
+        let array = MdArray { unit, members };
+        let kib = (bytes / 1024).to_string();
+        array.set("metadata_version", "none");
+        array.set("level", "raid1");
+        array.set("raid_disks", "2");
+        for (slot, member) in array.members.iter().enumerate() {
+            array.set("new_dev", &member.dev());
+            let dev = format!("dev-{}", member.name());
+            array.set(&format!("{dev}/slot"), &slot.to_string());
+            array.set(&format!("{dev}/size"), &kib);
+        }
+        array.set("component_size", &kib);
+        array.set("resync_start", "none");
+        array.set("array_state", "active");
+        array
+    }
+
+    pub fn name(&self) -> String {
+        format!("md{}", self.unit)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/{}", self.name()))
+    }
+
+    /// Writes `value` to the array's md sysfs file `file`.
+    fn set(&self, file: &str, value: &str) {
+        let path = format!("/sys/block/{}/md/{file}", self.name());
+        std::fs::write(&path, value).unwrap_or_else(|e| panic!("{value} > {path}: {e}"));
+    }
+}
+
+impl Drop for MdArray {
+    fn drop(&mut self) {
+        // Stopped, the array lets its members go (they are detached next).
+        let _ = std::fs::write(
+            format!("/sys/block/{}/md/array_state", self.name()),
+            "clear",
+        );
     }
 }

@@ -14,7 +14,9 @@
 //! `socket` and `retransmit` work in a network namespace of their own, on
 //! its loopback. `cachestat=FILE` reads the N pages of FILE (a block
 //! device: see tests/cachestat.rs) out of the page cache, reads them
-//! again, and dirties them.
+//! again, and dirties them. `mdflush=DEVICE` writes a page of an md
+//! device (see tests/mdflush.rs) and `fdatasync`s it, N times: N flushes
+//! the device receives.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -31,7 +33,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!(
-            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|cachestat=FILE|oom|socket|retransmit[,...] N"
+            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|cachestat=FILE|mdflush=DEVICE|oom|socket|retransmit[,...] N"
         );
         std::process::exit(2);
     };
@@ -53,6 +55,7 @@ fn main() {
                 other if other.starts_with("cachestat=") => {
                     cachestat(&other["cachestat=".len()..], n)
                 }
+                other if other.starts_with("mdflush=") => mdflush(&other["mdflush=".len()..], n),
                 other if other.starts_with("rename=") => {
                     let name = c(&other["rename=".len()..]);
                     Box::new(move || rename(&name))
@@ -407,6 +410,29 @@ fn shm(n: usize) {
 
 /// Pages of the `cachestat` scenario.
 const PAGE: usize = 4096;
+
+/// A page written to block device `device` then `fdatasync`: the write
+/// goes out as plain writes, and the block device's fsync sends one empty
+/// REQ_PREFLUSH bio, whatever was written; `n` times.
+fn mdflush(device: &str, n: usize) -> Box<dyn FnOnce()> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(device)
+        .unwrap();
+    let page = [1u8; PAGE];
+    Box::new(move || {
+        let fd = file.as_raw_fd();
+        // SAFETY: plain syscalls on our own descriptor and buffer.
+        unsafe {
+            for i in 0..n {
+                let at = (i * PAGE) as libc::off_t;
+                let written = libc::pwrite(fd, page.as_ptr().cast(), PAGE, at);
+                assert_eq!(ok("pwrite", written as i64), PAGE as i64);
+                ok("fdatasync", libc::fdatasync(fd).into());
+            }
+        }
+    })
+}
 
 /// The page cache of `file` (of `n` pages: a block device's), dropped;
 /// then, one page per call (a read is one look-up of the page cache per
