@@ -61,4 +61,5 @@ threads! {
     socket,
     cachestat,
     dcstat,
+    swap,
 }
