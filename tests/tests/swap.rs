@@ -41,18 +41,33 @@ fn run_and_compare_with_vmstat(mut workload: Workload) {
     );
 }
 
+/// The workload's pages, system-wide with `--pid` and in its own apps
+/// group (apps on, a group naming only it), in one run: the matrix's VMs
+/// are slow to start collectors.
 #[test]
 fn counts_pages_swapped_out_and_in_exactly() {
     if !require_root("swap") || refused_here("swap", &["--swap"]) {
         return;
     }
     let Some(_swap) = swap_on() else { return };
-    let workload = Workload::spawn("swap", N as usize);
+    let comm = format!("sw{}", std::process::id());
+    let workload = Workload::spawn_named("swap", N as usize, Some(&comm));
     let pid = workload.pid().to_string();
-    let collector = Collector::start(&["--swap", "--update-every", "1", "--pid", &pid], &[]);
+    let files = [
+        ("ebpf.d.conf", "[global]\n    apps = yes\n".to_owned()),
+        ("apps_groups.conf", format!("swapper: {comm}\n")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let args = ["--swap", "--update-every", "1", "--pid", &pid];
+    let collector = Collector::start(&args, &files);
     wait_attached(&collector, "swap", CALLS);
     run_and_compare_with_vmstat(workload);
-    collector.assert_totals(&swap_totals(N));
+    let mut expected = swap_totals(N);
+    expected.extend([
+        ("apps.swap_read_call", "swapper", N),
+        ("apps.swap_write_call", "swapper", N),
+    ]);
+    collector.assert_totals(&expected);
     let stream = collector.stream();
     let defined = stream.chart(CALLS).expect(CALLS);
     assert_eq!(
@@ -76,36 +91,6 @@ fn counts_pages_swapped_out_and_in_exactly() {
             ("write", "write", "incremental", 1)
         ]
     );
-    collector.terminate();
-}
-
-/// The workload's own apps group (apps on, a group naming only it) counts
-/// exactly its pages, as the system-wide chart does.
-#[test]
-fn counts_the_workloads_pages_in_its_apps_group() {
-    if !require_root("swap per process") || refused_here("swap", &["--swap"]) {
-        return;
-    }
-    let Some(_swap) = swap_on() else { return };
-    let comm = format!("sw{}", std::process::id());
-    let workload = Workload::spawn_named("swap", N as usize, Some(&comm));
-    let pid = workload.pid().to_string();
-    let files = [
-        ("ebpf.d.conf", "[global]\n    apps = yes\n".to_owned()),
-        ("apps_groups.conf", format!("swapper: {comm}\n")),
-    ];
-    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
-    let args = ["--swap", "--update-every", "1", "--pid", &pid];
-    let collector = Collector::start(&args, &files);
-    wait_attached(&collector, "swap", CALLS);
-    run_and_compare_with_vmstat(workload);
-    let mut expected = swap_totals(N);
-    expected.extend([
-        ("apps.swap_read_call", "swapper", N),
-        ("apps.swap_write_call", "swapper", N),
-    ]);
-    collector.assert_totals(&expected);
-    let stream = collector.stream();
     for (id, title, priority) in [
         (
             "apps.swap_read_call",
