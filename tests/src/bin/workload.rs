@@ -536,7 +536,8 @@ fn swap(n: usize) -> Box<dyn FnOnce()> {
         let ret = unsafe { libc::madvise(pages.as_mut_ptr().cast(), bytes, libc::MADV_PAGEOUT) };
         ok("madvise(MADV_PAGEOUT)", ret.into());
         for (page, bytes) in pages.chunks(PAGE).enumerate() {
-            // A read the compiler cannot leave out: the fault is the point.
+            // SAFETY: a byte of our mapping. Volatile: the read (the fault
+            // that swaps the page in) is the point.
             let first = unsafe { std::ptr::read_volatile(bytes.as_ptr()) };
             assert_eq!(first, pattern(page), "page {page} came back changed");
         }
