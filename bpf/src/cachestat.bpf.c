@@ -10,6 +10,7 @@
  * original's functions under their folio names (5.16+): filemap_add_folio,
  * folio_mark_accessed and __folio_mark_dirty. */
 #include "common.bpf.h"
+#include "folio.bpf.h"
 
 enum cachestat_counter {
 	CACHESTAT_ACCESSED,
@@ -24,31 +25,6 @@ PID_FILTER_PROGRAMS
 
 /* The kernel's page size: 4 KiB on every architecture we build for. */
 #define CACHESTAT_PAGE_SHIFT 12
-
-/* Before 6.18 a folio's flags were a plain word (now memdesc_flags_t: CO-RE
- * refuses to read one as the other), and older kernels named a large
- * folio's page count _folio_nr_pages. */
-struct folio___old {
-	unsigned long flags;
-	unsigned int _folio_nr_pages;
-} __attribute__((preserve_access_index));
-
-/* folio_nr_pages(): a large folio (ext4 and xfs make them) is many pages. */
-static __always_inline __u64 folio_pages(struct folio *folio)
-{
-	struct folio___old *old = (void *)folio;
-	unsigned long flags = 0;
-
-	if (bpf_core_field_exists(old->flags))
-		flags = BPF_CORE_READ(old, flags);
-	else
-		bpf_core_read(&flags, sizeof(flags), &folio->flags);
-	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
-		return 1;
-	if (bpf_core_field_exists(folio->_nr_pages))
-		return BPF_CORE_READ(folio, _nr_pages);
-	return BPF_CORE_READ(old, _folio_nr_pages);
-}
 
 static __always_inline void cachestat_count(__u32 counter, __u64 pages)
 {

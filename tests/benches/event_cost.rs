@@ -1,15 +1,17 @@
-//! What the disk, hardirq, softirq, oomkill, socket, cachestat, dcstat and
-//! mdflush programs cost per event (socket, cachestat and dcstat: with their
-//! per-process table off and on), against an empty program of the same
-//! kind on the same hooks, measured in one run by the kernel itself
-//! (`BPF_ENABLE_STATS`: every program's run time and run count). An event
-//! is one pair of runs (entry and exit, or issue and completion, or a
-//! message's send and receive), or for oomkill, cachestat, dcstat and
-//! mdflush one run (a kill, a read's look-up of the page cache, a path
-//! look-up, an md flush). Only tracepoint variants are measured, but for a
-//! thread that has none (dcstat, mdflush): its first variant this kernel
-//! attaches (none on the development machine, whose kernel has no kprobes
-//! and refuses trampolines; the row then says so).
+//! What the disk, hardirq, softirq, oomkill, socket, cachestat, dcstat,
+//! swap and mdflush programs cost per event (socket, cachestat, dcstat and
+//! swap: with their per-process table off and on), against an empty
+//! program of the same kind on the same hooks, measured in one run by the
+//! kernel itself (`BPF_ENABLE_STATS`: every program's run time and run
+//! count). An event is one pair of runs (entry and exit, or issue and
+//! completion, or a message's send and receive, or a page's swap-out and
+//! swap-in), or for oomkill, cachestat, dcstat and mdflush one run (a
+//! kill, a read's look-up of the page cache, a path look-up, an md flush).
+//! Only tracepoint variants are measured, but for a thread that has none
+//! (dcstat, swap, mdflush): its first variant this kernel attaches (none on
+//! the development machine, whose kernel has no kprobes and refuses
+//! trampolines; the row then says so). swap needs the zram module (a swap
+//! device of its own), mdflush md_mod and raid1.
 //! Both sets run on every event, so they see the same events; their attach
 //! order alternates between rounds. What the tracepoint costs before any
 //! program runs (the same for both) is not in these numbers, nor are the
@@ -91,6 +93,12 @@ const CASES: &[Case] = &[
         thread: ThreadName::Dcstat,
         workload: "fstatat and mkdirat (EEXIST) of a cached name",
         runs_per_event: 1,
+        per_process: true,
+    },
+    Case {
+        thread: ThreadName::Swap,
+        workload: "pages out with MADV_PAGEOUT and back, zram",
+        runs_per_event: 2,
         per_process: true,
     },
     Case {
@@ -283,6 +291,7 @@ fn provoke(thread: ThreadName, device: &LazyCell<LoopDevice>) {
         ThreadName::Socket => small_messages(MESSAGES),
         ThreadName::Cachestat => cached_reads(READS),
         ThreadName::Dcstat => lookups(LOOKUPS),
+        ThreadName::Swap => swapped_pages(SWAPPED),
         ThreadName::Mdflush => md_flushes(FLUSHES),
         other => unreachable!("{other}"),
     }
@@ -352,6 +361,42 @@ fn lookups(count: usize) {
     }
 }
 
+/// Pages of the swap case per round.
+const SWAPPED: usize = 20_000;
+
+/// `count` pages pushed out to swap and read back, 256 at a time (as
+/// tests/swap.rs: small pages, filled with non-zero bytes, on a zram
+/// device of its own, without readahead).
+fn swapped_pages(count: usize) {
+    const PAGE: usize = 4096;
+    const PAGES: usize = 256;
+    let _swap = tests::swap::Swap::zram(2 * PAGES as u32).expect("swap on zram");
+    let bytes = PAGES * PAGE;
+    // SAFETY: a new private anonymous mapping of our own, advised whole;
+    // MADV_PAGEOUT keeps its contents.
+    unsafe {
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(at, libc::MAP_FAILED);
+        assert_eq!(libc::madvise(at, bytes, libc::MADV_NOHUGEPAGE), 0);
+        let pages = at.cast::<u8>();
+        std::ptr::write_bytes(pages, 7, bytes);
+        for _ in 0..count / PAGES {
+            assert_eq!(libc::madvise(at, bytes, libc::MADV_PAGEOUT), 0);
+            for page in 0..PAGES {
+                std::ptr::read_volatile(pages.add(page * PAGE));
+            }
+        }
+        libc::munmap(at, bytes);
+    }
+}
+
 /// Flushes of the mdflush case per round.
 const FLUSHES: usize = 5000;
 
@@ -394,7 +439,7 @@ fn main() {
     let kernel = nix::sys::utsname::uname().unwrap();
     println!(
         "kernel {}, {} CPUs, {ROUNDS} rounds, median ns per event \
-         (a pair of runs; oomkill, dcstat and mdflush: one run)\n",
+         (a pair of runs; oomkill, cachestat, dcstat and mdflush: one run)\n",
         kernel.release().to_string_lossy(),
         std::thread::available_parallelism().unwrap()
     );

@@ -119,3 +119,8 @@ pub fn dcstat_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
         ("filesystem.dc_reference", "miss", n),
     ]
 }
+
+/// The `swap` scenario of `n`: `n` pages written to swap and read back.
+pub fn swap_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
+    vec![("mem.swapcalls", "read", n), ("mem.swapcalls", "write", n)]
+}

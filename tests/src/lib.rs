@@ -6,9 +6,11 @@ pub mod expected;
 pub mod hooks;
 pub mod maps;
 pub mod netdata_host;
+pub mod no_tracepoints;
 pub mod protocol;
 pub mod provoke;
 pub mod statsd;
+pub mod swap;
 pub mod systemd;
 
 /// What of ours the kernel holds: programs and maps, as `bpftool` lists them.

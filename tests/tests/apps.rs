@@ -12,8 +12,10 @@ use nix::unistd::Pid;
 
 use tests::block::LoopDevice;
 use tests::cgroup::{own_path, unified_mount, TestCgroup};
-use tests::expected::{cachestat_totals, SOCKET_BYTES};
+use tests::expected::{cachestat_totals, swap_totals, SOCKET_BYTES};
+use tests::no_tracepoints::{refused_here, wait_attached};
 use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_cgroup_v1_only, oom_kill};
+use tests::swap::Swap;
 use tests::{cannot_run, require_root, Collector, Workload};
 
 const N: i64 = 10;
@@ -414,6 +416,42 @@ fn cachestat_services_charts() {
         let cgroup = TestCgroup::create(&format!("/system.slice/{service}.service"));
         cachestat_in(&cgroup, "cs", "services", Some(&service));
     }
+}
+
+/// As tests/swap.rs, per apps group: the workload's pages written to swap
+/// and read back, on a zram device of the test's own. Where swap cannot
+/// run (this machine: no kprobes, trampolines refused) it asserts the
+/// refusal instead.
+#[test]
+fn apps_swap() {
+    if !require_root("apps swap") || refused_here("swap", &["--swap"]) {
+        return;
+    }
+    let _swap = match Swap::zram(1024) {
+        Ok(swap) => swap,
+        Err(why) => {
+            cannot_run(&format!("apps swap: {why}"));
+            return;
+        }
+    };
+    let tag = "sw";
+    let mut workload = Workload::spawn_named("swap", N as usize, Some(&comm(tag)));
+    let files = config(tag, "apps = yes");
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let collector = Collector::start(&["--update-every", "1", "--swap"], &files);
+    wait_attached(&collector, "swap", "mem.swapcalls");
+    workload.work();
+    let group = group(tag);
+    let expected: Vec<(String, String, i64)> = swap_totals(N)
+        .into_iter()
+        .map(|(_, dim, n)| (format!("apps.swap_{dim}_call"), group.clone(), n))
+        .collect();
+    assert_totals(&collector, &expected);
+    workload.exit();
+    let (status, stream) = collector.terminate();
+    assert!(status.success());
+    assert_eq!(stream.errors, Vec::<String>::new());
+    tests::assert_netdata_keeps_everything(&stream);
 }
 
 #[test]

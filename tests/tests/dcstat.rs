@@ -8,104 +8,14 @@
 //! machine) every test asserts the refusal instead, with its reasons; the
 //! kernel matrix runs the counts in 6.1 and 6.12 under each variant.
 
-use std::process::Command;
-use std::time::Duration;
-
 use tests::expected::dcstat_totals;
+use tests::no_tracepoints::{refused_here, wait_attached};
 use tests::protocol::Stream;
-use tests::{collector_bin, forced_variant, require_root, Collector, Workload};
+use tests::{require_root, Collector, Workload};
 
 const N: i64 = 7;
 const RATIO: &str = "filesystem.dc_hit_ratio";
 const REFERENCE: &str = "filesystem.dc_reference";
-
-/// What `ebpf-collector check` says of a kind of hook (`fentry/fexit`,
-/// `kprobes`): whether an empty program of it attached.
-fn hook_kind_works(report: &str, label: &str) -> bool {
-    report
-        .lines()
-        .find_map(|line| line.strip_prefix(label))
-        .is_some_and(|rest| rest.trim_start().starts_with("ok"))
-}
-
-/// When neither kind of hook dcstat has can run here (or the forced one
-/// cannot), the collector and `check` must say why, and the collector
-/// must stop only that thread, once, asking Netdata not to restart it.
-/// True when that is the case (and was asserted).
-fn refused_here(args: &[&str]) -> bool {
-    let out = Command::new(collector_bin())
-        .args(["check", "--config-dir", "/nonexistent", "--dcstat"])
-        .env_remove("NETDATA_USER_CONFIG_DIR")
-        .env_remove("NETDATA_STOCK_CONFIG_DIR")
-        .output()
-        .expect("run ebpf-collector check");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (fentry, kprobes) = (
-        hook_kind_works(&report, "fentry/fexit"),
-        hook_kind_works(&report, "kprobes"),
-    );
-    let runnable = match forced_variant().as_deref() {
-        Some("trampoline") => fentry,
-        Some("probe") => kprobes,
-        _ => fentry || kprobes,
-    };
-    if runnable {
-        return false;
-    }
-    assert!(report.contains("thread dcstat: cannot run"), "{report}");
-    assert!(
-        report.contains("tracepoint   none: dcstat has no tracepoint variant"),
-        "{report}"
-    );
-    assert!(
-        report.contains("dcstat: no variant can run on this kernel"),
-        "{report}"
-    );
-    let collector = Collector::start(args, &[]);
-    let said = tests::poll(Duration::from_secs(60), Duration::from_millis(100), || {
-        collector
-            .stderr()
-            .contains("dcstat: cannot run on this system")
-    });
-    let stderr = collector.stderr();
-    assert!(said, "no reason given:\n{stderr}");
-    assert!(
-        stderr.contains("it has no tracepoint variant"),
-        "no word of the missing tracepoint variant:\n{stderr}"
-    );
-    // Tried once, not in a loop.
-    std::thread::sleep(Duration::from_secs(2));
-    let stderr = collector.stderr();
-    assert_eq!(
-        stderr.matches("dcstat: cannot run on this system").count(),
-        1,
-        "{stderr}"
-    );
-    let (_, stream) = collector.terminate();
-    assert!(stream.disabled, "no DISABLE");
-    true
-}
-
-/// A forced tracepoint variant, which dcstat does not have: it says so and
-/// attaches its own (the harness's check of the forced variant does not
-/// apply).
-fn wait_attached(collector: &Collector, chart: &str) {
-    if forced_variant().as_deref() == Some("tracepoint") {
-        collector.wait_for_data(chart);
-        let stderr = collector.stderr();
-        assert!(
-            stderr.contains("forces the tracepoint variant, which dcstat does not have"),
-            "{stderr}"
-        );
-        let variant = collector.variant();
-        assert!(
-            matches!(variant.as_deref(), Some("trampoline" | "probe")),
-            "{variant:?}"
-        );
-    } else {
-        collector.wait_attached(chart);
-    }
-}
 
 /// Each update's ratio is the percentage of its references that were not
 /// misses (0 without references), and some update had references.
@@ -142,13 +52,13 @@ fn counts_lookups_of_cached_and_missing_names_exactly() {
     if !require_root("dcstat") {
         return;
     }
-    if refused_here(&["--dcstat"]) {
+    if refused_here("dcstat", &["--dcstat"]) {
         return;
     }
     let workload = Workload::spawn("dcstat", N as usize);
     let pid = workload.pid().to_string();
     let collector = Collector::start(&["--dcstat", "--update-every", "1", "--pid", &pid], &[]);
-    wait_attached(&collector, REFERENCE);
+    wait_attached(&collector, "dcstat", REFERENCE);
     workload.run();
     collector.assert_totals(&dcstat_totals(N));
     let stream = collector.stream();
@@ -203,7 +113,7 @@ fn counts_the_workloads_lookups_in_its_apps_group() {
     if !require_root("dcstat per process") {
         return;
     }
-    if refused_here(&["--dcstat"]) {
+    if refused_here("dcstat", &["--dcstat"]) {
         return;
     }
     let comm = format!("dc{}", std::process::id());
@@ -216,7 +126,7 @@ fn counts_the_workloads_lookups_in_its_apps_group() {
     let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
     let args = ["--dcstat", "--update-every", "1", "--pid", &pid];
     let collector = Collector::start(&args, &files);
-    wait_attached(&collector, REFERENCE);
+    wait_attached(&collector, "dcstat", REFERENCE);
     workload.run();
     let mut expected = dcstat_totals(N);
     expected.extend([

@@ -61,5 +61,6 @@ threads! {
     socket,
     cachestat,
     dcstat,
+    swap,
     mdflush,
 }

@@ -14,9 +14,9 @@
 //! `socket` and `retransmit` work in a network namespace of their own, on
 //! its loopback. `cachestat=FILE` reads the N pages of FILE (a block
 //! device: see tests/cachestat.rs) out of the page cache, reads them
-//! again, and dirties them. `mdflush=DEVICE` writes a page of an md
-//! device (see tests/mdflush.rs) and `fdatasync`s it, N times: N flushes
-//! the device receives.
+//! again, and dirties them. `swap` needs swap on (tests/swap.rs).
+//! `mdflush=DEVICE` writes a page of an md device (see tests/mdflush.rs)
+//! and `fdatasync`s it, N times: N flushes the device receives.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -33,7 +33,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!(
-            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|cachestat=FILE|mdflush=DEVICE|oom|socket|retransmit[,...] N"
+            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|swap|cachestat=FILE|mdflush=DEVICE|oom|socket|retransmit[,...] N"
         );
         std::process::exit(2);
     };
@@ -48,6 +48,7 @@ fn main() {
                 "mount" => mount(n),
                 "shm" => Box::new(move || shm(n)),
                 "dcstat" => dcstat(n),
+                "swap" => swap(n),
                 "oom" => Box::new(move || oom(n)),
                 "socket" => socket(n),
                 "retransmit" => retransmit(),
@@ -524,6 +525,48 @@ fn dcstat(n: usize) -> Box<dyn FnOnce()> {
             }
         }
         drop(dir);
+    })
+}
+
+/// N pages of our own written to swap and read back: N anonymous pages
+/// (small ones: no huge page, whose swap-out writes it whole), each filled
+/// with a non-zero pattern (6.12 keeps zero-filled pages out of swap),
+/// pushed out with `madvise(MADV_PAGEOUT)`, which writes them in this
+/// process; then each page read again, a fault that reads it back in this
+/// process (one page each with `vm.page-cluster` 0: no readahead).
+fn swap(n: usize) -> Box<dyn FnOnce()> {
+    let bytes = n * PAGE;
+    // SAFETY: a new private anonymous mapping, used only through `pages`.
+    let pages = unsafe {
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(at, libc::MAP_FAILED, "mmap");
+        ok(
+            "madvise(MADV_NOHUGEPAGE)",
+            libc::madvise(at, bytes, libc::MADV_NOHUGEPAGE).into(),
+        );
+        std::slice::from_raw_parts_mut(at.cast::<u8>(), bytes)
+    };
+    let pattern = |page: usize| (page % 251 + 1) as u8;
+    for (page, bytes) in pages.chunks_mut(PAGE).enumerate() {
+        bytes.fill(pattern(page));
+    }
+    Box::new(move || {
+        // SAFETY: our own mapping; MADV_PAGEOUT keeps its contents.
+        let ret = unsafe { libc::madvise(pages.as_mut_ptr().cast(), bytes, libc::MADV_PAGEOUT) };
+        ok("madvise(MADV_PAGEOUT)", ret.into());
+        for (page, bytes) in pages.chunks(PAGE).enumerate() {
+            // SAFETY: a byte of our mapping. Volatile: the read (the fault
+            // that swaps the page in) is the point.
+            let first = unsafe { std::ptr::read_volatile(bytes.as_ptr()) };
+            assert_eq!(first, pattern(page), "page {page} came back changed");
+        }
     })
 }
 
