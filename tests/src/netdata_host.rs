@@ -65,23 +65,44 @@ pub struct NetdataHost {
     pub port: u16,
     pub statsd_port: u16,
     pub error_log: PathBuf,
+    /// `NETDATA_HOST_INSTANCE`: also the agent's hostname, under which a
+    /// parent serves it (`/host/<instance>/api/v1/...`).
+    pub instance: String,
+    /// The tool's state file as `start` wrote it, for [`NetdataHost::restart`].
+    state: String,
 }
 
 impl NetdataHost {
     /// Starts the agent with `plugins_dir/*.plugin` as its plugins and
     /// `extra_conf` appended to its netdata.conf; free ports of its own.
     pub fn start(plugins_dir: &Path, extra_conf: &str) -> NetdataHost {
+        NetdataHost::launch(plugins_dir, extra_conf, None)
+    }
+
+    /// [`NetdataHost::start`] with `stream_conf` as the agent's stream.conf:
+    /// a parent's (an `[API key]` section) or a child's (`[stream]`).
+    pub fn start_streaming(plugins_dir: &Path, extra_conf: &str, stream_conf: &str) -> NetdataHost {
+        NetdataHost::launch(plugins_dir, extra_conf, Some(stream_conf))
+    }
+
+    fn launch(plugins_dir: &Path, extra_conf: &str, stream_conf: Option<&str>) -> NetdataHost {
         let conf = plugins_dir.with_extension("netdata.conf");
         std::fs::write(&conf, extra_conf).unwrap();
-        let out = Command::new("bash")
+        let stream = plugins_dir.with_extension("stream.conf");
+        let mut command = Command::new("bash");
+        command
             .arg(tools().join("start"))
             .arg(plugins_dir)
             .env("NETDATA_HOST_PORT", free_port().to_string())
             .env("NETDATA_HOST_STATSD_PORT", free_port().to_string())
-            .env("NETDATA_HOST_EXTRA_CONF", &conf)
-            .output()
-            .expect("run netdata-host start");
+            .env("NETDATA_HOST_EXTRA_CONF", &conf);
+        if let Some(text) = stream_conf {
+            std::fs::write(&stream, text).unwrap();
+            command.env("NETDATA_HOST_STREAM_CONF", &stream);
+        }
+        let out = command.output().expect("run netdata-host start");
         let _ = std::fs::remove_file(&conf);
+        let _ = std::fs::remove_file(&stream);
         assert!(
             out.status.success(),
             "netdata-host start failed:\n{}",
@@ -95,13 +116,64 @@ impl NetdataHost {
                 .map(|v| v.trim_matches('\'').to_owned())
                 .unwrap_or_else(|| panic!("start printed no {key}:\n{stdout}"))
         };
+        let workdir = var("NETDATA_HOST_WORKDIR");
         NetdataHost {
-            workdir: var("NETDATA_HOST_WORKDIR"),
+            state: std::fs::read_to_string(Path::new(&workdir).join("state")).unwrap(),
+            workdir,
             pid: var("NETDATA_HOST_PID").parse().unwrap(),
             port: var("NETDATA_HOST_PORT").parse().unwrap(),
             statsd_port: var("NETDATA_HOST_STATSD_PORT").parse().unwrap(),
             error_log: PathBuf::from(var("NETDATA_HOST_ERROR_LOG")),
+            instance: var("NETDATA_HOST_INSTANCE"),
         }
+    }
+
+    /// Stops the agent and starts it again as the same machine, as a
+    /// service restart does: the same work dir (its config, stream.conf,
+    /// hostname, machine GUID and database files), the same ports. The
+    /// tool's `start` would make a new machine, with a new work dir.
+    pub fn restart(&mut self) {
+        let out = Command::new("bash")
+            .arg(tools().join("stop"))
+            .arg(&self.workdir)
+            .env("NETDATA_HOST_KEEP", "1")
+            .output()
+            .expect("run netdata-host stop");
+        assert!(
+            out.status.success(),
+            "netdata-host stop failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // As `start` runs it: its own session (the tool's `stop` reaps its
+        // process group), the instance tag in its environment, and no
+        // parent of ours (a shell that exits at once), so that `stop` never
+        // waits on a zombie.
+        let work = Path::new(&self.workdir);
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(r#"setsid /usr/sbin/netdata -D -c "$1/netdata.conf" -P "$1/netdata.pid" </dev/null >>"$1/log/stdout.log" 2>&1 & echo $!"#)
+            .arg("restart")
+            .arg(work)
+            .env("NETDATA_HOST_INSTANCE", &self.instance)
+            .output()
+            .expect("run netdata");
+        self.pid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        // `stop` removed the state file; the tool's scripts read it.
+        let state: String = self
+            .state
+            .lines()
+            .map(|line| match line.strip_prefix("NETDATA_HOST_PID=") {
+                Some(_) => format!("NETDATA_HOST_PID={}\n", self.pid),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(work.join("state"), &state).unwrap();
+        self.state = state;
+        let up = self.wait_until(Duration::from_secs(30), |nd| {
+            nd.api("/api/v1/info")
+                .is_some_and(|info| info.to_string().contains(&nd.instance))
+        });
+        assert!(up, "netdata did not come back; its log:\n{}", self.log());
     }
 
     /// Runs one of the tool's scripts against this instance.
@@ -142,8 +214,18 @@ impl NetdataHost {
 
     /// The last `seconds` of `chart`, oldest first, one row per second.
     pub fn series(&self, chart: &str, seconds: u32) -> Vec<Row> {
+        self.series_at("", chart, seconds)
+    }
+
+    /// [`NetdataHost::series`] of a child this parent receives, by its
+    /// hostname.
+    pub fn child_series(&self, child: &str, chart: &str, seconds: u32) -> Vec<Row> {
+        self.series_at(&format!("/host/{child}"), chart, seconds)
+    }
+
+    fn series_at(&self, host: &str, chart: &str, seconds: u32) -> Vec<Row> {
         let Some(data) = self.api(&format!(
-            "/api/v1/data?chart={chart}&after=-{seconds}&format=json"
+            "{host}/api/v1/data?chart={chart}&after=-{seconds}&format=json"
         )) else {
             return Vec::new();
         };
@@ -175,12 +257,12 @@ impl NetdataHost {
     /// The sum of dimension `name` of `chart` over the last `seconds`:
     /// events, for a per-second rate or a per-interval count.
     pub fn sum(&self, chart: &str, name: &str, seconds: u32) -> f64 {
-        self.series(chart, seconds)
-            .iter()
-            .flat_map(|row| row.values.iter())
-            .filter(|(label, _)| label == name)
-            .filter_map(|(_, v)| *v)
-            .sum()
+        sum_of(&self.series(chart, seconds), name)
+    }
+
+    /// [`NetdataHost::sum`] of a child this parent receives.
+    pub fn child_sum(&self, child: &str, chart: &str, name: &str, seconds: u32) -> f64 {
+        sum_of(&self.child_series(child, chart, seconds), name)
     }
 
     /// Polls until `done` holds; false on timeout.
@@ -201,6 +283,15 @@ impl Drop for NetdataHost {
             .arg(&self.workdir)
             .output();
     }
+}
+
+/// The sum of dimension `name` over `rows`, gaps left out.
+pub fn sum_of(rows: &[Row], name: &str) -> f64 {
+    rows.iter()
+        .flat_map(|row| row.values.iter())
+        .filter(|(label, _)| label == name)
+        .filter_map(|(_, v)| *v)
+        .sum()
 }
 
 /// Netdata's name for a StatsD metric's chart (its README; verified by
