@@ -264,9 +264,6 @@ pub fn runnable_threads() -> Vec<&'static workers::Thread> {
         .collect()
 }
 
-/// The benchmarks' collector: `ebpf-collector run --output netdata
-/// --update-every 1 --config-dir DIR ARGS`, Netdata's configuration
-/// directories unset, stdin closed, stdout piped; its stderr `stderr`.
 /// On-CPU time of all of a process's threads (schedstat: ns).
 pub fn cpu_ns(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -278,6 +275,9 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// The benchmarks' collector: `ebpf-collector run --output netdata
+/// --update-every 1 --config-dir DIR ARGS`, Netdata's configuration
+/// directories unset, stdin closed, stdout piped; its stderr `stderr`.
 pub fn bench_collector(config: &TempDir, args: &[String], stderr: Stdio) -> Child {
     Command::new(collector_bin())
         .args([
@@ -422,21 +422,6 @@ impl Collector {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// `spawn` again until the workload it starts gets `pid` (free, e.g.
-    /// the TGID of a process just ended): the kernel hands out the PID after
-    /// `ns_last_pid` next, unless another process takes it first.
-    pub fn spawn_as(pid: u32, spawn: impl Fn() -> Workload) -> Workload {
-        for _ in 0..200 {
-            std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
-                .expect("setting /proc/sys/kernel/ns_last_pid");
-            let workload = spawn();
-            if workload.pid() == pid {
-                return workload;
-            }
-        }
-        panic!("PID {pid} never came back");
     }
 
     /// The attach variant a worker said it uses (`tracepoint`,
