@@ -47,8 +47,11 @@ struct {
 
 COUNTER_ARRAY(hardirq_vector_ns, enum hardirq_vector, HARDIRQ_VECTORS);
 
+/* Nanoseconds per device IRQ, one copy for all CPUs (atomic adds): an IRQ
+ * is mostly served by one CPU, and per-CPU copies would cost 16 KiB per
+ * possible CPU. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HARDIRQ_MAX_IRQS);
 	__type(key, __u32);
 	__type(value, __u64);

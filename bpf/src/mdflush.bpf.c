@@ -18,7 +18,7 @@
 
 /* Flushes per md unit. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MDFLUSH_MAX_DEVICES);
 	__type(key, __u32);
 	__type(value, __u64);

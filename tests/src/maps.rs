@@ -50,6 +50,7 @@ pub fn map_memory(pids: &[u32]) -> BTreeMap<String, u64> {
 #[derive(Debug, Clone, Copy)]
 pub enum MapType {
     Hash = 1,
+    Array = 2,
     PerCpuHash = 5,
     PerCpuArray = 6,
 }

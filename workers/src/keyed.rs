@@ -14,8 +14,9 @@ use crate::chart::{DimDef, DimValue, Look};
 use crate::loader::{take_map_data, AttachError, CollectError};
 use crate::maps::HashReader;
 
-/// A thread's keyed counters: a per-CPU hash from a `u32` key to `u64`
-/// slots; slot `i` of key `k` is its keyed counter `i` of key `k + 1` (key 0
+/// A thread's keyed counters: a hash from a `u32` key to `u64` slots, one
+/// copy for all CPUs (atomic adds: a per-CPU copy per key would grow the
+/// kernel's memory with every possible CPU); slot `i` of key `k` is its keyed counter `i` of key `k + 1` (key 0
 /// is the plain counters').
 #[derive(Debug, Clone, Copy)]
 pub struct Keyed {
@@ -52,13 +53,9 @@ const RENAME_UPDATES: u32 = 10;
 pub struct KeyedReader {
     declared: Keyed,
     map: HashReader,
-    slots: usize,
-    /// Per-CPU copies per value.
-    cpus: usize,
     /// The name sent for each key.
     named: BTreeMap<u32, Option<String>>,
     updates: u32,
-    totals: Vec<u64>,
 }
 
 impl KeyedReader {
@@ -71,39 +68,22 @@ impl KeyedReader {
             map: declared.map,
             detail: "missing from the object".into(),
         })?;
-        let cpus = aya::util::nr_cpus().map_err(|(path, e)| AttachError::Map {
-            map: declared.map,
-            detail: format!("reading {path}: {e}"),
-        })?;
-        let slot_bytes = (def.value_size as usize).div_ceil(8) * 8;
         let map: MapData = take_map_data(ebpf, declared.map)?;
         Ok(KeyedReader {
             declared,
-            map: HashReader::new(map, slot_bytes * cpus),
-            slots: def.value_size as usize / 8,
-            cpus,
+            map: HashReader::new(map, def.value_size as usize),
             named: BTreeMap::new(),
             updates: 0,
-            totals: Vec::new(),
         })
     }
 
     /// The keys' cumulative counters (those not 0: a counter never sent
     /// reads 0), after the names of keys that are new or renamed.
     pub fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
-        let (slots, cpus) = (self.slots, self.cpus);
         let mut counters = Vec::new();
         let mut keys = Vec::new();
-        let totals = &mut self.totals;
         self.map
-            .walk(|key, words| {
-                totals.clear();
-                totals.resize(slots, 0);
-                for copy in words.chunks_exact(words.len() / cpus) {
-                    for (total, value) in totals.iter_mut().zip(copy) {
-                        *total += value;
-                    }
-                }
+            .walk(|key, totals| {
                 keys.push(key);
                 for (index, &total) in totals.iter().enumerate().filter(|(_, t)| **t > 0) {
                     counters.push(Message::Keyed {
