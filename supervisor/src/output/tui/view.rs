@@ -216,14 +216,15 @@ fn compact(value: f64) -> String {
 
 fn sparkline(history: &VecDeque<f64>) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let max = history.iter().copied().fold(0.0, f64::max);
+    // By magnitude: some dimensions are drawn negative (writes).
+    let max = history.iter().map(|v| v.abs()).fold(0.0, f64::max);
     history
         .iter()
         .map(|&v| {
-            if max <= 0.0 || v <= 0.0 {
+            if max <= 0.0 || v == 0.0 {
                 ' '
             } else {
-                BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize]
+                BARS[((v.abs() / max) * 7.0).round().clamp(0.0, 7.0) as usize]
             }
         })
         .collect()
@@ -271,7 +272,7 @@ fn chart_lines<'a>(model: &'a Model, view: &View) -> Vec<Line<'a>> {
                     Style::new().fg(Color::DarkGray),
                 ),
                 Span::styled(
-                    total.map_or(" ".repeat(16), |t| format!("{:>10} total ", compact(t))),
+                    total.map_or(" ".repeat(17), |t| format!("{:>10} total ", compact(t))),
                     Style::new().fg(Color::DarkGray),
                 ),
                 Span::styled(sparkline(history), Style::new().fg(Color::Green)),
@@ -486,6 +487,13 @@ mod tests {
         model.update(&idle, &samples([1]));
         let lines = text(&chart_lines(&model, &View::default()));
         assert!(!lines.iter().any(|l| l.contains("folded")), "{lines:?}");
+    }
+
+    #[test]
+    fn sparklines_scale_by_magnitude() {
+        let history = VecDeque::from([0.0, 1.0, -2.0, 4.0]);
+        assert_eq!(sparkline(&history), " ▃▅█");
+        assert_eq!(sparkline(&VecDeque::from([0.0, 0.0])), "  ");
     }
 
     #[test]
