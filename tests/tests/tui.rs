@@ -35,7 +35,8 @@ struct Screen {
 }
 
 impl Screen {
-    fn start(workload: &Workload) -> Screen {
+    /// `run --sync --update-every 1 --pid <workload> ARGS` on the terminal.
+    fn start(workload: &Workload, args: &[&str]) -> Screen {
         let size = Winsize {
             ws_row: ROWS,
             ws_col: COLS,
@@ -55,6 +56,7 @@ impl Screen {
             )
             .args(["--sync", "--update-every", "1", "--pid"])
             .arg(workload.pid().to_string())
+            .args(args)
             .env_remove("NETDATA_USER_CONFIG_DIR")
             .env_remove("NETDATA_STOCK_CONFIG_DIR")
             .env_remove("NETDATA_PLUGINS_DIR")
@@ -117,8 +119,8 @@ impl Screen {
         self.master.write_all(keys).unwrap();
     }
 
-    /// The collector's exit status; then the terminal must be as before.
-    fn wait_exit(mut self) -> ExitStatus {
+    /// The collector's exit status, once it has exited, and the screen then.
+    fn exited(&mut self) -> (ExitStatus, String) {
         let mut status = None;
         let exited = poll(
             scaled(Duration::from_secs(20)),
@@ -131,6 +133,13 @@ impl Screen {
         assert!(exited, "the collector did not exit:\n{}", self.text());
         // Its last bytes are read by now: the reader sees what the terminal saw.
         std::thread::sleep(Duration::from_millis(300));
+        (status.unwrap(), self.text())
+    }
+
+    /// The collector's exit status; then the terminal must be as before;
+    /// with the screen it left.
+    fn wait_exit(mut self) -> (ExitStatus, String) {
+        let (status, screen) = self.exited();
         let raw = self.raw.lock().unwrap().clone();
         let text = String::from_utf8_lossy(&raw);
         let (entered, left) = (text.rfind("\x1b[?1049h"), text.rfind("\x1b[?1049l"));
@@ -147,7 +156,7 @@ impl Screen {
             "the terminal was left in raw mode: {:?}",
             modes.local_flags
         );
-        status.unwrap()
+        (status, screen)
     }
 }
 
@@ -194,7 +203,7 @@ fn shows_the_sync_thread_and_its_exact_calls_and_ctrl_c_restores_the_terminal() 
         return;
     }
     let workload = Workload::spawn("sync", N as usize);
-    let mut screen = Screen::start(&workload);
+    let mut screen = Screen::start(&workload, &[]);
     screen.wait_for("the sync thread running with its variant", thread_running);
     screen.wait_for("the four sync charts folded: nothing counted yet", |s| {
         s.contains(
@@ -253,8 +262,10 @@ fn shows_the_sync_thread_and_its_exact_calls_and_ctrl_c_restores_the_terminal() 
 
     // Ctrl-C in raw mode is a key.
     screen.keys(b"\x03");
-    let status = screen.wait_exit();
+    let (status, after) = screen.wait_exit();
     assert!(status.success(), "{status}");
+    // What was logged while the UI showed is printed once it is gone.
+    assert!(after.contains("sync: INFO attached the "), "{after}");
 }
 
 #[test]
@@ -263,10 +274,31 @@ fn sigterm_restores_the_terminal() {
         return;
     }
     let workload = Workload::spawn("sync", N as usize);
-    let screen = Screen::start(&workload);
+    let screen = Screen::start(&workload, &[]);
     screen.wait_for("the sync thread running with its variant", thread_running);
     kill(Pid::from_raw(screen.child.id() as i32), Signal::SIGTERM).unwrap();
-    let status = screen.wait_exit();
+    let (status, _) = screen.wait_exit();
     assert!(status.success(), "{status}");
     drop(workload);
+}
+
+#[test]
+fn output_table_keeps_the_plain_text_view_on_a_terminal() {
+    if !require_root("--output table on a terminal") {
+        return;
+    }
+    let workload = Workload::spawn("sync", N as usize);
+    let mut screen = Screen::start(&workload, &["--output", "table"]);
+    screen.wait_for("the table's sync thread", |s| {
+        s.starts_with("ebpf-collector — Ctrl-C to stop")
+            && s.lines().any(|l| l.starts_with("  sync        running ("))
+    });
+    kill(Pid::from_raw(screen.child.id() as i32), Signal::SIGTERM).unwrap();
+    let (status, _) = screen.exited();
+    assert!(status.success(), "{status}");
+    let raw = screen.raw.lock().unwrap().clone();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("\x1b[?1049h"),
+        "the table view used the alternate screen"
+    );
 }
