@@ -445,6 +445,24 @@ mod tests {
         assert_eq!(run.update_every, Some(2));
         assert_eq!(run.config_dir, Some(PathBuf::from("/x")));
         assert_eq!(run.only, [ThreadName::Socket]);
+        assert_eq!(run.screenshot, None);
+    }
+
+    #[test]
+    fn screenshot_takes_a_path() {
+        let Command::Run(run) = parse_str("run --screenshot docs/tui.svg --sync").unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(run.screenshot, Some(PathBuf::from("docs/tui.svg")));
+        assert_eq!(
+            parse_str("run --screenshot"),
+            Err(UsageError::MissingValue("--screenshot".into()))
+        );
+        // The terminal UI is the default on a terminal, not an `--output`.
+        assert!(matches!(
+            parse_str("run --output tui"),
+            Err(UsageError::BadValue { .. })
+        ));
     }
 
     #[test]
