@@ -228,13 +228,26 @@ fn ui_loop(
     let (mut dirty, mut urgent) = (true, true);
     loop {
         if dirty && (urgent || last_draw.is_none_or(|at| at.elapsed() >= FRAME)) {
-            let model = model.lock().unwrap_or_else(|e| e.into_inner());
             let log = logs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .back()
                 .cloned();
-            terminal.draw(|frame| view::draw(frame, &model, &view, log.as_deref()))?;
+            // Drawn off screen under the model's lock, written out after:
+            // a terminal that does not read (paused, a stalled connection)
+            // must not hold the supervisor's updates.
+            let size = terminal.size()?;
+            let mut offscreen = Terminal::new(TestBackend::new(size.width, size.height))?;
+            {
+                let model = model.lock().unwrap_or_else(|e| e.into_inner());
+                offscreen.draw(|frame| view::draw(frame, &model, &view, log.as_deref()))?;
+            }
+            let screen = offscreen.backend().buffer();
+            terminal.draw(|frame| {
+                if frame.area() == screen.area {
+                    *frame.buffer_mut() = screen.clone();
+                }
+            })?;
             last_draw = Some(Instant::now());
             (dirty, urgent) = (false, false);
         }
