@@ -25,7 +25,10 @@ Options:
                            netdata: the plugins.d protocol on stdout (default when
                            stdout is not a terminal or Netdata started us);
                            statsd: metrics to a StatsD server (see --statsd);
-                           table: a live view (default on a terminal)
+                           table: a plain text view (on a terminal the default is
+                           the terminal UI: see README.md)
+  --screenshot SVG         the terminal UI's screen (120x40) after 6 updates, as an SVG
+                           image written to SVG; then exit (scripts/picture-tui)
   --statsd DEST            [udp://|tcp://]HOST[:PORT]: a host name, an IPv4 address or
                            [an IPv6 address] (default udp://127.0.0.1:8125, or
                            ebpf.d.conf [statsd] destination)
@@ -65,6 +68,8 @@ pub enum OutputKind {
     Netdata,
     Statsd,
     Table,
+    /// The terminal UI: the default on a terminal, not named by `--output`.
+    Tui,
 }
 
 /// `--statsd*`: over `ebpf.d.conf` `[statsd]`.
@@ -101,6 +106,8 @@ pub struct RunArgs {
     pub type_format: Option<TypeFormat>,
     pub core_tracing: Option<CoreTracing>,
     pub log_level: Option<tracing::Level>,
+    /// `--screenshot`: the terminal UI drawn into this SVG file.
+    pub screenshot: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +192,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "help" | "h" => return Ok(Command::Help),
             "version" | "V" => return Ok(Command::Version),
             "output" => run.output = Some(outputs(&arg, &value()?)?),
+            "screenshot" => run.screenshot = Some(PathBuf::from(value()?)),
             "statsd" => {
                 let text = value()?;
                 let destination = text.parse().map_err(|why| UsageError::Invalid {
@@ -437,6 +445,24 @@ mod tests {
         assert_eq!(run.update_every, Some(2));
         assert_eq!(run.config_dir, Some(PathBuf::from("/x")));
         assert_eq!(run.only, [ThreadName::Socket]);
+        assert_eq!(run.screenshot, None);
+    }
+
+    #[test]
+    fn screenshot_takes_a_path() {
+        let Command::Run(run) = parse_str("run --screenshot docs/tui.svg --sync").unwrap() else {
+            panic!("not a run");
+        };
+        assert_eq!(run.screenshot, Some(PathBuf::from("docs/tui.svg")));
+        assert_eq!(
+            parse_str("run --screenshot"),
+            Err(UsageError::MissingValue("--screenshot".into()))
+        );
+        // The terminal UI is the default on a terminal, not an `--output`.
+        assert!(matches!(
+            parse_str("run --output tui"),
+            Err(UsageError::BadValue { .. })
+        ));
     }
 
     #[test]

@@ -175,18 +175,25 @@ fn run(args: &RunArgs) -> ExitCode {
         error!("cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
-    watch_stdin(events);
+    watch_stdin(events.clone());
 
-    let kinds = args
-        .output
-        .clone()
-        .unwrap_or_else(|| vec![default_output()]);
+    let kinds = match (&args.output, &args.screenshot) {
+        (_, Some(_)) => vec![OutputKind::Tui],
+        (Some(kinds), None) => kinds.clone(),
+        (None, None) => vec![default_output()],
+    };
     if args.statsd_options_unused() {
         warn!("--statsd options given, but --output does not include statsd: nothing is sent");
     }
     // Netdata's switch for every plugin's own charts.
     let self_charts = std::env::var("NETDATA_INTERNALS_MONITORING").map_or(true, |v| v != "NO");
-    let output = match output::build(&kinds, &config.statsd, self_charts) {
+    let output = match output::build(
+        &kinds,
+        &config.statsd,
+        self_charts,
+        &events,
+        args.screenshot.as_deref(),
+    ) {
         Ok(output) => output,
         Err(e) => {
             error!("cannot start the outputs: {e}");
@@ -214,7 +221,7 @@ fn default_output() -> OutputKind {
     if std::env::var_os("NETDATA_PLUGINS_DIR").is_some() || !io::stdout().is_terminal() {
         OutputKind::Netdata
     } else {
-        OutputKind::Table
+        OutputKind::Tui
     }
 }
 

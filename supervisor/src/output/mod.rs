@@ -6,8 +6,10 @@ pub mod names;
 mod netdata;
 mod statsd;
 mod table;
+mod tui;
 
 use std::io::{self, BufWriter};
+use std::path::Path;
 
 pub use crate::charts::{Chart, Sample};
 use crate::cost::Cost;
@@ -15,10 +17,13 @@ use conf::{StatsdSettings, ThreadName};
 use workers::VariantKind;
 
 use crate::cli::OutputKind;
+use crate::supervisor::Event;
+use crossbeam_channel::Sender;
 pub use fanout::Fanout;
 pub use netdata::Netdata;
 pub use statsd::Statsd;
 pub use table::Table;
+pub use tui::Tui;
 
 /// Where a thread stands, as the plugin's own charts show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +108,15 @@ pub trait Output {
 }
 
 /// The outputs `kinds` names, fanned out when there are several;
-/// `self_charts`: Netdata gets the plugin's own charts.
+/// `self_charts`: Netdata gets the plugin's own charts; `stop`: how the
+/// terminal UI asks the run to stop (its quit keys, its screenshot taken);
+/// `screenshot`: the terminal UI draws its screen there instead.
 pub fn build(
     kinds: &[OutputKind],
     statsd: &StatsdSettings,
     self_charts: bool,
+    stop: &Sender<Event>,
+    screenshot: Option<&Path>,
 ) -> io::Result<Box<dyn Output>> {
     let mut outputs: Vec<Box<dyn Output>> = Vec::new();
     for kind in kinds {
@@ -122,6 +131,10 @@ pub fn build(
             }
             OutputKind::Table => Box::new(Table::new(BufWriter::new(io::stdout()))),
             OutputKind::Statsd => Box::new(Statsd::new(statsd)?),
+            OutputKind::Tui => match screenshot {
+                Some(path) => Box::new(Tui::screenshot(path.to_owned(), stop.clone())),
+                None => Box::new(Tui::new(stop.clone())?),
+            },
         });
     }
     Ok(match outputs.len() {
