@@ -5,20 +5,24 @@
 //! Variants: `tracepoint` times the syscalls that name a file descriptor
 //! (read, pread64, readv, write, pwrite64, writev, fsync, fdatasync) and
 //! openat, from their `sys_enter` to their `sys_exit` tracepoint, and finds
-//! the filesystem from the descriptor's superblock (filesystem.bpf.c).
+//! the filesystem from the descriptor's superblock (filesystem.bpf.c);
+//! `trampoline` times the original's functions of each filesystem, from
+//! entry to return.
 //!
 //! Differences from the original: its kprobes timed the filesystem's own
-//! functions (`ext4_file_read_iter`, ...), the tracepoint variant times the
-//! whole syscall (the descriptor look-up and copy-in around the same work;
-//! an open's path walk as well) and counts only the syscalls above (not
-//! preadv2, io_uring, sendfile or a kernel thread's reads, nor failed
-//! opens); nfs's fourth chart counts fsync like the others', not
-//! `nfs_getattr` (so it is `nfs_sync_latency`). Each call lands in the
-//! bucket its label names (B-29, as disk). A filesystem's charts appear at
-//! its first call after the thread started, not at its mount, and become
-//! obsolete once no filesystem of its type is mounted (checked every 10
-//! updates); their priorities are fixed per filesystem, not growing with
-//! every re-creation (B-30).
+//! functions (`ext4_file_read_iter`, ...), as our trampoline variant
+//! does; the tracepoint variant times the whole syscall (the
+//! descriptor look-up and copy-in around the same work; an open's path
+//! walk as well) and counts only the syscalls above (not preadv2,
+//! io_uring, sendfile or a kernel thread's reads, nor failed opens), and
+//! its nfs fourth chart counts fsync like the others', not `nfs_getattr`
+//! (the trampoline variant times `nfs_getattr`; the chart is
+//! `nfs_sync_latency` in every variant, not `nfs_attribute_latency`). Each
+//! call lands in the bucket its label names (B-29, as disk). A
+//! filesystem's charts appear at its first call after the thread started,
+//! not at its mount, and become obsolete once no filesystem of its type is
+//! mounted (checked every 10 updates); their priorities are fixed per
+//! filesystem, not growing with every re-creation (B-30).
 
 use bpf::filesystem::counter::*;
 use bpf::filesystem::OBJECT;
@@ -170,6 +174,41 @@ const ALL: &[&str] = &[
     "fdatasync",
 ];
 
+/// The trampoline programs on the original's functions (spec §3.14), on
+/// entry (`$entry` hooks, programs `..._$in`) and return (`$exit`,
+/// `..._$out`): ext4's where it is built in; the others' skipped where
+/// the kernel's BTF lacks them (modules).
+macro_rules! functions {
+    ($entry:ident $in:literal, $exit:ident $out:literal) => {
+        functions!(@ $entry $in, $exit $out;
+            "ext4" EXT4 Counter:
+                read = "ext4_file_read_iter", write = "ext4_file_write_iter", open = "ext4_file_open", sync = "ext4_sync_file";
+            "xfs" XFS CounterWhereHookExists:
+                read = "xfs_file_read_iter", write = "xfs_file_write_iter", open = "xfs_file_open", sync = "xfs_file_fsync";
+            "nfs" NFS CounterWhereHookExists:
+                read = "nfs_file_read", write = "nfs_file_write", open = "nfs_file_open", sync = "nfs_getattr";
+            "zfs" ZFS CounterWhereHookExists:
+                read = "zpl_iter_read", write = "zpl_iter_write", open = "zpl_open", sync = "zpl_fsync";
+            "btrfs" BTRFS CounterWhereHookExists:
+                read = "btrfs_file_read_iter", write = "btrfs_file_write_iter", open = "btrfs_file_open", sync = "btrfs_sync_file"
+        )
+    };
+    (@ $entry:ident $in:literal, $exit:ident $out:literal;
+     $($fs:literal $counter:ident $needed:ident: $($op:ident = $function:literal),+);+) => {
+        &[$($(
+            functions!(@one $entry $in, $fs, $op, $function, $counter, $needed),
+            functions!(@one $exit $out, $fs, $op, $function, $counter, $needed),
+        )+)+]
+    };
+    (@one $hook:ident $suffix:literal, $fs:literal, $op:ident, $function:literal, $counter:ident, $needed:ident) => {
+        (
+            concat!("fs_", $fs, "_", stringify!($op), "_", $suffix),
+            Hook::$hook(&[$function]),
+            Needed::$needed($counter),
+        )
+    };
+}
+
 const fn enter(name: &'static str, names: &'static [&'static str]) -> (&'static str, Hook, Needed) {
     (name, Hook::Syscalls { exit: false, names }, Needed::Always)
 }
@@ -181,23 +220,36 @@ pub static THREAD: Thread = Thread {
     keyed: Some(KEYED),
     per_process: None,
     calls: &[],
-    variants: &[Variant::with(
-        VariantKind::Tracepoint,
-        &[
-            enter("fs_read_enter", READS),
-            enter("fs_write_enter", WRITES),
-            enter("fs_open_enter", OPENS),
-            enter("fs_sync_enter", SYNCS),
-            (
-                "fs_exit",
-                Hook::Syscalls {
-                    exit: true,
-                    names: ALL,
-                },
-                Needed::Always,
-            ),
-        ],
-    )],
+    // Tracepoints first: they see every filesystem, whenever it is
+    // mounted, module or not. A trampoline sees only filesystems built into
+    // the kernel (the loader looks for functions in its BTF only). No probe
+    // variant: its kprobes and kretprobes (24 with ext4, xfs and btrfs
+    // loaded) did not attach within the supervisor's 60 s heartbeat in the
+    // emulated 6.12 VM. The price of tracepoints: syscall tracepoints make
+    // every syscall of every task take the kernel's slow path (DESIGN.md).
+    variants: &[
+        Variant::with(
+            VariantKind::Tracepoint,
+            &[
+                enter("fs_read_enter", READS),
+                enter("fs_write_enter", WRITES),
+                enter("fs_open_enter", OPENS),
+                enter("fs_sync_enter", SYNCS),
+                (
+                    "fs_exit",
+                    Hook::Syscalls {
+                        exit: true,
+                        names: ALL,
+                    },
+                    Needed::Always,
+                ),
+            ],
+        ),
+        Variant::with(
+            VariantKind::Trampoline,
+            functions!(FEntry "fentry", FExit "fexit"),
+        ),
+    ],
     keys: KEYS,
 };
 
