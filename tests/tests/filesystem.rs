@@ -87,6 +87,13 @@ fn wait_running(collector: &Collector) {
         "{stderr}"
     );
     assert_eq!(collector.variant().as_deref(), Some("tracepoint"));
+    // Running as the other variants are waited for: data sent.
+    let running = collector.wait_until(Duration::from_secs(60), |s| {
+        s.chart("netdata.ebpf_threads")
+            .and_then(|c| c.dims.get("filesystem"))
+            .is_some_and(|d| d.values.last() == Some(&1))
+    });
+    assert!(running, "never shown running:\n{}", collector.stderr());
 }
 
 /// Whether the forced variant counts calls on `kind`: a trampoline only
