@@ -132,9 +132,19 @@ static __always_inline void filter_on_free(struct task_struct *task)
  * entry: name_fentry and name_kprobe, both running `call` with the
  * function's arguments (the rest of the macro's arguments, as BPF_PROG and
  * BPF_KPROBE take them). An object of a thread that has tracepoint
- * variants only defines TRACEPOINTS_ONLY first: it gets none. */
+ * variants only defines TRACEPOINTS_ONLY first: it gets none; one of a
+ * thread without a probe variant defines NO_PROBES: it gets the fentry
+ * program only. */
 #ifdef TRACEPOINTS_ONLY
 #define ENTRY_PROGRAMS(name, call, ...)
+#elif defined(NO_PROBES)
+#define ENTRY_PROGRAMS(name, call, ...)                                           \
+	SEC("fentry")                                                             \
+	int BPF_PROG(name##_fentry, ##__VA_ARGS__)                                \
+	{                                                                         \
+		call;                                                             \
+		return 0;                                                         \
+	}
 #else
 #define ENTRY_PROGRAMS(name, call, ...)                                           \
 	SEC("fentry")                                                             \

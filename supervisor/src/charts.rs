@@ -167,6 +167,31 @@ pub fn layout(
                     )
                 }))
             }
+            KeyedCharts::Named {
+                prefix,
+                charts: each,
+                switched,
+            } => {
+                for (&key, name) in named {
+                    // Totals' key k + 1 is the map's key k (keyed.rs).
+                    let index = key.saturating_sub(1);
+                    if switched && !thread.collects(settings, index as u32) {
+                        continue;
+                    }
+                    for (n, def) in each.iter().enumerate() {
+                        let mut chart = Chart::new(
+                            format!("{prefix}.{name}{}", def.id),
+                            &def.look,
+                            format!("{name}{}", def.look.family),
+                            update_every,
+                            def.dims.iter().map(|d| Dim::of(d, key)).collect(),
+                        );
+                        chart.title = format!("{name}{}", def.look.title);
+                        chart.priority += (index as usize * each.len() + n) as u32;
+                        charts.push(chart);
+                    }
+                }
+            }
             KeyedCharts::Dims { chart, value } => {
                 if let Some(chart) = charts.iter_mut().find(|c| c.id == chart) {
                     chart.dims.extend(named.map(|(&key, name)| Dim {

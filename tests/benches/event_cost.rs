@@ -1,11 +1,11 @@
 //! What the disk, hardirq, softirq, oomkill, socket, cachestat, dcstat,
-//! swap and mdflush programs cost per event (socket, cachestat, dcstat and
+//! swap, mdflush and filesystem programs cost per event (socket, cachestat, dcstat and
 //! swap: with their per-process table off and on), against an empty
 //! program of the same kind on the same hooks, measured in one run by the
 //! kernel itself (`BPF_ENABLE_STATS`: every program's run time and run
 //! count). An event is one pair of runs (entry and exit, or issue and
 //! completion, or a message's send and receive, or a page's swap-out and
-//! swap-in), or for oomkill, cachestat, dcstat and mdflush one run (a
+//! swap-in, or a syscall's enter and exit), or for oomkill, cachestat, dcstat and mdflush one run (a
 //! kill, a read's look-up of the page cache, a path look-up, an md flush).
 //! Only tracepoint variants are measured, but for a thread that has none
 //! (dcstat, swap, mdflush): its first variant this kernel attaches (none on
@@ -102,6 +102,12 @@ const CASES: &[Case] = &[
         per_process: true,
     },
     Case {
+        thread: ThreadName::Filesystem,
+        workload: "4 KiB preads of a cached file on ext4",
+        runs_per_event: 2,
+        per_process: false,
+    },
+    Case {
         thread: ThreadName::Mdflush,
         workload: "fdatasync of an md RAID1 array of two loop devices",
         runs_per_event: 1,
@@ -174,7 +180,7 @@ fn attach_empty(thread: &Thread, variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
                 program.attach().unwrap();
                 attached.push(ebpf);
             }
-            Hook::Tracepoint(category, name) => {
+            Hook::Tracepoint(..) | Hook::Syscalls { .. } => {
                 let ebpf = tracefs.get_or_insert_with(|| {
                     let mut ebpf = Ebpf::load(bpf::empty::OBJECT.bytes).unwrap();
                     let program: &mut TracePoint =
@@ -185,7 +191,18 @@ fn attach_empty(thread: &Thread, variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
                 let program: &mut TracePoint =
                     ebpf.program_mut("empty").unwrap().try_into().unwrap();
                 // Tracepoints this kernel lacks are skipped by the thread too.
-                let _ = program.attach(category, name);
+                match spec.hook {
+                    Hook::Syscalls { exit, names } => {
+                        let side = if exit { "sys_exit_" } else { "sys_enter_" };
+                        for syscall in names {
+                            let _ = program.attach("syscalls", &format!("{side}{syscall}"));
+                        }
+                    }
+                    Hook::Tracepoint(category, name) => {
+                        let _ = program.attach(category, name);
+                    }
+                    _ => unreachable!(),
+                }
             }
             Hook::FEntry(names) | Hook::FExit(names) => {
                 let mut ebpf = EbpfLoader::new()
@@ -235,7 +252,6 @@ fn attach_empty(thread: &Thread, variant: &Variant, btf: &Btf) -> Vec<Ebpf> {
                 );
                 attached.push(ebpf);
             }
-            other => panic!("not an event hook: {other:?}"),
         }
     }
     attached.extend(tracefs);
@@ -289,7 +305,7 @@ fn provoke(thread: ThreadName, device: &LazyCell<LoopDevice>) {
             }
         }
         ThreadName::Socket => small_messages(MESSAGES),
-        ThreadName::Cachestat => cached_reads(READS),
+        ThreadName::Cachestat | ThreadName::Filesystem => cached_reads(READS),
         ThreadName::Dcstat => lookups(LOOKUPS),
         ThreadName::Swap => swapped_pages(SWAPPED),
         ThreadName::Mdflush => md_flushes(FLUSHES),
@@ -317,7 +333,9 @@ fn small_messages(count: usize) {
 const READS: usize = 500_000;
 
 /// `count` one-page reads of a file in the page cache (of the temporary
-/// directory: a real filesystem's, not tmpfs), each one look-up.
+/// directory: a real filesystem's, not tmpfs), each one look-up (for
+/// filesystem: one pread64 timed, where the temporary directory is on
+/// ext4).
 fn cached_reads(count: usize) {
     use std::os::unix::fs::FileExt as _;
 

@@ -124,3 +124,15 @@ pub fn dcstat_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
 pub fn swap_totals(n: i64) -> Vec<(&'static str, &'static str, i64)> {
     vec![("mem.swapcalls", "read", n), ("mem.swapcalls", "write", n)]
 }
+
+/// The `filesystem=DIR` scenario of `n` on a filesystem of each of `kinds`:
+/// `(chart, calls)`, the calls summed over the chart's buckets.
+pub fn filesystem_totals(kinds: &[&str], n: i64) -> Vec<(String, i64)> {
+    kinds
+        .iter()
+        .flat_map(|kind| {
+            ["read", "write", "open", "sync"]
+                .map(|op| (format!("filesystem.{kind}_{op}_latency"), n))
+        })
+        .collect()
+}

@@ -26,7 +26,7 @@ const LATENCY: &str = "disk_latency";
 
 /// One slot per bucket: the original's labels
 /// (`ebpf_fill_histogram_dimension`), the ids dashboards know.
-const BUCKETS: [&str; 24] = [
+pub(crate) const BUCKETS: [&str; 24] = [
     "0us->1us",
     "1us->2us",
     "2us->4us",

@@ -37,12 +37,32 @@ pub enum KeyedCharts {
         look: Look,
         dims: &'static [DimDef],
     },
+    /// Several charts per key, one per entry of `charts`, the key's name
+    /// before each one's id, title and family (`ext4` + `_read_latency`);
+    /// the `n`th chart of key `k` at its look's priority plus
+    /// `k * charts.len() + n`. With `switched`, key `k` is drawn
+    /// only while the thread collects its counter `k` (a `filesystem.conf`
+    /// switch).
+    Named {
+        prefix: &'static str,
+        charts: &'static [KeyChart],
+        switched: bool,
+    },
     /// One dimension per key, id and name the key's name, after the own
     /// dimensions of the thread's chart `chart`.
     Dims {
         chart: &'static str,
         value: DimValue,
     },
+}
+
+/// One of the charts each key has under [`KeyedCharts::Named`]: `look`'s
+/// title and family follow the key's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyChart {
+    pub id: &'static str,
+    pub look: Look,
+    pub dims: &'static [DimDef],
 }
 
 /// Names are read again this often (in updates) even without a new key:

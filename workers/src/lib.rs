@@ -63,4 +63,5 @@ threads! {
     dcstat,
     swap,
     mdflush,
+    filesystem,
 }

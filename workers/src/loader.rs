@@ -15,7 +15,7 @@ use tracing::debug;
 
 use crate::keyed::KeyedReader;
 use crate::pid_table::PidTable;
-use crate::thread::{Hook, Needed, ProgramSpec, Thread, Variant, WorkerConfig};
+use crate::thread::{Hook, ProgramSpec, Thread, Variant, WorkerConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -50,20 +50,23 @@ pub enum AttachError {
 }
 
 impl AttachError {
-    /// The kernel has no such tracepoint: no `btf_trace_<name>` type in its
-    /// BTF, or no tracefs event.
+    /// The kernel has no such tracepoint (no `btf_trace_<name>` type in
+    /// its BTF, or no tracefs event) or, for a trampoline, no such function
+    /// in its BTF.
     fn hook_missing(&self) -> bool {
-        matches!(
-            self,
-            AttachError::Load {
-                source: ProgramError::Btf(_),
-                ..
-            }
-        ) || matches!(
-            self,
-            AttachError::Attach { source, .. }
-                if matches!(**source, ProgramError::TracePointError(TracePointError::FileError { .. }))
-        )
+        matches!(self, AttachError::NoFunction { .. })
+            || matches!(
+                self,
+                AttachError::Load {
+                    source: ProgramError::Btf(_),
+                    ..
+                }
+            )
+            || matches!(
+                self,
+                AttachError::Attach { source, .. }
+                    if matches!(**source, ProgramError::TracePointError(TracePointError::FileError { .. }))
+            )
     }
 }
 
@@ -129,7 +132,7 @@ pub fn attach(
             continue;
         }
         match attach_program(&mut ebpf, &spec, btf) {
-            Err(e) if spec.needed == Needed::WhereHookExists && e.hook_missing() => {
+            Err(e) if spec.needed.where_hook_exists() && e.hook_missing() => {
                 debug!("{}: the kernel has no {:?}; skipped", spec.name, spec.hook)
             }
             result => result?,

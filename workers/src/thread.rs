@@ -150,9 +150,22 @@ pub enum Needed {
     PerProcess,
     /// Only while the given counter is collected (see [`Thread::collects`]).
     Counter(u32),
+    /// As `Counter`, and skipped where the kernel lacks the hook (a
+    /// filesystem's functions where it is a module not loaded, or not built).
+    CounterWhereHookExists(u32),
     /// With the per-process table on or `--pid`: who caused the events
     /// that run in no process's context (socket's retransmissions).
     Attribution,
+}
+
+impl Needed {
+    /// Whether a kernel without the hook skips the program.
+    pub fn where_hook_exists(self) -> bool {
+        matches!(
+            self,
+            Needed::WhereHookExists | Needed::CounterWhereHookExists(_)
+        )
+    }
 }
 
 /// One program of an object and where it attaches.
@@ -459,7 +472,9 @@ impl WorkerConfig {
             Needed::Attribution => {
                 self.pid_filter.is_some() || thread.per_process_on(settings).is_some()
             }
-            Needed::Counter(counter) => thread.collects(settings, counter),
+            Needed::Counter(counter) | Needed::CounterWhereHookExists(counter) => {
+                thread.collects(settings, counter)
+            }
         }
     }
 }

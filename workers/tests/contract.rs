@@ -197,6 +197,11 @@ fn every_counter_a_chart_or_a_switch_names_exists() {
             let slots = thread.object.map(keyed.map).value_size / 8;
             let values: Vec<DimValue> = match keyed.charts {
                 KeyedCharts::PerKey { dims, .. } => dims.iter().map(|d| d.value).collect(),
+                KeyedCharts::Named { charts, .. } => charts
+                    .iter()
+                    .flat_map(|c| c.dims)
+                    .map(|d| d.value)
+                    .collect(),
                 KeyedCharts::Dims { chart, value } => {
                     assert!(
                         thread.charts.iter().any(|def| def.id == chart),

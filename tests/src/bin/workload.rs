@@ -17,6 +17,8 @@
 //! again, and dirties them. `swap` needs swap on (tests/swap.rs).
 //! `mdflush=DEVICE` writes a page of an md device (see tests/mdflush.rs)
 //! and `fdatasync`s it, N times: N flushes the device receives.
+//! `filesystem=DIR` opens (and closes) a file of DIR N times, then writes,
+//! reads and fsyncs it N times each, one syscall per event.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -33,7 +35,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!(
-            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|swap|cachestat=FILE|mdflush=DEVICE|oom|socket|retransmit[,...] N"
+            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|swap|cachestat=FILE|mdflush=DEVICE|filesystem=DIR|oom|socket|retransmit[,...] N"
         );
         std::process::exit(2);
     };
@@ -57,6 +59,9 @@ fn main() {
                     cachestat(&other["cachestat=".len()..], n)
                 }
                 other if other.starts_with("mdflush=") => mdflush(&other["mdflush=".len()..], n),
+                other if other.starts_with("filesystem=") => {
+                    filesystem(&other["filesystem=".len()..], n)
+                }
                 other if other.starts_with("rename=") => {
                     let name = c(&other["rename=".len()..]);
                     Box::new(move || rename(&name))
@@ -432,6 +437,47 @@ fn mdflush(device: &str, n: usize) -> Box<dyn FnOnce()> {
                 ok("fdatasync", libc::fdatasync(fd).into());
             }
         }
+    })
+}
+
+/// A file of directory `dir`, made now: `n` openat (each closed), then
+/// `n` pwrite of a page, `n` pread of it and `n` fsync, on one descriptor.
+fn filesystem(dir: &str, n: usize) -> Box<dyn FnOnce()> {
+    let path = format!("{dir}/workload-file");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let path = c(&path);
+    let mut page = vec![1u8; PAGE];
+    Box::new(move || {
+        let fd = file.as_raw_fd();
+        let buf = page.as_mut_ptr().cast();
+        // SAFETY: plain syscalls on our own file, descriptors and buffer.
+        unsafe {
+            for _ in 0..n {
+                let opened = libc::openat(libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY);
+                ok(
+                    "close",
+                    libc::close(ok("openat", opened.into()) as i32).into(),
+                );
+            }
+            for _ in 0..n {
+                let written = libc::pwrite(fd, buf, PAGE, 0);
+                assert_eq!(ok("pwrite", written as i64), PAGE as i64);
+            }
+            for _ in 0..n {
+                let read = libc::pread(fd, buf, PAGE, 0);
+                assert_eq!(ok("pread", read as i64), PAGE as i64);
+            }
+            for _ in 0..n {
+                ok("fsync", libc::fsync(fd).into());
+            }
+        }
+        drop(file);
     })
 }
 
