@@ -14,10 +14,13 @@ use crate::chart::{DimDef, DimValue, Look};
 use crate::loader::{take_map_data, AttachError, CollectError};
 use crate::maps::HashReader;
 
-/// A thread's keyed counters: a hash from a `u32` key to `u64` slots, one
-/// copy for all CPUs (atomic adds: a per-CPU copy per key would grow the
-/// kernel's memory with every possible CPU); slot `i` of key `k` is its keyed counter `i` of key `k + 1` (key 0
-/// is the plain counters').
+/// A thread's keyed counters: a hash from a `u32` key to `u64` slots; slot
+/// `i` of key `k` is its keyed counter `i` of key `k + 1` (key 0 is the
+/// plain counters'). One copy for all CPUs (atomic adds) where events are
+/// rare enough (a disk's completions, an IRQ, an md flush): per-CPU copies
+/// would grow the kernel's memory with every possible CPU. Per CPU where
+/// every CPU may count into the same slot at syscall rates (a
+/// filesystem's reads), which one shared cache line would serialize.
 #[derive(Debug, Clone, Copy)]
 pub struct Keyed {
     pub map: &'static str,
@@ -69,10 +72,17 @@ pub struct KeyChart {
 /// a disk may have gone (the original drops its chart after 10 updates).
 const RENAME_UPDATES: u32 = 10;
 
+/// `enum bpf_map_type`.
+const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+
 /// The worker's reader of a [`Keyed`] map.
 pub struct KeyedReader {
     declared: Keyed,
     map: HashReader,
+    /// Per-CPU copies per value (1: a shared hash).
+    cpus: usize,
+    slots: usize,
+    totals: Vec<u64>,
     /// The name sent for each key.
     named: BTreeMap<u32, Option<String>>,
     updates: u32,
@@ -88,10 +98,22 @@ impl KeyedReader {
             map: declared.map,
             detail: "missing from the object".into(),
         })?;
+        let cpus = if def.map_type == BPF_MAP_TYPE_PERCPU_HASH {
+            aya::util::nr_cpus().map_err(|(path, e)| AttachError::Map {
+                map: declared.map,
+                detail: format!("reading {path}: {e}"),
+            })?
+        } else {
+            1
+        };
+        let slot_bytes = (def.value_size as usize).div_ceil(8) * 8;
         let map: MapData = take_map_data(ebpf, declared.map)?;
         Ok(KeyedReader {
             declared,
-            map: HashReader::new(map, def.value_size as usize),
+            map: HashReader::new(map, slot_bytes * cpus),
+            cpus,
+            slots: def.value_size as usize / 8,
+            totals: Vec::new(),
             named: BTreeMap::new(),
             updates: 0,
         })
@@ -100,10 +122,19 @@ impl KeyedReader {
     /// The keys' cumulative counters (those not 0: a counter never sent
     /// reads 0), after the names of keys that are new or renamed.
     pub fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
+        let (slots, cpus) = (self.slots, self.cpus);
         let mut counters = Vec::new();
         let mut keys = Vec::new();
+        let totals = &mut self.totals;
         self.map
-            .walk(|key, totals| {
+            .walk(|key, words| {
+                totals.clear();
+                totals.resize(slots, 0);
+                for copy in words.chunks_exact(words.len() / cpus) {
+                    for (total, value) in totals.iter_mut().zip(copy) {
+                        *total += value;
+                    }
+                }
                 keys.push(key);
                 for (index, &total) in totals.iter().enumerate().filter(|(_, t)| **t > 0) {
                     counters.push(Message::Keyed {

@@ -39,7 +39,9 @@ fn zeroed() -> bpf_attr {
     unsafe { std::mem::zeroed() }
 }
 
-/// A hash map from `u32` to values of a fixed number of `u64` words.
+/// A hash map from `u32` to values of a fixed number of `u64` words (a
+/// per-CPU map's value is one copy per possible CPU, each rounded up to 8
+/// bytes, as the kernel copies them out).
 pub struct HashReader {
     map: MapData,
     /// Words per entry.
