@@ -11,7 +11,8 @@
 //! runs check that the crowd's group counted those writes.
 //!
 //! Run as root with `scripts/bench-apps [--ticks N] [LIVE_PROCESSES...]`
-//! (it takes the shared test lock). Prints Markdown tables.
+//! (it takes the shared test lock). Prints Markdown tables, then a
+//! `RESULT apps-scale ...` line per run for the plot.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
@@ -218,6 +219,22 @@ fn measure(crowd: usize, apps: bool, table: u32, ticks: u32) -> Run {
     run
 }
 
+/// A run's figures on one line, for scripts/bench-apps, which collects
+/// them and plots them (tests/src/bin/plot.rs); `original` is the
+/// original's per-process tables at `table` entries.
+fn result(processes: usize, apps: bool, table: u32, run: &Run, original: u64) -> String {
+    format!(
+        "RESULT apps-scale processes={processes} apps={} table={table} supervisor_ms={:.3} workers_ms={:.3} pss_bytes={} tables_bytes={} maps_bytes={} original_tables_bytes={original} cpus={}",
+        if apps { "on" } else { "off" },
+        run.supervisor_ms,
+        run.workers_ms,
+        run.pss_kib * 1024,
+        run.tables,
+        run.maps,
+        possible_cpus(),
+    )
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -246,7 +263,7 @@ fn main() {
     let mut crowd = Crowd::new();
     println!("| live processes | apps | supervisor ms/tick | workers ms/tick | crowd writes counted/tick | PSS (all processes) MiB | per-process tables MiB | all maps MiB |");
     println!("|---|---|---|---|---|---|---|---|");
-    let mut largest = None;
+    let (mut largest, mut results) = (None, Vec::new());
     for &size in &crowds {
         crowd.grow(size);
         for apps in [false, true] {
@@ -261,6 +278,13 @@ fn main() {
                 mib(run.tables),
                 mib(run.maps),
             );
+            results.push(result(
+                size,
+                apps,
+                DEFAULT_TABLE,
+                &run,
+                original_memory(DEFAULT_TABLE),
+            ));
             if apps {
                 largest = Some(run);
             }
@@ -281,6 +305,13 @@ fn main() {
     );
     let per_entry = (double - small) / u64::from(DEFAULT_TABLE);
     let original_at = |table: u32| small + per_entry * u64::from(table - DEFAULT_TABLE);
+    results.push(result(
+        most,
+        true,
+        LARGE_TABLE,
+        &large,
+        original_at(LARGE_TABLE),
+    ));
     for (table, run) in [(DEFAULT_TABLE, &default), (LARGE_TABLE, &large)] {
         let original = original_at(table);
         println!(
@@ -289,5 +320,10 @@ fn main() {
             mib(original),
             run.tables as f64 / original as f64
         );
+    }
+    // After the tables, which they would cut.
+    println!();
+    for line in results {
+        println!("{line}");
     }
 }

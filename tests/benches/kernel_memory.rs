@@ -9,7 +9,8 @@
 //! `cargo build --release --workspace && flock /tmp/ebpf-collector-tests.lock
 //! cargo bench -p tests --bench kernel_memory` (as root); in a VM with N
 //! CPUs: `scripts/bench-kernel-memory`. Not a test: it asserts nothing;
-//! BENCHMARKS.md records its numbers.
+//! BENCHMARKS.md records its numbers. Its last line, `RESULT
+//! kernel-memory ...`, is the totals for the plot.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -249,5 +250,13 @@ fn main() {
         kib(all_ours),
         kib(all_original),
         all_ours as f64 / all_original as f64
+    );
+    // For scripts/bench-kernel-memory, which collects these from every
+    // run and plots them (tests/src/bin/plot.rs).
+    println!(
+        "RESULT kernel-memory kernel={} cpus={} threads={} ours_bytes={all_ours} original_bytes={all_original}",
+        kernel.release().to_string_lossy(),
+        possible_cpus(),
+        threads.len()
     );
 }
