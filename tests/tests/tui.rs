@@ -3,7 +3,9 @@
 //! shows it, must tell the sync thread's state and variant and the exact
 //! calls of a workload, titles without HTML, zero-only charts folded, and
 //! follow the filter and search keys; Ctrl-C and SIGTERM end the run with
-//! status 0 and the terminal as it was (main screen, cooked mode).
+//! status 0 and the terminal as it was (main screen, cooked mode); a panic
+//! in the UI ends it with status 1, the terminal as it was and the panic's
+//! message readable.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -35,8 +37,9 @@ struct Screen {
 }
 
 impl Screen {
-    /// `run --sync --update-every 1 --pid <workload> ARGS` on the terminal.
-    fn start(workload: &Workload, args: &[&str]) -> Screen {
+    /// `run --sync --update-every 1 --pid <workload> ARGS` on the terminal,
+    /// with `env` in its environment.
+    fn start(workload: &Workload, args: &[&str], env: &[(&str, &str)]) -> Screen {
         let size = Winsize {
             ws_row: ROWS,
             ws_col: COLS,
@@ -61,6 +64,7 @@ impl Screen {
             .env_remove("NETDATA_STOCK_CONFIG_DIR")
             .env_remove("NETDATA_PLUGINS_DIR")
             .env("TERM", "xterm-256color")
+            .envs(env.iter().copied())
             .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
             .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
             .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
@@ -203,7 +207,7 @@ fn shows_the_sync_thread_and_its_exact_calls_and_ctrl_c_restores_the_terminal() 
         return;
     }
     let workload = Workload::spawn("sync", N as usize);
-    let mut screen = Screen::start(&workload, &[]);
+    let mut screen = Screen::start(&workload, &[], &[]);
     screen.wait_for("the sync thread running with its variant", thread_running);
     screen.wait_for("the four sync charts folded: nothing counted yet", |s| {
         s.contains(
@@ -274,11 +278,27 @@ fn sigterm_restores_the_terminal() {
         return;
     }
     let workload = Workload::spawn("sync", N as usize);
-    let screen = Screen::start(&workload, &[]);
+    let screen = Screen::start(&workload, &[], &[]);
     screen.wait_for("the sync thread running with its variant", thread_running);
     kill(Pid::from_raw(screen.child.id() as i32), Signal::SIGTERM).unwrap();
     let (status, _) = screen.wait_exit();
     assert!(status.success(), "{status}");
+    drop(workload);
+}
+
+#[test]
+fn a_panic_in_the_ui_restores_the_terminal_and_fails_the_run() {
+    if !require_root("terminal UI, panic") {
+        return;
+    }
+    let workload = Workload::spawn("sync", N as usize);
+    // The debug build's way to a panic in the UI thread, after its first
+    // drawing (the suite runs the debug build).
+    let screen = Screen::start(&workload, &[], &[("EBPF_COLLECTOR_TUI_PANIC", "1")]);
+    let (status, after) = screen.wait_exit();
+    assert_eq!(status.code(), Some(1), "{status}\n{after}");
+    assert!(after.contains("EBPF_COLLECTOR_TUI_PANIC is set"), "{after}");
+    assert!(after.contains("the terminal UI panicked"), "{after}");
     drop(workload);
 }
 
@@ -288,7 +308,7 @@ fn output_table_keeps_the_plain_text_view_on_a_terminal() {
         return;
     }
     let workload = Workload::spawn("sync", N as usize);
-    let mut screen = Screen::start(&workload, &["--output", "table"]);
+    let mut screen = Screen::start(&workload, &["--output", "table"], &[]);
     screen.wait_for("the table's sync thread", |s| {
         s.starts_with("ebpf-collector — Ctrl-C to stop")
             && s.lines().any(|l| l.starts_with("  sync        running ("))

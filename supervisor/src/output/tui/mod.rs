@@ -58,7 +58,7 @@ enum Mode {
     /// On the terminal, drawn by the UI thread.
     Screen {
         commands: Sender<Command>,
-        ui: Option<JoinHandle<()>>,
+        ui: Option<JoinHandle<io::Result<()>>>,
         logs: Logs,
     },
     /// Drawn once into an image, then the run stops.
@@ -96,10 +96,8 @@ impl Tui {
                 .spawn(move || {
                     // Whatever ends the UI (an error, a panic) ends the run:
                     // nobody would see it otherwise.
-                    let _stop = StopOnDrop(stop);
-                    if let Err(e) = ui_loop(&model, &logs, &received, &_stop.0) {
-                        push_log(&logs, format!("the terminal UI failed: {e}"));
-                    }
+                    let stop = StopOnDrop(stop);
+                    ui_loop(&model, &logs, &received, &stop.0)
                 })
         };
         let ui = match ui {
@@ -136,14 +134,23 @@ impl Tui {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn close(&mut self) {
-        if let Mode::Screen { commands, ui, logs } = &mut self.mode {
-            let _ = commands.send(Command::Quit);
-            if let Some(ui) = ui.take() {
-                let _ = ui.join();
-            }
-            restore(logs);
-        }
+    /// Ends the UI and gives the terminal back; how the UI ended: a UI
+    /// that failed or panicked makes the run fail.
+    fn close(&mut self) -> io::Result<()> {
+        let Mode::Screen { commands, ui, logs } = &mut self.mode else {
+            return Ok(());
+        };
+        let _ = commands.send(Command::Quit);
+        let ended = match ui.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(io::Error::new(
+                e.kind(),
+                format!("the terminal UI failed: {e}"),
+            )),
+            Some(Err(_)) => Err(io::Error::other("the terminal UI panicked")),
+        };
+        restore(logs);
+        ended
     }
 }
 
@@ -199,20 +206,19 @@ impl Output for Tui {
     }
 
     fn disable(&mut self) -> io::Result<()> {
-        self.close();
+        self.close()?;
         eprintln!("nothing can be collected on this system (see the messages above)");
         Ok(())
     }
 
     fn exit(&mut self) -> io::Result<()> {
-        self.close();
-        Ok(())
+        self.close()
     }
 }
 
 impl Drop for Tui {
     fn drop(&mut self) {
-        self.close();
+        let _ = self.close();
     }
 }
 
@@ -250,6 +256,11 @@ fn ui_loop(
             })?;
             last_draw = Some(Instant::now());
             (dirty, urgent) = (false, false);
+            // The tests' way to a panic in the UI (debug builds only).
+            #[cfg(debug_assertions)]
+            if std::env::var_os("EBPF_COLLECTOR_TUI_PANIC").is_some() {
+                panic!("EBPF_COLLECTOR_TUI_PANIC is set");
+            }
         }
         if event::poll(KEY_WAIT)? {
             match event::read()? {
@@ -352,17 +363,12 @@ fn redirect_stderr(logs: Logs) -> io::Result<()> {
     Ok(())
 }
 
-/// Leaves raw mode and the alternate screen, gives stderr back and prints
-/// what was logged meanwhile; once, whichever way out comes first.
+/// Leaves raw mode and the alternate screen and gives stderr back, once,
+/// whichever way out comes first (the panic hook may have); then prints
+/// what was logged meanwhile.
 fn restore(logs: &Logs) {
-    if !ACTIVE.swap(false, Ordering::SeqCst) {
-        return;
-    }
-    leave_terminal();
-    let saved = SAVED_STDERR.swap(-1, Ordering::SeqCst);
-    if saved >= 0 {
-        // SAFETY: `saved` stays open (the stderr thread holds it).
-        unsafe { libc::dup2(saved, 2) };
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        give_terminal_back();
     }
     let logs = std::mem::take(&mut *logs.lock().unwrap_or_else(|e| e.into_inner()));
     let mut stderr = io::stderr().lock();
@@ -371,9 +377,14 @@ fn restore(logs: &Logs) {
     }
 }
 
-fn leave_terminal() {
+fn give_terminal_back() {
     let _ = terminal::disable_raw_mode();
     let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+    let saved = SAVED_STDERR.swap(-1, Ordering::SeqCst);
+    if saved >= 0 {
+        // SAFETY: `saved` stays open (the stderr thread holds it).
+        unsafe { libc::dup2(saved, 2) };
+    }
 }
 
 /// A panic anywhere leaves the terminal usable and its message readable.
@@ -383,12 +394,7 @@ fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if ACTIVE.swap(false, Ordering::SeqCst) {
-                leave_terminal();
-                let saved = SAVED_STDERR.swap(-1, Ordering::SeqCst);
-                if saved >= 0 {
-                    // SAFETY: `saved` stays open (the stderr thread holds it).
-                    unsafe { libc::dup2(saved, 2) };
-                }
+                give_terminal_back();
             }
             previous(info);
         }));
