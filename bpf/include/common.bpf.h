@@ -65,6 +65,33 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 	return bpf_map_lookup_elem(map, key);
 }
 
+/* Latency histograms (disk, filesystem): the original's 24 buckets. */
+#define LATENCY_BUCKETS 24
+
+/* The bucket of a latency of `ns`: 0 below 1 us, else floor(log2(us)) + 1,
+ * at most the last one; each bucket then holds what the original's label
+ * for it says (the original's own put a latency one bucket low, B-29). */
+static __always_inline __u64 latency_bucket(__u64 ns)
+{
+	__u64 us = ns / 1000, log, shift, slot;
+
+	if (!us)
+		return 0;
+	shift = (us > 0xFFFFFFFF) << 5; us >>= shift; log = shift;
+	shift = (us > 0xFFFF) << 4; us >>= shift; log |= shift;
+	shift = (us > 0xFF) << 3; us >>= shift; log |= shift;
+	shift = (us > 0xF) << 2; us >>= shift; log |= shift;
+	shift = (us > 0x3) << 1; us >>= shift; log |= shift;
+	log |= us >> 1;
+	slot = log + 1;
+	/* Compare the register that indexes: older verifiers do not see
+	 * through clang's `log + 1 > 23` turned into `log > 22`. */
+	barrier_var(slot);
+	if (slot > LATENCY_BUCKETS - 1)
+		slot = LATENCY_BUCKETS - 1;
+	return slot;
+}
+
 /* --pid: when non-zero only this TGID and its descendants are counted. The
  * set holds every tracked TGID; user space seeds it, the fork and free
  * hooks below keep it current. */

@@ -8,13 +8,12 @@
  * to completion counts by latency bucket: bucket 0 holds [0, 1) us,
  * bucket k holds [2^(k-1), 2^k) us, the last one everything from 2^22 us
  * (4.2 s) on. One copy for all CPUs (atomic adds): per-CPU copies would
- * cost 48 KiB per possible CPU for a few completions per second each. */
-#define DISK_BUCKETS 24
+ * cost 48 KiB per possible CPU. */
 #define DISK_MAX_DEVICES 256
 #define DISK_MAX_IN_FLIGHT 16384
 
 struct disk_buckets {
-	__u64 count[DISK_BUCKETS];
+	__u64 count[LATENCY_BUCKETS];
 };
 
 /* tp_btf programs key a request by its address; the tracefs records only
@@ -60,23 +59,6 @@ static __always_inline __u32 request_dev(struct request *rq)
 	return ((__u32)disk->major << 20) | (__u32)disk->first_minor;
 }
 
-/* 0 for less than 1 us, else floor(log2(us)) + 1, at most the last bucket:
- * each bucket then holds what the original's label for it says. */
-static __always_inline __u64 bucket(__u64 ns)
-{
-	__u64 us = ns / 1000, log, shift;
-
-	if (!us)
-		return 0;
-	shift = (us > 0xFFFFFFFF) << 5; us >>= shift; log = shift;
-	shift = (us > 0xFFFF) << 4; us >>= shift; log |= shift;
-	shift = (us > 0xFF) << 3; us >>= shift; log |= shift;
-	shift = (us > 0xF) << 2; us >>= shift; log |= shift;
-	shift = (us > 0x3) << 1; us >>= shift; log |= shift;
-	log |= us >> 1;
-	return log + 1;
-}
-
 static __always_inline void issued(struct request_key *key)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -108,12 +90,7 @@ static __always_inline void count_latency(__u32 dev, __u64 elapsed)
 	buckets = lookup_or_init(&disk_latency, &dev, &zero);
 	if (!buckets)
 		return;
-	slot = bucket(elapsed);
-	/* Compare the register that indexes: older verifiers do not see
-	 * through clang's `log + 1 > 23` turned into `log > 22`. */
-	barrier_var(slot);
-	if (slot > DISK_BUCKETS - 1)
-		slot = DISK_BUCKETS - 1;
+	slot = latency_bucket(elapsed);
 	/* Completions can interrupt one another on a CPU (softirq, hardirq). */
 	__sync_fetch_and_add(&buckets->count[slot], 1);
 }

@@ -34,7 +34,6 @@ enum fs_op {
 	FS_OPS,
 };
 
-#define FS_BUCKETS 24
 #define FS_MAX_IN_FLIGHT 16384
 
 #define EXT4_SUPER_MAGIC 0xEF53
@@ -55,7 +54,7 @@ PID_FILTER_PROGRAMS
  * and one shared slot would bounce its cache line between them. Bucket 0 holds [0, 1) us, bucket k [2^(k-1), 2^k) us,
  * the last one everything from 2^22 us (4.2 s) on. */
 struct fs_buckets {
-	__u64 count[FS_OPS * FS_BUCKETS];
+	__u64 count[FS_OPS * LATENCY_BUCKETS];
 };
 
 struct {
@@ -78,23 +77,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct fs_start);
 } fs_started SEC(".maps");
-
-/* 0 for less than 1 us, else floor(log2(us)) + 1 (as disk.bpf.c): each
- * bucket then holds what the original's label for it says. */
-static __always_inline __u64 bucket(__u64 ns)
-{
-	__u64 us = ns / 1000, log, shift;
-
-	if (!us)
-		return 0;
-	shift = (us > 0xFFFFFFFF) << 5; us >>= shift; log = shift;
-	shift = (us > 0xFFFF) << 4; us >>= shift; log |= shift;
-	shift = (us > 0xFF) << 3; us >>= shift; log |= shift;
-	shift = (us > 0xF) << 2; us >>= shift; log |= shift;
-	shift = (us > 0x3) << 1; us >>= shift; log |= shift;
-	log |= us >> 1;
-	return log + 1;
-}
 
 /* The filesystem of the current task's descriptor `fd`, FS_NONE if it is
  * none of ours or not open. The task's pointers are followed with plain
@@ -153,15 +135,12 @@ static __always_inline void count_latency(__u32 fs, __u32 op, __u64 elapsed)
 {
 	static const struct fs_buckets zero;
 	struct fs_buckets *buckets;
-	__u64 slot = bucket(elapsed);
+	__u64 slot = latency_bucket(elapsed);
 
 	buckets = lookup_or_init(&fs_latency, &fs, &zero);
 	if (!buckets || op >= FS_OPS)
 		return;
-	barrier_var(slot);
-	if (slot > FS_BUCKETS - 1)
-		slot = FS_BUCKETS - 1;
-	__sync_fetch_and_add(&buckets->count[op * FS_BUCKETS + slot], 1);
+	__sync_fetch_and_add(&buckets->count[op * LATENCY_BUCKETS + slot], 1);
 }
 
 /* A filesystem function's return: its call, started on its entry. */

@@ -136,3 +136,32 @@ pub fn filesystem_totals(kinds: &[&str], n: i64) -> Vec<(String, i64)> {
         })
         .collect()
 }
+
+/// The latency histograms' bucket labels (disk, filesystem), the
+/// original's (spec §3.13), in order.
+pub const HISTOGRAM_LABELS: [&str; 24] = [
+    "0us->1us",
+    "1us->2us",
+    "2us->4us",
+    "4us->8us",
+    "8us->16us",
+    "16us->32us",
+    "32us->64us",
+    "64us->128us",
+    "128us->256us",
+    "256us->512us",
+    "512us->1ms",
+    "1ms->2ms",
+    "2ms->4ms",
+    "4ms->8ms",
+    "8ms->16ms",
+    "16ms->32ms",
+    "32ms->65ms",
+    "65ms->131ms",
+    "131ms->262ms",
+    "262ms->524ms",
+    "524ms->1s",
+    "1s->2s",
+    "2s->4s",
+    "4s->+Inf",
+];

@@ -464,6 +464,13 @@ impl Collector {
     /// something happens, such as disk). With a [`forced_variant`], proves
     /// it as [`Collector::wait_attached`] does.
     pub fn wait_running(&self, thread: &str) {
+        self.wait_shown_running(thread);
+        if let Some(variant) = forced_variant() {
+            self.assert_variant(&variant);
+        }
+    }
+
+    fn wait_shown_running(&self, thread: &str) {
         let running = self.wait_until(Duration::from_secs(60), |s| {
             s.chart("netdata.ebpf_threads")
                 .and_then(|c| c.dims.get(thread))
@@ -474,9 +481,29 @@ impl Collector {
             "{thread} never shown running; stderr:\n{}",
             self.stderr()
         );
-        if let Some(variant) = forced_variant() {
-            self.assert_variant(&variant);
+    }
+
+    /// [`Collector::wait_running`] for a thread that lacks the variant
+    /// `lacking`: forced to it, the thread must say so and run one of its
+    /// own. The variant it runs.
+    pub fn wait_running_lacking(&self, thread: &str, lacking: &str) -> Option<String> {
+        if forced_variant().as_deref() != Some(lacking) {
+            self.wait_running(thread);
+            return self.variant();
         }
+        let said = poll(Duration::from_secs(60), Duration::from_millis(100), || {
+            self.variant().is_some()
+        });
+        let stderr = self.stderr();
+        assert!(said, "never attached:\n{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "forces the {lacking} variant, which {thread} does not have"
+            )),
+            "{stderr}"
+        );
+        self.wait_shown_running(thread);
+        self.variant()
     }
 
     /// Waits until `chart` has had an update: its thread is attached. With

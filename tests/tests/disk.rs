@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use tests::block::LoopDevice;
+use tests::expected::HISTOGRAM_LABELS;
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
 use tests::{require_root, Collector};
@@ -14,38 +15,10 @@ use tests::{require_root, Collector};
 const WRITES: u64 = 12;
 const READS: u64 = 12;
 
-/// The original's bucket labels, in order.
-const LABELS: [&str; 24] = [
-    "0us->1us",
-    "1us->2us",
-    "2us->4us",
-    "4us->8us",
-    "8us->16us",
-    "16us->32us",
-    "32us->64us",
-    "64us->128us",
-    "128us->256us",
-    "256us->512us",
-    "512us->1ms",
-    "1ms->2ms",
-    "2ms->4ms",
-    "4ms->8ms",
-    "8ms->16ms",
-    "16ms->32ms",
-    "32ms->65ms",
-    "65ms->131ms",
-    "131ms->262ms",
-    "262ms->524ms",
-    "524ms->1s",
-    "1s->2s",
-    "2s->4s",
-    "4s->+Inf",
-];
-
 /// The last value of every bucket of `chart`, in label order.
 fn buckets(stream: &Stream, chart: &str) -> Option<Vec<i64>> {
     let chart = stream.chart(chart)?;
-    LABELS
+    HISTOGRAM_LABELS
         .iter()
         .map(|label| chart.total(label))
         .collect::<Option<Vec<i64>>>()
@@ -93,7 +66,7 @@ fn direct_ios_on_a_loop_device_land_in_its_histogram_exactly() {
         floor_us <= longest.as_micros(),
         "bucket {} ({}) is slower than the slowest call ({longest:?}): {counts:?}",
         slowest,
-        LABELS[slowest]
+        HISTOGRAM_LABELS[slowest]
     );
 
     let chart = stream.chart(&id).unwrap();
@@ -112,7 +85,10 @@ fn direct_ios_on_a_loop_device_land_in_its_histogram_exactly() {
             "disk"
         )
     );
-    let dims: Vec<_> = LABELS.iter().map(|l| (*l, *l, "incremental", 1)).collect();
+    let dims: Vec<_> = HISTOGRAM_LABELS
+        .iter()
+        .map(|l| (*l, *l, "incremental", 1))
+        .collect();
     assert_eq!(chart.dimensions(), dims);
 
     // Gone from /proc/partitions: obsolete within ten updates.

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tests::block::LoopDevice;
-use tests::expected::filesystem_totals;
+use tests::expected::{filesystem_totals, HISTOGRAM_LABELS};
 use tests::kernel::{assert_back_to, snapshot};
 use tests::protocol::Stream;
 use tests::{
@@ -28,34 +28,6 @@ use tests::{
 };
 
 const N: usize = 9;
-
-/// The original's bucket labels, in order.
-const LABELS: [&str; 24] = [
-    "0us->1us",
-    "1us->2us",
-    "2us->4us",
-    "4us->8us",
-    "8us->16us",
-    "16us->32us",
-    "32us->64us",
-    "64us->128us",
-    "128us->256us",
-    "256us->512us",
-    "512us->1ms",
-    "1ms->2ms",
-    "2ms->4ms",
-    "4ms->8ms",
-    "8ms->16ms",
-    "16ms->32ms",
-    "32ms->65ms",
-    "65ms->131ms",
-    "131ms->262ms",
-    "262ms->524ms",
-    "524ms->1s",
-    "1s->2s",
-    "2s->4s",
-    "4s->+Inf",
-];
 
 /// The filesystems made here, with their charts' priority base (the
 /// original's order: ext4, xfs, nfs, zfs, btrfs; four charts each).
@@ -71,29 +43,12 @@ fn bytes(kind: &str) -> u64 {
 }
 
 /// Running, with the variant forced if it has it; forced to probe, which
-/// it has not, it says so and attaches its own.
+/// it has not, it says so and runs its tracepoint variant.
 fn wait_running(collector: &Collector) {
-    if forced_variant().as_deref() != Some("probe") {
-        collector.wait_running("filesystem");
-        return;
+    let variant = collector.wait_running_lacking("filesystem", "probe");
+    if forced_variant().as_deref() == Some("probe") {
+        assert_eq!(variant.as_deref(), Some("tracepoint"));
     }
-    let said = tests::poll(Duration::from_secs(60), Duration::from_millis(100), || {
-        collector.variant().is_some()
-    });
-    let stderr = collector.stderr();
-    assert!(said, "never attached:\n{stderr}");
-    assert!(
-        stderr.contains("forces the probe variant, which filesystem does not have"),
-        "{stderr}"
-    );
-    assert_eq!(collector.variant().as_deref(), Some("tracepoint"));
-    // Running as the other variants are waited for: data sent.
-    let running = collector.wait_until(Duration::from_secs(60), |s| {
-        s.chart("netdata.ebpf_threads")
-            .and_then(|c| c.dims.get("filesystem"))
-            .is_some_and(|d| d.values.last() == Some(&1))
-    });
-    assert!(running, "never shown running:\n{}", collector.stderr());
 }
 
 /// Whether the forced variant counts calls on `kind`: a trampoline only
@@ -194,7 +149,10 @@ fn scenario(mounted: &[Mounted]) -> String {
 /// The bucket counts of `chart`, in label order.
 fn buckets(stream: &Stream, chart: &str) -> Option<Vec<i64>> {
     let chart = stream.chart(chart)?;
-    LABELS.iter().map(|label| chart.total(label)).collect()
+    HISTOGRAM_LABELS
+        .iter()
+        .map(|label| chart.total(label))
+        .collect()
 }
 
 /// Each chart's calls, summed over its buckets.
@@ -280,7 +238,7 @@ fn each_call_on_each_filesystem_lands_in_its_histogram_exactly() {
         assert!(
             floor_us <= took.as_micros(),
             "{id}: bucket {} slower than the run ({took:?}): {counts:?}",
-            LABELS[slowest]
+            HISTOGRAM_LABELS[slowest]
         );
     }
     for (kind, base) in MADE.into_iter().filter(|(kind, _)| counted(kind)) {
@@ -305,7 +263,10 @@ fn each_call_on_each_filesystem_lands_in_its_histogram_exactly() {
                 ),
                 "{id}"
             );
-            let dims: Vec<_> = LABELS.iter().map(|l| (*l, *l, "incremental", 1)).collect();
+            let dims: Vec<_> = HISTOGRAM_LABELS
+                .iter()
+                .map(|l| (*l, *l, "incremental", 1))
+                .collect();
             assert_eq!(chart.dimensions(), dims, "{id}");
         }
     }

@@ -111,20 +111,7 @@ fn refused_here() -> bool {
 /// Running, with the variant forced if it has it; forced to tracepoint,
 /// which it has not, it says so and attaches its own.
 fn wait_running(collector: &Collector) {
-    if forced_variant().as_deref() != Some("tracepoint") {
-        collector.wait_running("mdflush");
-        return;
-    }
-    let said = tests::poll(Duration::from_secs(60), Duration::from_millis(100), || {
-        collector.variant().is_some()
-    });
-    let stderr = collector.stderr();
-    assert!(said, "never attached:\n{stderr}");
-    assert!(
-        stderr.contains("forces the tracepoint variant, which mdflush does not have"),
-        "{stderr}"
-    );
-    let variant = collector.variant();
+    let variant = collector.wait_running_lacking("mdflush", "tracepoint");
     assert!(
         matches!(variant.as_deref(), Some("trampoline" | "probe")),
         "{variant:?}"
