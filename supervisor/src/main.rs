@@ -210,7 +210,7 @@ fn run(args: &RunArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            error!("writing the output: {e}");
+            error!("the output failed: {e}");
             ExitCode::from(1)
         }
     }
