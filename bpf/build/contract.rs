@@ -44,6 +44,18 @@ pub struct Contract {
     pub indices: Vec<SlotEnum>,
     /// Counters kept per process in `tgid_values`, and its extra words.
     pub per_process: Option<(u32, Extra)>,
+    /// The key and value structs of maps whose values hold counters named
+    /// by an enum (`__type(slots, enum …)`: socket's connections): read by
+    /// the worker, which checks its own copy of each against this layout.
+    pub records: Vec<Record>,
+}
+
+/// A struct's name, its members' byte offsets and its size.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Record {
+    pub name: String,
+    pub offsets: Vec<(String, u32)>,
+    pub size: u32,
 }
 
 /// `struct tgid_extra`: each member's byte offset, the struct's size, and
@@ -106,6 +118,7 @@ impl Contract {
             maps: Vec::new(),
             counters: None,
             indices: Vec::new(),
+            records: Vec::new(),
             per_process: None,
         };
         for (name, def) in btf.section_vars(".maps")? {
@@ -126,7 +139,7 @@ impl Contract {
             value_size: 0,
             max_entries: 0,
         };
-        let mut value_type = None;
+        let (mut key_type, mut value_type) = (None, None);
         for member in members {
             // Every member is a pointer: to an array whose length is the
             // number (__uint), or to the type (__type).
@@ -144,7 +157,10 @@ impl Contract {
                 "type" => map.map_type = number()?,
                 "max_entries" => map.max_entries = number()?,
                 "map_flags" => {}
-                "key" => map.key_size = btf.size(*to)?,
+                "key" => {
+                    map.key_size = btf.size(*to)?;
+                    key_type = Some(*to);
+                }
                 "value" => {
                     map.value_size = btf.size(*to)?;
                     value_type = Some(*to);
@@ -166,6 +182,21 @@ impl Contract {
                         self.counters = Some((name.clone(), slots));
                     } else if !self.indices.contains(&slots) {
                         self.indices.push(slots);
+                    }
+                }
+                "slots" => {
+                    let slots = slot_enum(btf, *to, &name)?;
+                    if !self.indices.contains(&slots) {
+                        self.indices.push(slots);
+                    }
+                    let types = key_type
+                        .zip(value_type)
+                        .ok_or_else(|| format!("map `{name}`: `slots` before `key` and `value`"))?;
+                    for id in [types.0, types.1] {
+                        let record = record(btf, id, &name)?;
+                        if !self.records.contains(&record) {
+                            self.records.push(record);
+                        }
                     }
                 }
                 other => return Err(format!("map `{name}`: member `{other}` unknown")),
@@ -219,6 +250,24 @@ fn per_process(btf: &Btf, value: u32) -> Result<(u32, Extra), String> {
             flags,
         },
     ))
+}
+
+/// The layout of struct `id`, the key or value of map `map`.
+fn record(btf: &Btf, id: u32, map: &str) -> Result<Record, String> {
+    let (id, ty) = btf.resolve(id)?;
+    let Type::Struct { size, members } = ty else {
+        return Err(format!(
+            "map `{map}`: a key or value with slots is not a struct"
+        ));
+    };
+    Ok(Record {
+        name: btf.get(id)?.0.clone(),
+        offsets: members
+            .iter()
+            .map(|m| (m.name.clone(), m.offset / 8))
+            .collect(),
+        size: *size,
+    })
 }
 
 /// An enum whose enumerators are 0, 1, … in order, the last one the count.
@@ -334,6 +383,23 @@ pub fn module(stem: &str, contract: &Contract, on_demand: bool, out: &mut String
             slots.name
         );
         slot_module("counter", slots, "    ", out);
+    }
+    for record in &contract.records {
+        let _ = writeln!(
+            out,
+            "    /// `struct {}`: its members' byte offsets and its size.",
+            record.name
+        );
+        let _ = writeln!(out, "    pub mod {} {{", record.name);
+        for (member, offset) in &record.offsets {
+            let _ = writeln!(
+                out,
+                "        pub const {}: usize = {offset};",
+                member.to_uppercase()
+            );
+        }
+        let _ = writeln!(out, "        pub const SIZE: usize = {};", record.size);
+        let _ = writeln!(out, "    }}");
     }
     let _ = writeln!(out, "}}");
 }

@@ -147,6 +147,9 @@ pub const TGID_REPLACED_ENTRIES: u32 = 1024;
 pub const TGID_STATS_MAP: &str = "tgid_stats";
 /// The `const volatile` global that turns the per-process table on.
 pub const TGID_VALUES_ON: &str = "tgid_values_on";
+/// The `const volatile` global that turns a thread's own keyed map on
+/// (socket's connections), where the object has one.
+pub const KEYED_ON: &str = "keyed_on";
 
 include!(concat!(env!("OUT_DIR"), "/objects.rs"));
 

@@ -9,6 +9,7 @@
  * tcp_cleanup_rbuf, which a blocking receive calls twice). README.md says
  * where the variants count differently. */
 #include "common.bpf.h"
+#include <bpf/bpf_endian.h>
 
 /* The per-process counters come first (TGID_VALUES): a byte counter
  * follows its calls (socket_io). */
@@ -30,6 +31,7 @@ enum socket_counter {
 	SOCKET_UDP_RECEIVE_ERROR,
 	SOCKET_TCP_CLOSE,
 	SOCKET_TCP_ACCEPT,
+	SOCKET_CONNECTIONS_UNTRACKED,
 	SOCKET_COUNTERS,
 };
 
@@ -43,6 +45,7 @@ PID_FILTER_PROGRAMS
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define E2BIG 7
 
 /* The process a TCP socket was connected, listened, sent or received for:
  * a retransmission, an accepted connection and (tracepoint variant) a
@@ -162,6 +165,135 @@ static __always_inline void remember_owner(const struct sock *sk, bool typed)
 		*known = owner;
 }
 
+/* The network viewer's table (`network connections = yes`): each TCP
+ * connection's addresses, ports and counters. The loader sizes it from
+ * network.conf's connection table sizes (one entry as compiled, and
+ * `keyed_on` 0: off). A live connection's entry is keyed by its socket's
+ * address (`born` 0), made when the connection is made or accepted, or
+ * first used (one older than the collector). When it is closed, its entry
+ * moves to the key of its socket and birth, where the worker reads it a
+ * last time and removes it: no count of a connection is lost when it
+ * ends, and the next socket at the same address starts a new entry. A
+ * connection that finds the table full is not tracked: counted in
+ * SOCKET_CONNECTIONS_UNTRACKED, never silently. */
+enum connection_counter {
+	CONNECTION_SENT_BYTES,
+	CONNECTION_RECEIVED_BYTES,
+	CONNECTION_SENDS,
+	CONNECTION_RECEIVES,
+	CONNECTION_RETRANSMITS,
+	CONNECTION_COUNTERS,
+};
+
+struct connection_key {
+	__u64 socket;
+	/* 0 while the connection lives; then its `born`. */
+	__u64 born;
+};
+
+struct connection {
+	__u64 counters[CONNECTION_COUNTERS];
+	/* When its entry was made (kernel ns). */
+	__u64 born;
+	/* IPv4 addresses in the first 4 bytes; ports in host order. */
+	__u8 local[16];
+	__u8 remote[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 family;
+	/* Made by a connect, accepted from a listener; neither: older than
+	 * the collector. */
+	__u8 outbound;
+	__u8 inbound;
+	__u8 unused;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, TGID_VALUES_MAP_FLAGS);
+	__type(key, struct connection_key);
+	__type(value, struct connection);
+	__type(slots, enum connection_counter);
+} socket_connections SEC(".maps");
+
+const volatile __u32 keyed_on = 0;
+
+/* The live entry of `sk`, made (`outbound`, `inbound`) when it has none. */
+static __always_inline struct connection *connection_of(const struct sock *sk, bool outbound,
+							bool inbound)
+{
+	struct connection_key key = { .socket = (__u64)sk };
+	struct connection *known;
+	struct connection fresh = {
+		.outbound = outbound,
+		.inbound = inbound,
+	};
+
+	if (!keyed_on)
+		return NULL;
+	known = bpf_map_lookup_elem(&socket_connections, &key);
+	if (known)
+		return known;
+	fresh.born = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&socket_connections, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
+		counter_add(&socket_counters, SOCKET_CONNECTIONS_UNTRACKED, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&socket_connections, &key);
+}
+
+/* The connection's addresses and ports, read until both ports are known:
+ * a connect's local port is chosen after its SYN_SENT, an accepted
+ * socket's addresses are set after its SYN_RECV, and the first send,
+ * receive or retransmission comes after both. */
+static __always_inline void connection_address(struct connection *c, const struct sock *sk)
+{
+	if (c->local_port && c->remote_port)
+		return;
+	c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	c->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (c->family == AF_INET) {
+		bpf_core_read(c->local, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(c->remote, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(c->local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(c->remote, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* A send or receive of `bytes` on `sk`, for its connection. */
+static __always_inline void connection_io(const struct sock *sk, bool sending, long bytes)
+{
+	struct connection *c = connection_of(sk, false, false);
+
+	if (!c)
+		return;
+	connection_address(c, sk);
+	__sync_fetch_and_add(&c->counters[sending ? CONNECTION_SENDS : CONNECTION_RECEIVES], 1);
+	__sync_fetch_and_add(
+		&c->counters[sending ? CONNECTION_SENT_BYTES : CONNECTION_RECEIVED_BYTES], bytes);
+}
+
+static __always_inline void connection_close(const struct sock *sk)
+{
+	struct connection_key key = { .socket = (__u64)sk };
+	struct connection *c;
+	struct connection ended;
+
+	if (!keyed_on)
+		return;
+	c = bpf_map_lookup_elem(&socket_connections, &key);
+	if (!c)
+		return;
+	ended = *c;
+	bpf_map_delete_elem(&socket_connections, &key);
+	key.born = ended.born;
+	if (bpf_map_update_elem(&socket_connections, &key, &ended, BPF_NOEXIST) == -E2BIG)
+		counter_add(&socket_counters, SOCKET_CONNECTIONS_UNTRACKED, 1);
+}
+
 /* A send (`sending`) or receive on `sk` (of `family` and `protocol`) that
  * returned `ret`: its call, then its failure or its bytes. Other families
  * and protocols (unix, netlink, raw, ...) are not counted. */
@@ -189,6 +321,8 @@ static __always_inline void socket_io(const struct sock *sk, __u16 family, __u16
 		counter_add(&socket_counters, error, 1);
 	else if (ret > 0)
 		count(&socket_counters, own, calls + 1, ret);
+	if (ret > 0 && protocol == IPPROTO_TCP)
+		connection_io(sk, sending, ret);
 	if (owners_on() && protocol == IPPROTO_TCP)
 		remember_owner(sk, typed);
 }
@@ -201,15 +335,9 @@ static __always_inline void socket_connect(const struct sock *sk, __u16 family, 
 	if (!current_counted(&own))
 		return;
 	count(&socket_counters, own, family == AF_INET6 ? SOCKET_CONNECT_V6 : SOCKET_CONNECT_V4, 1);
+	connection_of(sk, true, false);
 	if (owners_on())
 		remember_owner(sk, typed);
-}
-
-/* A connection accepted in a process's accept() (trampoline, probe). */
-static __always_inline void socket_accept(void)
-{
-	if (current_wanted())
-		counter_add(&socket_counters, SOCKET_TCP_ACCEPT, 1);
 }
 
 /* The end of a TCP socket: in close() (trampoline, probe: `in_process`)
@@ -218,6 +346,7 @@ static __always_inline void socket_close(const struct sock *sk, bool in_process,
 {
 	bool wanted = true;
 
+	connection_close(sk);
 	if (!owners_on()) {
 		counter_add(&socket_counters, SOCKET_TCP_CLOSE, 1);
 		return;
@@ -236,18 +365,22 @@ static __always_inline void socket_close(const struct sock *sk, bool in_process,
  * process's context). */
 static __always_inline void socket_retransmit(const struct sock *sk, bool typed)
 {
-	struct socket_owner *owner;
+	struct socket_owner *owner = NULL;
 	struct tgid_values *values;
+	struct connection *c;
 	__u32 tgid;
 
-	if (!owners_on()) {
-		counter_add(&socket_counters, SOCKET_TCP_RETRANSMIT, 1);
-		return;
+	if (owners_on()) {
+		owner = owner_of(sk, typed);
+		if (!owner_wanted(owner))
+			return;
 	}
-	owner = owner_of(sk, typed);
-	if (!owner_wanted(owner))
-		return;
 	counter_add(&socket_counters, SOCKET_TCP_RETRANSMIT, 1);
+	c = connection_of(sk, false, false);
+	if (c) {
+		connection_address(c, sk);
+		__sync_fetch_and_add(&c->counters[CONNECTION_RETRANSMITS], 1);
+	}
 	if (!owner || !tgid_values_on)
 		return;
 	tgid = owner->tgid;
@@ -294,8 +427,10 @@ int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newst
 		socket_connect(sk, sk->__sk_common.skc_family, true);
 	} else if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
 		listener = listener_of(sk);
-		if (!owners_on() || owner_wanted(bpf_map_lookup_elem(&socket_listeners, &listener)))
+		if (!owners_on() || owner_wanted(bpf_map_lookup_elem(&socket_listeners, &listener))) {
 			counter_add(&socket_counters, SOCKET_TCP_ACCEPT, 1);
+			connection_of(sk, false, true);
+		}
 	} else if (newstate == TCP_LISTEN && owners_on()) {
 		struct socket_owner owner = current_owner();
 
@@ -305,6 +440,8 @@ int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newst
 	} else if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE && owners_on()) {
 		listener = listener_of(sk);
 		bpf_map_delete_elem(&socket_listeners, &listener);
+	} else if (newstate == TCP_CLOSE) {
+		connection_close(sk);
 	}
 	return 0;
 }
@@ -447,10 +584,13 @@ SOCKET_ENTRY_PROGRAMS(socket_tcp_v4_connect,
 		      if (ipv4_socket(sk)) socket_connect(sk, AF_INET, typed))
 SOCKET_ENTRY_PROGRAMS(socket_tcp_v6_connect, socket_connect(sk, AF_INET6, typed))
 
+/* A connection accepted in a process's accept() (trampoline, probe). */
 static __always_inline void socket_accepted(const struct sock *sk)
 {
-	if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
-		socket_accept();
+	if (sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && current_wanted()) {
+		counter_add(&socket_counters, SOCKET_TCP_ACCEPT, 1);
+		connection_of(sk, false, true);
+	}
 }
 
 SEC("fexit")

@@ -218,6 +218,8 @@ pub struct Services {
     path: PathBuf,
     /// (name or alias, protocol) → port; the first line wins, as in libc.
     ports: HashMap<(String, String), u16>,
+    /// (port, protocol) → the first line's name (`getservbyport`).
+    names: HashMap<(u16, String), String>,
     /// Why the file could not be read.
     unreadable: Option<String>,
 }
@@ -234,6 +236,7 @@ impl Services {
             Err(reason) => Services {
                 path: path.to_path_buf(),
                 ports: HashMap::new(),
+                names: HashMap::new(),
                 unreadable: Some(reason),
             },
         }
@@ -243,7 +246,7 @@ impl Services {
     /// `name port/protocol aliases…`, `#` starting a comment. Lines that do
     /// not fit are skipped, as libc skips them.
     pub fn parse(path: &Path, text: &str) -> Services {
-        let mut ports = HashMap::new();
+        let (mut ports, mut names) = (HashMap::new(), HashMap::new());
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or_default();
             let mut words = line.split_ascii_whitespace();
@@ -256,6 +259,9 @@ impl Services {
             else {
                 continue;
             };
+            names
+                .entry((port, protocol.to_owned()))
+                .or_insert_with(|| name.to_owned());
             for name in std::iter::once(name).chain(words) {
                 ports
                     .entry((name.to_owned(), protocol.to_owned()))
@@ -265,8 +271,16 @@ impl Services {
         Services {
             path: path.to_path_buf(),
             ports,
+            names,
             unreadable: None,
         }
+    }
+
+    /// The name of TCP port `port`, as `getservbyport(port, "tcp")` gives it.
+    pub fn tcp_name(&self, port: u16) -> Option<&str> {
+        self.names
+            .get(&(port, "tcp".to_owned()))
+            .map(String::as_str)
     }
 
     /// The port of service `name`: for tcp, else for udp, as the original asks.

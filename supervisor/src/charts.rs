@@ -192,17 +192,28 @@ pub fn layout(
                     }
                 }
             }
-            KeyedCharts::Dims { chart, value } => {
-                if let Some(chart) = charts.iter_mut().find(|c| c.id == chart) {
-                    chart.dims.extend(named.map(|(&key, name)| Dim {
-                        id: name.clone(),
-                        name: name.clone(),
-                        value,
-                        key,
-                        multiplier: 1,
-                        divisor: 1,
-                        hidden: false,
-                    }));
+            KeyedCharts::Dims(each) => {
+                let named: Vec<_> = named.collect();
+                for def in each {
+                    let Some(chart) = charts.iter_mut().find(|c| c.id == def.chart) else {
+                        continue;
+                    };
+                    chart
+                        .dims
+                        .extend(named.iter().filter(|(&key, _)| def.takes(key)).map(
+                            |(&key, name)| {
+                                let id = format!("{name}{}", def.suffix);
+                                Dim {
+                                    name: id.clone(),
+                                    id,
+                                    value: def.value,
+                                    key,
+                                    multiplier: def.multiplier,
+                                    divisor: 1,
+                                    hidden: false,
+                                }
+                            },
+                        ));
                 }
             }
         }

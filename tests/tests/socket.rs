@@ -143,3 +143,119 @@ fn a_lost_segment_is_retransmitted_and_counted_for_its_process() {
     workload.exit();
     collector.terminate();
 }
+
+/// The network viewer (`network connections = yes`, every address and
+/// port selected): each connection's bytes and messages each way land in
+/// its dimension, `<port>:TCP:<address>` outbound and `<port>:TCP`
+/// inbound, exactly, after the connections ended; nothing is untracked.
+#[test]
+fn the_network_viewer_charts_every_connection_exactly() {
+    if !require_root("socket network viewer") {
+        return;
+    }
+    if refused_without_length_tracepoints(&["--socket"]) {
+        return;
+    }
+    let mut workload = Workload::spawn("socket", N as usize);
+    let pid = workload.pid().to_string();
+    let files = [
+        (
+            "ebpf.d.conf",
+            "[ebpf programs]\n    network connections = yes\n",
+        ),
+        (
+            "ebpf.d/network.conf",
+            "[network connections]\n    ports = *\n    ips = *\n",
+        ),
+    ];
+    let args = ["--socket", "--update-every", "1", "--pid", &pid];
+    let collector = Collector::start(&args, &files);
+    collector.wait_attached("ip.tcp_functions");
+    workload.work();
+    workload.exit();
+    // Both listeners' ports, from the dimensions' names.
+    let ended = |s: &tests::protocol::Stream| {
+        ["ebpf.outbound_bytes", "ebpf.inbound_bytes"]
+            .iter()
+            .all(|chart| s.charts.get(*chart).is_some_and(|c| c.dims.len() >= 4))
+    };
+    assert!(
+        collector.wait_until(Duration::from_secs(30), ended),
+        "no connection charts:\n{}",
+        collector.stderr()
+    );
+    let stream = collector.stream();
+    let outbound = &stream.charts["ebpf.outbound_bytes"];
+    assert_eq!(
+        outbound.header(),
+        (
+            "Outbound connections (bytes).",
+            "bytes/s",
+            "network connections",
+            "",
+            "stacked",
+            21080,
+            1,
+            "ebpf.plugin",
+            "socket"
+        )
+    );
+    let port_of = |suffix: &str| -> String {
+        let id = outbound
+            .dim_order
+            .iter()
+            .find(|id| id.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no dimension *{suffix}: {:?}", outbound.dim_order));
+        id.split(':').next().unwrap().to_owned()
+    };
+    let (v4, v6) = (
+        format!("{}:TCP:127.0.0.1", port_of(":TCP:127.0.0.1_sent")),
+        format!("{}:TCP:[::1]", port_of(":TCP:[::1]_sent")),
+    );
+    let dims = outbound.dimensions();
+    assert!(dims.contains(&(
+        &format!("{v4}_sent"),
+        &format!("{v4}_sent"),
+        "incremental",
+        -1
+    )));
+    assert!(dims.contains(&(
+        &format!("{v4}_recv"),
+        &format!("{v4}_recv"),
+        "incremental",
+        1
+    )));
+    let bytes = N * SOCKET_BYTES;
+    let mut expected: Vec<(String, String, i64)> = Vec::new();
+    let mut inbound: BTreeMap<String, i64> = BTreeMap::new();
+    for host in [&v4, &v6] {
+        for (chart, total) in [("bytes", bytes), ("packets", N)] {
+            for way in ["_sent", "_recv"] {
+                expected.push((
+                    format!("ebpf.outbound_{chart}"),
+                    format!("{host}{way}"),
+                    total,
+                ));
+            }
+        }
+        expected.push(("ebpf.outbound_retransmit".into(), host.to_string(), 0));
+        // The listener's port, the service the inbound side reached.
+        let service = format!("{}:TCP", host.split(':').next().unwrap());
+        *inbound.entry(service).or_default() += 1;
+    }
+    for (service, listeners) in inbound {
+        for (chart, total) in [("bytes", bytes), ("packets", N)] {
+            for way in ["_sent", "_recv"] {
+                let dim = format!("{service}{way}");
+                expected.push((format!("ebpf.inbound_{chart}"), dim, listeners * total));
+            }
+        }
+    }
+    expected.push(("ebpf.connections_untracked".into(), "untracked".into(), 0));
+    let expected: Vec<(&str, &str, i64)> = expected
+        .iter()
+        .map(|(c, d, v)| (c.as_str(), d.as_str(), *v))
+        .collect();
+    collector.assert_totals(&expected);
+    collector.terminate();
+}

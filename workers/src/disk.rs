@@ -18,7 +18,7 @@ use bpf::disk::OBJECT;
 use conf::ThreadName;
 
 use crate::chart::{ChartKind, DimDef, DimValue, Look};
-use crate::keyed::{Keyed, KeyedCharts};
+use crate::keyed::{KeySource, Keyed, KeyedCharts};
 use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
 /// The map of completions per device and latency bucket (disk.bpf.c).
@@ -68,7 +68,7 @@ static BUCKET_DIMS: [DimDef; 24] = {
 /// went away gets its chart marked obsolete.
 const KEYED: Keyed = Keyed {
     map: LATENCY,
-    names: disk_names,
+    source: KeySource::Counters { names: disk_names },
     charts: KeyedCharts::PerKey {
         prefix: "disk_latency_io",
         look: Look {

@@ -30,7 +30,7 @@ use conf::{OwnKey, ThreadName};
 
 use crate::chart::{ChartKind, DimDef, DimValue, Look};
 use crate::disk::BUCKETS;
-use crate::keyed::{KeyChart, Keyed, KeyedCharts};
+use crate::keyed::{KeyChart, KeySource, Keyed, KeyedCharts};
 use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
 /// Calls per filesystem, operation and latency bucket (filesystem.bpf.c).
@@ -81,7 +81,9 @@ const fn chart(
 /// `filesystem.<fs>_read_latency`, ... per filesystem type.
 const KEYED: Keyed = Keyed {
     map: LATENCY,
-    names: mounted_names,
+    source: KeySource::Counters {
+        names: mounted_names,
+    },
     charts: KeyedCharts::Named {
         prefix: "filesystem",
         charts: &[

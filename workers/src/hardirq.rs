@@ -17,7 +17,7 @@ use bpf::hardirq::OBJECT;
 use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Look};
-use crate::keyed::{Keyed, KeyedCharts};
+use crate::keyed::{KeyDim, KeySource, Keyed, KeyedCharts};
 use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
 const NS_PER_MS: u64 = 1_000_000;
@@ -64,11 +64,10 @@ const CHARTS: &[ChartDef] = &[ChartDef {
 /// Device IRQs: nanoseconds per IRQ number, a dimension each.
 const KEYED: Keyed = Keyed {
     map: "hardirq_irq_ns",
-    names: irq_names_now,
-    charts: KeyedCharts::Dims {
-        chart: CHART,
-        value: DimValue::TotalDiv(0, NS_PER_MS),
+    source: KeySource::Counters {
+        names: irq_names_now,
     },
+    charts: KeyedCharts::Dims(&[KeyDim::each(CHART, DimValue::TotalDiv(0, NS_PER_MS))]),
 };
 
 fn irq_names_now(irqs: &[u32]) -> Vec<Option<String>> {

@@ -13,21 +13,40 @@ use ipc::{name_parts, Message, KEY_NAME_PARTS};
 use crate::chart::{DimDef, DimValue, Look};
 use crate::loader::{take_map_data, AttachError, CollectError};
 use crate::maps::HashReader;
+use crate::thread::WorkerConfig;
 
-/// A thread's keyed counters: a hash from a `u32` key to `u64` slots; slot
-/// `i` of key `k` is its keyed counter `i` of key `k + 1` (key 0 is the
-/// plain counters'). One copy for all CPUs (atomic adds) where events are
-/// rare enough (a disk's completions, an IRQ, an md flush): per-CPU copies
-/// would grow the kernel's memory with every possible CPU. Per CPU where
-/// every CPU may count into the same slot at syscall rates (a
-/// filesystem's reads), which one shared cache line would serialize.
+/// A thread's keyed counters, from a map of the thread's object.
 #[derive(Debug, Clone, Copy)]
 pub struct Keyed {
     pub map: &'static str,
-    /// The names of keys of the map as charts show them, in the worker;
-    /// `None`: the key is gone (its chart becomes obsolete).
-    pub names: fn(&[u32]) -> Vec<Option<String>>,
+    pub source: KeySource,
     pub charts: KeyedCharts,
+}
+
+/// How the worker reads keyed counters.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySource {
+    /// The map is a hash from a `u32` key to `u64` slots, read by
+    /// [`KeyedReader`]; `names` names its keys as charts show them, in the
+    /// worker (`None`: the key is gone, its chart becomes obsolete).
+    Counters {
+        names: fn(&[u32]) -> Vec<Option<String>>,
+    },
+    /// The thread reads the map itself (socket's connections, summed into
+    /// keys it names). `entries`: the map's size under this configuration,
+    /// 0 when off; the loader sizes the map and sets the object's
+    /// `const volatile bool keyed_on` (bpf::KEYED_ON) from it.
+    Reader {
+        entries: fn(&WorkerConfig) -> u32,
+        open: fn(MapData, &WorkerConfig) -> Box<dyn KeyReader>,
+    },
+}
+
+/// A thread's own reader of its keyed map (see [`KeySource::Reader`]).
+pub trait KeyReader: Send {
+    /// Appends this update's keyed counters and key names, as
+    /// [`KeyedReader::collect`] does.
+    fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError>;
 }
 
 /// How keyed counters are drawn.
@@ -51,12 +70,38 @@ pub enum KeyedCharts {
         charts: &'static [KeyChart],
         switched: bool,
     },
-    /// One dimension per key, id and name the key's name, after the own
-    /// dimensions of the thread's chart `chart`.
-    Dims {
-        chart: &'static str,
-        value: DimValue,
-    },
+    /// Dimensions per key on charts of the thread's table, after their
+    /// own: one per entry of the list for each key it takes.
+    Dims(&'static [KeyDim]),
+}
+
+/// A dimension of each key in `keys` on chart `chart`: id and name the
+/// key's name and `suffix`, its value `value` of the key's slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDim {
+    pub chart: &'static str,
+    /// The first and last key it takes.
+    pub keys: (u64, u64),
+    pub suffix: &'static str,
+    pub value: DimValue,
+    pub multiplier: i64,
+}
+
+impl KeyDim {
+    /// Every key's dimension `name` on `chart`, reading `value`.
+    pub const fn each(chart: &'static str, value: DimValue) -> KeyDim {
+        KeyDim {
+            chart,
+            keys: (0, u64::MAX),
+            suffix: "",
+            value,
+            multiplier: 1,
+        }
+    }
+
+    pub fn takes(&self, key: u64) -> bool {
+        (self.keys.0..=self.keys.1).contains(&key)
+    }
 }
 
 /// One of the charts each key has under [`KeyedCharts::Named`]: `look`'s
@@ -75,9 +120,17 @@ const RENAME_UPDATES: u32 = 10;
 /// `enum bpf_map_type`.
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 
-/// The worker's reader of a [`Keyed`] map.
+/// The worker's reader of a [`KeySource::Counters`] map: a hash from a
+/// `u32` key to `u64` slots; slot `i` of key `k` is its keyed counter `i`
+/// of key `k + 1` (key 0 is the plain counters'). One copy for all CPUs
+/// (atomic adds) where events are rare enough (a disk's completions, an
+/// IRQ, an md flush): per-CPU copies would grow the kernel's memory with
+/// every possible CPU. Per CPU where every CPU may count into the same slot
+/// at syscall rates (a filesystem's reads), which one shared cache line
+/// would serialize.
 pub struct KeyedReader {
-    declared: Keyed,
+    map_name: &'static str,
+    names: fn(&[u32]) -> Vec<Option<String>>,
     map: HashReader,
     /// Per-CPU copies per value (1: a shared hash).
     cpus: usize,
@@ -91,25 +144,27 @@ pub struct KeyedReader {
 impl KeyedReader {
     pub fn new(
         ebpf: &mut Ebpf,
-        declared: Keyed,
+        map_name: &'static str,
+        names: fn(&[u32]) -> Vec<Option<String>>,
         object: &bpf::Object,
     ) -> Result<KeyedReader, AttachError> {
-        let def = object.find_map(declared.map).ok_or(AttachError::Map {
-            map: declared.map,
+        let def = object.find_map(map_name).ok_or(AttachError::Map {
+            map: map_name,
             detail: "missing from the object".into(),
         })?;
         let cpus = if def.map_type == BPF_MAP_TYPE_PERCPU_HASH {
             aya::util::nr_cpus().map_err(|(path, e)| AttachError::Map {
-                map: declared.map,
+                map: map_name,
                 detail: format!("reading {path}: {e}"),
             })?
         } else {
             1
         };
         let slot_bytes = (def.value_size as usize).div_ceil(8) * 8;
-        let map: MapData = take_map_data(ebpf, declared.map)?;
+        let map: MapData = take_map_data(ebpf, map_name)?;
         Ok(KeyedReader {
-            declared,
+            map_name,
+            names,
             map: HashReader::new(map, slot_bytes * cpus),
             cpus,
             slots: def.value_size as usize / 8,
@@ -145,7 +200,7 @@ impl KeyedReader {
                 }
             })
             .map_err(|source| CollectError::Walk {
-                map: self.declared.map,
+                map: self.map_name,
                 source,
             })?;
         self.updates += 1;
@@ -160,20 +215,26 @@ impl KeyedReader {
 
     /// Sends the names that changed.
     fn rename(&mut self, keys: &[u32], out: &mut Vec<Message>) {
-        let names = (self.declared.names)(keys);
+        let names = (self.names)(keys);
         for (&key, name) in keys.iter().zip(names) {
             if self.named.get(&key) == Some(&name) {
                 continue;
             }
-            let bytes = name.as_deref().unwrap_or("").as_bytes();
-            for (part, bytes) in name_parts(bytes, KEY_NAME_PARTS) {
-                out.push(Message::KeyName {
-                    key: u64::from(key) + 1,
-                    part,
-                    bytes,
-                });
-            }
+            send_name(u64::from(key) + 1, name.as_deref().unwrap_or(""), out);
             self.named.insert(key, name);
         }
+    }
+}
+
+impl KeyReader for KeyedReader {
+    fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
+        KeyedReader::collect(self, out)
+    }
+}
+
+/// The messages that name `key` (`""`: the key is gone).
+pub fn send_name(key: u64, name: &str, out: &mut Vec<Message>) {
+    for (part, bytes) in name_parts(name.as_bytes(), KEY_NAME_PARTS) {
+        out.push(Message::KeyName { key, part, bytes });
     }
 }

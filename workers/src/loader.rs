@@ -13,7 +13,7 @@ use aya_obj::btf::BtfKind;
 use ipc::Message;
 use tracing::debug;
 
-use crate::keyed::KeyedReader;
+use crate::keyed::{KeyReader, KeySource, Keyed, KeyedReader};
 use crate::pid_table::PidTable;
 use crate::thread::{Hook, ProgramSpec, Thread, Variant, WorkerConfig};
 
@@ -97,11 +97,14 @@ pub fn attach(
     let settings = cfg.settings();
     let per_process = thread.per_process_on(settings);
     let tgid_values_on = u32::from(per_process.is_some());
+    let keyed_entries = thread.keyed_entries(cfg);
+    let keyed_on = u32::from(keyed_entries.is_some());
     let mut loader = EbpfLoader::new();
     loader
         .btf(Some(btf))
         .override_global("filter_tgid", &filter_tgid, true)
-        .override_global(bpf::TGID_VALUES_ON, &tgid_values_on, false);
+        .override_global(bpf::TGID_VALUES_ON, &tgid_values_on, false)
+        .override_global(bpf::KEYED_ON, &keyed_on, false);
     if cfg.pid_filter.is_none() {
         // Unused without --pid; their default sizes would cost 640 KB of
         // kernel memory each. (A name the object lacks is ignored.)
@@ -114,9 +117,14 @@ pub fn attach(
         // Compiled with one entry: unused (and free) with apps and cgroups off.
         loader.map_max_entries(bpf::TGID_VALUES_MAP, per.slots(settings));
         loader.map_max_entries(bpf::TGID_REPLACED_MAP, bpf::TGID_REPLACED_ENTRIES);
-        if allocates_in_tracing(btf) {
-            object = thread.object.on_demand.unwrap_or(object);
-        }
+    }
+    if let Some((map, entries)) = keyed_entries {
+        loader.map_max_entries(map, entries);
+    }
+    // The object compiled with its hashes allocated as used, where they
+    // are: their memory is what their live entries need.
+    if (per_process.is_some() || keyed_entries.is_some()) && allocates_in_tracing(btf) {
+        object = thread.object.on_demand.unwrap_or(object);
     }
     for &(map, entries, needed) in variant.maps {
         if cfg.needs(thread, needed) {
@@ -381,7 +389,7 @@ pub enum CollectError {
 /// it detaches everything.
 pub struct Collector {
     counters: Option<(&'static str, PerCpuArray<MapData, u64>, u32)>,
-    keyed: Option<KeyedReader>,
+    keyed: Option<Box<dyn KeyReader>>,
     table: Option<PidTable>,
     /// The kernel's ids of the attached programs.
     programs: Vec<u32>,
@@ -398,10 +406,21 @@ impl Collector {
                 Ok::<_, AttachError>((map, take_map(&mut ebpf, map)?, object.counters.len() as u32))
             })
             .transpose()?;
-        let keyed = thread
-            .keyed
-            .map(|keyed| KeyedReader::new(&mut ebpf, keyed, object))
-            .transpose()?;
+        let keyed: Option<Box<dyn KeyReader>> = match thread.keyed {
+            Some(Keyed {
+                map,
+                source: KeySource::Counters { names },
+                ..
+            }) => Some(Box::new(KeyedReader::new(&mut ebpf, map, names, object)?)),
+            Some(Keyed {
+                map,
+                source: KeySource::Reader { open, .. },
+                ..
+            }) if thread.keyed_entries(cfg).is_some() => {
+                Some(open(take_map_data(&mut ebpf, map)?, cfg))
+            }
+            _ => None,
+        };
         let table = thread
             .per_process_on(cfg.settings())
             .map(|per| PidTable::new(&mut ebpf, per, object.per_process))

@@ -1,4 +1,4 @@
-//! Reading a whole BPF hash map keyed by `u32` at once, with
+//! Reading a whole BPF hash map at once, with
 //! `BPF_MAP_LOOKUP_BATCH` (kernel 5.6+; aya 0.14 has no batch call): one
 //! syscall per [`BATCH`] entries instead of two per entry, which cost 89 ms
 //! a tick with 30k processes (`scripts/bench-apps`). Older kernels are read
@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::MapData;
 use aya_obj::generated::{bpf_attr, bpf_cmd};
+use bytemuck::Pod;
 use tracing::debug;
 
 /// Entries read per `BPF_MAP_LOOKUP_BATCH` call.
@@ -39,27 +40,28 @@ fn zeroed() -> bpf_attr {
     unsafe { std::mem::zeroed() }
 }
 
-/// A hash map from `u32` to values of a fixed number of `u64` words (a
+/// A hash map from keys `K` (a process's `u32`, a socket's `u64`) to
+/// values of a fixed number of `u64` words (a
 /// per-CPU map's value is one copy per possible CPU, each rounded up to 8
 /// bytes, as the kernel copies them out).
-pub struct HashReader {
+pub struct HashReader<K: Pod = u32> {
     map: MapData,
     /// Words per entry.
     words: usize,
-    keys: Vec<u32>,
+    keys: Vec<K>,
     values: Vec<u64>,
     batch: bool,
 }
 
-impl HashReader {
+impl<K: Pod> HashReader<K> {
     /// `value_bytes`: the size of one entry's value as the kernel hands it
     /// out (a multiple of 8).
-    pub fn new(map: MapData, value_bytes: usize) -> HashReader {
+    pub fn new(map: MapData, value_bytes: usize) -> HashReader<K> {
         let words = value_bytes.div_ceil(8);
         HashReader {
             map,
             words,
-            keys: vec![0; BATCH],
+            keys: vec![K::zeroed(); BATCH],
             values: vec![0; BATCH * words],
             batch: true,
         }
@@ -71,7 +73,7 @@ impl HashReader {
 
     /// Calls `each` with every entry (key, words). An entry deleted or
     /// added meanwhile may be missed: it comes on the next walk.
-    pub fn walk(&mut self, mut each: impl FnMut(u32, &[u64])) -> std::io::Result<()> {
+    pub fn walk(&mut self, mut each: impl FnMut(K, &[u64])) -> std::io::Result<()> {
         if self.batch {
             match self.walk_batched(&mut each) {
                 Ok(()) => return Ok(()),
@@ -94,8 +96,9 @@ impl HashReader {
     /// On error, the entries handed over before it, and the error.
     fn walk_batched(
         &mut self,
-        each: &mut impl FnMut(u32, &[u64]),
+        each: &mut impl FnMut(K, &[u64]),
     ) -> Result<(), (usize, std::io::Error)> {
+        // A hash's batch token is a bucket index (u32), whatever its keys.
         let (mut token_in, mut token_out) = (0u32, 0u32);
         let mut first = true;
         let mut seen = 0;
@@ -133,21 +136,21 @@ impl HashReader {
         }
     }
 
-    fn walk_by_entry(&mut self, each: &mut impl FnMut(u32, &[u64])) {
-        let mut key: Option<u32> = None;
-        let mut next = 0u32;
+    fn walk_by_entry(&mut self, each: &mut impl FnMut(K, &[u64])) {
+        let mut key: Option<K> = None;
+        let mut next = K::zeroed();
         let mut values = vec![0u64; self.words];
         loop {
             let mut attr = zeroed();
             attr.__bindgen_anon_2.map_fd = self.fd();
-            attr.__bindgen_anon_2.key = key.as_ref().map_or(0, |k| k as *const u32 as u64);
-            attr.__bindgen_anon_2.__bindgen_anon_1.next_key = &mut next as *mut u32 as u64;
+            attr.__bindgen_anon_2.key = key.as_ref().map_or(0, |k| k as *const K as u64);
+            attr.__bindgen_anon_2.__bindgen_anon_1.next_key = &mut next as *mut K as u64;
             if bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr).is_err() {
                 return;
             }
             let mut attr = zeroed();
             attr.__bindgen_anon_2.map_fd = self.fd();
-            attr.__bindgen_anon_2.key = &next as *const u32 as u64;
+            attr.__bindgen_anon_2.key = &next as *const K as u64;
             attr.__bindgen_anon_2.__bindgen_anon_1.value = values.as_mut_ptr() as u64;
             // Deleted meanwhile: skipped.
             if bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr).is_ok() {
@@ -157,10 +160,10 @@ impl HashReader {
         }
     }
 
-    pub fn remove(&mut self, key: u32) {
+    pub fn remove(&mut self, key: K) {
         let mut attr = zeroed();
         attr.__bindgen_anon_2.map_fd = self.fd();
-        attr.__bindgen_anon_2.key = &key as *const u32 as u64;
+        attr.__bindgen_anon_2.key = &key as *const K as u64;
         // Gone already is fine: the entry is what is to go.
         let _ = bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr);
     }

@@ -21,7 +21,7 @@ use bpf::mdflush::OBJECT;
 use conf::ThreadName;
 
 use crate::chart::{ChartDef, ChartKind, ChartMode, DimValue, Look};
-use crate::keyed::{Keyed, KeyedCharts};
+use crate::keyed::{KeyDim, KeySource, Keyed, KeyedCharts};
 use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
 const CHART: &str = "mdstat.mdstat_flush";
@@ -45,11 +45,8 @@ const CHARTS: &[ChartDef] = &[ChartDef {
 /// Flushes per md unit, a dimension each.
 const KEYED: Keyed = Keyed {
     map: "mdflush_flushes",
-    names: unit_names,
-    charts: KeyedCharts::Dims {
-        chart: CHART,
-        value: DimValue::Total(0),
-    },
+    source: KeySource::Counters { names: unit_names },
+    charts: KeyedCharts::Dims(&[KeyDim::each(CHART, DimValue::Total(0))]),
 };
 
 /// `md<unit>`, as the original names them; a unit keeps its dimension

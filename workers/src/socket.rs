@@ -11,11 +11,15 @@
 //! dimension (UDP accepts nothing: the original's was always 0). README.md
 //! says what each variant counts.
 
+mod connections;
+
 use bpf::socket::counter::*;
 use bpf::socket::OBJECT;
+use bpf::connection_counter;
 use conf::{network, OwnKey, ThreadName};
 
-use crate::chart::{ChartDef, ChartKind, ChartMode, Defaults, DimDef, Look};
+use crate::chart::{ChartDef, ChartKind, ChartMode, Defaults, DimDef, DimValue, Look};
+use crate::keyed::{KeyDim, KeySource, Keyed, KeyedCharts};
 use crate::per_process::{PerProcess, ProcessChart, View};
 use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
@@ -129,7 +133,86 @@ const CHARTS: &[ChartDef] = &[
             DimDef::total("udp_sendmsg", "sent", UDP_SEND_ERROR),
         ],
     ),
+    // The network viewer's: their dimensions are the connections' (KEYED).
+    viewer("ebpf.outbound_bytes", "Outbound connections (bytes).", "bytes/s", 21080),
+    viewer("ebpf.outbound_packets", "Outbound connections (packets)", "packets/s", 21082),
+    viewer("ebpf.outbound_retransmit", "Retransmitted packets", "calls/s", 21083),
+    viewer("ebpf.inbound_bytes", "Inbound connections (bytes)", "bytes/s", 21084),
+    viewer("ebpf.inbound_packets", "Inbound connections (packets)", "packets/s", 21085),
+    ChartDef {
+        id: "ebpf.connections_untracked",
+        look: VIEWER.look(
+            "Connections not tracked: the connection table was full",
+            21086,
+        ),
+        mode: ChartMode::Both,
+        dims: &[DimDef::total("untracked", "untracked", CONNECTIONS_UNTRACKED)],
+    },
 ];
+
+const VIEWER: Defaults = Defaults {
+    units: "connections/s",
+    family: "network connections",
+    module: "socket",
+};
+
+/// A network viewer chart, stacked as the original's.
+const fn viewer(id: &'static str, title: &'static str, units: &'static str, priority: u32) -> ChartDef {
+    let look = Defaults { units, ..VIEWER }.look(title, priority);
+    ChartDef {
+        id,
+        look: Look {
+            kind: ChartKind::Stacked,
+            ..look
+        },
+        mode: ChartMode::Both,
+        dims: &[],
+    }
+}
+
+/// A connection dimension of `chart`, one per key of `keys`: the
+/// connections' counter `counter`, sent below the axis (`-1`).
+const fn connection_dim(
+    chart: &'static str,
+    keys: (u64, u64),
+    suffix: &'static str,
+    counter: u32,
+    multiplier: i64,
+) -> KeyDim {
+    KeyDim {
+        chart,
+        keys,
+        suffix,
+        value: DimValue::Total(counter),
+        multiplier,
+    }
+}
+
+/// The network viewer: each outbound connection's bytes and packets each
+/// way and its retransmissions, each inbound one's bytes and packets, by
+/// the dimension names of spec §2.7 (socket/connections.rs).
+const KEYED: Keyed = Keyed {
+    map: "socket_connections",
+    source: KeySource::Reader {
+        entries: connections::entries,
+        open: connections::open,
+    },
+    charts: KeyedCharts::Dims(&{
+        use connection_counter::*;
+        use connections::{INBOUND_KEYS as IN, OUTBOUND_KEYS as OUT};
+        [
+            connection_dim("ebpf.outbound_bytes", OUT, "_sent", SENT_BYTES, -1),
+            connection_dim("ebpf.outbound_bytes", OUT, "_recv", RECEIVED_BYTES, 1),
+            connection_dim("ebpf.outbound_packets", OUT, "_sent", SENDS, -1),
+            connection_dim("ebpf.outbound_packets", OUT, "_recv", RECEIVES, 1),
+            connection_dim("ebpf.outbound_retransmit", OUT, "", RETRANSMITS, 1),
+            connection_dim("ebpf.inbound_bytes", IN, "_sent", SENT_BYTES, -1),
+            connection_dim("ebpf.inbound_bytes", IN, "_recv", RECEIVED_BYTES, 1),
+            connection_dim("ebpf.inbound_packets", IN, "_sent", SENDS, -1),
+            connection_dim("ebpf.inbound_packets", IN, "_recv", RECEIVES, 1),
+        ]
+    }),
+};
 
 /// The look of one view of a per-process chart.
 const fn look(
@@ -534,7 +617,7 @@ pub static THREAD: Thread = Thread {
     name: ThreadName::Socket,
     object: OBJECT,
     charts: CHARTS,
-    keyed: None,
+    keyed: Some(KEYED),
     per_process: Some(PER_PROCESS),
     calls: &[],
     variants: VARIANTS,

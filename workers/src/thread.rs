@@ -7,7 +7,7 @@ use conf::{Config, LoadMode, OwnKey, OwnKind, OwnValue, ThreadName, ThreadSettin
 use serde::{Deserialize, Serialize};
 
 use crate::chart::ChartDef;
-use crate::keyed::Keyed;
+use crate::keyed::{KeySource, Keyed};
 use crate::per_process::PerProcess;
 
 /// How a variant hooks the kernel. Each thread lists its variants in the
@@ -407,6 +407,19 @@ impl Thread {
             .iter()
             .filter(|key| key.kind == OwnKind::Switch { counter })
             .all(|key| settings.own(key) != OwnValue::Bool(false))
+    }
+
+    /// Its own keyed map and that map's size, when the thread reads one
+    /// ([`KeySource::Reader`]) and it is on under `cfg`.
+    pub fn keyed_entries(&self, cfg: &WorkerConfig) -> Option<(&'static str, u32)> {
+        match self.keyed {
+            Some(Keyed {
+                map,
+                source: KeySource::Reader { entries, .. },
+                ..
+            }) => Some((map, entries(cfg))).filter(|(_, entries)| *entries > 0),
+            _ => None,
+        }
     }
 
     /// Its per-process declaration when it counts per process under

@@ -1,0 +1,396 @@
+//! The network viewer (`[ebpf programs] network connections = yes`): the
+//! worker reads socket.bpf.c's `socket_connections`, one entry per TCP
+//! connection, and sums each connection's counters into the dimension it
+//! is charted as (spec §2.7: `<service>:TCP:<host>` outbound,
+//! `<service>:TCP` inbound), under network.conf's selectors.
+//!
+//! Differences on purpose: connections of one dimension name add up (the
+//! original gave each socket a dimension, so two sockets to one service
+//! drew two dimensions of the same name); a connection that ends keeps its
+//! counts in its dimension (it is read a last time, then removed); the
+//! "other" dimension adds up every connection beyond the limit (the
+//! original's showed the last one's, B-15); inbound connections are
+//! selected by their local port (the service they reached) and the peer's
+//! address; `[service name]` names ports (the original read it and never
+//! used it, B-16); a retransmission is counted as one, not every receive
+//! (B-12).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::CStr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use aya::maps::MapData;
+use bpf::connection_counter;
+use bpf::socket::connection as layout;
+use bytemuck::{Pod, Zeroable};
+use conf::network::{self, NetworkSelectors, Services};
+use conf::OwnValue;
+use ipc::Message;
+
+use crate::keyed::{send_name, KeyReader};
+use crate::loader::CollectError;
+use crate::maps::HashReader;
+use crate::thread::WorkerConfig;
+
+const MAP: &str = "socket_connections";
+
+/// Keys of outbound dimensions; inbound ones follow.
+pub const OUTBOUND_KEYS: (u64, u64) = (1, INBOUND_FIRST - 1);
+pub const INBOUND_KEYS: (u64, u64) = (INBOUND_FIRST, ipc::KEY_LIMIT - 1);
+const INBOUND_FIRST: u64 = 1 << 32;
+
+const COUNTERS: usize = connection_counter::COUNT as usize;
+
+/// `struct connection` (socket.bpf.c), checked against the object's
+/// layout below.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct Connection {
+    counters: [u64; COUNTERS],
+    born: u64,
+    local: [u8; 16],
+    remote: [u8; 16],
+    local_port: u16,
+    remote_port: u16,
+    family: u8,
+    outbound: u8,
+    inbound: u8,
+    unused: u8,
+}
+
+/// `struct connection_key`: a live connection's socket (`born` 0), or an
+/// ended one's socket and birth.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Pod, Zeroable)]
+struct ConnectionKey {
+    socket: u64,
+    born: u64,
+}
+
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<Connection>() == layout::SIZE);
+    assert!(offset_of!(Connection, counters) == layout::COUNTERS);
+    assert!(offset_of!(Connection, born) == layout::BORN);
+    assert!(offset_of!(Connection, local) == layout::LOCAL);
+    assert!(offset_of!(Connection, remote) == layout::REMOTE);
+    assert!(offset_of!(Connection, local_port) == layout::LOCAL_PORT);
+    assert!(offset_of!(Connection, remote_port) == layout::REMOTE_PORT);
+    assert!(offset_of!(Connection, family) == layout::FAMILY);
+    assert!(offset_of!(Connection, outbound) == layout::OUTBOUND);
+    assert!(offset_of!(Connection, inbound) == layout::INBOUND);
+    assert!(size_of::<ConnectionKey>() == bpf::socket::connection_key::SIZE);
+};
+
+const AF_INET: u8 = libc::AF_INET as u8;
+
+impl Connection {
+    fn address(&self, bytes: &[u8; 16]) -> IpAddr {
+        if self.family == AF_INET {
+            IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+        } else {
+            let v6 = Ipv6Addr::from(*bytes);
+            // An IPv6 socket's connection with an IPv4 peer.
+            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+        }
+    }
+
+    /// Both ends are known (they are from the first send, receive or
+    /// retransmission on).
+    fn known(&self) -> bool {
+        self.local_port != 0 && self.remote_port != 0
+    }
+}
+
+/// The map's size: network.conf's IPv4 and IPv6 connection table sizes,
+/// with the network viewer on; 0 (off) without.
+pub fn entries(cfg: &WorkerConfig) -> u32 {
+    if !cfg.config.network_connections_enabled {
+        return 0;
+    }
+    let settings = cfg.settings();
+    network::TABLE_SIZES[1..3]
+        .iter()
+        .map(|key| match settings.own(key) {
+            OwnValue::Number(n) => n,
+            _ => 0,
+        })
+        .fold(0u32, u32::saturating_add)
+        .max(1)
+}
+
+pub fn open(map: MapData, cfg: &WorkerConfig) -> Box<dyn KeyReader> {
+    let listen_port = std::env::var("NETDATA_LISTEN_PORT")
+        .ok()
+        .and_then(|value| network::listen_port(&value));
+    Box::new(Connections {
+        map: HashReader::new(map, layout::SIZE),
+        namer: Namer::new(NetworkSelectors::new(cfg.settings(), listen_port)),
+        seen: HashMap::new(),
+        totals: BTreeMap::new(),
+    })
+}
+
+/// Where a connection's counts go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Its ends are not known yet.
+    Unknown,
+    /// Not charted (the selectors leave it out).
+    Left,
+    Key(u64),
+}
+
+struct Seen {
+    place: Place,
+    counters: [u64; COUNTERS],
+}
+
+struct Connections {
+    map: HashReader<ConnectionKey>,
+    namer: Namer,
+    /// The connections of the last walk, by socket and birth.
+    seen: HashMap<(u64, u64), Seen>,
+    /// Each dimension's counters, ended connections' included.
+    totals: BTreeMap<u64, [u64; COUNTERS]>,
+}
+
+impl KeyReader for Connections {
+    fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
+        let mut ended = Vec::new();
+        let mut connections = Vec::new();
+        self.map
+            .walk(|key, words| {
+                let bytes: &[u8] = bytemuck::cast_slice(words);
+                let connection: Connection = bytemuck::pod_read_unaligned(&bytes[..layout::SIZE]);
+                connections.push((key, connection));
+            })
+            .map_err(|source| CollectError::Walk { map: MAP, source })?;
+        let mut listening = None;
+        for (key, connection) in connections {
+            let id = (key.socket, connection.born);
+            let seen = self.seen.entry(id).or_insert(Seen {
+                place: Place::Unknown,
+                counters: [0; COUNTERS],
+            });
+            if seen.place == Place::Unknown && connection.known() {
+                let inbound = connection.inbound != 0
+                    || (connection.outbound == 0
+                        && listening
+                            .get_or_insert_with(listening_ports)
+                            .contains(&connection.local_port));
+                seen.place = self.namer.place(&connection, inbound, out);
+            }
+            if let Place::Key(key) = seen.place {
+                let totals = self.totals.entry(key).or_default();
+                let now = connection.counters.iter().zip(&seen.counters);
+                for (total, (now, before)) in totals.iter_mut().zip(now) {
+                    // A connection's counters only grow.
+                    *total += now.saturating_sub(*before);
+                }
+            }
+            seen.counters = connection.counters;
+            if key.born != 0 {
+                ended.push((key, id));
+            }
+        }
+        // After their last counts.
+        for (key, id) in ended {
+            self.map.remove(key);
+            self.seen.remove(&id);
+        }
+        for (&key, totals) in &self.totals {
+            for (index, &total) in (0u32..).zip(totals).filter(|(_, t)| **t > 0) {
+                out.push(Message::Keyed { index, key, total });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ports of TCP listeners in the worker's network namespace
+/// (`/proc/net/tcp`, `tcp6`: state `0A`), for connections older than the
+/// collector, whose direction the kernel programs did not see.
+fn listening_ports() -> BTreeSet<u16> {
+    let mut ports = BTreeSet::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(3) != Some(&"0A") {
+                continue;
+            }
+            let port = fields
+                .get(1)
+                .and_then(|local| local.rsplit(':').next())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            ports.extend(port);
+        }
+    }
+    ports
+}
+
+/// Names connections' dimensions and gives each name its key.
+struct Namer {
+    selectors: NetworkSelectors,
+    /// `ports` is set: outbound names start with the service.
+    port_filter: bool,
+    /// `/etc/services`, read once when `resolve service names` asks.
+    services: Option<Services>,
+    outbound: Direction,
+    inbound: Direction,
+    /// Reverse-DNS names by address (`resolve hostnames`), once each.
+    hostnames: HashMap<IpAddr, Option<String>>,
+}
+
+/// One direction's dimensions: at most `limit` names and "other".
+struct Direction {
+    keys: HashMap<String, u64>,
+    next: u64,
+    other: &'static str,
+}
+
+impl Direction {
+    fn new(first: u64, other: &'static str) -> Direction {
+        Direction {
+            keys: HashMap::new(),
+            next: first,
+            other,
+        }
+    }
+
+    /// The key of `name`, or of "other" when `limit` names have keys: a
+    /// key is sent its name when it is made.
+    fn key(&mut self, name: String, limit: usize, out: &mut Vec<Message>) -> u64 {
+        if let Some(&key) = self.keys.get(&name) {
+            return key;
+        }
+        let name = if self.keys.len() + 1 >= limit && !self.keys.contains_key(self.other) {
+            self.other.to_owned()
+        } else if self.keys.len() + 1 >= limit {
+            return self.keys[self.other];
+        } else {
+            name
+        };
+        let key = self.next;
+        self.next += 1;
+        send_name(key, &name, out);
+        self.keys.insert(name, key);
+        key
+    }
+}
+
+impl Namer {
+    fn new(selectors: NetworkSelectors) -> Namer {
+        let port_filter = !selectors.ports.include.is_empty() || !selectors.ports.exclude.is_empty();
+        Namer {
+            selectors,
+            port_filter,
+            services: None,
+            outbound: Direction::new(
+                OUTBOUND_KEYS.0,
+                if port_filter { "other:ALL:other" } else { "ALL:other" },
+            ),
+            inbound: Direction::new(INBOUND_KEYS.0, "other:ALL"),
+            hostnames: HashMap::new(),
+        }
+    }
+
+    fn place(&mut self, connection: &Connection, inbound: bool, out: &mut Vec<Message>) -> Place {
+        let remote = connection.address(&connection.remote);
+        let port = if inbound {
+            connection.local_port
+        } else {
+            connection.remote_port
+        };
+        let hostname = if self.selectors.resolve_hostnames {
+            self.hostnames
+                .entry(remote)
+                .or_insert_with(|| reverse_dns(remote))
+                .clone()
+        } else {
+            None
+        };
+        if !self.selectors.allows(port, remote, hostname.as_deref()) {
+            return Place::Left;
+        }
+        let service = self.service(port, hostname.is_some());
+        let limit = self.selectors.per_direction as usize;
+        let key = if inbound {
+            self.inbound.key(format!("{service}:TCP"), limit, out)
+        } else {
+            let host = match (&hostname, remote) {
+                (Some(name), _) => name.clone(),
+                (None, IpAddr::V4(v4)) => v4.to_string(),
+                (None, IpAddr::V6(v6)) => format!("[{v6}]"),
+            };
+            let name = if self.port_filter {
+                format!("{service}:TCP:{host}")
+            } else {
+                format!("TCP:{host}")
+            };
+            self.outbound.key(name, limit, out)
+        };
+        Place::Key(key)
+    }
+
+    /// `[service name]`'s name of `port`; else, with `resolve service
+    /// names` and the host resolved (as the original), the system's name
+    /// of the TCP port; else the number.
+    fn service(&mut self, port: u16, resolved: bool) -> String {
+        if let Some(name) = self.selectors.service_names.get(&port) {
+            return name.clone();
+        }
+        if self.selectors.resolve_service_names && resolved {
+            let services = self
+                .services
+                .get_or_insert_with(|| Services::read(Path::new(Services::PATH)));
+            if let Some(name) = services.tcp_name(port) {
+                return name.to_owned();
+            }
+        }
+        port.to_string()
+    }
+}
+
+/// The name `getnameinfo` gives `address`, if it has one (`NI_NAMEREQD`).
+fn reverse_dns(address: IpAddr) -> Option<String> {
+    // SAFETY: all zeroes is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let length = match address {
+        IpAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any
+            // socket address.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        IpAddr::V6(v6) => {
+            // SAFETY: as above.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_addr.s6_addr = v6.octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    let mut host = [0 as libc::c_char; libc::NI_MAXHOST as usize];
+    // SAFETY: `storage` holds a socket address of `length` bytes; `host`
+    // is writable for its length; no service buffer is asked for.
+    let result = unsafe {
+        libc::getnameinfo(
+            &storage as *const _ as *const libc::sockaddr,
+            length as libc::socklen_t,
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    // SAFETY: on success getnameinfo wrote a NUL-terminated name.
+    (result == 0).then(|| unsafe { CStr::from_ptr(host.as_ptr()) }.to_string_lossy().into_owned())
+}
