@@ -162,30 +162,28 @@ static __always_inline void filter_on_free(struct task_struct *task)
  * variants only defines TRACEPOINTS_ONLY first: it gets none; one of a
  * thread without a probe variant defines NO_PROBES: it gets the fentry
  * program only. */
-#ifdef TRACEPOINTS_ONLY
-#define ENTRY_PROGRAMS(name, call, ...)
-#elif defined(NO_PROBES)
-#define ENTRY_PROGRAMS(name, call, ...)                                           \
+#define ENTRY_FENTRY(name, call, ...)                                             \
 	SEC("fentry")                                                             \
 	int BPF_PROG(name##_fentry, ##__VA_ARGS__)                                \
 	{                                                                         \
 		call;                                                             \
 		return 0;                                                         \
 	}
-#else
-#define ENTRY_PROGRAMS(name, call, ...)                                           \
-	SEC("fentry")                                                             \
-	int BPF_PROG(name##_fentry, ##__VA_ARGS__)                                \
-	{                                                                         \
-		call;                                                             \
-		return 0;                                                         \
-	}                                                                         \
+#define ENTRY_KPROBE(name, call, ...)                                             \
 	SEC("kprobe")                                                             \
 	int BPF_KPROBE(name##_kprobe, ##__VA_ARGS__)                              \
 	{                                                                         \
 		call;                                                             \
 		return 0;                                                         \
 	}
+#ifdef TRACEPOINTS_ONLY
+#define ENTRY_PROGRAMS(name, call, ...)
+#elif defined(NO_PROBES)
+#define ENTRY_PROGRAMS(name, call, ...) ENTRY_FENTRY(name, call, ##__VA_ARGS__)
+#else
+#define ENTRY_PROGRAMS(name, call, ...)                                           \
+	ENTRY_FENTRY(name, call, ##__VA_ARGS__)                                   \
+	ENTRY_KPROBE(name, call, ##__VA_ARGS__)
 #endif
 
 /* With --pid the loader attaches the programs of these of its variant's

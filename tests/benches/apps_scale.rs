@@ -10,9 +10,9 @@
 //! second, so each tick has one vfs delta per process to group; the apps
 //! runs check that the crowd's group counted those writes.
 //!
-//! Run as root with `scripts/bench-apps [--ticks N] [LIVE_PROCESSES...]`
-//! (it takes the shared test lock). Prints Markdown tables, then a
-//! `RESULT apps-scale ...` line per run for the plot.
+//! Run as root with `scripts/bench-apps [--plot PATH] [--ticks N]
+//! [LIVE_PROCESSES...]` (it takes the shared test lock). Prints Markdown
+//! tables, then a `RESULT apps-scale ...` line per run for the plot.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};

@@ -31,6 +31,7 @@ use aya::programs::{
 use aya::{Btf, Ebpf, EbpfLoader};
 use conf::{Config, ThreadName};
 use tests::block::{LoopDevice, MdArray};
+use tests::median;
 use tests::provoke::{interrupt_the_other_cpu, loopback_traffic, oom_cgroup, oom_kill};
 use workers::loader::Collector;
 use workers::thread::{Hook, Needed, ProgramSpec, Thread, Variant};
@@ -432,11 +433,6 @@ fn md_flushes(count: usize) {
         // SAFETY: a plain syscall on our own descriptor.
         assert_eq!(unsafe { libc::fdatasync(device.as_raw_fd()) }, 0);
     }
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 fn main() {

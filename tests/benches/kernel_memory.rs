@@ -17,7 +17,7 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tests::maps::{map_memlock, map_memory, possible_cpus, MapType};
+use tests::maps::{kib, map_memlock, map_memory, possible_cpus, MapType};
 use tests::{bench_collector, children, runnable_threads, TempDir};
 
 /// The original's per-PID tables with apps on and its default `collect
@@ -207,10 +207,6 @@ fn original(thread: &str) -> u64 {
                 .sum()
         })
         .unwrap_or_else(|| panic!("no original layout for thread {thread}"))
-}
-
-fn kib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / 1024.0)
 }
 
 fn main() {

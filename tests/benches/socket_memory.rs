@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use tests::maps::{map_memlock, map_memory, possible_cpus, MapType};
+use tests::maps::{kib, map_memlock, map_memory, possible_cpus, MapType};
 use tests::{children, Collector};
 
 /// The original's maps: name, type, key and value sizes, entries. The
@@ -39,10 +39,6 @@ fn ours(apps: bool) -> BTreeMap<String, u64> {
     let maps = map_memory(&children(collector.pid()));
     collector.terminate();
     maps
-}
-
-fn kib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / 1024.0)
 }
 
 fn main() {

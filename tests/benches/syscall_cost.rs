@@ -20,6 +20,7 @@ use aya::sys::{enable_stats, Stats};
 use aya::programs::TracePoint;
 use aya::{Btf, Ebpf};
 use conf::{Config, KernelCost, LoadMode, ThreadName};
+use tests::median;
 use workers::loader::Collector;
 use workers::{VariantKind, WorkerConfig};
 
@@ -192,11 +193,6 @@ fn setups(case: &Case) -> Vec<Setup> {
         }
     }
     all
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 fn main() {

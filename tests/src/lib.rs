@@ -275,6 +275,13 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// The median of `samples` (the upper one of an even count), which it
+/// leaves sorted.
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
 /// The benchmarks' collector: `ebpf-collector run --output netdata
 /// --update-every 1 --config-dir DIR ARGS`, Netdata's configuration
 /// directories unset, stdin closed, stdout piped; its stderr `stderr`.

@@ -46,6 +46,11 @@ pub fn map_memory(pids: &[u32]) -> BTreeMap<String, u64> {
     by_name
 }
 
+/// Bytes as KiB with one decimal, as the memory benchmarks print them.
+pub fn kib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / 1024.0)
+}
+
 /// The kinds of map the original's layouts use (`bpf_map_type`).
 #[derive(Debug, Clone, Copy)]
 pub enum MapType {

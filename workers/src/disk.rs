@@ -54,15 +54,24 @@ pub(crate) const BUCKETS: [&str; 24] = [
 ];
 const _: () = assert!(OBJECT.map(LATENCY).value_size as usize == 8 * BUCKETS.len());
 
-static BUCKET_DIMS: [DimDef; 24] = {
+/// The dimensions of a map value's `histogram`th histogram (filesystem's
+/// values hold one per operation): its buckets are slots
+/// `histogram * 24 ..`.
+pub(crate) const fn bucket_dims(histogram: usize) -> [DimDef; 24] {
     let mut dims = [DimDef::new("", "", DimValue::Total(0)); 24];
     let mut i = 0;
     while i < dims.len() {
-        dims[i] = DimDef::total(BUCKETS[i], BUCKETS[i], i as u32);
+        dims[i] = DimDef::total(
+            BUCKETS[i],
+            BUCKETS[i],
+            (histogram * BUCKETS.len() + i) as u32,
+        );
         i += 1;
     }
     dims
-};
+}
+
+static BUCKET_DIMS: [DimDef; 24] = bucket_dims(0);
 
 /// `disk_latency_io.<name>` per disk seen that still exists: a disk that
 /// went away gets its chart marked obsolete.

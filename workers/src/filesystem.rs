@@ -28,8 +28,8 @@ use bpf::filesystem::counter::*;
 use bpf::filesystem::OBJECT;
 use conf::{OwnKey, ThreadName};
 
-use crate::chart::{ChartKind, DimDef, DimValue, Look};
-use crate::disk::BUCKETS;
+use crate::chart::{ChartKind, DimDef, Look};
+use crate::disk::{bucket_dims, BUCKETS};
 use crate::keyed::{KeyChart, KeySource, Keyed, KeyedCharts};
 use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
 
@@ -41,17 +41,8 @@ const OPERATIONS: [&str; 4] = ["read", "write", "open", "sync"];
 const _: () =
     assert!(OBJECT.map(LATENCY).value_size as usize == 8 * BUCKETS.len() * OPERATIONS.len());
 
-/// Operation `op`'s buckets: slots `op * 24 ..`.
-const fn bucket_dims(op: usize) -> [DimDef; 24] {
-    let mut dims = [DimDef::new("", "", DimValue::Total(0)); 24];
-    let mut i = 0;
-    while i < dims.len() {
-        dims[i] = DimDef::total(BUCKETS[i], BUCKETS[i], (op * BUCKETS.len() + i) as u32);
-        i += 1;
-    }
-    dims
-}
-
+// Each operation's buckets: the map value's histogram at its index in
+// OPERATIONS.
 static READ_DIMS: [DimDef; 24] = bucket_dims(0);
 static WRITE_DIMS: [DimDef; 24] = bucket_dims(1);
 static OPEN_DIMS: [DimDef; 24] = bucket_dims(2);
