@@ -26,10 +26,16 @@ const ORIGINAL: [(&str, MapType, u32, u32, u32); 6] = [
     ("tbl_nv_udp", MapType::Hash, 8, 8, 8192),
 ];
 
-fn ours(apps: bool) -> BTreeMap<String, u64> {
+/// The network viewer's connection table at network.conf's default sizes
+/// (16384 IPv4 + 16384 IPv6 connections): key and value sizes, entries.
+const CONNECTIONS: (u32, u32, u32) = (16, 88, 32_768);
+
+fn ours(apps: bool, viewer: bool) -> BTreeMap<String, u64> {
+    let yes = |on: bool| if on { "yes" } else { "no" };
     let global = format!(
-        "[global]\n    apps = {}\n    cgroups = no\n",
-        if apps { "yes" } else { "no" }
+        "[global]\n    apps = {}\n    cgroups = no\n[ebpf programs]\n    network connections = {}\n",
+        yes(apps),
+        yes(viewer)
     );
     let collector = Collector::start(
         &["--socket", "--update-every", "1"],
@@ -52,16 +58,33 @@ fn main() {
         "kernel {}, {cpus} possible CPUs; KiB as the kernel accounts them (memlock)\n",
         kernel.release().to_string_lossy()
     );
-    let (off, on) = (ours(false), ours(true));
-    println!("| ours: map | apps off | apps on |");
-    println!("|---|---:|---:|");
-    let names: std::collections::BTreeSet<&String> = off.keys().chain(on.keys()).collect();
+    let (off, on, viewer) = (ours(false, false), ours(true, false), ours(false, true));
+    println!("| ours: map | apps off | apps on | network viewer on, apps off |");
+    println!("|---|---:|---:|---:|");
+    let names: std::collections::BTreeSet<&String> =
+        off.keys().chain(on.keys()).chain(viewer.keys()).collect();
     for name in names {
         let of = |maps: &BTreeMap<String, u64>| maps.get(name).copied().unwrap_or(0);
-        println!("| `{name}` | {} | {} |", kib(of(&off)), kib(of(&on)));
+        println!(
+            "| `{name}` | {} | {} | {} |",
+            kib(of(&off)),
+            kib(of(&on)),
+            kib(of(&viewer))
+        );
     }
     let (total_off, total_on): (u64, u64) = (off.values().sum(), on.values().sum());
-    println!("| **all** | {} | {} |\n", kib(total_off), kib(total_on));
+    let total_viewer: u64 = viewer.values().sum();
+    println!(
+        "| **all** | {} | {} | {} |\n",
+        kib(total_off),
+        kib(total_on),
+        kib(total_viewer)
+    );
+    let (key, value, entries) = CONNECTIONS;
+    println!(
+        "the network viewer's connection table full ({entries} connections, as a preallocated hash of its size): {} KiB\n",
+        kib(map_memlock(MapType::Hash, key, value, entries))
+    );
     println!("| the original's: map | KiB |");
     println!("|---|---:|");
     let mut original = 0;
