@@ -3,10 +3,11 @@
 //! and failures; with `--pid` each dimension must show exactly that, and
 //! the kernel's own counters of that namespace must agree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use tests::expected::{socket_totals, SOCKET_BYTES};
+use tests::protocol::Stream;
 use tests::{forced_variant, kernel_btf_has, require_root, Collector, Workload};
 
 const N: i64 = 5;
@@ -144,46 +145,102 @@ fn a_lost_segment_is_retransmitted_and_counted_for_its_process() {
     collector.terminate();
 }
 
-/// The network viewer (`network connections = yes`, every address and
-/// port selected): each connection's bytes and messages each way land in
-/// its dimension, `<port>:TCP:<address>` outbound and `<port>:TCP`
-/// inbound, exactly, after the connections ended; nothing is untracked.
-#[test]
-fn the_network_viewer_charts_every_connection_exactly() {
-    if !require_root("socket network viewer") {
-        return;
-    }
+/// Runs the `socket` scenario with the network viewer on
+/// (`network connections = yes`) under network.conf `[network
+/// connections]` lines `selectors`; returns the collector once the
+/// connections ended and both directions have a dimension.
+fn viewer(selectors: &str) -> Option<Collector> {
     if refused_without_length_tracepoints(&["--socket"]) {
-        return;
+        return None;
     }
     let mut workload = Workload::spawn("socket", N as usize);
     let pid = workload.pid().to_string();
+    let network = format!("[network connections]\n{selectors}");
     let files = [
         (
             "ebpf.d.conf",
             "[ebpf programs]\n    network connections = yes\n",
         ),
-        (
-            "ebpf.d/network.conf",
-            "[network connections]\n    ports = *\n    ips = *\n",
-        ),
+        ("ebpf.d/network.conf", network.as_str()),
     ];
     let args = ["--socket", "--update-every", "1", "--pid", &pid];
     let collector = Collector::start(&args, &files);
     collector.wait_attached("ip.tcp_functions");
     workload.work();
     workload.exit();
-    // Both listeners' ports, from the dimensions' names.
-    let ended = |s: &tests::protocol::Stream| {
+    let charted = |s: &Stream| {
         ["ebpf.outbound_bytes", "ebpf.inbound_bytes"]
             .iter()
-            .all(|chart| s.charts.get(*chart).is_some_and(|c| c.dims.len() >= 4))
+            .all(|chart| s.charts.get(*chart).is_some_and(|c| c.dims.len() >= 2))
     };
     assert!(
-        collector.wait_until(Duration::from_secs(30), ended),
+        collector.wait_until(Duration::from_secs(30), charted),
         "no connection charts:\n{}",
         collector.stderr()
     );
+    Some(collector)
+}
+
+/// The names of `chart`'s dimensions, without their `_sent`/`_recv`.
+fn names(stream: &Stream, chart: &str) -> BTreeSet<String> {
+    stream.charts[chart]
+        .dim_order
+        .iter()
+        .map(|id| {
+            id.trim_end_matches("_sent")
+                .trim_end_matches("_recv")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The dimension name of `names` that ends with `tail`, and its port.
+fn named<'a>(names: &'a BTreeSet<String>, tail: &str) -> (&'a str, String) {
+    let name = names
+        .iter()
+        .find(|name| name.ends_with(tail))
+        .unwrap_or_else(|| panic!("no dimension *{tail}: {names:?}"));
+    (name, name.split(':').next().unwrap().to_owned())
+}
+
+/// What `connections` connections of the scenario (one message of
+/// SOCKET_BYTES each way) put in the dimension `name` of `direction`'s
+/// charts.
+fn connection_totals(direction: &str, name: &str, connections: i64) -> Vec<(String, String, i64)> {
+    let mut totals = Vec::new();
+    for (chart, each) in [("bytes", SOCKET_BYTES), ("packets", 1)] {
+        for way in ["_sent", "_recv"] {
+            let chart = format!("ebpf.{direction}_{chart}");
+            totals.push((chart, format!("{name}{way}"), connections * each));
+        }
+    }
+    if direction == "outbound" {
+        totals.push(("ebpf.outbound_retransmit".into(), name.to_owned(), 0));
+    }
+    totals
+}
+
+fn assert_connection_totals(collector: &Collector, mut expected: Vec<(String, String, i64)>) {
+    expected.push(("ebpf.connections_untracked".into(), "untracked".into(), 0));
+    let expected: Vec<(&str, &str, i64)> = expected
+        .iter()
+        .map(|(c, d, v)| (c.as_str(), d.as_str(), *v))
+        .collect();
+    collector.assert_totals(&expected);
+}
+
+/// Every address and port selected: each connection's bytes and messages
+/// each way land in its dimension, `<port>:TCP:<address>` outbound and
+/// `<port>:TCP` inbound, exactly, after the connections ended; nothing is
+/// untracked.
+#[test]
+fn the_network_viewer_charts_every_connection_exactly() {
+    if !require_root("socket network viewer") {
+        return;
+    }
+    let Some(collector) = viewer("    ports = *\n    ips = *\n") else {
+        return;
+    };
     let stream = collector.stream();
     let outbound = &stream.charts["ebpf.outbound_bytes"];
     assert_eq!(
@@ -200,62 +257,119 @@ fn the_network_viewer_charts_every_connection_exactly() {
             "socket"
         )
     );
-    let port_of = |suffix: &str| -> String {
-        let id = outbound
-            .dim_order
-            .iter()
-            .find(|id| id.ends_with(suffix))
-            .unwrap_or_else(|| panic!("no dimension *{suffix}: {:?}", outbound.dim_order));
-        id.split(':').next().unwrap().to_owned()
-    };
-    let (v4, v6) = (
-        format!("{}:TCP:127.0.0.1", port_of(":TCP:127.0.0.1_sent")),
-        format!("{}:TCP:[::1]", port_of(":TCP:[::1]_sent")),
-    );
+    let out = names(&stream, "ebpf.outbound_bytes");
+    let ((v4, port4), (v6, port6)) = (named(&out, ":TCP:127.0.0.1"), named(&out, ":TCP:[::1]"));
     let dims = outbound.dimensions();
-    assert!(dims.contains(&(
-        &format!("{v4}_sent"),
-        &format!("{v4}_sent"),
-        "incremental",
-        -1
-    )));
-    assert!(dims.contains(&(
-        &format!("{v4}_recv"),
-        &format!("{v4}_recv"),
-        "incremental",
-        1
-    )));
-    let bytes = N * SOCKET_BYTES;
-    let mut expected: Vec<(String, String, i64)> = Vec::new();
+    for (way, multiplier) in [("_sent", -1), ("_recv", 1)] {
+        let id = format!("{v4}{way}");
+        assert!(
+            dims.contains(&(&id, &id, "incremental", multiplier)),
+            "{dims:?}"
+        );
+    }
+    let mut expected = connection_totals("outbound", v4, N);
+    expected.extend(connection_totals("outbound", v6, N));
+    // Both listeners' services, one dimension if they got the same port.
     let mut inbound: BTreeMap<String, i64> = BTreeMap::new();
-    for host in [&v4, &v6] {
-        for (chart, total) in [("bytes", bytes), ("packets", N)] {
-            for way in ["_sent", "_recv"] {
-                expected.push((
-                    format!("ebpf.outbound_{chart}"),
-                    format!("{host}{way}"),
-                    total,
-                ));
-            }
-        }
-        expected.push(("ebpf.outbound_retransmit".into(), host.to_string(), 0));
-        // The listener's port, the service the inbound side reached.
-        let service = format!("{}:TCP", host.split(':').next().unwrap());
-        *inbound.entry(service).or_default() += 1;
+    for port in [port4, port6] {
+        *inbound.entry(format!("{port}:TCP")).or_default() += N;
     }
-    for (service, listeners) in inbound {
-        for (chart, total) in [("bytes", bytes), ("packets", N)] {
-            for way in ["_sent", "_recv"] {
-                let dim = format!("{service}{way}");
-                expected.push((format!("ebpf.inbound_{chart}"), dim, listeners * total));
-            }
-        }
+    for (service, connections) in inbound {
+        expected.extend(connection_totals("inbound", &service, connections));
     }
-    expected.push(("ebpf.connections_untracked".into(), "untracked".into(), 0));
-    let expected: Vec<(&str, &str, i64)> = expected
-        .iter()
-        .map(|(c, d, v)| (c.as_str(), d.as_str(), *v))
-        .collect();
-    collector.assert_totals(&expected);
+    assert_connection_totals(&collector, expected);
+    collector.terminate();
+}
+
+/// `maximum dimensions = 4`: one name and "other" per direction. The
+/// scenario's IPv4 connections come first and are named; its IPv6 ones add
+/// up in "other" (`other:ALL:other` outbound with `ports` set, `other:ALL`
+/// inbound).
+#[test]
+fn the_network_viewer_adds_connections_beyond_the_limit_up_in_other() {
+    if !require_root("socket network viewer") {
+        return;
+    }
+    let Some(collector) = viewer("    maximum dimensions = 4\n    ports = *\n    ips = *\n") else {
+        return;
+    };
+    let stream = collector.stream();
+    let (out, inbound) = (
+        names(&stream, "ebpf.outbound_bytes"),
+        names(&stream, "ebpf.inbound_bytes"),
+    );
+    let (v4, port4) = named(&out, ":TCP:127.0.0.1");
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(inbound.len(), 2, "{inbound:?}");
+    let mut expected = connection_totals("outbound", v4, N);
+    expected.extend(connection_totals("outbound", "other:ALL:other", N));
+    expected.extend(connection_totals("inbound", &format!("{port4}:TCP"), N));
+    expected.extend(connection_totals("inbound", "other:ALL", N));
+    assert_connection_totals(&collector, expected);
+    collector.terminate();
+}
+
+/// `ips = 127.0.0.0/8` and no `ports`: only the IPv4 connections, named
+/// `TCP:<address>` outbound; the IPv6 ones are in no dimension, not even
+/// "other".
+#[test]
+fn the_network_viewer_charts_only_the_selected_addresses() {
+    if !require_root("socket network viewer") {
+        return;
+    }
+    let Some(collector) = viewer("    ips = 127.0.0.0/8\n") else {
+        return;
+    };
+    let stream = collector.stream();
+    let (out, inbound) = (
+        names(&stream, "ebpf.outbound_bytes"),
+        names(&stream, "ebpf.inbound_bytes"),
+    );
+    assert_eq!(out, BTreeSet::from(["TCP:127.0.0.1".to_owned()]));
+    assert_eq!(inbound.len(), 1, "{inbound:?}");
+    let service = inbound.first().unwrap();
+    let mut expected = connection_totals("outbound", "TCP:127.0.0.1", N);
+    expected.extend(connection_totals("inbound", service, N));
+    assert_connection_totals(&collector, expected);
+    let stream = collector.stream();
+    assert_eq!(names(&stream, "ebpf.outbound_bytes").len(), 1);
+    assert_eq!(names(&stream, "ebpf.inbound_bytes").len(), 1);
+    collector.terminate();
+}
+
+/// The name the system gives 127.0.0.1 (`getent hosts`, the resolver's
+/// own sources), if it has one.
+fn loopback_name() -> Option<String> {
+    let out = std::process::Command::new("getent")
+        .args(["hosts", "127.0.0.1"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.split_whitespace().nth(1).map(str::to_owned)
+}
+
+/// `resolve hostnames = yes`: the IPv4 peer is named as the system names
+/// 127.0.0.1 (its number where it has no name); `hostnames` keeps only
+/// that name.
+#[test]
+fn the_network_viewer_names_hosts_when_asked() {
+    if !require_root("socket network viewer") {
+        return;
+    }
+    let host = loopback_name().unwrap_or_else(|| "127.0.0.1".to_owned());
+    let selectors = format!(
+        "    resolve hostnames = yes\n    hostnames = {host}\n    ports = *\n    ips = 127.0.0.0/8\n"
+    );
+    let Some(collector) = viewer(&selectors) else {
+        return;
+    };
+    let stream = collector.stream();
+    let out = names(&stream, "ebpf.outbound_bytes");
+    let (name, _) = named(&out, &format!(":TCP:{host}"));
+    assert_eq!(out.len(), 1, "{out:?}");
+    let inbound = names(&stream, "ebpf.inbound_bytes");
+    let mut expected = connection_totals("outbound", name, N);
+    expected.extend(connection_totals("inbound", inbound.first().unwrap(), N));
+    assert_connection_totals(&collector, expected);
     collector.terminate();
 }

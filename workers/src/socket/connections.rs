@@ -21,6 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use aya::maps::MapData;
+use crossbeam_channel::{Receiver, Sender};
 use bpf::connection_counter;
 use bpf::socket::connection as layout;
 use bytemuck::{Pod, Zeroable};
@@ -167,6 +168,8 @@ impl KeyReader for Connections {
                 connections.push((key, connection));
             })
             .map_err(|source| CollectError::Walk { map: MAP, source })?;
+        // The first made is the first named (the limit of names).
+        connections.sort_by_key(|(_, connection)| connection.born);
         let mut listening = None;
         for (key, connection) in connections {
             let id = (key.socket, connection.born);
@@ -190,8 +193,13 @@ impl KeyReader for Connections {
                     *total += now.saturating_sub(*before);
                 }
             }
-            seen.counters = connection.counters;
-            if key.born != 0 {
+            // Until it has a place, its counts wait (for its name).
+            if seen.place != Place::Unknown {
+                seen.counters = connection.counters;
+            }
+            // An ended connection waiting for its peer's name stays until
+            // it is charted; one whose ends were never known never will be.
+            if key.born != 0 && (seen.place != Place::Unknown || !connection.known()) {
                 ended.push((key, id));
             }
         }
@@ -243,7 +251,7 @@ struct Namer {
     outbound: Direction,
     inbound: Direction,
     /// Reverse-DNS names by address (`resolve hostnames`), once each.
-    hostnames: HashMap<IpAddr, Option<String>>,
+    hostnames: Option<Resolver>,
 }
 
 /// One direction's dimensions: at most `limit` names and "other".
@@ -295,7 +303,7 @@ impl Namer {
                 if port_filter { "other:ALL:other" } else { "ALL:other" },
             ),
             inbound: Direction::new(INBOUND_KEYS.0, "other:ALL"),
-            hostnames: HashMap::new(),
+            hostnames: None,
         }
     }
 
@@ -307,10 +315,11 @@ impl Namer {
             connection.remote_port
         };
         let hostname = if self.selectors.resolve_hostnames {
-            self.hostnames
-                .entry(remote)
-                .or_insert_with(|| reverse_dns(remote))
-                .clone()
+            // Charted once its name is known: its counts wait in the kernel.
+            match self.hostnames.get_or_insert_with(Resolver::start).name(remote) {
+                Lookup::Asked => return Place::Unknown,
+                Lookup::Done(name) => name,
+            }
         } else {
             None
         };
@@ -353,6 +362,60 @@ impl Namer {
             }
         }
         port.to_string()
+    }
+}
+
+/// Reverse DNS in a thread of its own: `getnameinfo` may wait seconds for
+/// a resolver, and collection must not.
+struct Resolver {
+    ask: Sender<IpAddr>,
+    answers: Receiver<(IpAddr, Option<String>)>,
+    names: HashMap<IpAddr, Lookup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lookup {
+    Asked,
+    Done(Option<String>),
+}
+
+impl Resolver {
+    fn start() -> Resolver {
+        let (ask, questions) = crossbeam_channel::unbounded::<IpAddr>();
+        let (answer, answers) = crossbeam_channel::unbounded();
+        // Ends when the worker drops its side.
+        let spawned = std::thread::Builder::new()
+            .name("resolver".into())
+            .spawn(move || {
+                for address in questions {
+                    if answer.send((address, reverse_dns(address))).is_err() {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("no thread for reverse DNS ({e}): connections are named by address");
+        }
+        Resolver {
+            ask,
+            answers,
+            names: HashMap::new(),
+        }
+    }
+
+    /// The name of `address`, asked for the first time it is seen; an
+    /// address that cannot be asked (no resolver thread) has none.
+    fn name(&mut self, address: IpAddr) -> Lookup {
+        for (answered, name) in self.answers.try_iter() {
+            self.names.insert(answered, Lookup::Done(name));
+        }
+        self.names
+            .entry(address)
+            .or_insert_with(|| match self.ask.send(address) {
+                Ok(()) => Lookup::Asked,
+                Err(_) => Lookup::Done(None),
+            })
+            .clone()
     }
 }
 
