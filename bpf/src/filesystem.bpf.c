@@ -8,10 +8,9 @@
  * with the ext2 and ext3 it also mounts (as the original's ext4 functions
  * serve those too).
  *
- * The trampoline variant times the original's functions of each
- * filesystem (spec §3.14), from entry to return: the filesystem is the
- * function's. No probe variant (filesystem.rs says why). */
-#define NO_PROBES
+ * The trampoline and probe variants time the original's functions of
+ * each filesystem (spec §3.14), from entry to return: the filesystem is
+ * the function's. */
 #include "common.bpf.h"
 
 /* The filesystems, in the original's order; key of `fs_latency`. */
@@ -168,9 +167,8 @@ static __always_inline void enter(__u32 fs, __u32 op)
 		start(fs, op);
 }
 
-/* fs_<fs>_<op>_fentry on the function's entry and fs_<fs>_<op>_fexit on
- * its return. (No probe variant: its kprobes and kretprobes did not
- * attach within the supervisor's heartbeat in the emulated test VM.) */
+/* fs_<fs>_<op>_fentry and _kprobe on the function's entry,
+ * fs_<fs>_<op>_fexit and _kretprobe on its return. */
 #define FS_FUNCTION(stem, fs, op)                                                 \
 	SEC("fentry")                                                             \
 	int BPF_PROG(stem##_fentry)                                               \
@@ -180,6 +178,18 @@ static __always_inline void enter(__u32 fs, __u32 op)
 	}                                                                         \
 	SEC("fexit")                                                              \
 	int BPF_PROG(stem##_fexit)                                                \
+	{                                                                         \
+		finish(fs, op);                                                   \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("kprobe")                                                             \
+	int BPF_KPROBE(stem##_kprobe)                                             \
+	{                                                                         \
+		enter(fs, op);                                                    \
+		return 0;                                                         \
+	}                                                                         \
+	SEC("kretprobe")                                                          \
+	int BPF_KRETPROBE(stem##_kretprobe)                                       \
 	{                                                                         \
 		finish(fs, op);                                                   \
 		return 0;                                                         \

@@ -190,7 +190,9 @@ fn forward(thread: &'static str, pipe: ChildStderr, tail: StderrTail) -> Option<
         .ok()
 }
 
-/// A worker never attached after this long is killed.
+/// A worker attaching (it beats from a thread of its own meanwhile,
+/// however long the kernel takes) whose heartbeat stopped this long is
+/// killed: a worker that is gone, or hung before it could beat.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
 /// A worker that has not said it is stopping this long after SIGTERM, or
 /// whose heartbeat stopped for this long while it was, gets SIGKILL.
@@ -445,11 +447,7 @@ impl Life {
                 *beat_seen = now;
             }
             let timeout = Duration::from_millis(policy.heartbeat_timeout_ms.into());
-            let stuck = if *attached {
-                now - *beat_seen > timeout
-            } else {
-                now - *started > ATTACH_TIMEOUT
-            };
+            let stuck = now - *beat_seen > if *attached { timeout } else { ATTACH_TIMEOUT };
             if stuck {
                 warn!(
                     "{name}: worker stopped responding (no heartbeat for {:?}); killing it",

@@ -478,7 +478,8 @@ impl Collector {
     }
 
     fn wait_shown_running(&self, thread: &str) {
-        let running = self.wait_until(Duration::from_secs(60), |s| {
+        // Attaching many kprobes under emulation takes minutes.
+        let running = self.wait_until(scaled(Duration::from_secs(60)), |s| {
             s.chart("netdata.ebpf_threads")
                 .and_then(|c| c.dims.get(thread))
                 .is_some_and(|d| d.values.last() == Some(&1))

@@ -167,10 +167,11 @@ const ALL: &[&str] = &[
     "fdatasync",
 ];
 
-/// The trampoline programs on the original's functions (spec §3.14), on
-/// entry (`$entry` hooks, programs `..._$in`) and return (`$exit`,
-/// `..._$out`): ext4's where it is built in; the others' skipped where
-/// the kernel's BTF lacks them (modules).
+/// The trampoline or probe programs on the original's functions (spec
+/// §3.14), on entry (`$entry` hooks, programs `..._$in`) and return
+/// (`$exit`, `..._$out`): ext4's, which Debian builds in; the others'
+/// skipped where the kernel lacks them (modules not loaded; for
+/// trampolines, any module: the loader reads the kernel's own BTF only).
 macro_rules! functions {
     ($entry:ident $in:literal, $exit:ident $out:literal) => {
         functions!(@ $entry $in, $exit $out;
@@ -215,11 +216,10 @@ pub static THREAD: Thread = Thread {
     calls: &[],
     // Tracepoints first: they see every filesystem, whenever it is
     // mounted, module or not. A trampoline sees only filesystems built into
-    // the kernel (the loader looks for functions in its BTF only). No probe
-    // variant: its kprobes and kretprobes (24 with ext4, xfs and btrfs
-    // loaded) did not attach within the supervisor's 60 s heartbeat in the
-    // emulated 6.12 VM. The price of tracepoints: syscall tracepoints make
-    // every syscall of every task take the kernel's slow path (DESIGN.md).
+    // the kernel (the loader looks for functions in its BTF only); a probe,
+    // those loaded when the thread starts. The price of tracepoints:
+    // syscall tracepoints make every syscall of every task take the
+    // kernel's slow path (DESIGN.md).
     variants: &[
         Variant::with(
             VariantKind::Tracepoint,
@@ -241,6 +241,10 @@ pub static THREAD: Thread = Thread {
         Variant::with(
             VariantKind::Trampoline,
             functions!(FEntry "fentry", FExit "fexit"),
+        ),
+        Variant::with(
+            VariantKind::Probe,
+            functions!(KProbe "kprobe", KProbe "kretprobe"),
         ),
     ],
     keys: KEYS,

@@ -30,8 +30,12 @@ pub enum AttachError {
         program: String,
         source: ProgramError,
     },
-    #[error("no kernel function for `{program}`: none of {names} is in the kernel's BTF")]
-    NoFunction { program: String, names: String },
+    #[error("no kernel function for `{program}`: none of {names} is in {looked_in}")]
+    NoFunction {
+        program: String,
+        names: String,
+        looked_in: &'static str,
+    },
     #[error("cannot attach `{program}` to {hook:?}: {source:?}")]
     Attach {
         program: String,
@@ -93,6 +97,7 @@ pub fn attach(
     cfg: &WorkerConfig,
     btf: &Btf,
 ) -> Result<Collector, AttachError> {
+    let _forget = ForgetSymbols;
     let filter_tgid = cfg.pid_filter.unwrap_or(0);
     let settings = cfg.settings();
     let per_process = thread.per_process_on(settings);
@@ -204,7 +209,6 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
             let program: &mut KProbe = program.try_into().map_err(load)?;
             program.load().map_err(load)?;
             let mut failures: Vec<(String, Vec<String>)> = Vec::new();
-            let mut kallsyms: Option<String> = None;
             for function in names {
                 let mut reason = match program.attach(function, 0) {
                     Ok(_) => return Ok(()),
@@ -213,9 +217,8 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
                 let mut failed = vec![function.to_string()];
                 // A static function the compiler cloned is only in kallsyms
                 // under its clone's name.
-                let symbols = kallsyms
-                    .get_or_insert_with(|| std::fs::read_to_string(KALLSYMS).unwrap_or_default());
-                for clone in clones(symbols, function) {
+                let symbols = kallsyms();
+                for clone in clones(&symbols, function) {
                     match program.attach(clone, 0) {
                         Ok(_) => return Ok(()),
                         Err(e) => {
@@ -229,6 +232,16 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
                     Some((_, names)) => names.extend(failed),
                     None => failures.push((reason, failed)),
                 }
+            }
+            // None of the names, nor a clone of one, is a symbol: the
+            // kernel lacks the function (a module not loaded).
+            let symbols = kallsyms();
+            if !symbols.is_empty() && !names.iter().any(|n| has_symbol(&symbols, n)) {
+                return Err(AttachError::NoFunction {
+                    program: name.to_owned(),
+                    names: names.join(", "),
+                    looked_in: KALLSYMS,
+                });
             }
             return Err(AttachError::Probe {
                 program: name.to_owned(),
@@ -244,6 +257,41 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
 }
 
 const KALLSYMS: &str = "/proc/kallsyms";
+
+thread_local! {
+    /// `/proc/kallsyms` (5 MB), read at most once per [`attach`] and
+    /// dropped at its end.
+    static SYMBOLS: std::cell::RefCell<Option<std::rc::Rc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Drops [`SYMBOLS`] at the end of an attach, whatever its outcome.
+struct ForgetSymbols;
+
+impl Drop for ForgetSymbols {
+    fn drop(&mut self) {
+        SYMBOLS.with(|symbols| symbols.take());
+    }
+}
+
+/// `/proc/kallsyms`' text (empty where it cannot be read), for kprobes
+/// that did not attach.
+fn kallsyms() -> std::rc::Rc<str> {
+    SYMBOLS.with(|symbols| {
+        symbols
+            .borrow_mut()
+            .get_or_insert_with(|| std::fs::read_to_string(KALLSYMS).unwrap_or_default().into())
+            .clone()
+    })
+}
+
+/// Whether a `/proc/kallsyms` text has function `name` or a clone of it.
+fn has_symbol(kallsyms: &str, name: &str) -> bool {
+    kallsyms
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(2))
+        .any(|symbol| symbol == name)
+        || !clones(kallsyms, name).is_empty()
+}
 
 /// The clones of kernel function `name` in a `/proc/kallsyms` text
 /// (`lookup_fast.constprop.0`, `.isra.0`, `.part.0`): where the compiler
@@ -283,6 +331,7 @@ fn first_function(
         }
     }
     Err(AttachError::NoFunction {
+        looked_in: "the kernel's BTF",
         program: program.to_owned(),
         names: names.join(", "),
     })

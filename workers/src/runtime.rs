@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use conf::ThreadName;
+use std::sync::mpsc::RecvTimeoutError;
+
 use ipc::{exit, schedule, Message, Pushed, RingError, RingWriter, HEARTBEAT_PERIOD, RING_FD};
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
@@ -82,7 +84,7 @@ pub fn run(thread_name: &str) -> i32 {
         // Only kernels before 5.11 need it; there a map load will fail and say so.
         tracing::debug!("cannot raise RLIMIT_MEMLOCK: {e}");
     }
-    let Some((variant, mut collector)) = attach(thread, &cfg) else {
+    let Some((variant, mut collector)) = attach_beating(thread, &cfg, &ring) else {
         return exit::UNSUPPORTED;
     };
     // The kernel's BTF, parsed to load the object, is freed by now: most of
@@ -131,6 +133,29 @@ fn setup(thread: &Thread) -> Result<(WorkerConfig, RingWriter), SetupError> {
     let ring =
         RingWriter::open(unsafe { OwnedFd::from_raw_fd(RING_FD) }).map_err(SetupError::Ring)?;
     Ok((cfg, ring))
+}
+
+/// [`attach`], beating the heartbeat meanwhile from a thread of its own:
+/// attaching may take long (under emulation, filesystem's 40 kprobes took
+/// over a minute), and the supervisor must tell a slow attach from a dead
+/// worker.
+fn attach_beating(
+    thread: &Thread,
+    cfg: &WorkerConfig,
+    ring: &RingWriter,
+) -> Option<(u32, Collector)> {
+    let (attached, beating) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Ends as soon as the attach does (the sender is dropped).
+            while let Err(RecvTimeoutError::Timeout) = beating.recv_timeout(HEARTBEAT_PERIOD) {
+                ring.beat();
+            }
+        });
+        let result = attach(thread, cfg);
+        drop(attached);
+        result
+    })
 }
 
 /// Tries the variants in order; says why each one that failed was rejected.
