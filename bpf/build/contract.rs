@@ -391,17 +391,22 @@ pub fn module(stem: &str, contract: &Contract, on_demand: bool, out: &mut String
             record.name
         );
         let _ = writeln!(out, "    pub mod {} {{", record.name);
-        for (member, offset) in &record.offsets {
-            let _ = writeln!(
-                out,
-                "        pub const {}: usize = {offset};",
-                member.to_uppercase()
-            );
-        }
-        let _ = writeln!(out, "        pub const SIZE: usize = {};", record.size);
+        layout_consts(&record.offsets, record.size, "        ", out);
         let _ = writeln!(out, "    }}");
     }
     let _ = writeln!(out, "}}");
+}
+
+/// A struct's `pub const MEMBER: usize = offset;` lines and its `SIZE`.
+fn layout_consts(offsets: &[(String, u32)], size: u32, indent: &str, out: &mut String) {
+    for (member, offset) in offsets {
+        let _ = writeln!(
+            out,
+            "{indent}pub const {}: usize = {offset};",
+            member.to_uppercase()
+        );
+    }
+    let _ = writeln!(out, "{indent}pub const SIZE: usize = {size};");
 }
 
 /// `pub mod <name> { pub const SLOT: u32 = i; … pub const COUNT: u32 }`.
@@ -459,14 +464,7 @@ pub fn shared(contracts: &[(String, Contract)]) -> Result<String, String> {
             "/// `struct tgid_extra` (common.bpf.h), after a process's counters: byte offsets, size, flags."
         );
         let _ = writeln!(out, "pub mod tgid_extra {{");
-        for (member, offset) in &layout.offsets {
-            let _ = writeln!(
-                out,
-                "    pub const {}: usize = {offset};",
-                member.to_uppercase()
-            );
-        }
-        let _ = writeln!(out, "    pub const SIZE: usize = {};", layout.size);
+        layout_consts(&layout.offsets, layout.size, "    ", &mut out);
         for (flag, value) in &layout.flags {
             let _ = writeln!(out, "    pub const {flag}: u32 = {value};");
         }

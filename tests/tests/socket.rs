@@ -148,8 +148,9 @@ fn a_lost_segment_is_retransmitted_and_counted_for_its_process() {
 /// Runs the `socket` scenario with the network viewer on
 /// (`network connections = yes`) under network.conf `[network
 /// connections]` lines `selectors`; returns the collector once the
-/// connections ended and both directions have a dimension.
-fn viewer(selectors: &str) -> Option<Collector> {
+/// connections ended and both directions have a dimension, with the names
+/// of the outbound and the inbound ones.
+fn viewer(selectors: &str) -> Option<(Collector, BTreeSet<String>, BTreeSet<String>)> {
     if refused_without_length_tracepoints(&["--socket"]) {
         return None;
     }
@@ -178,7 +179,10 @@ fn viewer(selectors: &str) -> Option<Collector> {
         "no connection charts:\n{}",
         collector.stderr()
     );
-    Some(collector)
+    let stream = collector.stream();
+    let out = names(&stream, "ebpf.outbound_bytes");
+    let inbound = names(&stream, "ebpf.inbound_bytes");
+    Some((collector, out, inbound))
 }
 
 /// The names of `chart`'s dimensions, without their `_sent`/`_recv`.
@@ -238,7 +242,7 @@ fn the_network_viewer_charts_every_connection_exactly() {
     if !require_root("socket network viewer") {
         return;
     }
-    let Some(collector) = viewer("    ports = *\n    ips = *\n") else {
+    let Some((collector, out, _)) = viewer("    ports = *\n    ips = *\n") else {
         return;
     };
     let stream = collector.stream();
@@ -257,7 +261,6 @@ fn the_network_viewer_charts_every_connection_exactly() {
             "socket"
         )
     );
-    let out = names(&stream, "ebpf.outbound_bytes");
     let ((v4, port4), (v6, port6)) = (named(&out, ":TCP:127.0.0.1"), named(&out, ":TCP:[::1]"));
     let dims = outbound.dimensions();
     for (way, multiplier) in [("_sent", -1), ("_recv", 1)] {
@@ -290,14 +293,10 @@ fn the_network_viewer_adds_connections_beyond_the_limit_up_in_other() {
     if !require_root("socket network viewer") {
         return;
     }
-    let Some(collector) = viewer("    maximum dimensions = 4\n    ports = *\n    ips = *\n") else {
+    let selectors = "    maximum dimensions = 4\n    ports = *\n    ips = *\n";
+    let Some((collector, out, inbound)) = viewer(selectors) else {
         return;
     };
-    let stream = collector.stream();
-    let (out, inbound) = (
-        names(&stream, "ebpf.outbound_bytes"),
-        names(&stream, "ebpf.inbound_bytes"),
-    );
     let (v4, port4) = named(&out, ":TCP:127.0.0.1");
     assert_eq!(out.len(), 2, "{out:?}");
     assert_eq!(inbound.len(), 2, "{inbound:?}");
@@ -317,14 +316,9 @@ fn the_network_viewer_charts_only_the_selected_addresses() {
     if !require_root("socket network viewer") {
         return;
     }
-    let Some(collector) = viewer("    ips = 127.0.0.0/8\n") else {
+    let Some((collector, out, inbound)) = viewer("    ips = 127.0.0.0/8\n") else {
         return;
     };
-    let stream = collector.stream();
-    let (out, inbound) = (
-        names(&stream, "ebpf.outbound_bytes"),
-        names(&stream, "ebpf.inbound_bytes"),
-    );
     assert_eq!(out, BTreeSet::from(["TCP:127.0.0.1".to_owned()]));
     assert_eq!(inbound.len(), 1, "{inbound:?}");
     let service = inbound.first().unwrap();
@@ -359,14 +353,11 @@ fn the_network_viewer_names_hosts_when_asked() {
     let selectors = format!(
         "    resolve hostnames = yes\n    hostnames = {host}\n    ports = *\n    ips = 127.0.0.0/8\n"
     );
-    let Some(collector) = viewer(&selectors) else {
+    let Some((collector, out, inbound)) = viewer(&selectors) else {
         return;
     };
-    let stream = collector.stream();
-    let out = names(&stream, "ebpf.outbound_bytes");
     let (name, _) = named(&out, &format!(":TCP:{host}"));
     assert_eq!(out.len(), 1, "{out:?}");
-    let inbound = names(&stream, "ebpf.inbound_bytes");
     let mut expected = connection_totals("outbound", name, N);
     expected.extend(connection_totals("inbound", inbound.first().unwrap(), N));
     assert_connection_totals(&collector, expected);
