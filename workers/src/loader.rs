@@ -234,9 +234,13 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
                 }
             }
             // None of the names, nor a clone of one, is a symbol: the
-            // kernel lacks the function (a module not loaded).
+            // kernel lacks the function (a module not loaded). Said only
+            // where kprobes exist at all: elsewhere that is the reason.
             let symbols = kallsyms();
-            if !symbols.is_empty() && !names.iter().any(|n| has_symbol(&symbols, n)) {
+            if std::path::Path::new(KPROBE_PMU).exists()
+                && !symbols.is_empty()
+                && !names.iter().any(|n| has_symbol(&symbols, n))
+            {
                 return Err(AttachError::NoFunction {
                     program: name.to_owned(),
                     names: names.join(", "),
@@ -257,6 +261,9 @@ pub fn attach_program(ebpf: &mut Ebpf, spec: &ProgramSpec, btf: &Btf) -> Result<
 }
 
 const KALLSYMS: &str = "/proc/kallsyms";
+/// The kprobe PMU, through which aya attaches kprobes: absent where the
+/// kernel has none (`CONFIG_KPROBES` off).
+const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe/type";
 
 thread_local! {
     /// `/proc/kallsyms` (5 MB), read at most once per [`attach`] and
