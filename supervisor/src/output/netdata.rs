@@ -9,6 +9,7 @@ use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Look, VariantKin
 
 use super::names::{self, Ids};
 use super::{Chart, Output, Sample, Status, ThreadState, ThreadStatus};
+use crate::function::Reply;
 
 pub struct Netdata<W: Write> {
     out: W,
@@ -449,6 +450,22 @@ impl<W: Write> Output for Netdata<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    fn register_function(&mut self, name: &str, timeout: u32, help: &str) -> io::Result<()> {
+        writeln!(self.out, "FUNCTION GLOBAL \"{name}\" {timeout} \"{help}\"")
+    }
+
+    /// The body may hold any line but one starting with
+    /// `FUNCTION_RESULT_END`, which ends it: ours are JSON or our help.
+    fn function_result(&mut self, reply: &Reply) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "FUNCTION_RESULT_BEGIN \"{}\" {} \"{}\" {}",
+            reply.transaction, reply.status, reply.content_type, reply.expires
+        )?;
+        write!(self.out, "{}", reply.body)?;
+        writeln!(self.out, "\nFUNCTION_RESULT_END")
     }
 
     fn disable(&mut self) -> io::Result<()> {
