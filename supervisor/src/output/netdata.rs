@@ -639,6 +639,46 @@ mod tests {
         (stream, text)
     }
 
+    /// A Function registered and answered as Netdata 1.37.1 reads them: the
+    /// result whole between its begin and end lines, the table's one long
+    /// JSON line included.
+    #[test]
+    fn functions_are_registered_and_answered_whole() {
+        let mut out = Netdata::new(Vec::new()).without_self_charts();
+        out.register_function("network-connections", 10, "Live connections")
+            .unwrap();
+        let rows = vec![ipc::ConnectionRow::default(); 200];
+        let table = crate::function::table("t1", &rows, |_| Default::default(), 1);
+        out.function_result(&table).unwrap();
+        let error = crate::function::Reply::error("t2", 404, "No function 'x'.");
+        out.function_result(&error).unwrap();
+        out.exit().unwrap();
+        let text = String::from_utf8(out.out).unwrap();
+        let mut stream = Stream::new();
+        for line in text.lines() {
+            stream.feed(line);
+        }
+        assert_eq!(stream.errors, Vec::<String>::new(), "{text}");
+        assert!(stream.exited);
+        assert_eq!(stream.functions["network-connections"], 10);
+        let [first, second] = &stream.results[..] else {
+            panic!("{:?}", stream.results);
+        };
+        assert_eq!(
+            (
+                first.transaction.as_str(),
+                first.status,
+                first.content_type.as_str()
+            ),
+            ("t1", 200, "application/json")
+        );
+        assert_eq!(first.expires, table.expires);
+        assert_eq!(first.body, format!("{}\n", table.body));
+        assert!(first.body.len() > 15360);
+        assert_eq!((second.transaction.as_str(), second.status), ("t2", 404));
+        assert_eq!(second.body, format!("{}\n", error.body));
+    }
+
     fn check_stream(charts: &[Chart]) -> Result<(), TestCaseError> {
         let (stream, text) = stream_of(charts);
         prop_assert_eq!(&stream.errors, &Vec::<String>::new(), "{}", text);
