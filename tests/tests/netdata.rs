@@ -2,7 +2,8 @@
 //! host, every chart of every implemented thread is what the spec says and
 //! carries the workload's counts, and a killed worker neither restarts nor
 //! disables the plugin; as a StatsD server, the metrics arrive with the
-//! workload's counts.
+//! workload's counts; asked as a streaming parent asks, the
+//! `network-connections` Function lists the workload's live connections.
 //!
 //! Two sums this test once got wrong, both explained by Netdata's storage
 //! (DESIGN.md, "Netdata's rules"), neither retried away:
