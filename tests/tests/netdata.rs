@@ -716,12 +716,24 @@ impl FakeParent {
         )
     }
 
-    /// Takes the child's connection and handshake; reads its stream from
-    /// then on.
-    fn accept(&mut self) {
+    /// Takes the child's connection (it connects once it has charts to
+    /// send) and handshake; reads its stream from then on.
+    fn accept(&mut self, netdata: &NetdataHost) {
         use std::io::{Read, Write};
 
-        let (mut child, _) = self.listener.accept().unwrap();
+        self.listener.set_nonblocking(true).unwrap();
+        let mut child = None;
+        let connected = tests::poll(Duration::from_secs(30), Duration::from_millis(50), || {
+            child = self.listener.accept().ok().map(|(c, _)| c);
+            child.is_some()
+        });
+        assert!(
+            connected,
+            "the agent never connected to its parent; its log:\n{}",
+            netdata.log()
+        );
+        let mut child = child.unwrap();
+        child.set_nonblocking(false).unwrap();
         child
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -830,17 +842,18 @@ fn the_network_connections_function_lists_every_live_connection() {
     let netdata = NetdataHost::start_streaming(
         &plugins.0,
         &format!(
-            "[plugin:ebpf-collector]\n    command options = --socket --pid {pid} --config-dir {}\n",
-            config.0.display()
+            "[plugin:ebpf-collector]\n    command options = --socket --pid {pid} --config-dir {}{}\n",
+            config.0.display(),
+            tests::forced_variant().map_or(String::new(), |v| format!(" --variant {v}"))
         ),
         &parent.stream_conf(),
     );
-    parent.accept();
     assert!(
         netdata.wait_chart("ip.tcp_functions", Duration::from_secs(60)),
         "the socket thread never sent data; netdata's log:\n{}",
         netdata.log()
     );
+    parent.accept(&netdata);
     workload.work();
 
     let (status, content_type, body) = parent.call("t-connections", "network-connections");
