@@ -498,6 +498,23 @@ impl Supervisor {
     /// Answers the requests whose worker answered, and those it did not
     /// answer in time (`true`: something was written).
     fn answer_functions(&mut self, now: Instant) -> io::Result<bool> {
+        // A new worker is asked again, once for all its thread's requests.
+        for slot in &mut self.slots {
+            let Some(ring) = slot.life.ring() else {
+                continue;
+            };
+            let mut waiting = self
+                .pending
+                .iter_mut()
+                .filter(|p| p.thread == slot.thread.name && p.generation != ring.generation())
+                .peekable();
+            if waiting.peek().is_some() {
+                let (generation, asked) = (ring.generation(), ring.ask());
+                for pending in waiting {
+                    (pending.generation, pending.asked) = (generation, asked);
+                }
+            }
+        }
         let mut wrote = false;
         let mut index = 0;
         while index < self.pending.len() {
@@ -516,12 +533,7 @@ impl Supervisor {
                 Some(ring) if ring.generation() == pending.generation => ring
                     .answer(pending.asked, &mut self.rows)
                     .map_err(|e| e.to_string()),
-                // A new worker: asked again.
-                Some(ring) => {
-                    (pending.generation, pending.asked) = (ring.generation(), ring.ask());
-                    Ok(false)
-                }
-                None => Ok(false),
+                _ => Ok(false),
             };
             let reply = match answer {
                 Ok(true) => {
