@@ -770,6 +770,16 @@ impl FakeParent {
             }
         });
         self.child = Some(child);
+        // A request must not reach the child with the handshake's answer:
+        // it reads both in one recv() and refuses the handshake.
+        let streaming = tests::poll(Duration::from_secs(30), Duration::from_millis(20), || {
+            !self.received.lock().unwrap().is_empty()
+        });
+        assert!(
+            streaming,
+            "the agent sent nothing after the handshake; its log:\n{}",
+            netdata.log()
+        );
     }
 
     /// Calls `function` on the child: the status, content type and body
