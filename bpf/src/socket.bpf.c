@@ -205,7 +205,14 @@ struct connection {
 	 * the collector. */
 	__u8 outbound;
 	__u8 inbound;
-	__u8 unused;
+	/* The kernel's TCP state (TCP_ESTABLISHED, ...) as last seen: its
+	 * changes (tracepoint variant), else at each send, receive or
+	 * retransmission. */
+	__u8 state;
+	/* The process that made it (connect) or first used it (a send or
+	 * receive; an accept in softirq has none): 0 until then. */
+	__u32 tgid;
+	__u32 unused;
 };
 
 struct {
@@ -271,6 +278,9 @@ static __always_inline void connection_io(const struct sock *sk, bool sending, l
 	if (!c)
 		return;
 	connection_address(c, sk);
+	c->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (!c->tgid)
+		c->tgid = bpf_get_current_pid_tgid() >> 32;
 	__sync_fetch_and_add(&c->counters[sending ? CONNECTION_SENDS : CONNECTION_RECEIVES], 1);
 	__sync_fetch_and_add(
 		&c->counters[sending ? CONNECTION_SENT_BYTES : CONNECTION_RECEIVED_BYTES], bytes);
@@ -330,12 +340,17 @@ static __always_inline void socket_io(const struct sock *sk, __u16 family, __u16
 /* A TCP connect by the current process on `sk`. */
 static __always_inline void socket_connect(const struct sock *sk, __u16 family, bool typed)
 {
+	struct connection *c;
 	__u64 *own;
 
 	if (!current_counted(&own))
 		return;
 	count(&socket_counters, own, family == AF_INET6 ? SOCKET_CONNECT_V6 : SOCKET_CONNECT_V4, 1);
-	connection_of(sk, true, false);
+	c = connection_of(sk, true, false);
+	if (c) {
+		c->tgid = bpf_get_current_pid_tgid() >> 32;
+		c->state = TCP_SYN_SENT;
+	}
 	if (owners_on())
 		remember_owner(sk, typed);
 }
@@ -379,6 +394,7 @@ static __always_inline void socket_retransmit(const struct sock *sk, bool typed)
 	c = connection_of(sk, false, false);
 	if (c) {
 		connection_address(c, sk);
+		c->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 		__sync_fetch_and_add(&c->counters[CONNECTION_RETRANSMITS], 1);
 	}
 	if (!owner || !tgid_values_on)
@@ -442,6 +458,13 @@ int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newst
 		bpf_map_delete_elem(&socket_listeners, &listener);
 	} else if (newstate == TCP_CLOSE) {
 		connection_close(sk);
+	}
+	if (newstate != TCP_CLOSE && keyed_on) {
+		struct connection_key key = { .socket = (__u64)sk };
+		struct connection *c = bpf_map_lookup_elem(&socket_connections, &key);
+
+		if (c)
+			c->state = newstate;
 	}
 	return 0;
 }

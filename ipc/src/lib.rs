@@ -2,6 +2,7 @@
 //! frames of fixed-size records decoded into messages (see DESIGN.md, "The
 //! ring"), and what both ends of it agree on.
 
+mod answer;
 mod record;
 mod ring;
 pub mod schedule;
@@ -9,13 +10,14 @@ pub mod tgid;
 
 use std::time::Duration;
 
+pub use answer::{ConnectionRow, DIRECTION_INBOUND, DIRECTION_OUTBOUND};
 pub use record::{
     name_parts, FrameHeader, Message, Record, RecordError, TableStat, FRAME_CONTINUATION,
     FRAME_MAGIC, KEY_LIMIT, KEY_NAME_PARTS, PID_MAX_LIMIT, PROCESS_NAME_PARTS,
 };
 pub use ring::{
-    create, frame_bytes, max_records, Garbled, Pushed, RingError, RingReader, RingWriter,
-    LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACITY, RING_MAGIC,
+    create, create_answering, frame_bytes, max_records, Garbled, Pushed, RingError, RingReader,
+    RingWriter, LAYOUT_VERSION, MAX_CAPACITY, MIN_CAPACITY, RING_MAGIC,
 };
 
 /// Where the supervisor puts a worker's ring.

@@ -15,16 +15,18 @@ use bytemuck::Zeroable;
 use memmap2::MmapMut;
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
+use crate::answer::ConnectionRow;
 use crate::record::{FrameHeader, Message, Record, RecordError, FRAME_MAGIC};
 
 /// Identifies our rings ("EBPFRING").
 pub const RING_MAGIC: u64 = 0x4542_5046_5249_4e47;
 /// Bumped whenever the header, frame or record layout changes.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 
 const HEADER_BYTES: usize = 128;
 const FRAME_HEADER_BYTES: usize = std::mem::size_of::<FrameHeader>();
 const RECORD_BYTES: usize = std::mem::size_of::<Record>();
+const ROW_BYTES: usize = std::mem::size_of::<ConnectionRow>();
 /// Smallest useful ring: one frame of a handful of records.
 pub const MIN_CAPACITY: usize = 1024;
 /// Keeps a garbled `record_count` from asking for absurd allocations.
@@ -44,6 +46,15 @@ struct SharedHeader {
     dropped: AtomicU64,
     /// Not 0 once the worker is stopping (releasing its links).
     stopping: AtomicU64,
+    /// Rows the answer area after the ring holds (0: none).
+    answer_slots: u64,
+    /// The last request the supervisor made (supervisor-owned).
+    request: AtomicU64,
+    /// The request the answer area answers (worker-owned, published after
+    /// the rows and their count).
+    answered: AtomicU64,
+    /// Rows of that answer.
+    answer_rows: AtomicU64,
 }
 const _: () = assert!(std::mem::size_of::<SharedHeader>() <= HEADER_BYTES);
 
@@ -59,6 +70,8 @@ pub enum RingError {
     NotARing { magic: u64, version: u32 },
     #[error("garbled ring: {0}")]
     Garbled(#[from] Garbled),
+    #[error("an answer of {rows} rows; the answer area holds {slots}")]
+    AnswerTooLarge { rows: u64, slots: u64 },
     #[error("frame of {records} records needs {bytes} bytes; the ring holds {capacity}")]
     FrameTooLarge {
         records: usize,
@@ -102,6 +115,7 @@ pub fn max_records(capacity: usize) -> usize {
 struct Mapping {
     map: MmapMut,
     capacity: usize,
+    answer_slots: usize,
 }
 
 impl Mapping {
@@ -112,8 +126,19 @@ impl Mapping {
     }
 
     fn data(&self) -> *const u8 {
-        // SAFETY: HEADER_BYTES + capacity == mapping length.
+        // SAFETY: HEADER_BYTES + capacity <= mapping length.
         unsafe { self.map.as_ptr().add(HEADER_BYTES) }
+    }
+
+    /// The answer area, after the ring's bytes.
+    fn answers(&self) -> &[u8] {
+        let start = HEADER_BYTES + self.capacity;
+        &self.map[start..start + self.answer_slots * ROW_BYTES]
+    }
+
+    fn answers_mut(&mut self) -> &mut [u8] {
+        let start = HEADER_BYTES + self.capacity;
+        &mut self.map[start..start + self.answer_slots * ROW_BYTES]
     }
 
     fn data_mut(&mut self) -> *mut u8 {
@@ -153,11 +178,24 @@ impl Mapping {
 /// Creates a ring in a new memfd. The supervisor keeps the reader and hands
 /// the fd to the worker, which opens it with [`RingWriter::open`].
 pub fn create(capacity: usize, generation: u64) -> Result<(RingReader, OwnedFd), RingError> {
+    create_answering(capacity, 0, generation)
+}
+
+/// [`create`], with an answer area of `answer_slots` rows after the ring
+/// (only the pages a worker writes are resident).
+pub fn create_answering(
+    capacity: usize,
+    answer_slots: usize,
+    generation: u64,
+) -> Result<(RingReader, OwnedFd), RingError> {
     if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) || !capacity.is_multiple_of(8) {
         return Err(RingError::BadCapacity(capacity));
     }
     let fd = memfd_create(c"ebpf-collector-ring", MFdFlags::MFD_CLOEXEC)?;
-    nix::unistd::ftruncate(fd.as_fd(), (HEADER_BYTES + capacity) as i64)?;
+    nix::unistd::ftruncate(
+        fd.as_fd(),
+        (HEADER_BYTES + capacity + answer_slots * ROW_BYTES) as i64,
+    )?;
     let file = File::from(fd.try_clone()?);
     // SAFETY: a fresh memfd that only we and our worker map.
     let mut map = unsafe { MmapMut::map_mut(&file)? };
@@ -167,8 +205,13 @@ pub fn create(capacity: usize, generation: u64) -> Result<(RingReader, OwnedFd),
     header.version = LAYOUT_VERSION;
     header.capacity = capacity as u32;
     header.generation = generation;
+    header.answer_slots = answer_slots as u64;
     let reader = RingReader {
-        ring: Mapping { map, capacity },
+        ring: Mapping {
+            map,
+            capacity,
+            answer_slots,
+        },
         tail: 0,
         generation,
         last_sequence: None,
@@ -204,6 +247,42 @@ impl RingReader {
     /// Frames the worker could not write because the ring was full.
     pub fn dropped(&self) -> u64 {
         self.ring.header().dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the ring has an answer area.
+    pub fn answers(&self) -> bool {
+        self.ring.answer_slots > 0
+    }
+
+    /// Asks the worker for its live table; it answers at its next
+    /// heartbeat. The request's number, for [`RingReader::answer`].
+    pub fn ask(&self) -> u64 {
+        self.ring.header().request.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The worker's answer to `request` into `rows`: `Ok(false)` while it
+    /// has not answered it. The worker is not trusted: a row count beyond
+    /// the answer area is an error.
+    pub fn answer(&self, request: u64, rows: &mut Vec<ConnectionRow>) -> Result<bool, RingError> {
+        let header = self.ring.header();
+        if header.answered.load(Ordering::Acquire) != request {
+            return Ok(false);
+        }
+        let count = header.answer_rows.load(Ordering::Relaxed);
+        if count > self.ring.answer_slots as u64 {
+            return Err(RingError::AnswerTooLarge {
+                rows: count,
+                slots: self.ring.answer_slots as u64,
+            });
+        }
+        rows.clear();
+        let bytes = &self.ring.answers()[..count as usize * ROW_BYTES];
+        rows.extend(
+            bytes
+                .chunks_exact(ROW_BYTES)
+                .map(bytemuck::pod_read_unaligned::<ConnectionRow>),
+        );
+        Ok(true)
     }
 
     /// Takes the next whole frame, validated and decoded into `messages`,
@@ -316,13 +395,21 @@ impl RingWriter {
             });
         }
         let capacity = header.capacity as usize;
-        if HEADER_BYTES + capacity != len || !capacity.is_multiple_of(8) {
+        let answer_slots = header.answer_slots as usize;
+        let answer_bytes = answer_slots.checked_mul(ROW_BYTES);
+        if answer_bytes.and_then(|a| a.checked_add(HEADER_BYTES + capacity)) != Some(len)
+            || !capacity.is_multiple_of(8)
+        {
             return Err(RingError::BadCapacity(capacity));
         }
         let generation = header.generation;
         let head = header.head.load(Ordering::Acquire);
         Ok(RingWriter {
-            ring: Mapping { map, capacity },
+            ring: Mapping {
+                map,
+                capacity,
+                answer_slots,
+            },
             head,
             generation,
             sequence: 0,
@@ -343,6 +430,23 @@ impl RingWriter {
     /// it is releasing what it attached, not ignoring SIGTERM.
     pub fn stopping(&self) {
         self.ring.header().stopping.store(1, Ordering::Relaxed);
+    }
+
+    /// The supervisor's last request for the live table (0: none yet).
+    pub fn request(&self) -> u64 {
+        self.ring.header().request.load(Ordering::Acquire)
+    }
+
+    /// Answers `request` with `rows`, as many as the answer area holds
+    /// (the table it answers from is no larger): how many were written.
+    pub fn answer(&mut self, request: u64, rows: &[ConnectionRow]) -> usize {
+        let count = rows.len().min(self.ring.answer_slots);
+        self.ring.answers_mut()[..count * ROW_BYTES]
+            .copy_from_slice(bytemuck::cast_slice(&rows[..count]));
+        let header = self.ring.header();
+        header.answer_rows.store(count as u64, Ordering::Relaxed);
+        header.answered.store(request, Ordering::Release);
+        count
     }
 
     /// How many records a frame written now could carry without being
@@ -437,6 +541,60 @@ mod tests {
 
     fn counter(index: u32, total: u64) -> Message {
         Message::Counter { index, total }
+    }
+
+    fn row(tgid: u32) -> ConnectionRow {
+        ConnectionRow {
+            tgid,
+            sent_bytes: u64::from(tgid) * 10,
+            ..bytemuck::Zeroable::zeroed()
+        }
+    }
+
+    #[test]
+    fn answers_go_through_the_answer_area() {
+        let (reader, fd) = create_answering(MIN_CAPACITY, 3, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        let mut rows = Vec::new();
+        assert!(reader.answers());
+        assert_eq!(writer.request(), 0);
+        let request = reader.ask();
+        assert_eq!(writer.request(), request);
+        assert!(!reader.answer(request, &mut rows).unwrap());
+        // More rows than the area holds: as many as fit.
+        assert_eq!(writer.answer(request, &[row(1), row(2), row(3), row(4)]), 3);
+        assert!(reader.answer(request, &mut rows).unwrap());
+        assert_eq!(rows, vec![row(1), row(2), row(3)]);
+        let next = reader.ask();
+        assert!(!reader.answer(next, &mut rows).unwrap());
+        assert_eq!(writer.answer(next, &[]), 0);
+        assert!(reader.answer(next, &mut rows).unwrap());
+        assert!(rows.is_empty());
+    }
+
+    #[test]
+    fn a_row_count_beyond_the_answer_area_is_refused() {
+        let (reader, fd) = create_answering(MIN_CAPACITY, 2, 1).unwrap();
+        let request = reader.ask();
+        let raw = scribble(&fd);
+        // SAFETY: the header of a ring's mapping, as in `Mapping::header`.
+        let header = unsafe { &*(raw.as_ptr() as *const SharedHeader) };
+        header.answer_rows.store(3, Ordering::Relaxed);
+        header.answered.store(request, Ordering::Release);
+        assert!(matches!(
+            reader.answer(request, &mut Vec::new()),
+            Err(RingError::AnswerTooLarge { rows: 3, slots: 2 })
+        ));
+    }
+
+    #[test]
+    fn a_plain_ring_has_no_answer_area() {
+        let (reader, fd) = create(MIN_CAPACITY, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        assert!(!reader.answers());
+        let request = reader.ask();
+        assert_eq!(writer.answer(request, &[row(1)]), 0);
+        assert!(reader.answer(request, &mut Vec::new()).unwrap());
     }
 
     proptest! {

@@ -5,6 +5,7 @@ mod charts;
 mod check;
 mod cli;
 mod cost;
+mod function;
 mod grouping;
 mod output;
 mod supervisor;
@@ -12,7 +13,7 @@ mod system;
 mod totals;
 mod worker;
 
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, BufRead, IsTerminal, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::ExitCode;
@@ -244,8 +245,11 @@ fn watch_signals(events: Sender<Event>) -> io::Result<()> {
     Ok(())
 }
 
-/// Netdata talks to plugins over a pipe on stdin; its end of file means
-/// Netdata is gone. A terminal or /dev/null (systemd) is not watched.
+/// The longest line read from stdin at once.
+const STDIN_LINE_MAX: u64 = 64 * 1024;
+
+/// Netdata talks to plugins over a pipe on stdin (FUNCTION requests); its
+/// end of file means Netdata is gone. A terminal or /dev/null (systemd) is not watched.
 fn watch_stdin(events: Sender<Event>) {
     let is_pipe = std::fs::metadata("/proc/self/fd/0")
         .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
@@ -256,9 +260,25 @@ fn watch_stdin(events: Sender<Event>) {
     let spawned = std::thread::Builder::new()
         .name("stdin".into())
         .spawn(move || {
-            let mut buffer = [0u8; 4096];
-            let mut stdin = io::stdin();
-            while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+            let mut stdin = io::stdin().lock();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                // Netdata's lines are at most 15 KiB; a longer one is
+                // garbage, read on in pieces and never held whole.
+                match (&mut stdin)
+                    .take(STDIN_LINE_MAX)
+                    .read_until(b'\n', &mut line)
+                {
+                    Ok(n) if n > 0 => {
+                        let line = function::parse(&String::from_utf8_lossy(&line));
+                        if events.send(Event::Netdata(line)).is_err() {
+                            return;
+                        }
+                    }
+                    _ => break,
+                }
+            }
             let _ = events.send(Event::Stop);
         });
     if let Err(e) = spawned {

@@ -17,6 +17,7 @@ use workers::{Thread, WorkerConfig};
 
 use crate::charts::{self, ChartSet};
 use crate::cost::Sampler;
+use crate::function::{self, Line, Reply};
 use crate::grouping::Grouping;
 use crate::output::{Output, Status, ThreadState, ThreadStatus};
 use crate::totals::{self, Totals};
@@ -26,13 +27,30 @@ use crate::worker::{self, Life, Phase, Stopping, RING_CAPACITY, RING_CAPACITY_PE
 const TICK: Duration = Duration::from_millis(100);
 
 /// Why the supervisor's loop wakes up besides its tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// SIGTERM, SIGINT, or Netdata closed our stdin.
     Stop,
     /// SIGHUP.
     Reload,
+    /// A line Netdata wrote on our stdin.
+    Netdata(function::Line),
 }
+
+/// A Function's request waiting for its worker's answer.
+struct Pending {
+    request: function::Request,
+    thread: ThreadName,
+    /// The ring asked, by its worker's generation, and the request's number in it.
+    generation: u64,
+    asked: u64,
+    /// When it is answered with an error, a little before Netdata gives up.
+    deadline: Instant,
+}
+
+/// Netdata's timeout of a request, less this, is how long a worker has
+/// to answer it: Netdata then still gets our error, not its own.
+const FUNCTION_MARGIN: Duration = Duration::from_millis(500);
 
 /// One thread: its worker's life, its totals, its charts.
 struct Slot {
@@ -77,6 +95,14 @@ impl Slot {
             .map(|per| per.slots(settings))
     }
 
+    /// The rows of its live table (the network viewer's connections,
+    /// for the `network-connections` Function): its map's size; 0 without.
+    fn answer_rows(&self) -> usize {
+        self.thread
+            .keyed_entries(&self.config)
+            .map_or(0, |(_, entries)| entries as usize)
+    }
+
     /// Starts its worker when due, drains its ring, watches it.
     fn poll(
         &mut self,
@@ -90,7 +116,9 @@ impl Slot {
             Some(_) => RING_CAPACITY_PER_PROCESS,
             None => RING_CAPACITY,
         };
-        self.life.start_if_due(now, policy, &self.config, capacity);
+        let answers = self.answer_rows();
+        self.life
+            .start_if_due(now, policy, &self.config, (capacity, answers));
         let mut grouping = grouping;
         if let Some(ring) = self.life.ring() {
             let per_process = match (limit, grouping.as_deref_mut()) {
@@ -218,6 +246,10 @@ pub struct Supervisor {
     output: Box<dyn Output>,
     next_status: Instant,
     sampler: Sampler,
+    /// `network-connections` was offered to Netdata.
+    function_registered: bool,
+    pending: Vec<Pending>,
+    rows: Vec<ipc::ConnectionRow>,
 }
 
 /// Whether some enabled thread counts per process under `config`, and
@@ -265,6 +297,9 @@ impl Supervisor {
             output,
             next_status: next_update(config.global.update_every),
             sampler,
+            function_registered: false,
+            pending: Vec::new(),
+            rows: Vec::new(),
         };
         for name in ThreadName::ALL {
             if config.thread(name).enabled {
@@ -324,7 +359,16 @@ impl Supervisor {
                 error!("no enabled thread can run on this system; asking not to be restarted");
                 return self.output.disable();
             }
-            let mut wrote = false;
+            let mut wrote = self.answer_functions(now)?;
+            if !self.function_registered && self.slots.iter().any(|s| s.answer_rows() > 0) {
+                self.output.register_function(
+                    function::NETWORK_CONNECTIONS,
+                    function::TIMEOUT,
+                    function::HELP,
+                )?;
+                self.function_registered = true;
+                wrote = true;
+            }
             for slot in &mut self.slots {
                 wrote |= slot.emit(now, self.output.as_mut(), self.grouping.as_ref())?;
             }
@@ -361,10 +405,169 @@ impl Supervisor {
                             self.reload(config, Instant::now())?;
                         }
                     }
+                    Ok(Event::Netdata(line)) => {
+                        self.netdata_line(line, Instant::now())?;
+                        self.output.flush()?;
+                    }
                     Ok(Event::Stop) | Err(_) => return self.output.exit(),
                 },
             }
         }
+    }
+
+    /// A line from Netdata: a Function's request is answered at once when
+    /// it can be, else asked of its worker; anything else is logged.
+    fn netdata_line(&mut self, line: Line, now: Instant) -> io::Result<()> {
+        let request = match line {
+            Line::Empty => return Ok(()),
+            Line::Unknown(keyword) => {
+                warn!("Netdata sent `{keyword}`, which we do not know; ignored");
+                return Ok(());
+            }
+            Line::Incomplete { transaction } => {
+                warn!("Netdata sent an incomplete FUNCTION request; ignored");
+                return match transaction {
+                    Some(t) => self.output.function_result(&Reply::error(
+                        &t,
+                        function::BAD_REQUEST,
+                        "Incomplete FUNCTION request.",
+                    )),
+                    None => Ok(()),
+                };
+            }
+            Line::Function(request) => request,
+        };
+        let transaction = request.transaction.as_str();
+        let error = |status, message: &str| Reply::error(transaction, status, message);
+        let reply = match request.words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [function::NETWORK_CONNECTIONS] => match self.ask(&request, now) {
+                Ok(()) => return Ok(()),
+                Err(reply) => reply,
+            },
+            [function::NETWORK_CONNECTIONS, "help"] => Reply::help(transaction),
+            [function::NETWORK_CONNECTIONS, ref rest @ ..] => error(
+                function::BAD_REQUEST,
+                &format!("Invalid parameter '{}'; try 'help'.", rest.join(" ")),
+            ),
+            ref other => error(
+                function::NOT_FOUND,
+                &format!(
+                    "No function '{}' in ebpf-collector.",
+                    other.first().copied().unwrap_or_default()
+                ),
+            ),
+        };
+        self.output.function_result(&reply)
+    }
+
+    /// Asks the socket thread's worker for its connections, or says why
+    /// it cannot be asked.
+    fn ask(&mut self, request: &function::Request, now: Instant) -> Result<(), Reply> {
+        let unavailable =
+            |message: &str| Reply::error(&request.transaction, function::UNAVAILABLE, message);
+        let Some(slot) = self.slots.iter_mut().find(|s| s.answer_rows() > 0) else {
+            return Err(unavailable(
+                "The network viewer is off: `[ebpf programs] network connections = yes` in \
+                 ebpf.d.conf turns it on.",
+            ));
+        };
+        let thread = slot.thread.name;
+        let Some(ring) = slot.life.ring() else {
+            return Err(unavailable(&format!(
+                "The {thread} thread is not running ({:?}).",
+                slot.life.phase()
+            )));
+        };
+        // The worker answers only its last request: those still waiting
+        // take that answer too.
+        let (generation, asked) = (ring.generation(), ring.ask());
+        for pending in self.pending.iter_mut().filter(|p| p.thread == thread) {
+            (pending.generation, pending.asked) = (generation, asked);
+        }
+        let wait = Duration::from_secs(request.timeout.into()).saturating_sub(FUNCTION_MARGIN);
+        self.pending.push(Pending {
+            request: request.clone(),
+            thread,
+            generation,
+            asked,
+            deadline: now + wait.max(function::MIN_WAIT),
+        });
+        Ok(())
+    }
+
+    /// Answers the requests whose worker answered, and those it did not
+    /// answer in time (`true`: something was written).
+    fn answer_functions(&mut self, now: Instant) -> io::Result<bool> {
+        // A new worker is asked again, once for all its thread's requests.
+        for slot in &mut self.slots {
+            let Some(ring) = slot.life.ring() else {
+                continue;
+            };
+            let mut waiting = self
+                .pending
+                .iter_mut()
+                .filter(|p| p.thread == slot.thread.name && p.generation != ring.generation())
+                .peekable();
+            if waiting.peek().is_some() {
+                let (generation, asked) = (ring.generation(), ring.ask());
+                for pending in waiting {
+                    (pending.generation, pending.asked) = (generation, asked);
+                }
+            }
+        }
+        let mut wrote = false;
+        let mut index = 0;
+        while index < self.pending.len() {
+            let pending = &mut self.pending[index];
+            let transaction = pending.request.transaction.clone();
+            let Some(slot) = self
+                .slots
+                .iter_mut()
+                .find(|s| s.thread.name == pending.thread)
+            else {
+                index += 1;
+                continue;
+            };
+            let update_every = slot.config.settings().update_every;
+            let answer = match slot.life.ring() {
+                Some(ring) if ring.generation() == pending.generation => ring
+                    .answer(pending.asked, &mut self.rows)
+                    .map_err(|e| e.to_string()),
+                _ => Ok(false),
+            };
+            let reply = match answer {
+                Ok(true) => {
+                    let grouping = self.grouping.as_ref();
+                    function::table(
+                        &transaction,
+                        &self.rows,
+                        |tgid| owner(grouping, tgid),
+                        update_every,
+                    )
+                }
+                Ok(false) if now < pending.deadline => {
+                    index += 1;
+                    continue;
+                }
+                Ok(false) => Reply::error(
+                    &transaction,
+                    function::TIMED_OUT,
+                    &format!("The {} thread did not answer in time.", pending.thread),
+                ),
+                Err(why) => {
+                    error!("{}: its answer to a Function: {why}", pending.thread);
+                    Reply::error(
+                        &transaction,
+                        function::UNAVAILABLE,
+                        "The worker's answer was garbled.",
+                    )
+                }
+            };
+            self.pending.remove(index);
+            self.output.function_result(&reply)?;
+            wrote = true;
+        }
+        Ok(wrote)
     }
 
     /// Applies a new configuration: workers whose configuration changed
@@ -490,5 +693,23 @@ impl Supervisor {
                 .map(|worker| Stopping::new(worker, now)),
         );
         worker::stop_all(stopping);
+    }
+}
+
+/// A connection's process as the `network-connections` Function shows it:
+/// its name now, its apps group and cgroup when a thread grouped it.
+fn owner(grouping: Option<&Grouping>, tgid: u32) -> function::Owner {
+    let name = std::fs::read_to_string(format!("/proc/{tgid}/comm"))
+        .map(|comm| comm.trim_end().to_owned())
+        .unwrap_or_default();
+    let (group, cgroup) = grouping
+        .and_then(|g| g.describe(tgid))
+        .map_or((String::new(), String::new()), |(group, cgroup)| {
+            (group.to_owned(), cgroup.unwrap_or_default().to_owned())
+        });
+    function::Owner {
+        name,
+        group,
+        cgroup,
     }
 }

@@ -79,10 +79,10 @@ impl Worker {
     pub fn spawn(
         config: &WorkerConfig,
         generation: u64,
-        capacity: usize,
+        (capacity, answers): (usize, usize),
         tail: &StderrTail,
     ) -> Result<Worker, SpawnError> {
-        let (ring, ring_fd) = ipc::create(capacity, generation)?;
+        let (ring, ring_fd) = ipc::create_answering(capacity, answers, generation)?;
         let input = ron::to_string(config)?;
         // Our own binary, even after an upgrade replaced the file: worker
         // and supervisor must agree on the ring layout.
@@ -360,13 +360,14 @@ impl Life {
         self.gap + self.gap_since.map_or(Duration::ZERO, |since| now - since)
     }
 
-    /// Starts the worker when it is due.
+    /// Starts the worker when it is due, with a ring of `capacity` bytes
+    /// and an answer area of `answers` rows.
     pub fn start_if_due(
         &mut self,
         now: Instant,
         policy: &SupervisorSettings,
         config: &WorkerConfig,
-        capacity: usize,
+        capacity: (usize, usize),
     ) {
         if !matches!(self.state, State::Waiting { until } if now >= until) {
             return;

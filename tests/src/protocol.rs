@@ -110,7 +110,28 @@ pub struct Stream {
     current: Option<String>,
     /// The chart of an open BEGIN.
     open: Option<String>,
+    /// Functions registered (`FUNCTION [GLOBAL] name timeout help`), with
+    /// their timeouts.
+    pub functions: BTreeMap<String, u32>,
+    /// Every `FUNCTION_RESULT_BEGIN … FUNCTION_RESULT_END`, in order.
+    pub results: Vec<FunctionResult>,
+    /// A result whose end has not come yet.
+    result: Option<FunctionResult>,
 }
+
+/// A Function's answer as the plugin sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionResult {
+    pub transaction: String,
+    pub status: u16,
+    pub content_type: String,
+    pub expires: u64,
+    /// Its lines, as Netdata keeps them (each with its newline).
+    pub body: String,
+}
+
+/// Netdata stops a plugin whose Function result grows beyond this.
+const MAX_RESULT: usize = 10 * 1024 * 1024;
 
 /// Splits like Netdata: blanks and `=` separate words; '…' and "…" quote;
 /// `\` takes the next character into the word whatever it is (and stays in
@@ -192,6 +213,20 @@ impl Stream {
     }
 
     fn check(&mut self, line: &str) -> Result<(), String> {
+        // Netdata keeps every line of a result, whatever it holds, until
+        // the one whose first word ends it.
+        if let Some(result) = &mut self.result {
+            if words(line).first().map(String::as_str) == Some("FUNCTION_RESULT_END") {
+                self.results.extend(self.result.take());
+                return Ok(());
+            }
+            result.body.push_str(line);
+            result.body.push('\n');
+            if result.body.len() > MAX_RESULT {
+                return Err("a Function result beyond 10 MiB (Netdata stops the plugin)".into());
+            }
+            return Ok(());
+        }
         if line.len() > MAX_LINE {
             return Err(format!("longer than {MAX_LINE} bytes"));
         }
@@ -259,6 +294,35 @@ impl Stream {
                     .get_mut(&chart)
                     .expect("open chart exists")
                     .updates += 1;
+                Ok(())
+            }
+            "FUNCTION" => {
+                self.no_open_block()?;
+                let rest = match words.get(1).map(String::as_str) {
+                    Some("GLOBAL") => &words[2..],
+                    _ => &words[1..],
+                };
+                let [name, timeout, _help, ..] = rest else {
+                    return Err("FUNCTION without name, timeout and help".into());
+                };
+                let timeout = timeout
+                    .parse()
+                    .map_err(|_| format!("FUNCTION timeout `{timeout}` is not a number"))?;
+                self.functions.insert(name.clone(), timeout);
+                Ok(())
+            }
+            "FUNCTION_RESULT_BEGIN" => {
+                self.no_open_block()?;
+                let [_, transaction, status, content_type, expires, ..] = &words[..] else {
+                    return Err("FUNCTION_RESULT_BEGIN without transaction, status, content type and expiry".into());
+                };
+                self.result = Some(FunctionResult {
+                    transaction: transaction.clone(),
+                    status: status.parse().map_err(|_| format!("status `{status}`"))?,
+                    content_type: content_type.clone(),
+                    expires: expires.parse().map_err(|_| format!("expiry `{expires}`"))?,
+                    body: String::new(),
+                });
                 Ok(())
             }
             "EXIT" => {
@@ -428,6 +492,36 @@ EXIT";
         assert_eq!(s.total("system.exit", "do_exit"), Some(5));
         assert_eq!(s.total("system.exit", "release_task"), Some(14));
         assert!(s.exited);
+    }
+
+    /// Functions as Netdata 1.37.1 parses them: a result's lines are kept
+    /// whatever they hold (a long JSON line, a keyword) until its end.
+    #[test]
+    fn functions_and_their_results() {
+        let long = format!("{{\"data\":\"{}\"}}", "x".repeat(MAX_LINE));
+        let s = stream(&format!(
+            "FUNCTION GLOBAL \"network-connections\" 10 \"Live connections\"
+FUNCTION_RESULT_BEGIN \"t1\" 200 \"application/json\" 1700000000
+{long}
+BEGIN x
+FUNCTION_RESULT_END
+FUNCTION_RESULT_BEGIN \"t2\" 404 \"application/json\" 0
+{{}}
+FUNCTION_RESULT_END
+"
+        ));
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        assert_eq!(s.functions["network-connections"], 10);
+        assert_eq!(s.results.len(), 2);
+        assert_eq!(
+            (s.results[0].transaction.as_str(), s.results[0].status),
+            ("t1", 200)
+        );
+        assert_eq!(s.results[0].body, format!("{long}\nBEGIN x\n"));
+        assert_eq!(s.results[1].status, 404);
+        assert_eq!(s.results[1].expires, 0);
+        let bad = stream("FUNCTION x\nFUNCTION_RESULT_BEGIN t1 200\n");
+        assert_eq!(bad.errors.len(), 2, "{:?}", bad.errors);
     }
 
     /// Netdata's rules, as `verify`-ed against 1.37.1: the chart's first

@@ -143,3 +143,91 @@ fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
     assert_eq!(stream.errors, Vec::<String>::new());
     assert_back_to(&before);
 }
+
+/// What Netdata writes on our stdin: Function requests get their answers
+/// (here 503, the network viewer being off, and 404), garbage is logged
+/// and skipped, none of it stalls collection, and the end of stdin still
+/// ends the collector cleanly.
+#[test]
+fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::Arc;
+
+    if !require_root("stdin requests") {
+        return;
+    }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = snapshot();
+    let mut child = Command::new(tests::collector_bin())
+        .args(["run", "--output", "netdata", "--config-dir", "/nonexistent"])
+        .args(["--sync", "--update-every", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stream = Arc::new(Mutex::new(Stream::new()));
+    let reader = {
+        let stream = stream.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                stream.lock().unwrap().feed(&line.unwrap());
+            }
+        })
+    };
+    let updates = |s: &Stream| s.chart("mem.file_sync").map_or(0, |c| c.updates);
+    let wait = |done: &dyn Fn(&Stream) -> bool| {
+        tests::poll(
+            scaled(Duration::from_secs(20)),
+            Duration::from_millis(50),
+            || done(&stream.lock().unwrap()),
+        )
+    };
+    assert!(wait(&|s| updates(s) >= 1), "no data");
+    let mut stdin = child.stdin.take().unwrap();
+    let garbage = "x".repeat(100_000);
+    write!(
+        stdin,
+        "HELLO there\n\n\u{1}\u{2}\nFUNCTION\nFUNCTION t0 ten \"network-connections\"\n\
+         {garbage}\nFUNCTION t1 10 \"network-connections\"\nFUNCTION t2 10 \"processes\"\n"
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    assert!(
+        wait(&|s| s.results.len() >= 3),
+        "no answers: {:?}",
+        stream.lock().unwrap().results
+    );
+    let seen = updates(&stream.lock().unwrap());
+    assert!(wait(&|s| updates(s) >= seen + 2), "collection stalled");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    reader.join().unwrap();
+    let stream = stream.lock().unwrap();
+    assert_eq!(stream.errors, Vec::<String>::new());
+    assert!(stream.exited);
+    assert!(stream.functions.is_empty(), "{:?}", stream.functions);
+    let answers: Vec<(&str, u16, &str)> = stream
+        .results
+        .iter()
+        .map(|r| (r.transaction.as_str(), r.status, r.content_type.as_str()))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("t0", 400, "application/json"),
+            ("t1", 503, "application/json"),
+            ("t2", 404, "application/json"),
+        ]
+    );
+    assert!(
+        stream.results[1].body.contains("The network viewer is off"),
+        "{}",
+        stream.results[1].body
+    );
+    assert_back_to(&before);
+}

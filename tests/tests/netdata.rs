@@ -2,7 +2,8 @@
 //! host, every chart of every implemented thread is what the spec says and
 //! carries the workload's counts, and a killed worker neither restarts nor
 //! disables the plugin; as a StatsD server, the metrics arrive with the
-//! workload's counts.
+//! workload's counts; asked as a streaming parent asks, the
+//! `network-connections` Function lists the workload's live connections.
 //!
 //! Two sums this test once got wrong, both explained by Netdata's storage
 //! (DESIGN.md, "Netdata's rules"), neither retried away:
@@ -675,4 +676,298 @@ fn netdata_stores_every_newcomers_burst_return_mode() {
     {
         netdata_stores_every_newcomers_burst("nr", true);
     }
+}
+
+/// Connections the `connections` workload holds open each way, per address.
+const CONNECTIONS: i64 = 5;
+
+/// A Netdata parent as far as Netdata 1.37.1's streaming needs one to ask
+/// a child for a Function: it accepts the child's connection, answers its
+/// handshake with the capabilities it takes (Functions, no compression,
+/// no replication), reads the stream, and sends `FUNCTION` requests.
+/// The agent's own `/api/v1/function` is for Netdata Cloud only in 1.37.1
+/// release builds (403 from the dashboard's port): a parent, or the
+/// Cloud, is how an agent's Functions are called.
+struct FakeParent {
+    listener: std::net::TcpListener,
+    child: Option<std::net::TcpStream>,
+    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+/// `STREAM_CAP_VCAPS | HLABELS | CLAIM | CLABELS | FUNCTIONS` of 1.37.1's
+/// `streaming/rrdpush.h`.
+const PARENT_CAPABILITIES: u32 = (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 11);
+
+impl FakeParent {
+    fn new() -> FakeParent {
+        FakeParent {
+            listener: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+            child: None,
+            received: Default::default(),
+        }
+    }
+
+    fn stream_conf(&self) -> String {
+        format!(
+            "[stream]\n    enabled = yes\n    destination = 127.0.0.1:{}\n    \
+             api key = 11111111-2222-3333-4444-555555555555\n    enable compression = no\n    \
+             enable replication = no\n",
+            self.listener.local_addr().unwrap().port()
+        )
+    }
+
+    /// Takes the child's connection (it connects once it has charts to
+    /// send) and handshake; reads its stream from then on.
+    fn accept(&mut self, netdata: &NetdataHost) {
+        use std::io::{Read, Write};
+
+        self.listener.set_nonblocking(true).unwrap();
+        let mut child = None;
+        let connected = tests::poll(Duration::from_secs(30), Duration::from_millis(50), || {
+            child = self.listener.accept().ok().map(|(c, _)| c);
+            child.is_some()
+        });
+        assert!(
+            connected,
+            "the agent never connected to its parent; its log:\n{}",
+            netdata.log()
+        );
+        let mut child = child.unwrap();
+        child.set_nonblocking(false).unwrap();
+        child
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                child.read(&mut byte).unwrap(),
+                1,
+                "the child's handshake ended"
+            );
+            request.push(byte[0]);
+        }
+        assert!(
+            request.starts_with(b"STREAM key="),
+            "{}",
+            String::from_utf8_lossy(&request)
+        );
+        write!(
+            child,
+            "Hit me baby, push them over with the version={PARENT_CAPABILITIES}"
+        )
+        .unwrap();
+        let mut reader = child.try_clone().unwrap();
+        reader.set_read_timeout(None).unwrap();
+        let received = self.received.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 65536];
+            while let Ok(n) = reader.read(&mut buffer) {
+                if n == 0 {
+                    return;
+                }
+                received.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        self.child = Some(child);
+        // A request must not reach the child with the handshake's answer:
+        // it reads both in one recv() and refuses the handshake.
+        let streaming = tests::poll(Duration::from_secs(30), Duration::from_millis(20), || {
+            !self.received.lock().unwrap().is_empty()
+        });
+        assert!(
+            streaming,
+            "the agent sent nothing after the handshake; its log:\n{}",
+            netdata.log()
+        );
+    }
+
+    /// Calls `function` on the child: the status, content type and body
+    /// of its `FUNCTION_RESULT_BEGIN … FUNCTION_RESULT_END`.
+    fn call(&mut self, transaction: &str, function: &str) -> (u16, String, String) {
+        use std::io::Write;
+
+        let child = self.child.as_mut().unwrap();
+        writeln!(child, "FUNCTION {transaction} 10 \"{function}\"").unwrap();
+        let begin = format!("FUNCTION_RESULT_BEGIN \"{transaction}\" ");
+        let end = "\nFUNCTION_RESULT_END\n";
+        let found = tests::poll(Duration::from_secs(20), Duration::from_millis(50), || {
+            let received = self.received.lock().unwrap();
+            let text = String::from_utf8_lossy(&received);
+            text.find(&begin).is_some_and(|at| text[at..].contains(end))
+        });
+        assert!(found, "no answer to {function}");
+        let received = self.received.lock().unwrap();
+        let text = String::from_utf8_lossy(&received);
+        let at = text.find(&begin).unwrap() + begin.len();
+        let (head, rest) = text[at..].split_once('\n').unwrap();
+        let body = &rest[..rest.find(end).unwrap()];
+        let words: Vec<&str> = head.split_whitespace().collect();
+        (
+            words[0].parse().unwrap(),
+            words[1].trim_matches('"').to_owned(),
+            body.to_owned(),
+        )
+    }
+}
+
+/// The `network-connections` Function through a real Netdata 1.37.1,
+/// asked as a parent asks its child: while the workload holds its N
+/// connections each way on 127.0.0.1 and on ::1 open, the table has
+/// exactly those 4N rows, each with one message of SOCKET_BYTES each way,
+/// its state, the workload's PID and name, and its direction; `help` and
+/// a bad argument get the plugin's own answers.
+#[test]
+fn the_network_connections_function_lists_every_live_connection() {
+    use std::collections::BTreeMap;
+    use tests::expected::SOCKET_BYTES;
+
+    if !require_root("network-connections Function") || !require_netdata("network-connections") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut workload = Workload::spawn("connections", CONNECTIONS as usize);
+    let pid = workload.pid();
+    let config = TempDir::new("function-config");
+    std::fs::create_dir_all(config.0.join("ebpf.d")).unwrap();
+    std::fs::write(
+        config.0.join("ebpf.d.conf"),
+        "[ebpf programs]\n    network connections = yes\n",
+    )
+    .unwrap();
+    std::fs::write(
+        config.0.join("ebpf.d/network.conf"),
+        "[network connections]\n    ports = *\n    ips = *\n",
+    )
+    .unwrap();
+    let plugins = TempDir::new("function-plugins");
+    let plugin = plugins.0.join("ebpf-collector.plugin");
+    std::fs::write(
+        &plugin,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", collector_bin().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut parent = FakeParent::new();
+    let netdata = NetdataHost::start_streaming(
+        &plugins.0,
+        &format!(
+            "[plugin:ebpf-collector]\n    command options = --socket --pid {pid} --config-dir {}{}\n",
+            config.0.display(),
+            tests::forced_variant().map_or(String::new(), |v| format!(" --variant {v}"))
+        ),
+        &parent.stream_conf(),
+    );
+    assert!(
+        netdata.wait_chart("ip.tcp_functions", Duration::from_secs(60)),
+        "the socket thread never sent data; netdata's log:\n{}",
+        netdata.log()
+    );
+    parent.accept(&netdata);
+    workload.work();
+
+    let (status, content_type, body) = parent.call("t-connections", "network-connections");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/json"),
+        "{body}\nnetdata's log:\n{}",
+        netdata.log()
+    );
+    let table: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(table["status"], 200);
+    assert_eq!(table["type"], "table");
+    let column = |id: &str| table["columns"][id]["index"].as_u64().unwrap() as usize;
+    let rows = table["data"].as_array().unwrap();
+    let cell = |row: &serde_json::Value, id: &str| row[column(id)].clone();
+    // The listeners' ports: the remote ports of the outbound rows.
+    let mut listeners = BTreeMap::new();
+    for row in rows.iter().filter(|r| cell(r, "Direction") == "outbound") {
+        listeners.insert(
+            cell(row, "Protocol").as_str().unwrap().to_owned(),
+            cell(row, "RemotePort").as_u64().unwrap(),
+        );
+    }
+    assert_eq!(listeners.len(), 2, "{body}");
+    let mut got: BTreeMap<Vec<String>, i64> = BTreeMap::new();
+    for row in rows {
+        let key: Vec<String> = [
+            "Protocol",
+            "LocalAddress",
+            "RemoteAddress",
+            "State",
+            "Pid",
+            "Process",
+            "SentBytes",
+            "ReceivedBytes",
+            "Sends",
+            "Receives",
+            "Retransmits",
+            "Direction",
+        ]
+        .iter()
+        .map(|id| cell(row, id).to_string().trim_matches('"').to_owned())
+        .collect();
+        // The listener's port on the side that is not ephemeral.
+        let listener = match cell(row, "Direction").as_str().unwrap() {
+            "outbound" => cell(row, "RemotePort"),
+            _ => cell(row, "LocalPort"),
+        };
+        assert_eq!(
+            Some(&listener.as_u64().unwrap()),
+            listeners.get(cell(row, "Protocol").as_str().unwrap()),
+            "{row}"
+        );
+        *got.entry(key).or_default() += 1;
+    }
+    let mut expected = BTreeMap::new();
+    for (protocol, address) in [("tcp", "127.0.0.1"), ("tcp6", "::1")] {
+        for direction in ["outbound", "inbound"] {
+            let key: Vec<String> = [
+                protocol,
+                address,
+                address,
+                "ESTABLISHED",
+                &pid.to_string(),
+                "workload",
+                &SOCKET_BYTES.to_string(),
+                &SOCKET_BYTES.to_string(),
+                "1",
+                "1",
+                "0",
+                direction,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            expected.insert(key, CONNECTIONS);
+        }
+    }
+    assert_eq!(got, expected, "{body}");
+
+    // The dashboard's port is refused the call in 1.37.1 release builds.
+    let response = {
+        use std::io::{Read, Write};
+        let mut api = std::net::TcpStream::connect(("127.0.0.1", netdata.port)).unwrap();
+        write!(
+            api,
+            "GET /api/v1/function?function=network-connections HTTP/1.0\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        api.read_to_string(&mut response).unwrap();
+        response
+    };
+    assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
+
+    let (status, content_type, help) = parent.call("t-help", "network-connections help");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/plain"),
+        "{help}"
+    );
+    assert!(help.contains("network-connections"), "{help}");
+    let (status, _, bad) = parent.call("t-bad", "network-connections nonsense");
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad.contains("Invalid parameter 'nonsense'"), "{bad}");
+    workload.exit();
 }

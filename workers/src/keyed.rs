@@ -47,6 +47,12 @@ pub trait KeyReader: Send {
     /// Appends this update's keyed counters and key names, as
     /// [`KeyedReader::collect`] does.
     fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError>;
+
+    /// The live table the supervisor asked for (a Netdata Function), when
+    /// the reader has one: the network viewer's connections.
+    fn rows(&mut self, _out: &mut Vec<ipc::ConnectionRow>) -> Result<(), CollectError> {
+        Ok(())
+    }
 }
 
 /// How keyed counters are drawn.

@@ -523,6 +523,15 @@ impl Collector {
         Ok(())
     }
 
+    /// The live table the supervisor asked for (`KeyReader::rows`).
+    pub fn rows(&mut self, out: &mut Vec<ipc::ConnectionRow>) -> Result<(), CollectError> {
+        out.clear();
+        match &mut self.keyed {
+            Some(keyed) => keyed.rows(out),
+            None => Ok(()),
+        }
+    }
+
     /// Runs of the attached programs and nanoseconds in them, as the kernel
     /// counts them (only while `BPF_ENABLE_STATS` is on).
     pub fn kernel_cost(&self) -> Result<(u64, u64), ProgramError> {

@@ -214,6 +214,8 @@ fn collect_loop(
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());
     let mut messages = Vec::new();
+    let mut rows = Vec::new();
+    let mut answered = 0;
     // The first reading at once (a restarted thread's data comes soon),
     // then each a little before an update (ipc::schedule).
     let mut next_tick = Instant::now();
@@ -223,6 +225,17 @@ fn collect_loop(
         if let Err(e) = send(&mut ring, variant, &mut collector, &mut messages, tick) {
             error!("{e}");
             return exit::FAILED;
+        }
+        // The supervisor's request for the live table, answered at the
+        // heartbeat that sees it.
+        let request = ring.request();
+        if request != answered {
+            if let Err(e) = collector.rows(&mut rows) {
+                error!("{e}");
+                return exit::FAILED;
+            }
+            ring.answer(request, &rows);
+            answered = request;
         }
         if tick {
             // The next one after now: ticks missed while stopped (SIGSTOP)

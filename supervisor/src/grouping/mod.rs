@@ -313,6 +313,20 @@ impl Grouping {
         Some(target)
     }
 
+    /// The apps group and the cgroup's path of a grouped process, without
+    /// grouping it (the `network-connections` Function).
+    pub fn describe(&self, tgid: u32) -> Option<(&str, Option<&str>)> {
+        let target = self.targets.get(&tgid)?;
+        let group = self.apps.groups.get(target.group as usize)?;
+        let cgroup = target.cgroup.and_then(|serial| {
+            self.cgroups()
+                .iter()
+                .find(|c| c.serial == serial)
+                .map(|c| c.id.as_str())
+        });
+        Some((group.name.as_str(), cgroup))
+    }
+
     /// The worker of `thread` has ended `tgid`.
     pub fn ended(&mut self, thread: ThreadName, tgid: u32, now: Instant) {
         let bit = bit(thread);

@@ -3,6 +3,8 @@
 
 use std::io;
 
+use crate::function::Reply;
+
 use super::{Chart, Delivery, Output, Sample, Status};
 
 pub struct Fanout(pub Vec<Box<dyn Output>>);
@@ -40,6 +42,14 @@ impl Output for Fanout {
 
     fn delivery(&self) -> Option<Delivery> {
         self.0.iter().find_map(|o| o.delivery())
+    }
+
+    fn register_function(&mut self, name: &str, timeout: u32, help: &str) -> io::Result<()> {
+        self.each(|o| o.register_function(name, timeout, help))
+    }
+
+    fn function_result(&mut self, reply: &Reply) -> io::Result<()> {
+        self.each(|o| o.function_result(reply))
     }
 
     fn flush(&mut self) -> io::Result<()> {

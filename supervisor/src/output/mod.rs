@@ -13,6 +13,7 @@ use std::path::Path;
 
 pub use crate::charts::{Chart, Sample};
 use crate::cost::Cost;
+use crate::function::Reply;
 use conf::{StatsdSettings, ThreadName};
 use workers::VariantKind;
 
@@ -98,6 +99,14 @@ pub trait Output {
     /// What a network output has sent and dropped so far.
     fn delivery(&self) -> Option<Delivery> {
         None
+    }
+    /// Offers a Netdata Function (only Netdata has them).
+    fn register_function(&mut self, _name: &str, _timeout: u32, _help: &str) -> io::Result<()> {
+        Ok(())
+    }
+    /// Answers a Function's request, whole.
+    fn function_result(&mut self, _reply: &Reply) -> io::Result<()> {
+        Ok(())
     }
     /// Ends a batch of updates: flush, redraw.
     fn flush(&mut self) -> io::Result<()>;

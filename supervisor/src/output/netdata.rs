@@ -9,6 +9,7 @@ use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Look, VariantKin
 
 use super::names::{self, Ids};
 use super::{Chart, Output, Sample, Status, ThreadState, ThreadStatus};
+use crate::function::Reply;
 
 pub struct Netdata<W: Write> {
     out: W,
@@ -451,6 +452,22 @@ impl<W: Write> Output for Netdata<W> {
         self.out.flush()
     }
 
+    fn register_function(&mut self, name: &str, timeout: u32, help: &str) -> io::Result<()> {
+        writeln!(self.out, "FUNCTION GLOBAL \"{name}\" {timeout} \"{help}\"")
+    }
+
+    /// The body may hold any line but one starting with
+    /// `FUNCTION_RESULT_END`, which ends it: ours are JSON or our help.
+    fn function_result(&mut self, reply: &Reply) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "FUNCTION_RESULT_BEGIN \"{}\" {} \"{}\" {}",
+            reply.transaction, reply.status, reply.content_type, reply.expires
+        )?;
+        write!(self.out, "{}", reply.body)?;
+        writeln!(self.out, "\nFUNCTION_RESULT_END")
+    }
+
     fn disable(&mut self) -> io::Result<()> {
         writeln!(self.out, "DISABLE")?;
         self.out.flush()
@@ -620,6 +637,46 @@ mod tests {
             stream.feed(line);
         }
         (stream, text)
+    }
+
+    /// A Function registered and answered as Netdata 1.37.1 reads them: the
+    /// result whole between its begin and end lines, the table's one long
+    /// JSON line included.
+    #[test]
+    fn functions_are_registered_and_answered_whole() {
+        let mut out = Netdata::new(Vec::new()).without_self_charts();
+        out.register_function("network-connections", 10, "Live connections")
+            .unwrap();
+        let rows = vec![ipc::ConnectionRow::default(); 200];
+        let table = crate::function::table("t1", &rows, |_| Default::default(), 1);
+        out.function_result(&table).unwrap();
+        let error = crate::function::Reply::error("t2", 404, "No function 'x'.");
+        out.function_result(&error).unwrap();
+        out.exit().unwrap();
+        let text = String::from_utf8(out.out).unwrap();
+        let mut stream = Stream::new();
+        for line in text.lines() {
+            stream.feed(line);
+        }
+        assert_eq!(stream.errors, Vec::<String>::new(), "{text}");
+        assert!(stream.exited);
+        assert_eq!(stream.functions["network-connections"], 10);
+        let [first, second] = &stream.results[..] else {
+            panic!("{:?}", stream.results);
+        };
+        assert_eq!(
+            (
+                first.transaction.as_str(),
+                first.status,
+                first.content_type.as_str()
+            ),
+            ("t1", 200, "application/json")
+        );
+        assert_eq!(first.expires, table.expires);
+        assert_eq!(first.body, format!("{}\n", table.body));
+        assert!(first.body.len() > 15360);
+        assert_eq!((second.transaction.as_str(), second.status), ("t2", 404));
+        assert_eq!(second.body, format!("{}\n", error.body));
     }
 
     fn check_stream(charts: &[Chart]) -> Result<(), TestCaseError> {

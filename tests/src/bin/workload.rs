@@ -11,8 +11,10 @@
 //! `oom` allocates until killed: it never reaches the stop. `pause` stops
 //! the process with SIGSTOP (a test looks, then continues it);
 //! `rename=NAME` renames it with `prctl(PR_SET_NAME)`, without exec.
-//! `socket` and `retransmit` work in a network namespace of their own, on
-//! its loopback. `cachestat=FILE` reads the N pages of FILE (a block
+//! `socket`, `connections` and `retransmit` work in a network namespace of
+//! their own, on its loopback. `connections` makes N TCP connections to a
+//! listener on 127.0.0.1 and N to one on ::1, one message each way on
+//! each, and leaves them all open until the process exits. `cachestat=FILE` reads the N pages of FILE (a block
 //! device: see tests/cachestat.rs) out of the page cache, reads them
 //! again, and dirties them. `swap` needs swap on (tests/swap.rs).
 //! `mdflush=DEVICE` writes a page of an md device (see tests/mdflush.rs)
@@ -35,7 +37,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!(
-            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|swap|cachestat=FILE|mdflush=DEVICE|filesystem=DIR|oom|socket|retransmit[,...] N"
+            "usage: workload process|sync|fd|vfs|mount|shm|dcstat|swap|cachestat=FILE|mdflush=DEVICE|filesystem=DIR|oom|socket|connections|retransmit[,...] N"
         );
         std::process::exit(2);
     };
@@ -53,6 +55,7 @@ fn main() {
                 "swap" => swap(n),
                 "oom" => Box::new(move || oom(n)),
                 "socket" => socket(n),
+                "connections" => connections(n),
                 "retransmit" => retransmit(),
                 "pause" => Box::new(|| raise(Signal::SIGSTOP).unwrap()),
                 other if other.starts_with("cachestat=") => {
@@ -709,6 +712,33 @@ fn socket(n: usize) -> Box<dyn FnOnce()> {
             )
         };
         fails("recv on an empty UDP socket", got as i64, libc::EAGAIN);
+    })
+}
+
+fn connections(n: usize) -> Box<dyn FnOnce()> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    loopback_up();
+    Box::new(move || {
+        let message = [7u8; SOCKET_BYTES];
+        let hosts: [SocketAddr; 2] = [
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            (Ipv6Addr::LOCALHOST, 0).into(),
+        ];
+        for host in hosts {
+            let listener = TcpListener::bind(host).expect("listen");
+            let to = listener.local_addr().unwrap();
+            for _ in 0..n {
+                let client = TcpStream::connect(to).expect("connect");
+                let (server, _) = listener.accept().expect("accept");
+                exchange(&client, &server, &message);
+                exchange(&server, &client, &message);
+                // Open until the process exits.
+                std::mem::forget((client, server));
+            }
+            std::mem::forget(listener);
+        }
     })
 }
 

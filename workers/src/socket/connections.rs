@@ -27,7 +27,7 @@ use bpf::socket::connection as layout;
 use bytemuck::{Pod, Zeroable};
 use conf::network::{self, NetworkSelectors, Services};
 use conf::OwnValue;
-use ipc::Message;
+use ipc::{ConnectionRow, Message};
 
 use crate::keyed::{send_name, KeyReader};
 use crate::loader::CollectError;
@@ -57,7 +57,9 @@ struct Connection {
     family: u8,
     outbound: u8,
     inbound: u8,
-    unused: u8,
+    state: u8,
+    tgid: u32,
+    unused: u32,
 }
 
 /// `struct connection_key`: a live connection's socket (`born` 0), or an
@@ -81,6 +83,8 @@ const _: () = {
     assert!(offset_of!(Connection, family) == layout::FAMILY);
     assert!(offset_of!(Connection, outbound) == layout::OUTBOUND);
     assert!(offset_of!(Connection, inbound) == layout::INBOUND);
+    assert!(offset_of!(Connection, state) == layout::STATE);
+    assert!(offset_of!(Connection, tgid) == layout::TGID);
     assert!(size_of::<ConnectionKey>() == bpf::socket::connection_key::SIZE);
 };
 
@@ -160,14 +164,7 @@ struct Connections {
 impl KeyReader for Connections {
     fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
         let mut ended = Vec::new();
-        let mut connections = Vec::new();
-        self.map
-            .walk(|key, words| {
-                let bytes: &[u8] = bytemuck::cast_slice(words);
-                let connection: Connection = bytemuck::pod_read_unaligned(&bytes[..layout::SIZE]);
-                connections.push((key, connection));
-            })
-            .map_err(|source| CollectError::Walk { map: MAP, source })?;
+        let mut connections = self.walk()?;
         // The first made is the first named (the limit of names).
         connections.sort_by_key(|(_, connection)| connection.born);
         let mut listening = None;
@@ -214,6 +211,66 @@ impl KeyReader for Connections {
             }
         }
         Ok(())
+    }
+
+    /// The live connections (ended ones wait for their last reading),
+    /// those whose ends are known.
+    fn rows(&mut self, out: &mut Vec<ConnectionRow>) -> Result<(), CollectError> {
+        let mut listening = None;
+        out.extend(
+            self.walk()?
+                .iter()
+                .filter(|(key, connection)| key.born == 0 && connection.known())
+                .map(|(_, connection)| row(connection, &mut listening)),
+        );
+        Ok(())
+    }
+}
+
+impl Connections {
+    fn walk(&mut self) -> Result<Vec<(ConnectionKey, Connection)>, CollectError> {
+        let mut connections = Vec::new();
+        self.map
+            .walk(|key, words| {
+                let bytes: &[u8] = bytemuck::cast_slice(words);
+                let connection: Connection = bytemuck::pod_read_unaligned(&bytes[..layout::SIZE]);
+                connections.push((key, connection));
+            })
+            .map_err(|source| CollectError::Walk { map: MAP, source })?;
+        Ok(connections)
+    }
+}
+
+/// A live connection as the `network-connections` Function shows it.
+fn row(connection: &Connection, listening: &mut Option<BTreeSet<u16>>) -> ConnectionRow {
+    let direction = if connection.outbound != 0 {
+        ipc::DIRECTION_OUTBOUND
+    } else if connection.inbound != 0
+        || listening
+            .get_or_insert_with(listening_ports)
+            .contains(&connection.local_port)
+    {
+        ipc::DIRECTION_INBOUND
+    } else {
+        0
+    };
+    let counter = |c: u32| connection.counters[c as usize];
+    ConnectionRow {
+        local: connection.local,
+        remote: connection.remote,
+        local_port: connection.local_port,
+        remote_port: connection.remote_port,
+        family: connection.family,
+        state: connection.state,
+        direction,
+        unused: 0,
+        tgid: connection.tgid,
+        unused2: 0,
+        sent_bytes: counter(connection_counter::SENT_BYTES),
+        received_bytes: counter(connection_counter::RECEIVED_BYTES),
+        sends: counter(connection_counter::SENDS),
+        receives: counter(connection_counter::RECEIVES),
+        retransmits: counter(connection_counter::RETRANSMITS),
     }
 }
 
