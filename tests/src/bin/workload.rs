@@ -641,27 +641,15 @@ const SOCKET_BYTES: usize = tests::expected::SOCKET_BYTES as usize;
 /// connected), one failed TCP receive, one failed UDP send (MSG_OOB), one
 /// failed UDP receive (nothing to read); both listeners closed.
 fn socket(n: usize) -> Box<dyn FnOnce()> {
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+    use std::net::{Ipv4Addr, UdpSocket};
 
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     loopback_up();
     Box::new(move || {
         let message = [7u8; SOCKET_BYTES];
-        let hosts: [SocketAddr; 2] = [
-            (Ipv4Addr::LOCALHOST, 0).into(),
-            (Ipv6Addr::LOCALHOST, 0).into(),
-        ];
-        for host in hosts {
-            let listener = TcpListener::bind(host).expect("listen");
-            let to = listener.local_addr().unwrap();
-            for _ in 0..n {
-                let client = TcpStream::connect(to).expect("connect");
-                let (server, _) = listener.accept().expect("accept");
-                exchange(&client, &server, &message);
-                exchange(&server, &client, &message);
-                drop(client);
-                drop(server);
-            }
+        for host in LOOPBACKS {
+            // Each closed before the next is made.
+            tcp_connections(host, n, &message, drop);
             let server = UdpSocket::bind(host).expect("bind UDP");
             let client = UdpSocket::bind(host).expect("bind UDP");
             for _ in 0..n {
@@ -716,30 +704,41 @@ fn socket(n: usize) -> Box<dyn FnOnce()> {
 }
 
 fn connections(n: usize) -> Box<dyn FnOnce()> {
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
     loopback_up();
     Box::new(move || {
         let message = [7u8; SOCKET_BYTES];
-        let hosts: [SocketAddr; 2] = [
-            (Ipv4Addr::LOCALHOST, 0).into(),
-            (Ipv6Addr::LOCALHOST, 0).into(),
-        ];
-        for host in hosts {
-            let listener = TcpListener::bind(host).expect("listen");
-            let to = listener.local_addr().unwrap();
-            for _ in 0..n {
-                let client = TcpStream::connect(to).expect("connect");
-                let (server, _) = listener.accept().expect("accept");
-                exchange(&client, &server, &message);
-                exchange(&server, &client, &message);
-                // Open until the process exits.
-                std::mem::forget((client, server));
-            }
-            std::mem::forget(listener);
+        for host in LOOPBACKS {
+            // Open until the process exits.
+            tcp_connections(host, n, &message, std::mem::forget);
         }
     })
+}
+
+/// IPv4 and IPv6 loopback, any port.
+const LOOPBACKS: [std::net::SocketAddr; 2] = [
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0),
+    std::net::SocketAddr::new(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 0),
+];
+
+/// n TCP connections made to and accepted by a listener on `host` (closed
+/// after them), one after the other, each carrying `message` once each
+/// way, then handed to `done` as (client, server).
+fn tcp_connections(
+    host: std::net::SocketAddr,
+    n: usize,
+    message: &[u8],
+    mut done: impl FnMut((std::net::TcpStream, std::net::TcpStream)),
+) {
+    let listener = std::net::TcpListener::bind(host).expect("listen");
+    let to = listener.local_addr().unwrap();
+    for _ in 0..n {
+        let client = std::net::TcpStream::connect(to).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        exchange(&client, &server, message);
+        exchange(&server, &client, message);
+        done((client, server));
+    }
 }
 
 /// One message from `from` to `to`: one send, one receive of all of it.
