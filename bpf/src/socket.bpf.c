@@ -226,21 +226,26 @@ struct {
 
 const volatile __u32 keyed_on = 0;
 
+/* The live entry of `sk`, if it has one (and the table is on). */
+static __always_inline struct connection *live_connection(const struct sock *sk)
+{
+	struct connection_key key = { .socket = (__u64)sk };
+
+	return keyed_on ? bpf_map_lookup_elem(&socket_connections, &key) : NULL;
+}
+
 /* The live entry of `sk`, made (`outbound`, `inbound`) when it has none. */
 static __always_inline struct connection *connection_of(const struct sock *sk, bool outbound,
 							bool inbound)
 {
 	struct connection_key key = { .socket = (__u64)sk };
-	struct connection *known;
+	struct connection *known = live_connection(sk);
 	struct connection fresh = {
 		.outbound = outbound,
 		.inbound = inbound,
 	};
 
-	if (!keyed_on)
-		return NULL;
-	known = bpf_map_lookup_elem(&socket_connections, &key);
-	if (known)
+	if (known || !keyed_on)
 		return known;
 	fresh.born = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&socket_connections, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
@@ -270,15 +275,26 @@ static __always_inline void connection_address(struct connection *c, const struc
 	}
 }
 
-/* A send or receive of `bytes` on `sk`, for its connection. */
-static __always_inline void connection_io(const struct sock *sk, bool sending, long bytes)
+/* The entry of `sk`, which is in use (a send, a receive, a
+ * retransmission), made if it has none, with its ends and state read. */
+static __always_inline struct connection *connection_used(const struct sock *sk)
 {
 	struct connection *c = connection_of(sk, false, false);
 
+	if (c) {
+		connection_address(c, sk);
+		c->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	}
+	return c;
+}
+
+/* A send or receive of `bytes` on `sk`, for its connection. */
+static __always_inline void connection_io(const struct sock *sk, bool sending, long bytes)
+{
+	struct connection *c = connection_used(sk);
+
 	if (!c)
 		return;
-	connection_address(c, sk);
-	c->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	if (!c->tgid)
 		c->tgid = bpf_get_current_pid_tgid() >> 32;
 	__sync_fetch_and_add(&c->counters[sending ? CONNECTION_SENDS : CONNECTION_RECEIVES], 1);
@@ -289,12 +305,9 @@ static __always_inline void connection_io(const struct sock *sk, bool sending, l
 static __always_inline void connection_close(const struct sock *sk)
 {
 	struct connection_key key = { .socket = (__u64)sk };
-	struct connection *c;
+	struct connection *c = live_connection(sk);
 	struct connection ended;
 
-	if (!keyed_on)
-		return;
-	c = bpf_map_lookup_elem(&socket_connections, &key);
 	if (!c)
 		return;
 	ended = *c;
@@ -391,12 +404,9 @@ static __always_inline void socket_retransmit(const struct sock *sk, bool typed)
 			return;
 	}
 	counter_add(&socket_counters, SOCKET_TCP_RETRANSMIT, 1);
-	c = connection_of(sk, false, false);
-	if (c) {
-		connection_address(c, sk);
-		c->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	c = connection_used(sk);
+	if (c)
 		__sync_fetch_and_add(&c->counters[CONNECTION_RETRANSMITS], 1);
-	}
 	if (!owner || !tgid_values_on)
 		return;
 	tgid = owner->tgid;
@@ -459,9 +469,8 @@ int BPF_PROG(socket_state_change, const struct sock *sk, int oldstate, int newst
 	} else if (newstate == TCP_CLOSE) {
 		connection_close(sk);
 	}
-	if (newstate != TCP_CLOSE && keyed_on) {
-		struct connection_key key = { .socket = (__u64)sk };
-		struct connection *c = bpf_map_lookup_elem(&socket_connections, &key);
+	if (newstate != TCP_CLOSE) {
+		struct connection *c = live_connection(sk);
 
 		if (c)
 			c->state = newstate;
