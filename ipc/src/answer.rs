@@ -3,6 +3,8 @@
 //! `network-connections`): a fixed-size row type, written by the worker
 //! into its ring's answer area (DESIGN.md, "Functions").
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use bytemuck::{Pod, Zeroable};
 
 /// One live TCP connection as the worker read it from the kernel.
@@ -35,3 +37,14 @@ const _: () = assert!(std::mem::size_of::<ConnectionRow>() == 88);
 
 pub const DIRECTION_OUTBOUND: u8 = 1;
 pub const DIRECTION_INBOUND: u8 = 2;
+
+/// An address as socket.bpf.c keeps it: IPv4 (`family` `AF_INET`) in the
+/// first 4 bytes, else IPv6, an IPv4 peer of an IPv6 socket as IPv4.
+pub fn address(family: u8, bytes: &[u8; 16]) -> IpAddr {
+    if i32::from(family) == nix::libc::AF_INET {
+        IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+    } else {
+        let v6 = Ipv6Addr::from(*bytes);
+        v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+    }
+}

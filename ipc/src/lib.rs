@@ -10,7 +10,7 @@ pub mod tgid;
 
 use std::time::Duration;
 
-pub use answer::{ConnectionRow, DIRECTION_INBOUND, DIRECTION_OUTBOUND};
+pub use answer::{address, ConnectionRow, DIRECTION_INBOUND, DIRECTION_OUTBOUND};
 pub use record::{
     name_parts, FrameHeader, Message, Record, RecordError, TableStat, FRAME_CONTINUATION,
     FRAME_MAGIC, KEY_LIMIT, KEY_NAME_PARTS, PID_MAX_LIMIT, PROCESS_NAME_PARTS,

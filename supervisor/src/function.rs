@@ -3,7 +3,6 @@
 //! viewer's live connections as a table. The protocol, as Netdata 1.37.1
 //! speaks it, is in DESIGN.md ("Functions").
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipc::ConnectionRow;
@@ -166,16 +165,6 @@ pub struct Owner {
     pub cgroup: String,
 }
 
-fn address(family: u8, bytes: &[u8; 16]) -> IpAddr {
-    if family == libc::AF_INET as u8 {
-        IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
-    } else {
-        let v6 = Ipv6Addr::from(*bytes);
-        // An IPv6 socket's connection with an IPv4 peer.
-        v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
-    }
-}
-
 /// The kernel's names of its TCP states (`include/net/tcp_states.h`).
 fn state(state: u8) -> &'static str {
     match state {
@@ -284,9 +273,9 @@ pub fn table(
         }
         data.push(json!([
             id,
-            address(row.family, &row.local).to_string(),
+            ipc::address(row.family, &row.local).to_string(),
             row.local_port,
-            address(row.family, &row.remote).to_string(),
+            ipc::address(row.family, &row.remote).to_string(),
             row.remote_port,
             if row.family == libc::AF_INET as u8 {
                 "tcp"
@@ -346,6 +335,7 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn parses_netdata_requests() {

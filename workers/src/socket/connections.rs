@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CStr;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::Path;
 
 use aya::maps::MapData;
@@ -88,16 +88,26 @@ const _: () = {
     assert!(size_of::<ConnectionKey>() == bpf::socket::connection_key::SIZE);
 };
 
-const AF_INET: u8 = libc::AF_INET as u8;
-
 impl Connection {
     fn address(&self, bytes: &[u8; 16]) -> IpAddr {
-        if self.family == AF_INET {
-            IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+        ipc::address(self.family, bytes)
+    }
+
+    /// Whether it was accepted (true) or made (false), as the kernel saw
+    /// it or, for one older than the collector, by whether a listener has
+    /// its local port (`listening`, read when first needed); `None`: older,
+    /// and no listener.
+    fn accepted(&self, listening: &mut Option<BTreeSet<u16>>) -> Option<bool> {
+        if self.outbound != 0 {
+            Some(false)
+        } else if self.inbound != 0
+            || listening
+                .get_or_insert_with(listening_ports)
+                .contains(&self.local_port)
+        {
+            Some(true)
         } else {
-            let v6 = Ipv6Addr::from(*bytes);
-            // An IPv6 socket's connection with an IPv4 peer.
-            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+            None
         }
     }
 
@@ -175,11 +185,7 @@ impl KeyReader for Connections {
                 counters: [0; COUNTERS],
             });
             if seen.place == Place::Unknown && connection.known() {
-                let inbound = connection.inbound != 0
-                    || (connection.outbound == 0
-                        && listening
-                            .get_or_insert_with(listening_ports)
-                            .contains(&connection.local_port));
+                let inbound = connection.accepted(&mut listening) == Some(true);
                 seen.place = self.namer.place(&connection, inbound, out);
             }
             if let Place::Key(key) = seen.place {
@@ -243,16 +249,10 @@ impl Connections {
 
 /// A live connection as the `network-connections` Function shows it.
 fn row(connection: &Connection, listening: &mut Option<BTreeSet<u16>>) -> ConnectionRow {
-    let direction = if connection.outbound != 0 {
-        ipc::DIRECTION_OUTBOUND
-    } else if connection.inbound != 0
-        || listening
-            .get_or_insert_with(listening_ports)
-            .contains(&connection.local_port)
-    {
-        ipc::DIRECTION_INBOUND
-    } else {
-        0
+    let direction = match connection.accepted(listening) {
+        Some(false) => ipc::DIRECTION_OUTBOUND,
+        Some(true) => ipc::DIRECTION_INBOUND,
+        None => 0,
     };
     let counter = |c: u32| connection.counters[c as usize];
     ConnectionRow {
@@ -333,18 +333,17 @@ impl Direction {
         if let Some(&key) = self.keys.get(&name) {
             return key;
         }
-        let name = if self.keys.len() + 1 >= limit && !self.keys.contains_key(self.other) {
+        let name = if self.keys.len() + 1 >= limit {
             self.other.to_owned()
-        } else if self.keys.len() + 1 >= limit {
-            return self.keys[self.other];
         } else {
             name
         };
-        let key = self.next;
-        self.next += 1;
-        send_name(key, &name, out);
-        self.keys.insert(name, key);
-        key
+        let next = &mut self.next;
+        *self.keys.entry(name).or_insert_with_key(|name| {
+            send_name(*next, name, out);
+            *next += 1;
+            *next - 1
+        })
     }
 }
 
