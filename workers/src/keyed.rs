@@ -35,7 +35,7 @@ pub enum KeySource {
     /// The thread reads the map itself (socket's connections, summed into
     /// keys it names). `entries`: the map's size under this configuration,
     /// 0 when off; the loader sizes the map and sets the object's
-    /// `const volatile bool keyed_on` (bpf::KEYED_ON) from it.
+    /// `const volatile __u32 keyed_on` (bpf::KEYED_ON) from it.
     Reader {
         entries: fn(&WorkerConfig) -> u32,
         open: fn(MapData, &WorkerConfig) -> Box<dyn KeyReader>,

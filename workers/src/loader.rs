@@ -293,11 +293,23 @@ fn kallsyms() -> std::rc::Rc<str> {
 
 /// Whether a `/proc/kallsyms` text has function `name` or a clone of it.
 fn has_symbol(kallsyms: &str, name: &str) -> bool {
+    symbols(kallsyms).any(|symbol| symbol == name || is_clone(symbol, name))
+}
+
+/// The symbol names of a `/proc/kallsyms` text.
+fn symbols(kallsyms: &str) -> impl Iterator<Item = &str> {
     kallsyms
         .lines()
         .filter_map(|line| line.split_whitespace().nth(2))
-        .any(|symbol| symbol == name)
-        || !clones(kallsyms, name).is_empty()
+}
+
+/// Whether `symbol` is a clone of `name` (`name.constprop.0`), not a
+/// `.cold` part.
+fn is_clone(symbol: &str, name: &str) -> bool {
+    symbol
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|suffix| !suffix.split('.').any(|part| part == "cold"))
 }
 
 /// The clones of kernel function `name` in a `/proc/kallsyms` text
@@ -306,15 +318,8 @@ fn has_symbol(kallsyms: &str, name: &str) -> bool {
 /// kprobe must name the clone. Not the `.cold` parts, which are not
 /// entries.
 fn clones<'a>(kallsyms: &'a str, name: &str) -> Vec<&'a str> {
-    kallsyms
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(2))
-        .filter(|symbol| {
-            symbol
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('.'))
-                .is_some_and(|suffix| !suffix.split('.').any(|part| part == "cold"))
-        })
+    symbols(kallsyms)
+        .filter(|symbol| is_clone(symbol, name))
         .collect()
 }
 
