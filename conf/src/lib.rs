@@ -309,7 +309,8 @@ pub struct SupervisorSettings {
     /// `crash window`: seconds.
     pub crash_window: u32,
     /// `heartbeat timeout ms`: an attached worker that stops beating this
-    /// long is killed and restarted (workers beat every 100 ms).
+    /// long is killed and restarted (workers beat a quarter of it, at most
+    /// a second, apart).
     pub heartbeat_timeout_ms: u32,
     /// `kernel cost`: when the kernel counts what our programs cost it.
     pub kernel_cost: KernelCost,

@@ -24,8 +24,9 @@ const ANY_U32: (u32, u32) = (0, u32::MAX);
 const RESTART_DELAY_MS: (u32, u32) = (1, 3_600_000);
 /// `crash window`: up to a day.
 const CRASH_WINDOW: (u32, u32) = (1, 86_400);
-/// `heartbeat timeout ms`: workers beat every 100 ms; less than two beats
-/// would kill healthy workers.
+/// `heartbeat timeout ms`: workers beat four times in it
+/// (`ipc::heartbeat_period`), at least every 50 ms at the bottom of the
+/// range.
 const HEARTBEAT_TIMEOUT_MS: (u32, u32) = (200, 600_000);
 const POSITIVE_U32: (u32, u32) = (1, u32::MAX);
 
@@ -221,7 +222,7 @@ pub(crate) fn built_in(update_every: u32) -> Config {
             restart_delay_max_ms: 30_000,
             crash_limit: 5,
             crash_window: 60,
-            heartbeat_timeout_ms: 2000,
+            heartbeat_timeout_ms: 4000,
             kernel_cost: KernelCost::Sampled,
         },
         threads,

@@ -593,7 +593,7 @@ fn supervisor_section_is_our_typed_extension() {
     };
     assert_eq!(
         Config::default().supervisor,
-        settings(200, 30_000, 5, 60, 2000, KernelCost::Sampled)
+        settings(200, 30_000, 5, 60, 4000, KernelCost::Sampled)
     );
     let d = TempDir::new();
     d.write(
@@ -645,7 +645,7 @@ fn bad_supervisor_values_name_file_and_line() {
             (
                 &main,
                 Some(4),
-                "[supervisor] `heartbeat timeout ms` = `10`: out of range 200..=600000; using the default 2000"
+                "[supervisor] `heartbeat timeout ms` = `10`: out of range 200..=600000; using the default 4000"
             ),
             (
                 &main,
@@ -663,7 +663,7 @@ fn bad_supervisor_values_name_file_and_line() {
         show(&diags)
     );
     assert_eq!(c.supervisor.restart_delay_max_ms, 500);
-    assert_eq!(c.supervisor.heartbeat_timeout_ms, 2000);
+    assert_eq!(c.supervisor.heartbeat_timeout_ms, 4000);
 }
 
 #[test]

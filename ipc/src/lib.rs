@@ -23,8 +23,22 @@ pub use ring::{
 /// Where the supervisor puts a worker's ring.
 pub const RING_FD: std::os::fd::RawFd = 3;
 
-/// How often a worker proves it is alive, whatever its update interval.
-pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(100);
+/// How often a worker proves it is alive, whatever its update interval,
+/// when the supervisor kills it after `timeout` without a beat: a quarter
+/// of that, and at most once a second, since every wake-up of every
+/// worker costs an idle machine (BENCHMARKS.md, "Userspace CPU at idle").
+pub fn heartbeat_period(timeout: Duration) -> Duration {
+    (timeout / 4).min(Duration::from_secs(1))
+}
+
+/// How often a worker beats while it does something that may take long
+/// (attaching, releasing its links), and sends the per-process messages
+/// that did not fit into the ring: soon enough that the supervisor,
+/// which kills a stopping worker silent for 500 ms, never mistakes it.
+pub const BUSY_BEAT: Duration = Duration::from_millis(100);
+
+/// Tells a worker that the supervisor wrote a request into its ring.
+pub const REQUEST_SIGNAL: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGUSR1;
 
 /// Exit statuses of a worker, which the supervisor tells apart.
 pub mod exit {

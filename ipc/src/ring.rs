@@ -254,8 +254,9 @@ impl RingReader {
         self.ring.answer_slots > 0
     }
 
-    /// Asks the worker for its live table; it answers at its next
-    /// heartbeat. The request's number, for [`RingReader::answer`].
+    /// Asks the worker for its live table; it answers when it next wakes
+    /// ([`crate::REQUEST_SIGNAL`] wakes it). The request's number, for
+    /// [`RingReader::answer`].
     pub fn ask(&self) -> u64 {
         self.ring.header().request.fetch_add(1, Ordering::AcqRel) + 1
     }

@@ -24,7 +24,7 @@ use cli::{Command, OutputKind, RunArgs, USAGE};
 use conf::{Config, ConfigDirs, Diagnostic, Severity};
 use cost::Sampler;
 use crossbeam_channel::Sender;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use supervisor::{Event, Supervisor};
 use tracing::{error, info, warn, Level};
@@ -227,15 +227,15 @@ fn default_output() -> OutputKind {
 }
 
 fn watch_signals(events: Sender<Event>) -> io::Result<()> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let event = if signal == SIGHUP {
-                    Event::Reload
-                } else {
-                    Event::Stop
+                let event = match signal {
+                    SIGHUP => Event::Reload,
+                    SIGCHLD => Event::ChildExited,
+                    _ => Event::Stop,
                 };
                 if events.send(event).is_err() {
                     return;

@@ -23,8 +23,13 @@ use crate::output::{Output, Status, ThreadState, ThreadStatus};
 use crate::totals::{self, Totals};
 use crate::worker::{self, Life, Phase, Stopping, RING_CAPACITY, RING_CAPACITY_PER_PROCESS};
 
-/// How often rings are drained and workers checked.
-const TICK: Duration = Duration::from_millis(100);
+/// How soon the loop runs again while something is under way: a worker
+/// starting or being killed, a Function waiting for its answer, a worker
+/// stopping for a reload.
+const BUSY_TICK: Duration = Duration::from_millis(100);
+/// How long the loop sleeps at most otherwise: every wake-up costs an idle
+/// machine (BENCHMARKS.md, "Userspace CPU at idle").
+const IDLE_TICK: Duration = Duration::from_secs(1);
 
 /// Why the supervisor's loop wakes up besides its tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,8 @@ pub enum Event {
     Stop,
     /// SIGHUP.
     Reload,
+    /// SIGCHLD: a worker may have died, to be reaped and restarted now.
+    ChildExited,
     /// A line Netdata wrote on our stdin.
     Netdata(function::Line),
 }
@@ -388,14 +395,7 @@ impl Supervisor {
             if wrote {
                 self.output.flush()?;
             }
-            // Until the next tick or update, whichever comes first.
-            let wake = self
-                .slots
-                .iter()
-                .map(|slot| slot.next_update)
-                .chain([now + TICK, self.next_status])
-                .min()
-                .unwrap_or(now + TICK);
+            let wake = self.wake(now);
             select! {
                 recv(crossbeam_channel::at(wake)) -> _ => {}
                 recv(events) -> event => match event {
@@ -405,6 +405,7 @@ impl Supervisor {
                             self.reload(config, Instant::now())?;
                         }
                     }
+                    Ok(Event::ChildExited) => {}
                     Ok(Event::Netdata(line)) => {
                         self.netdata_line(line, Instant::now())?;
                         self.output.flush()?;
@@ -413,6 +414,25 @@ impl Supervisor {
                 },
             }
         }
+    }
+
+    /// When the loop must run again: the next update or status line, a
+    /// worker's restart or heartbeat deadline, soon while something is
+    /// under way, and at least every [`IDLE_TICK`] (the grouping's
+    /// periodic work, per-process messages that did not fit into a ring).
+    /// Signals, a worker's death and Netdata's lines wake it sooner.
+    fn wake(&self, now: Instant) -> Instant {
+        let soon = now + BUSY_TICK;
+        let busy = !self.pending.is_empty() || !self.stopping.is_empty();
+        let policy = &self.config.supervisor;
+        self.slots
+            .iter()
+            .flat_map(|slot| [Some(slot.next_update), slot.life.wake(policy, soon)])
+            .flatten()
+            .chain([self.next_status, now + IDLE_TICK])
+            .chain(busy.then_some(soon))
+            .min()
+            .unwrap_or(soon)
     }
 
     /// A line from Netdata: a Function's request is answered at once when
@@ -472,18 +492,12 @@ impl Supervisor {
             ));
         };
         let thread = slot.thread.name;
-        let Some(ring) = slot.life.ring() else {
+        let Some((generation, asked)) = ask_worker(slot, &mut self.pending) else {
             return Err(unavailable(&format!(
                 "The {thread} thread is not running ({:?}).",
                 slot.life.phase()
             )));
         };
-        // The worker answers only its last request: those still waiting
-        // take that answer too.
-        let (generation, asked) = (ring.generation(), ring.ask());
-        for pending in self.pending.iter_mut().filter(|p| p.thread == thread) {
-            (pending.generation, pending.asked) = (generation, asked);
-        }
         let wait = Duration::from_secs(request.timeout.into()).saturating_sub(FUNCTION_MARGIN);
         self.pending.push(Pending {
             request: request.clone(),
@@ -500,19 +514,16 @@ impl Supervisor {
     fn answer_functions(&mut self, now: Instant) -> io::Result<bool> {
         // A new worker is asked again, once for all its thread's requests.
         for slot in &mut self.slots {
-            let Some(ring) = slot.life.ring() else {
+            let Some(generation) = slot.life.ring().map(|ring| ring.generation()) else {
                 continue;
             };
-            let mut waiting = self
+            let thread = slot.thread.name;
+            if self
                 .pending
-                .iter_mut()
-                .filter(|p| p.thread == slot.thread.name && p.generation != ring.generation())
-                .peekable();
-            if waiting.peek().is_some() {
-                let (generation, asked) = (ring.generation(), ring.ask());
-                for pending in waiting {
-                    (pending.generation, pending.asked) = (generation, asked);
-                }
+                .iter()
+                .any(|p| p.thread == thread && p.generation != generation)
+            {
+                ask_worker(slot, &mut self.pending);
             }
         }
         let mut wrote = false;
@@ -694,6 +705,17 @@ impl Supervisor {
         );
         worker::stop_all(stopping);
     }
+}
+
+/// Asks `slot`'s worker for its live table: its generation and the
+/// request's number, which every request of its thread still waiting
+/// takes too (a worker answers only its last request).
+fn ask_worker(slot: &mut Slot, pending: &mut [Pending]) -> Option<(u64, u64)> {
+    let (generation, asked) = slot.life.ask()?;
+    for pending in pending.iter_mut().filter(|p| p.thread == slot.thread.name) {
+        (pending.generation, pending.asked) = (generation, asked);
+    }
+    Some((generation, asked))
 }
 
 /// A connection's process as the `network-connections` Function shows it:

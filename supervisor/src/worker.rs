@@ -403,6 +403,45 @@ impl Life {
         }
     }
 
+    /// Asks the running worker for its live table and wakes it to answer
+    /// (once attached: before, it has no handler for the signal yet, and
+    /// it reads the request when its loop starts). The worker's generation
+    /// and the request's number.
+    pub fn ask(&mut self) -> Option<(u64, u64)> {
+        let State::Running {
+            worker,
+            attached,
+            killed: false,
+            ..
+        } = &self.state
+        else {
+            return None;
+        };
+        let asked = (worker.ring.generation(), worker.ring.ask());
+        if *attached {
+            worker.signal(ipc::REQUEST_SIGNAL);
+        }
+        Some(asked)
+    }
+
+    /// When it must be looked at again, at the latest: its restart when it
+    /// waits for one; soon while it is starting or being killed (its first
+    /// frames, its death); when its heartbeat would be overdue while it
+    /// runs. Its death wakes the supervisor too (SIGCHLD).
+    pub fn wake(&self, policy: &SupervisorSettings, soon: Instant) -> Option<Instant> {
+        match &self.state {
+            State::Waiting { until } => Some(*until),
+            State::Running {
+                attached: true,
+                killed: false,
+                beat_seen,
+                ..
+            } => Some(*beat_seen + Duration::from_millis(policy.heartbeat_timeout_ms.into())),
+            State::Running { .. } => Some(soon),
+            State::Disabled | State::Off => None,
+        }
+    }
+
     /// A drain brought frames of `variant`: the worker is attached.
     pub fn attached(&mut self, variant: Option<u32>, now: Instant) {
         if let State::Running { attached, .. } = &mut self.state {

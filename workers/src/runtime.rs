@@ -3,7 +3,7 @@
 //! beating the heartbeat in between.
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,10 +11,12 @@ use std::time::{Duration, Instant, SystemTime};
 use conf::ThreadName;
 use std::sync::mpsc::RecvTimeoutError;
 
-use ipc::{exit, schedule, Message, Pushed, RingError, RingWriter, HEARTBEAT_PERIOD, RING_FD};
-use nix::fcntl::{fcntl, FcntlArg};
+use ipc::{exit, schedule, Message, Pushed, RingError, RingWriter, BUSY_BEAT, RING_FD};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 use nix::sys::signal::{signal, SigHandler, Signal};
+use nix::sys::time::TimeSpec;
 use tracing::{debug, error, info, warn};
 
 use crate::loader::{self, CollectError, Collector};
@@ -77,6 +79,13 @@ pub fn run(thread_name: &str) -> i32 {
         error!("cannot handle SIGTERM: {e}");
         return exit::FAILED;
     }
+    let alarm = match Alarm::new() {
+        Ok(alarm) => alarm,
+        Err(e) => {
+            error!("cannot handle SIGTERM and {}: {e}", ipc::REQUEST_SIGNAL);
+            return exit::FAILED;
+        }
+    };
     // Ctrl-C reaches the whole process group; the supervisor decides.
     // SAFETY: installing SIG_IGN has no handler to be unsafe in.
     let _ = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) };
@@ -99,7 +108,33 @@ pub fn run(thread_name: &str) -> i32 {
             return exit::FAILED;
         }
     }
-    collect_loop(&cfg, ring, variant, collector, &stop)
+    collect_loop(&cfg, ring, variant, collector, (&stop, &alarm))
+}
+
+/// Sleeps that SIGTERM (stop) and the supervisor's request signal cut
+/// short: a worker sleeps up to a second between beats, and must neither
+/// make the supervisor wait that long nor miss a signal that came just
+/// before it slept (the pipe keeps it).
+struct Alarm {
+    read: OwnedFd,
+}
+
+impl Alarm {
+    fn new() -> std::io::Result<Alarm> {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, write.try_clone()?)?;
+        signal_hook::low_level::pipe::register(ipc::REQUEST_SIGNAL as i32, write)?;
+        Ok(Alarm { read })
+    }
+
+    /// For `duration`, or until one of the signals came.
+    fn sleep(&self, duration: Duration) {
+        let mut fds = [PollFd::new(self.read.as_fd(), PollFlags::POLLIN)];
+        // EINTR is a wake-up like any other.
+        let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(duration)), None);
+        let mut drained = [0u8; 64];
+        while matches!(nix::unistd::read(&self.read, &mut drained), Ok(n) if n > 0) {}
+    }
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK: lift it
@@ -148,7 +183,7 @@ fn attach_beating(
     std::thread::scope(|scope| {
         scope.spawn(move || {
             // Ends as soon as the attach does (the sender is dropped).
-            while let Err(RecvTimeoutError::Timeout) = beating.recv_timeout(HEARTBEAT_PERIOD) {
+            while let Err(RecvTimeoutError::Timeout) = beating.recv_timeout(BUSY_BEAT) {
                 ring.beat();
             }
         });
@@ -210,9 +245,12 @@ fn collect_loop(
     mut ring: RingWriter,
     variant: u32,
     mut collector: Collector,
-    stop: &AtomicBool,
+    (stop, alarm): (&AtomicBool, &Alarm),
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());
+    let heartbeat = ipc::heartbeat_period(Duration::from_millis(
+        cfg.config.supervisor.heartbeat_timeout_ms.into(),
+    ));
     let mut messages = Vec::new();
     let mut rows = Vec::new();
     let mut answered = 0;
@@ -222,12 +260,15 @@ fn collect_loop(
     while !stop.load(Ordering::Relaxed) {
         ring.beat();
         let tick = Instant::now() >= next_tick;
-        if let Err(e) = send(&mut ring, variant, &mut collector, &mut messages, tick) {
-            error!("{e}");
-            return exit::FAILED;
-        }
-        // The supervisor's request for the live table, answered at the
-        // heartbeat that sees it.
+        let pending = match send(&mut ring, variant, &mut collector, &mut messages, tick) {
+            Ok(pending) => pending,
+            Err(e) => {
+                error!("{e}");
+                return exit::FAILED;
+            }
+        };
+        // The supervisor's request for the live table: its signal cut our
+        // sleep short.
         let request = ring.request();
         if request != answered {
             if let Err(e) = collector.rows(&mut rows) {
@@ -243,9 +284,10 @@ fn collect_loop(
             let update = schedule::next_update(period, SystemTime::now() + schedule::READ_LEAD);
             next_tick = schedule::instant_of(update - schedule::READ_LEAD);
         }
-        std::thread::sleep(
-            HEARTBEAT_PERIOD.min(next_tick.saturating_duration_since(Instant::now())),
-        );
+        // Per-process messages that did not fit go as soon as the
+        // supervisor made room.
+        let beat = if pending { BUSY_BEAT } else { heartbeat };
+        alarm.sleep(beat.min(next_tick.saturating_duration_since(Instant::now())));
     }
     info!("stopping");
     ring.stopping();
@@ -255,15 +297,15 @@ fn collect_loop(
 }
 
 /// On a tick, the update's frame: the counters, then per-process messages
-/// as far as the ring has room. Between ticks (every heartbeat), the
-/// per-process messages that did not fit, in continuation frames.
+/// as far as the ring has room. Between ticks, the per-process messages
+/// that did not fit, in continuation frames. Whether some still wait.
 fn send(
     ring: &mut RingWriter,
     variant: u32,
     collector: &mut Collector,
     messages: &mut Vec<Message>,
     tick: bool,
-) -> Result<(), RunError> {
+) -> Result<bool, RunError> {
     messages.clear();
     if tick {
         collector.collect(messages)?;
@@ -271,7 +313,7 @@ fn send(
     let mut flags = 0;
     if let Some(table) = collector.pid_table() {
         if !tick && !table.pending() {
-            return Ok(());
+            return Ok(false);
         }
         let budget = ring.free_records().saturating_sub(messages.len());
         table.fill(messages, budget, tick);
@@ -279,14 +321,13 @@ fn send(
             flags = ipc::FRAME_CONTINUATION;
         }
     } else if !tick {
-        return Ok(());
+        return Ok(false);
     }
-    match ring.push_flagged(variant, flags, messages)? {
-        // Only an update can be dropped (the ring was full): its counters
-        // are cumulative and come again; per-process messages are made only
-        // as far as the ring has room.
-        Pushed::Written | Pushed::Dropped => Ok(()),
-    }
+    // Only an update can be dropped (the ring was full): its counters are
+    // cumulative and come again; per-process messages are made only as far
+    // as the ring has room.
+    let (Pushed::Written | Pushed::Dropped) = ring.push_flagged(variant, flags, messages)?;
+    Ok(collector.pid_table().is_some_and(|table| table.pending()))
 }
 
 /// Releases every link of the forgotten collector, beating the heartbeat
@@ -307,15 +348,18 @@ fn close_links(ring: &RingWriter) {
         })
         .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
         .collect();
+    // Every closing thread holds a sender: the receiver learns when the
+    // last one is done, and beats meanwhile.
+    let (closing, all_closed) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|scope| {
-        let closing: Vec<_> = links
-            .into_iter()
+        for fd in links {
+            let closing = closing.clone();
             // SAFETY: the collector that owned these fds was forgotten.
-            .map(|fd| scope.spawn(move || drop(unsafe { OwnedFd::from_raw_fd(fd) })))
-            .collect();
-        while !closing.iter().all(|thread| thread.is_finished()) {
+            scope.spawn(move || drop((unsafe { OwnedFd::from_raw_fd(fd) }, closing)));
+        }
+        drop(closing);
+        while let Err(RecvTimeoutError::Timeout) = all_closed.recv_timeout(BUSY_BEAT) {
             ring.beat();
-            std::thread::sleep(HEARTBEAT_PERIOD / 4);
         }
     });
 }
