@@ -1,6 +1,7 @@
 //! What the disk, hardirq, softirq, oomkill, socket, cachestat, dcstat,
 //! swap, mdflush and filesystem programs cost per event (socket, cachestat, dcstat and
-//! swap: with their per-process table off and on), against an empty
+//! swap: with their per-process table off and on; socket also with the
+//! network viewer's connection table on), against an empty
 //! program of the same kind on the same hooks, measured in one run by the
 //! kernel itself (`BPF_ENABLE_STATS`: every program's run time and run
 //! count). An event is one pair of runs (entry and exit, or issue and
@@ -51,6 +52,33 @@ struct Case {
     runs_per_event: u64,
     /// Also measured with the apps charts (the per-process table) on.
     per_process: bool,
+    /// Also measured with the network viewer (its connection table) on.
+    viewer: bool,
+}
+
+/// What a thread is measured with besides its counters.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// The per-process table (the apps charts).
+    apps: bool,
+    /// The network viewer's connection table.
+    viewer: bool,
+}
+
+impl Mode {
+    const PLAIN: Mode = Mode {
+        apps: false,
+        viewer: false,
+    };
+
+    fn label(self) -> &'static str {
+        match (self.apps, self.viewer) {
+            (false, false) => "off",
+            (true, false) => "on",
+            (false, true) => "off, viewer on",
+            (true, true) => "on, viewer on",
+        }
+    }
 }
 
 const CASES: &[Case] = &[
@@ -59,60 +87,70 @@ const CASES: &[Case] = &[
         workload: "4 KiB direct I/O on a loop device",
         runs_per_event: 2,
         per_process: false,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Hardirq,
         workload: "membarrier IPIs and timer ticks",
         runs_per_event: 2,
         per_process: false,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Softirq,
         workload: "loopback TCP traffic",
         runs_per_event: 2,
         per_process: false,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Oomkill,
         workload: "OOM kills in a 32 MiB memory cgroup",
         runs_per_event: 1,
         per_process: false,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Socket,
         workload: "100-byte TCP messages on loopback",
         runs_per_event: 2,
         per_process: true,
+        viewer: true,
     },
     Case {
         thread: ThreadName::Cachestat,
         workload: "4 KiB reads of a cached file",
         runs_per_event: 1,
         per_process: true,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Dcstat,
         workload: "fstatat and mkdirat (EEXIST) of a cached name",
         runs_per_event: 1,
         per_process: true,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Swap,
         workload: "pages out with MADV_PAGEOUT and back, zram",
         runs_per_event: 2,
         per_process: true,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Filesystem,
         workload: "4 KiB preads of a cached file on ext4",
         runs_per_event: 2,
         per_process: false,
+        viewer: false,
     },
     Case {
         thread: ThreadName::Mdflush,
         workload: "fdatasync of an md RAID1 array of two loop devices",
         runs_per_event: 1,
         per_process: false,
+        viewer: false,
     },
 ];
 
@@ -266,10 +304,11 @@ fn attach_thread(
     thread: ThreadName,
     variant: &Variant,
     btf: &Btf,
-    apps: bool,
+    mode: Mode,
 ) -> Result<Collector, workers::loader::AttachError> {
     let mut config = Config::default();
-    config.thread_mut(thread).apps = apps;
+    config.thread_mut(thread).apps = mode.apps;
+    config.network_connections_enabled = mode.viewer;
     let cfg = WorkerConfig {
         thread,
         config,
@@ -471,11 +510,20 @@ fn main() {
         .filter(|c| only.is_empty() || only.iter().any(|o| o == c.thread.key()))
     {
         let thread = workers::registry::find(case.thread).unwrap();
-        let apps_modes: &[bool] = if case.per_process {
-            &[false, true]
-        } else {
-            &[false]
-        };
+        let modes: Vec<Mode> = [
+            Some(Mode::PLAIN),
+            case.per_process.then_some(Mode {
+                apps: true,
+                viewer: false,
+            }),
+            case.viewer.then_some(Mode {
+                apps: false,
+                viewer: true,
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let tracepoints: Vec<&Variant> = thread
             .variants
             .iter()
@@ -486,7 +534,7 @@ fn main() {
             let usable = thread
                 .variants
                 .iter()
-                .find(|variant| attach_thread(case.thread, variant, &btf, false).is_ok());
+                .find(|variant| attach_thread(case.thread, variant, &btf, Mode::PLAIN).is_ok());
             if usable.is_none() {
                 println!(
                     "| {} | none can run here | | {} | | | | |",
@@ -497,9 +545,9 @@ fn main() {
         } else {
             tracepoints
         };
-        for (variant, &apps) in variants
+        for (variant, &mode) in variants
             .into_iter()
-            .flat_map(|v| apps_modes.iter().map(move |a| (v, a)))
+            .flat_map(|v| modes.iter().map(move |m| (v, m)))
         {
             let kind = match variant.programs[0].1 {
                 Hook::BtfTracepoint(_) => "tp_btf",
@@ -511,7 +559,7 @@ fn main() {
             for round in 0..ROUNDS {
                 let attach_real = || {
                     with_ids(|| {
-                        attach_thread(case.thread, variant, &btf, apps)
+                        attach_thread(case.thread, variant, &btf, mode)
                             .unwrap_or_else(|e| panic!("attach {}: {e}", case.thread))
                     })
                 };
@@ -536,7 +584,7 @@ fn main() {
             println!(
                 "| {} | {kind} | {} | {} | {:.0} | {empty:.0} | {real:.0} | {:.0} |",
                 case.thread,
-                if apps { "on" } else { "off" },
+                mode.label(),
                 case.workload,
                 median(&mut events),
                 real - empty

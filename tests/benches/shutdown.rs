@@ -1,6 +1,9 @@
 //! How long a SIGTERM takes to end the collector and every worker of it,
 //! with every implemented thread that can run here enabled, against one thread (sync) in the
-//! same run; and how many workers had to be SIGKILLed for it.
+//! same run; and how many workers had to be SIGKILLed for it. Then the
+//! floor the kernel sets: what closing one bare perf event (no program) on
+//! a syscall tracepoint takes, which every syscall tracepoint a worker
+//! attached costs its release once, one after the other.
 //!
 //! `cargo build --release --workspace && flock /tmp/ebpf-collector-tests.lock
 //! cargo bench -p tests --bench shutdown` (as root). Not a test: it asserts
@@ -123,6 +126,33 @@ fn summary(name: &str, trials: &[Shutdown]) {
     );
 }
 
+/// Milliseconds to close a perf event opened on `event` (a tracefs
+/// `events/` path) with nothing attached to it.
+fn bare_perf_event_close(event: &str) -> f64 {
+    let id: u64 = std::fs::read_to_string(format!("/sys/kernel/tracing/events/{event}/id"))
+        .expect("tracefs mounted (the collector mounts it)")
+        .trim()
+        .parse()
+        .unwrap();
+    // struct perf_event_attr as of its first version (64 bytes): type
+    // (PERF_TYPE_TRACEPOINT, 2), size, config, sample_period; the rest 0.
+    let mut attr = [0u64; 8];
+    attr[0] = 2 | (64 << 32);
+    attr[1] = id;
+    attr[2] = 1;
+    // SAFETY: perf_event_open with a valid attribute block; the fd is ours.
+    let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), -1, 0, -1, 0) };
+    assert!(
+        fd >= 0,
+        "perf_event_open {event}: {}",
+        std::io::Error::last_os_error()
+    );
+    let start = Instant::now();
+    // SAFETY: closing the fd we just opened.
+    unsafe { libc::close(fd as i32) };
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
 fn main() {
     // Those that can run here: a thread that cannot is no worker to stop.
     let all: Vec<String> = runnable_threads()
@@ -139,6 +169,19 @@ fn main() {
     println!("SIGTERM to the supervisor, update every = 1, {TRIALS} trials each, interleaved");
     println!("| threads | trials | supervisor exited, median ms | worst | every worker gone, median ms | worst | workers SIGKILLed |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    summary(&format!("all {} implemented", all.len()), &many);
+    summary(&format!("all {} that run here", all.len()), &many);
     summary("sync only", &single);
+    let mut closes: Vec<f64> = (0..TRIALS)
+        .map(|trial| {
+            let side = ["sys_enter", "sys_exit"][trial % 2];
+            bare_perf_event_close(&format!("syscalls/{side}_getppid"))
+        })
+        .collect();
+    closes.sort_by(f64::total_cmp);
+    println!(
+        "a bare perf event on a syscall tracepoint, closed: median {:.1} ms, min {:.1}, max {:.1} ({TRIALS} closes)",
+        closes[closes.len() / 2],
+        closes[0],
+        closes[closes.len() - 1]
+    );
 }
