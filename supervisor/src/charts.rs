@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 use std::io;
 
-use conf::ThreadSettings;
 use workers::chart::{Algorithm, ChartDef, ChartKind, DimDef, DimValue, Look};
 use workers::keyed::KeyedCharts;
-use workers::Thread;
+use workers::{Thread, WorkerConfig};
 
 use crate::grouping::{self, Grouping};
 use crate::output::Output;
@@ -131,22 +130,25 @@ pub fn samples(values: impl IntoIterator<Item = i64>) -> Vec<Sample> {
         .collect()
 }
 
-/// The charts of `thread` under `settings`: its table (error charts only
-/// in return mode, dimensions of counters it does not collect left out,
-/// charts left without dimensions dropped), its keys' charts by the names
-/// its workers gave them, its per-process charts as the grouping stands.
+/// The charts of `thread` under `cfg`: its table (error charts only in
+/// return mode, the viewer's own chart only with the viewer on, dimensions
+/// of counters it does not collect left out, charts left without
+/// dimensions dropped), its keys' charts by the names its workers gave
+/// them, its per-process charts as the grouping stands.
 pub fn layout(
     thread: &Thread,
-    settings: &ThreadSettings,
+    cfg: &WorkerConfig,
     totals: &Totals,
     grouping: Option<&Grouping>,
 ) -> Vec<Chart> {
+    let settings = cfg.settings();
+    let keyed_map = thread.keyed_entries(cfg).is_some();
     let update_every = settings.update_every;
     let collected = |dim: &DimDef| dim.value.counters().all(|c| thread.collects(settings, c));
     let mut charts: Vec<Chart> = thread
         .charts
         .iter()
-        .filter(|def| def.mode.drawn_in(settings.mode))
+        .filter(|def| def.mode.drawn_in(settings.mode, keyed_map))
         .map(|def| Chart::of(def, update_every, collected))
         .collect();
     if let Some(keyed) = &thread.keyed {

@@ -183,7 +183,7 @@ impl Slot {
                 .forget_retired(|key| totals::cgroup_of(key).is_none_or(|c| live.contains(&c)));
         }
         self.grouping_version = grouping.map(|g| g.version);
-        charts::layout(self.thread, self.config.settings(), &self.totals, grouping)
+        charts::layout(self.thread, &self.config, &self.totals, grouping)
     }
 
     /// When due, one update (`true`: something was written): once the

@@ -651,7 +651,7 @@ mod tests {
     use conf::{Config, ThreadName};
     use ipc::{Record, RingWriter, MIN_CAPACITY};
     use proptest::prelude::*;
-    use workers::registry;
+    use workers::{registry, WorkerConfig};
 
     use super::*;
     use crate::charts::{self, ChartSet};
@@ -662,6 +662,16 @@ mod tests {
 
     fn thread(name: ThreadName) -> &'static Thread {
         registry::find(name).unwrap()
+    }
+
+    /// A worker's configuration of `thread` at the defaults.
+    fn defaults(thread: ThreadName) -> WorkerConfig {
+        WorkerConfig {
+            thread,
+            config: Config::default(),
+            pid_filter: None,
+            supervisor: 0,
+        }
     }
 
     fn counter(index: u32, total: u64) -> Message {
@@ -697,8 +707,8 @@ mod tests {
             if self.totals.fresh {
                 self.totals.fresh = false;
                 let mut out = Netdata::new(Vec::new());
-                let settings = Config::default().thread(ThreadName::Sync).clone();
-                let layout = charts::layout(self.thread, &settings, &self.totals, None);
+                let layout =
+                    charts::layout(self.thread, &defaults(ThreadName::Sync), &self.totals, None);
                 self.charts.relayout(layout, &mut out).unwrap();
                 self.charts.update(&self.totals, &mut out).unwrap();
                 for line in String::from_utf8(out.into_inner()).unwrap().lines() {
@@ -888,19 +898,36 @@ mod tests {
             .collect()
     }
 
+    /// The network viewer's own chart (connections its full table could
+    /// not take) is drawn only with the viewer on.
+    #[test]
+    fn the_viewers_untracked_chart_comes_only_with_the_viewer() {
+        let socket = thread(ThreadName::Socket);
+        let totals = Totals::new(socket);
+        let drawn = |cfg: &WorkerConfig| {
+            charts::layout(socket, cfg, &totals, None)
+                .iter()
+                .any(|chart| chart.id == "ebpf.connections_untracked")
+        };
+        let mut cfg = defaults(ThreadName::Socket);
+        assert!(!drawn(&cfg));
+        cfg.config.network_connections_enabled = true;
+        assert!(drawn(&cfg));
+    }
+
     /// mdflush's chart has only its keys' dimensions: none before an md
     /// unit flushed, then the chart with one dimension per unit.
     #[test]
     fn a_chart_of_keys_dimensions_only_comes_with_its_first_key() {
         let mdflush = thread(ThreadName::Mdflush);
-        let settings = Config::default().thread(ThreadName::Mdflush).clone();
+        let cfg = defaults(ThreadName::Mdflush);
         let mut totals = Totals::new(mdflush);
         drain(&mut totals, mdflush, 1, &[&[]]).unwrap();
-        assert_eq!(charts::layout(mdflush, &settings, &totals, None), []);
+        assert_eq!(charts::layout(mdflush, &cfg, &totals, None), []);
         let mut frame = key_name(1, "md0");
         frame.push(keyed(0, 1, 3));
         drain(&mut totals, mdflush, 1, &[&frame]).unwrap();
-        let layout = charts::layout(mdflush, &settings, &totals, None);
+        let layout = charts::layout(mdflush, &cfg, &totals, None);
         let drawn: Vec<(&str, Vec<&str>)> = layout
             .iter()
             .map(|c| {

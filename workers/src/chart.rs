@@ -19,11 +19,13 @@ impl ChartKind {
     }
 }
 
-/// When a chart exists: some only in `return` load mode (error charts).
+/// When a chart exists: some only in `return` load mode (error charts),
+/// some only while the thread's own keyed map is on (the network viewer's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChartMode {
     Both,
     ReturnOnly,
+    WithKeyedMap,
 }
 
 /// Netdata's dimension algorithm.
@@ -226,8 +228,13 @@ pub struct ChartDef {
 }
 
 impl ChartMode {
-    /// Whether a chart of this mode is drawn in `mode`.
-    pub fn drawn_in(self, mode: conf::LoadMode) -> bool {
-        self == ChartMode::Both || mode == conf::LoadMode::Return
+    /// Whether a chart of this mode is drawn in load mode `mode`, with the
+    /// thread's keyed map on or not.
+    pub fn drawn_in(self, mode: conf::LoadMode, keyed_map: bool) -> bool {
+        match self {
+            ChartMode::Both => true,
+            ChartMode::ReturnOnly => mode == conf::LoadMode::Return,
+            ChartMode::WithKeyedMap => keyed_map,
+        }
     }
 }

@@ -145,7 +145,7 @@ const CHARTS: &[ChartDef] = &[
             "Connections not tracked: the connection table was full",
             21086,
         ),
-        mode: ChartMode::Both,
+        mode: ChartMode::WithKeyedMap,
         dims: &[DimDef::total("untracked", "untracked", CONNECTIONS_UNTRACKED)],
     },
 ];

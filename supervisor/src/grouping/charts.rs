@@ -28,7 +28,7 @@ pub fn charts(thread: &Thread, settings: &ThreadSettings, grouping: &Grouping) -
     for def in per
         .charts
         .iter()
-        .filter(|def| def.mode.drawn_in(settings.mode))
+        .filter(|def| def.mode.drawn_in(settings.mode, false))
     {
         let dim = |view: &View, id: &str, name: &str, key: u64, hidden: bool| Dim {
             id: id.to_owned(),
