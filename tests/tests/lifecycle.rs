@@ -3,8 +3,9 @@
 //! of ours is left in the kernel. These tests compare the kernel's whole
 //! program and map lists, so they run one at a time.
 
+use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -148,11 +149,40 @@ fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
 /// (here 503, the network viewer being off, and 404), garbage is logged
 /// and skipped, none of it stalls collection, and the end of stdin still
 /// ends the collector cleanly.
+/// The collector run as Netdata runs it, with a pipe on its stdin: the
+/// process, and its stream as parsed so far.
+fn spawn_with_stdin(config_dir: &str, args: &[&str]) -> (std::process::Child, Arc<Mutex<Stream>>) {
+    let mut child = Command::new(tests::collector_bin())
+        .args(["run", "--output", "netdata", "--config-dir", config_dir])
+        .args(args)
+        .args(["--update-every", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stream = Arc::new(Mutex::new(Stream::new()));
+    let stdout = child.stdout.take().unwrap();
+    let feeding = stream.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            feeding.lock().unwrap().feed(&line.unwrap());
+        }
+    });
+    (child, stream)
+}
+
+/// Whether `done` holds of the stream within 20 s (scaled).
+fn wait_for(stream: &Mutex<Stream>, done: &dyn Fn(&Stream) -> bool) -> bool {
+    tests::poll(
+        scaled(Duration::from_secs(20)),
+        Duration::from_millis(50),
+        || done(&stream.lock().unwrap()),
+    )
+}
+
 #[test]
 fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::sync::Arc;
-
     if !require_root("stdin requests") {
         return;
     }
@@ -160,32 +190,9 @@ fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = snapshot();
-    let mut child = Command::new(tests::collector_bin())
-        .args(["run", "--output", "netdata", "--config-dir", "/nonexistent"])
-        .args(["--sync", "--update-every", "1"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stream = Arc::new(Mutex::new(Stream::new()));
-    let reader = {
-        let stream = stream.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                stream.lock().unwrap().feed(&line.unwrap());
-            }
-        })
-    };
+    let (mut child, stream) = spawn_with_stdin("/nonexistent", &["--sync"]);
     let updates = |s: &Stream| s.chart("mem.file_sync").map_or(0, |c| c.updates);
-    let wait = |done: &dyn Fn(&Stream) -> bool| {
-        tests::poll(
-            scaled(Duration::from_secs(20)),
-            Duration::from_millis(50),
-            || done(&stream.lock().unwrap()),
-        )
-    };
+    let wait = |done: &dyn Fn(&Stream) -> bool| wait_for(&stream, done);
     assert!(wait(&|s| updates(s) >= 1), "no data");
     let mut stdin = child.stdin.take().unwrap();
     let garbage = "x".repeat(100_000);
@@ -206,7 +213,8 @@ fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    reader.join().unwrap();
+    // Its stdout closed with its exit: the stream is whole once read.
+    assert!(wait(&|s| s.exited), "no end of stream");
     let stream = stream.lock().unwrap();
     assert_eq!(stream.errors, Vec::<String>::new());
     assert!(stream.exited);
@@ -229,5 +237,80 @@ fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
         "{}",
         stream.results[1].body
     );
+    assert_back_to(&before);
+}
+
+/// The network-connections Function when the socket worker cannot answer:
+/// 504 when it does not answer in time (stopped), 503 when it is not
+/// running (killed, its restart far off); and 200 from a running one.
+#[test]
+fn a_function_request_its_worker_cannot_answer_gets_504_or_503() {
+    if !require_root("Function errors") {
+        return;
+    }
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = snapshot();
+    let config = tests::TempDir::new("function-errors");
+    config.write(
+        "ebpf.d.conf",
+        "[ebpf programs]\n    network connections = yes\n\
+         [supervisor]\n    restart delay ms = 600000\n",
+    );
+    let (mut child, stream) = spawn_with_stdin(config.0.to_str().unwrap(), &["--socket"]);
+    let wait = |done: &dyn Fn(&Stream) -> bool| wait_for(&stream, done);
+    assert!(
+        wait(&|s| s.functions.contains_key("network-connections")
+            && s.chart("ip.tcp_functions").is_some_and(|c| c.updates >= 1)),
+        "no Function registered, or no data"
+    );
+    let worker = children(child.id())
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.ends_with(b"worker\0socket\0"))
+        })
+        .expect("the socket worker");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut ask = |transaction: &str, timeout: u32| {
+        writeln!(
+            stdin,
+            "FUNCTION {transaction} {timeout} \"network-connections\""
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        let answered = |s: &Stream| s.results.iter().any(|r| r.transaction == transaction);
+        assert!(wait(&answered), "no answer to {transaction}");
+        let stream = stream.lock().unwrap();
+        let result = stream
+            .results
+            .iter()
+            .find(|r| r.transaction == transaction)
+            .unwrap();
+        (result.status, result.body.clone())
+    };
+    assert_eq!(ask("running", 10).0, 200);
+    kill(Pid::from_raw(worker as i32), Signal::SIGSTOP).unwrap();
+    let (status, body) = ask("stopped", 2);
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("did not answer in time"), "{body}");
+    kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
+    // Reaped: the supervisor saw the death (a zombie would still be
+    // asked, and time out).
+    let reaped = || !std::path::Path::new(&format!("/proc/{worker}")).exists();
+    assert!(
+        tests::poll(
+            scaled(Duration::from_secs(10)),
+            Duration::from_millis(20),
+            reaped
+        ),
+        "the worker was not reaped"
+    );
+    let (status, body) = ask("killed", 10);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("is not running"), "{body}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
     assert_back_to(&before);
 }
