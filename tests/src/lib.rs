@@ -36,14 +36,17 @@ pub mod kernel {
             .collect()
     }
 
-    pub fn snapshot() -> (BTreeSet<u64>, BTreeSet<u64>) {
+    /// The ids of the kernel's programs and of its maps.
+    pub type Snapshot = (BTreeSet<u64>, BTreeSet<u64>);
+
+    pub fn snapshot() -> Snapshot {
         (kernel_objects("prog"), kernel_objects("map"))
     }
 
     /// The kernel frees programs and maps asynchronously: poll. Objects
     /// that were there before and went meanwhile are not ours (an earlier
     /// test's, freed late): only new ones that stay count.
-    pub fn assert_back_to(before: &(BTreeSet<u64>, BTreeSet<u64>)) {
+    pub fn assert_back_to(before: &Snapshot) {
         let deadline = Instant::now() + super::scaled(Duration::from_secs(10));
         loop {
             let now = snapshot();

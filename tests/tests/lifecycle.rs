@@ -5,16 +5,29 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tests::kernel::{assert_back_to, snapshot};
+use tests::kernel::{assert_back_to, snapshot, Snapshot};
 use tests::protocol::Stream;
 use tests::{assert_netdata_keeps_everything, children, gone, require_root, scaled, Collector};
 
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// This file's tests one at a time, as root, and the kernel's programs
+/// and maps before the test; `None` when it cannot run (`require_root`
+/// says why).
+fn exclusive(what: &str) -> Option<(MutexGuard<'static, ()>, Snapshot)> {
+    if !require_root(what) {
+        return None;
+    }
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Some((serial, snapshot()))
+}
 
 const ALL: &[&str] = &["--process", "--sync", "--return", "--update-every", "1"];
 
@@ -29,13 +42,9 @@ fn running_with_workers(args: &[&str], workers: usize) -> (Collector, Vec<u32>) 
 
 #[test]
 fn sigterm_ends_every_process_within_a_second_and_leaves_nothing() {
-    if !require_root("SIGTERM") {
+    let Some((_serial, before)) = exclusive("SIGTERM") else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = snapshot();
+    };
     let (collector, workers) = running_with_workers(ALL, 2);
     let supervisor = collector.pid();
     let start = Instant::now();
@@ -55,13 +64,9 @@ fn sigterm_ends_every_process_within_a_second_and_leaves_nothing() {
 
 #[test]
 fn sigkill_of_the_supervisor_takes_the_workers_and_leaves_nothing() {
-    if !require_root("SIGKILL") {
+    let Some((_serial, before)) = exclusive("SIGKILL") else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = snapshot();
+    };
     let (mut collector, workers) = running_with_workers(ALL, 2);
     collector.child().kill().unwrap();
     collector.child().wait().unwrap();
@@ -78,13 +83,9 @@ fn sigkill_of_the_supervisor_takes_the_workers_and_leaves_nothing() {
 
 #[test]
 fn a_closed_stdout_or_stdin_ends_the_collector_cleanly() {
-    if !require_root("EPIPE") {
+    let Some((_serial, before)) = exclusive("EPIPE") else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = snapshot();
+    };
     for close in ["stdout", "stdin"] {
         let mut child = Command::new(tests::collector_bin())
             .args(["run", "--output", "netdata", "--config-dir", "/nonexistent"])
@@ -117,13 +118,9 @@ fn a_closed_stdout_or_stdin_ends_the_collector_cleanly() {
 
 #[test]
 fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
-    if !require_root("worker restart") {
+    let Some((_serial, before)) = exclusive("worker restart") else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = snapshot();
+    };
     let (collector, workers) = running_with_workers(ALL, 2);
     let updates = |s: &Stream| s.chart("mem.file_sync").map_or(0, |c| c.updates);
     for worker in &workers {
@@ -183,13 +180,9 @@ fn wait_for(stream: &Mutex<Stream>, done: &dyn Fn(&Stream) -> bool) -> bool {
 
 #[test]
 fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
-    if !require_root("stdin requests") {
+    let Some((_serial, before)) = exclusive("stdin requests") else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = snapshot();
+    };
     let (mut child, stream) = spawn_with_stdin("/nonexistent", &["--sync"]);
     let updates = |s: &Stream| s.chart("mem.file_sync").map_or(0, |c| c.updates);
     let wait = |done: &dyn Fn(&Stream) -> bool| wait_for(&stream, done);
@@ -245,13 +238,9 @@ fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
 /// running (killed, its restart far off); and 200 from a running one.
 #[test]
 fn a_function_request_its_worker_cannot_answer_gets_504_or_503() {
-    if !require_root("Function errors") {
+    let Some((_serial, before)) = exclusive("Function errors") else {
         return;
-    }
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = snapshot();
+    };
     let config = tests::TempDir::new("function-errors");
     config.write(
         "ebpf.d.conf",
