@@ -58,25 +58,20 @@ struct Case {
 
 /// What a thread is measured with besides its counters.
 #[derive(Clone, Copy)]
-struct Mode {
-    /// The per-process table (the apps charts).
-    apps: bool,
-    /// The network viewer's connection table.
-    viewer: bool,
+enum Mode {
+    Plain,
+    /// The per-process table (the apps charts) on.
+    Apps,
+    /// The network viewer's connection table on.
+    Viewer,
 }
 
 impl Mode {
-    const PLAIN: Mode = Mode {
-        apps: false,
-        viewer: false,
-    };
-
     fn label(self) -> &'static str {
-        match (self.apps, self.viewer) {
-            (false, false) => "off",
-            (true, false) => "on",
-            (false, true) => "off, viewer on",
-            (true, true) => "on, viewer on",
+        match self {
+            Mode::Plain => "off",
+            Mode::Apps => "on",
+            Mode::Viewer => "off, viewer on",
         }
     }
 }
@@ -307,8 +302,8 @@ fn attach_thread(
     mode: Mode,
 ) -> Result<Collector, workers::loader::AttachError> {
     let mut config = Config::default();
-    config.thread_mut(thread).apps = mode.apps;
-    config.network_connections_enabled = mode.viewer;
+    config.thread_mut(thread).apps = matches!(mode, Mode::Apps);
+    config.network_connections_enabled = matches!(mode, Mode::Viewer);
     let cfg = WorkerConfig {
         thread,
         config,
@@ -511,15 +506,9 @@ fn main() {
     {
         let thread = workers::registry::find(case.thread).unwrap();
         let modes: Vec<Mode> = [
-            Some(Mode::PLAIN),
-            case.per_process.then_some(Mode {
-                apps: true,
-                viewer: false,
-            }),
-            case.viewer.then_some(Mode {
-                apps: false,
-                viewer: true,
-            }),
+            Some(Mode::Plain),
+            case.per_process.then_some(Mode::Apps),
+            case.viewer.then_some(Mode::Viewer),
         ]
         .into_iter()
         .flatten()
@@ -534,7 +523,7 @@ fn main() {
             let usable = thread
                 .variants
                 .iter()
-                .find(|variant| attach_thread(case.thread, variant, &btf, Mode::PLAIN).is_ok());
+                .find(|variant| attach_thread(case.thread, variant, &btf, Mode::Plain).is_ok());
             if usable.is_none() {
                 println!(
                     "| {} | none can run here | | {} | | | | |",
