@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tests::{bench_collector, children, gone, TempDir};
+use tests::{bench_collector, gone, workers_of, TempDir};
 
 const TRIALS: usize = 20;
 
@@ -39,12 +39,7 @@ fn next_update(begins: &Begins, chart: &str, after: Instant) -> Instant {
 }
 
 fn worker_of(supervisor: u32, thread: &str) -> Option<u32> {
-    let wanted = format!("worker\0{thread}\0");
-    children(supervisor).into_iter().find(|pid| {
-        !gone(*pid)
-            && std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).ends_with(&wanted))
-    })
+    workers_of(supervisor, thread).find(|pid| !gone(*pid))
 }
 
 fn summary(name: &str, mut samples: Vec<Duration>) {

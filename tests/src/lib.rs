@@ -794,6 +794,16 @@ impl Drop for Workload {
     }
 }
 
+/// The workers of `thread` among the children of `supervisor` (the dead
+/// not yet reaped included).
+pub fn workers_of(supervisor: u32, thread: &str) -> impl Iterator<Item = u32> {
+    let wanted = format!("worker\0{thread}\0");
+    children(supervisor).into_iter().filter(move |pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.ends_with(wanted.as_bytes()))
+    })
+}
+
 /// The direct children of `pid`.
 pub fn children(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")

@@ -12,7 +12,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::kernel::{assert_back_to, snapshot, Snapshot};
 use tests::protocol::Stream;
-use tests::{assert_netdata_keeps_everything, children, gone, require_root, scaled, Collector};
+use tests::{
+    assert_netdata_keeps_everything, children, gone, require_root, scaled, workers_of, Collector,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -142,10 +144,6 @@ fn a_killed_worker_is_restarted_and_its_counters_never_go_back() {
     assert_back_to(&before);
 }
 
-/// What Netdata writes on our stdin: Function requests get their answers
-/// (here 503, the network viewer being off, and 404), garbage is logged
-/// and skipped, none of it stalls collection, and the end of stdin still
-/// ends the collector cleanly.
 /// The collector run as Netdata runs it, with a pipe on its stdin: the
 /// process, and its stream as parsed so far.
 fn spawn_with_stdin(config_dir: &str, args: &[&str]) -> (std::process::Child, Arc<Mutex<Stream>>) {
@@ -178,6 +176,10 @@ fn wait_for(stream: &Mutex<Stream>, done: &dyn Fn(&Stream) -> bool) -> bool {
     )
 }
 
+/// What Netdata writes on our stdin: Function requests get their answers
+/// (here 503, the network viewer being off, and 404), garbage is logged
+/// and skipped, none of it stalls collection, and the end of stdin still
+/// ends the collector cleanly.
 #[test]
 fn lines_on_stdin_are_answered_or_skipped_without_stalling_collection() {
     let Some((_serial, before)) = exclusive("stdin requests") else {
@@ -254,12 +256,8 @@ fn a_function_request_its_worker_cannot_answer_gets_504_or_503() {
             && s.chart("ip.tcp_functions").is_some_and(|c| c.updates >= 1)),
         "no Function registered, or no data"
     );
-    let worker = children(child.id())
-        .into_iter()
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.ends_with(b"worker\0socket\0"))
-        })
+    let worker = workers_of(child.id(), "socket")
+        .next()
         .expect("the socket worker");
     let mut stdin = child.stdin.take().unwrap();
     let mut ask = |transaction: &str, timeout: u32| {

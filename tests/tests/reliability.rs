@@ -12,7 +12,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::protocol::Stream;
 use tests::{
-    assert_netdata_keeps_everything, children, collector_bin, require_root, Collector, TempDir,
+    assert_netdata_keeps_everything, children, collector_bin, require_root, workers_of, Collector,
+    TempDir,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -29,11 +30,7 @@ fn signal(pid: u32, signal: Signal) {
 
 /// The pid of `thread`'s current worker.
 fn worker_of(collector: &Collector, thread: &str) -> Option<u32> {
-    let wanted = format!("worker\0{thread}\0");
-    children(collector.pid()).into_iter().find(|pid| {
-        fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).ends_with(&wanted))
-    })
+    workers_of(collector.pid(), thread).next()
 }
 
 /// The last value `chart` `dim` received.
