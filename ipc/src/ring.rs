@@ -2,8 +2,8 @@
 //! worker (writer) and the supervisor (reader).
 //!
 //! The writer is never trusted: the reader keeps its own copy of the capacity
-//! and of the tail, reads only `head`, `heartbeat` and `dropped` from shared
-//! memory, and validates every frame before handing it out. Frames are
+//! and of the tail, reads only `head`, `heartbeat`, `dropped` and the
+//! worker's flags from shared memory, and validates every frame before handing it out. Frames are
 //! written whole or not at all: when the ring is full the frame is dropped
 //! and counted, never half-written.
 
@@ -21,7 +21,7 @@ use crate::record::{FrameHeader, Message, Record, RecordError, FRAME_MAGIC};
 /// Identifies our rings ("EBPFRING").
 pub const RING_MAGIC: u64 = 0x4542_5046_5249_4e47;
 /// Bumped whenever the header, frame or record layout changes.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 
 const HEADER_BYTES: usize = 128;
 const FRAME_HEADER_BYTES: usize = std::mem::size_of::<FrameHeader>();
@@ -46,6 +46,9 @@ struct SharedHeader {
     dropped: AtomicU64,
     /// Not 0 once the worker is stopping (releasing its links).
     stopping: AtomicU64,
+    /// Not 0 while the worker holds messages that did not fit (written
+    /// after the frame that left them out).
+    backlog: AtomicU64,
     /// Rows the answer area after the ring holds (0: none).
     answer_slots: u64,
     /// The last request the supervisor made (supervisor-owned).
@@ -249,6 +252,17 @@ impl RingReader {
         self.ring.header().dropped.load(Ordering::Relaxed)
     }
 
+    /// Whether the ring must be read again soon, not at the next update:
+    /// frames wait in it, or the worker holds messages that did not fit
+    /// and writes them once there is room.
+    pub fn behind(&self) -> bool {
+        let header = self.ring.header();
+        // The flag first: a frame written before the flag was cleared is
+        // then seen in `head`.
+        header.backlog.load(Ordering::Acquire) != 0
+            || header.head.load(Ordering::Acquire) != self.tail
+    }
+
     /// Whether the ring has an answer area.
     pub fn answers(&self) -> bool {
         self.ring.answer_slots > 0
@@ -433,6 +447,15 @@ impl RingWriter {
         self.ring.header().stopping.store(1, Ordering::Relaxed);
     }
 
+    /// Tells the supervisor whether messages wait for room in the ring
+    /// (see [`RingReader::behind`]).
+    pub fn backlog(&self, waiting: bool) {
+        self.ring
+            .header()
+            .backlog
+            .store(u64::from(waiting), Ordering::Release);
+    }
+
     /// The supervisor's last request for the live table (0: none yet).
     pub fn request(&self) -> u64 {
         self.ring.header().request.load(Ordering::Acquire)
@@ -596,6 +619,27 @@ mod tests {
         let request = reader.ask();
         assert_eq!(writer.answer(request, &[row(1)]), 0);
         assert!(reader.answer(request, &mut Vec::new()).unwrap());
+    }
+
+    #[test]
+    fn a_ring_is_behind_while_frames_or_the_workers_backlog_wait() {
+        let (mut reader, fd) = create(MIN_CAPACITY, 1).unwrap();
+        let mut writer = RingWriter::open(fd).unwrap();
+        assert!(!reader.behind());
+        writer.push(0, &[counter(0, 1)]).unwrap();
+        assert!(reader.behind());
+        assert_eq!(drain(&mut reader).unwrap().len(), 1);
+        assert!(!reader.behind());
+        // A frame that left messages out: behind until they went too.
+        writer.push(0, &[counter(0, 2)]).unwrap();
+        writer.backlog(true);
+        drain(&mut reader).unwrap();
+        assert!(reader.behind());
+        writer.push(0, &[counter(0, 3)]).unwrap();
+        writer.backlog(false);
+        assert!(reader.behind());
+        drain(&mut reader).unwrap();
+        assert!(!reader.behind());
     }
 
     proptest! {

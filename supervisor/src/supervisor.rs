@@ -418,8 +418,8 @@ impl Supervisor {
 
     /// When the loop must run again: the next update or status line, a
     /// worker's restart or heartbeat deadline, soon while something is
-    /// under way, and at least every [`IDLE_TICK`] (the grouping's
-    /// periodic work, per-process messages that did not fit into a ring).
+    /// under way (a ring behind among it), and at least every
+    /// [`IDLE_TICK`] (the grouping's periodic work).
     /// Signals, a worker's death and Netdata's lines wake it sooner.
     fn wake(&self, now: Instant) -> Instant {
         let soon = now + BUSY_TICK;

@@ -426,11 +426,19 @@ impl Life {
 
     /// When it must be looked at again, at the latest: its restart when it
     /// waits for one; soon while it is starting or being killed (its first
-    /// frames, its death); when its heartbeat would be overdue while it
-    /// runs. Its death wakes the supervisor too (SIGCHLD).
+    /// frames, its death), or while its ring is behind (per-process
+    /// messages that did not fit wait for room); when its heartbeat would
+    /// be overdue while it runs. Its death wakes the supervisor too
+    /// (SIGCHLD).
     pub fn wake(&self, policy: &SupervisorSettings, soon: Instant) -> Option<Instant> {
         match &self.state {
             State::Waiting { until } => Some(*until),
+            State::Running {
+                attached: true,
+                killed: false,
+                worker,
+                ..
+            } if worker.ring.behind() => Some(soon),
             State::Running {
                 attached: true,
                 killed: false,

@@ -327,7 +327,10 @@ fn send(
     // cumulative and come again; per-process messages are made only as far
     // as the ring has room.
     let (Pushed::Written | Pushed::Dropped) = ring.push_flagged(variant, flags, messages)?;
-    Ok(collector.pid_table().is_some_and(|table| table.pending()))
+    let pending = collector.pid_table().is_some_and(|table| table.pending());
+    // After the frame: the supervisor comes back for the rest soon.
+    ring.backlog(pending);
+    Ok(pending)
 }
 
 /// Releases every link of the forgotten collector, beating the heartbeat
