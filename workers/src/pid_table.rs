@@ -55,9 +55,12 @@ const _: () = {
     assert!(tgid_stat::COUNT as usize == TableStat::ALL.len());
 };
 
-/// How often entries of processes that no longer exist are looked for (a
-/// process whose end the kernel programs did not see).
-const SWEEP_PERIOD: Duration = Duration::from_secs(10);
+/// Entries of processes that no longer exist (whose end the kernel
+/// programs did not see: their first event came after their exit's) are
+/// looked for a slice at a time, each entry on one walk in this many. At
+/// once every 10 s, kill(2) on 30k processes cost each worker about as
+/// much as all its walks together, in bursts.
+const SWEEP_SLICES: u32 = 30;
 
 /// How long an ended entry waits for its threads' releases at most: lazy
 /// RCU holds callbacks back for up to 10 s.
@@ -90,7 +93,8 @@ pub struct PidTable {
     /// Messages waiting for room in the ring.
     queue: VecDeque<Message>,
     removed: u64,
-    last_sweep: Instant,
+    /// Walks so far: which slice of the entries this walk sweeps.
+    walks: u32,
 }
 
 impl PidTable {
@@ -108,7 +112,7 @@ impl PidTable {
             releases,
             queue: VecDeque::new(),
             removed: 0,
-            last_sweep: Instant::now(),
+            walks: 0,
         })
     }
 
@@ -153,10 +157,8 @@ impl PidTable {
 
     fn read(&mut self) {
         let walk = Instant::now();
-        let sweep = walk.duration_since(self.last_sweep) >= SWEEP_PERIOD;
-        if sweep {
-            self.last_sweep = walk;
-        }
+        let slice = self.walks % SWEEP_SLICES;
+        self.walks = self.walks.wrapping_add(1);
         let mut pass = Pass {
             queue: &mut self.queue,
             walk,
@@ -236,7 +238,7 @@ impl PidTable {
                 table.superseded.remove(&tgid);
                 pass.gone += 1;
             }
-            let ended = extra.ended != 0 || (sweep && !alive(tgid));
+            let ended = extra.ended != 0 || (tgid % SWEEP_SLICES == slice && !alive(tgid));
             pass.visit(&mut table.sent, tgid, values, &extra, ended, Map::Table);
         });
         if let Err(e) = result {
