@@ -63,11 +63,24 @@ pub enum MapType {
 /// What the kernel accounts for a map of this shape (created, measured,
 /// closed).
 pub fn map_memlock(map_type: MapType, key_size: u32, value_size: u32, entries: u32) -> u64 {
+    let fd = create_map(map_type, (key_size, value_size), entries, 0);
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    fdinfo_field(&text, "memlock").expect("memlock in fdinfo")
+}
+
+/// A new map of this shape, with `flags` (`map_flags`).
+pub fn create_map(
+    map_type: MapType,
+    (key_size, value_size): (u32, u32),
+    entries: u32,
+    flags: u32,
+) -> OwnedFd {
     let mut attr = [0u32; 30];
     attr[0] = map_type as u32;
     attr[1] = key_size;
     attr[2] = value_size;
     attr[3] = entries;
+    attr[4] = flags;
     // SAFETY: BPF_MAP_CREATE (0) reads the attribute union we pass.
     let fd = unsafe {
         libc::syscall(
@@ -83,9 +96,7 @@ pub fn map_memlock(map_type: MapType, key_size: u32, value_size: u32, entries: u
         std::io::Error::last_os_error()
     );
     // SAFETY: a new descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
-    fdinfo_field(&text, "memlock").expect("memlock in fdinfo")
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
 }
 
 /// The machine's possible CPUs: what per-CPU maps are sized by.

@@ -6,7 +6,7 @@ pub mod chart;
 pub mod features;
 pub mod keyed;
 pub mod loader;
-mod maps;
+pub mod maps;
 pub mod per_process;
 pub mod pid_table;
 pub mod privileges;

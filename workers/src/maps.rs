@@ -11,8 +11,10 @@ use aya_obj::generated::{bpf_attr, bpf_cmd};
 use bytemuck::Pod;
 use tracing::debug;
 
-/// Entries read per `BPF_MAP_LOOKUP_BATCH` call.
-const BATCH: usize = 4096;
+/// Entries read per `BPF_MAP_LOOKUP_BATCH` call. Smaller batches, which
+/// stay in the cache between the kernel's copy and our read, walk no
+/// faster (`cargo bench -p tests --bench table_walk`, BENCHMARKS.md).
+pub const BATCH: usize = 4096;
 /// The kernel's ENOTSUPP, which it may return to user space.
 const ENOTSUPP: i32 = 524;
 
@@ -57,12 +59,18 @@ impl<K: Pod> HashReader<K> {
     /// `value_bytes`: the size of one entry's value as the kernel hands it
     /// out (a multiple of 8).
     pub fn new(map: MapData, value_bytes: usize) -> HashReader<K> {
+        Self::with_batch(map, value_bytes, BATCH)
+    }
+
+    /// [`HashReader::new`] reading `batch` entries a call (at least one
+    /// bucket's, or the kernel refuses the call).
+    pub fn with_batch(map: MapData, value_bytes: usize, batch: usize) -> HashReader<K> {
         let words = value_bytes.div_ceil(8);
         HashReader {
             map,
             words,
-            keys: vec![K::zeroed(); BATCH],
-            values: vec![0; BATCH * words],
+            keys: vec![K::zeroed(); batch],
+            values: vec![0; batch * words],
             batch: true,
         }
     }
@@ -112,12 +120,12 @@ impl<K: Pod> HashReader<K> {
             attr.batch.out_batch = &mut token_out as *mut u32 as u64;
             attr.batch.keys = self.keys.as_mut_ptr() as u64;
             attr.batch.values = self.values.as_mut_ptr() as u64;
-            attr.batch.count = BATCH as u32;
+            attr.batch.count = self.keys.len() as u32;
             attr.batch.map_fd = self.fd();
             let result = bpf(bpf_cmd::BPF_MAP_LOOKUP_BATCH, &mut attr);
             // SAFETY: the kernel writes back how many it copied, also with
             // ENOENT, in the member it read.
-            let got = (unsafe { attr.batch.count } as usize).min(BATCH);
+            let got = (unsafe { attr.batch.count } as usize).min(self.keys.len());
             for (key, values) in self.keys[..got]
                 .iter()
                 .zip(self.values.chunks_exact(self.words))
