@@ -11,7 +11,7 @@ use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::unistd::{Gid, Group, Uid, User};
 use tests::statsd::{Protocol, Received, Server};
@@ -655,8 +655,9 @@ struct Credentials {
     seccomp: bool,
 }
 
-fn credentials(systemd: &Systemd, pid: &str) -> Credentials {
-    let status = fs::read_to_string(systemd.path(&format!("/proc/{pid}/status"))).unwrap();
+/// `None` once the process is gone.
+fn credentials(systemd: &Systemd, pid: &str) -> Option<Credentials> {
+    let status = fs::read_to_string(systemd.path(&format!("/proc/{pid}/status"))).ok()?;
     let field = |name: &str| {
         status
             .lines()
@@ -666,7 +667,7 @@ fn credentials(systemd: &Systemd, pid: &str) -> Credentials {
             .to_string()
     };
     let caps = |name: &str| u64::from_str_radix(&field(name), 16).unwrap();
-    Credentials {
+    Some(Credentials {
         uid: field("Uid:")
             .split_whitespace()
             .next()
@@ -677,7 +678,7 @@ fn credentials(systemd: &Systemd, pid: &str) -> Credentials {
         bounding: caps("CapBnd:"),
         no_new_privs: field("NoNewPrivs:") == "1",
         seccomp: field("Seccomp:") == "2",
-    }
+    })
 }
 
 fn service_log(systemd: &Systemd) -> String {
@@ -763,20 +764,34 @@ fn service_runs_sandboxed_under_systemd_sends_statsd_restarts_and_stops_on_remov
         } else {
             0
         };
+    let allowed = |pid: &str| {
+        if pid == main {
+            supervisor_may
+        } else {
+            bits(&[CAP_BPF])
+        }
+    };
     // Read inside: cgroup.procs names processes in the reader's PID namespace.
     let cgroup = "/sys/fs/cgroup/system.slice/ebpf-collector.service/cgroup.procs";
-    let pids = in_systemd("cat", &[cgroup], "cat cgroup.procs");
+    let pids = || in_systemd("cat", &[cgroup], "cat cgroup.procs");
+    // A worker keeps what attaching takes until it has attached, and the
+    // default threads other than process and sync may still be attaching.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && pids()
+            .lines()
+            .any(|pid| credentials(&systemd, pid).is_some_and(|c| c.effective & !allowed(pid) != 0))
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pids = pids();
     assert!(
         pids.lines().count() >= 3,
         "supervisor and two workers: {pids}"
     );
     for pid in pids.lines() {
-        let c = credentials(&systemd, pid);
-        let allowed = if pid == main {
-            supervisor_may
-        } else {
-            bits(&[CAP_BPF])
-        };
+        let c = credentials(&systemd, pid).unwrap_or_else(|| panic!("{pid} ended meanwhile"));
+        let allowed = allowed(pid);
         assert!(
             (61184..=65519).contains(&c.uid),
             "{pid}: uid {} is not a dynamic user",
