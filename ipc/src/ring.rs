@@ -3,9 +3,9 @@
 //!
 //! The writer is never trusted: the reader keeps its own copy of the capacity
 //! and of the tail, reads only `head`, `heartbeat`, `dropped` and the
-//! worker's flags from shared memory, and validates every frame before handing it out. Frames are
-//! written whole or not at all: when the ring is full the frame is dropped
-//! and counted, never half-written.
+//! worker's flags from shared memory, and validates every frame before
+//! handing it out. Frames are written whole or not at all: when the ring is
+//! full the frame is dropped and counted, never half-written.
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
