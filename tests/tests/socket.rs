@@ -6,9 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use tests::expected::{socket_totals, SOCKET_BYTES};
 use tests::protocol::Stream;
-use tests::{forced_variant, kernel_btf_has, require_root, Collector, Workload};
+use tests::{forced_variant, kernel_btf_has, require_root, workers_of, Collector, Workload};
 
 const N: i64 = 5;
 
@@ -145,17 +147,10 @@ fn a_lost_segment_is_retransmitted_and_counted_for_its_process() {
     collector.terminate();
 }
 
-/// Runs the `socket` scenario with the network viewer on
-/// (`network connections = yes`) under network.conf `[network
-/// connections]` lines `selectors`; returns the collector once the
-/// connections ended and both directions have a dimension, with the names
-/// of the outbound and the inbound ones.
-fn viewer(selectors: &str) -> Option<(Collector, BTreeSet<String>, BTreeSet<String>)> {
-    if refused_without_length_tracepoints(&["--socket"]) {
-        return None;
-    }
-    let mut workload = Workload::spawn("socket", N as usize);
-    let pid = workload.pid().to_string();
+/// The collector with the network viewer on (`network connections =
+/// yes`) under network.conf `[network connections]` lines `selectors`,
+/// counting only `pid` and what it starts; attached.
+fn viewer_collector(selectors: &str, pid: u32) -> Collector {
     let network = format!("[network connections]\n{selectors}");
     let files = [
         (
@@ -164,9 +159,23 @@ fn viewer(selectors: &str) -> Option<(Collector, BTreeSet<String>, BTreeSet<Stri
         ),
         ("ebpf.d/network.conf", network.as_str()),
     ];
+    let pid = pid.to_string();
     let args = ["--socket", "--update-every", "1", "--pid", &pid];
     let collector = Collector::start(&args, &files);
     collector.wait_attached("ip.tcp_functions");
+    collector
+}
+
+/// Runs the `socket` scenario with the network viewer on under `selectors`
+/// (see [`viewer_collector`]); returns the collector once the connections
+/// ended and both directions have a dimension, with the names of the
+/// outbound and the inbound ones.
+fn viewer(selectors: &str) -> Option<(Collector, BTreeSet<String>, BTreeSet<String>)> {
+    if refused_without_length_tracepoints(&["--socket"]) {
+        return None;
+    }
+    let mut workload = Workload::spawn("socket", N as usize);
+    let collector = viewer_collector(selectors, workload.pid());
     workload.work();
     workload.exit();
     let charted = |s: &Stream| {
@@ -361,5 +370,86 @@ fn the_network_viewer_names_hosts_when_asked() {
     let mut expected = connection_totals("outbound", name, N);
     expected.extend(connection_totals("inbound", inbound.first().unwrap(), N));
     assert_connection_totals(&collector, expected);
+    collector.terminate();
+}
+
+/// What every dimension of each connection chart adds up to (by chart and
+/// `_sent`/`_recv`).
+fn chart_sums(stream: &Stream) -> BTreeMap<String, i64> {
+    let mut sums = BTreeMap::new();
+    for direction in ["outbound", "inbound"] {
+        for unit in ["bytes", "packets"] {
+            let chart = format!("ebpf.{direction}_{unit}");
+            let Some(info) = stream.chart(&chart) else {
+                continue;
+            };
+            for dim in info.dims.keys() {
+                let way = if dim.ends_with("_sent") {
+                    "_sent"
+                } else {
+                    "_recv"
+                };
+                *sums.entry(format!("{chart}{way}")).or_default() +=
+                    stream.total(&chart, dim).unwrap();
+            }
+        }
+    }
+    sums
+}
+
+/// The socket worker SIGKILLed between two runs of the scenario: the
+/// restarted worker names the second run's connections (their listeners'
+/// ports differ) and the supervisor carries each name's counts on from the
+/// dead worker's. Each chart adds up to what the two runs made, no name
+/// counted twice: a name's key is made of the name, so the second run's
+/// names take no key that held the first run's counts.
+#[test]
+fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
+    if !require_root("socket network viewer restart") {
+        return;
+    }
+    if refused_without_length_tracepoints(&["--socket"]) {
+        return;
+    }
+    // The test's own process: both runs are its children.
+    let collector = viewer_collector("    ports = *\n    ips = *\n", std::process::id());
+    let expected = |runs: i64| {
+        let mut sums = BTreeMap::new();
+        for direction in ["outbound", "inbound"] {
+            for (unit, each) in [("bytes", SOCKET_BYTES), ("packets", 1)] {
+                for way in ["_sent", "_recv"] {
+                    // Each run: N connections over IPv4, N over IPv6.
+                    let chart = format!("ebpf.{direction}_{unit}{way}");
+                    sums.insert(chart, runs * 2 * N * each);
+                }
+            }
+        }
+        sums
+    };
+    let run = |runs: i64| {
+        let mut workload = Workload::spawn("socket", N as usize);
+        workload.work();
+        workload.exit();
+        let reached =
+            collector.wait_until(Duration::from_secs(30), |s| chart_sums(s) == expected(runs));
+        std::thread::sleep(Duration::from_millis(2500));
+        let sums = chart_sums(&collector.stream());
+        assert!(
+            reached && sums == expected(runs),
+            "after run {runs}: {sums:?}, expected {:?}\nstderr:\n{}",
+            expected(runs),
+            collector.stderr()
+        );
+    };
+    run(1);
+    let worker = workers_of(collector.pid(), "socket").next().unwrap();
+    kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
+    let last = |s: &Stream, chart: &str| s.chart(chart).and_then(|c| c.last("socket"));
+    let back = collector.wait_until(Duration::from_secs(30), |s| {
+        last(s, "netdata.ebpf_restarts") == Some(1) && last(s, "netdata.ebpf_threads") == Some(1)
+    });
+    assert!(back, "socket's worker not back:\n{}", collector.stderr());
+    run(2);
+    assert_eq!(collector.stream().errors, Vec::<String>::new());
     collector.terminate();
 }

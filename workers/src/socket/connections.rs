@@ -312,17 +312,23 @@ struct Namer {
 }
 
 /// One direction's dimensions: at most `limit` names and "other".
+///
+/// A name's key is made of the name (FNV-1a into the direction's keys,
+/// "other" the last): the supervisor carries keyed totals on by key across
+/// worker generations, so a restarted worker, which meets names in another
+/// order, must give each the key it had.
 struct Direction {
     keys: HashMap<String, u64>,
-    next: u64,
+    /// The direction's keys, first and last.
+    range: (u64, u64),
     other: &'static str,
 }
 
 impl Direction {
-    fn new(first: u64, other: &'static str) -> Direction {
+    fn new(range: (u64, u64), other: &'static str) -> Direction {
         Direction {
             keys: HashMap::new(),
-            next: first,
+            range,
             other,
         }
     }
@@ -338,13 +344,34 @@ impl Direction {
         } else {
             name
         };
-        let next = &mut self.next;
-        *self.keys.entry(name).or_insert_with_key(|name| {
-            send_name(*next, name, out);
-            *next += 1;
-            *next - 1
-        })
+        if let Some(&key) = self.keys.get(&name) {
+            return key;
+        }
+        let (first, last) = self.range;
+        let key = if name == self.other {
+            last
+        } else {
+            // Two names of one hash (about one chance in ten thousand
+            // with 500 names): the later takes the next free key, which
+            // a restarted worker may give the other.
+            let mut key = first + fnv1a(name.as_bytes()) % (last - first);
+            while self.keys.values().any(|&k| k == key) {
+                key = if key + 1 == last { first } else { key + 1 };
+            }
+            key
+        };
+        send_name(key, &name, out);
+        self.keys.insert(name, key);
+        key
     }
+}
+
+/// The 64-bit FNV-1a hash: the same on every build (std's hashers are not
+/// promised to be), for keys that outlive a worker.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Namer {
@@ -355,10 +382,10 @@ impl Namer {
             port_filter,
             services: None,
             outbound: Direction::new(
-                OUTBOUND_KEYS.0,
+                OUTBOUND_KEYS,
                 if port_filter { "other:ALL:other" } else { "ALL:other" },
             ),
-            inbound: Direction::new(INBOUND_KEYS.0, "other:ALL"),
+            inbound: Direction::new(INBOUND_KEYS, "other:ALL"),
             hostnames: None,
         }
     }
@@ -512,4 +539,49 @@ fn reverse_dns(address: IpAddr) -> Option<String> {
     };
     // SAFETY: on success getnameinfo wrote a NUL-terminated name.
     (result == 0).then(|| unsafe { CStr::from_ptr(host.as_ptr()) }.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(direction: &mut Direction, names: &[&str], limit: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        names
+            .iter()
+            .map(|name| direction.key(name.to_string(), limit, &mut out))
+            .collect()
+    }
+
+    #[test]
+    fn a_name_has_its_key_whatever_order_names_come_in() {
+        let names = ["80:TCP:10.0.0.1", "443:TCP:10.0.0.2", "22:TCP:[::1]"];
+        let mut first = Direction::new(OUTBOUND_KEYS, "other:ALL:other");
+        let mut restarted = Direction::new(OUTBOUND_KEYS, "other:ALL:other");
+        let before = keys(&mut first, &names, 100);
+        let mut after = keys(&mut restarted, &[names[2], names[0], names[1]], 100);
+        after.rotate_left(1);
+        assert_eq!(before, after);
+        for key in before {
+            assert!((OUTBOUND_KEYS.0..OUTBOUND_KEYS.1).contains(&key), "{key}");
+        }
+    }
+
+    #[test]
+    fn other_is_the_last_key_and_takes_every_name_beyond_the_limit() {
+        let mut inbound = Direction::new(INBOUND_KEYS, "other:ALL");
+        let got = keys(&mut inbound, &["80:TCP", "443:TCP", "22:TCP", "80:TCP"], 2);
+        assert_eq!(got[1..3], [INBOUND_KEYS.1, INBOUND_KEYS.1]);
+        assert_eq!(got[3], got[0]);
+        assert_ne!(got[0], INBOUND_KEYS.1);
+    }
+
+    #[test]
+    fn names_of_one_hash_get_keys_of_their_own() {
+        // A direction of two keys and "other": every name hashes to one.
+        let mut tiny = Direction::new((10, 12), "other");
+        let got = keys(&mut tiny, &["a", "b"], 10);
+        assert_ne!(got[0], got[1]);
+        assert!(got.iter().all(|key| (10..12).contains(key)), "{got:?}");
+    }
 }
