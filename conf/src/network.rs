@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,20 @@ pub const MAXIMUM_DIMENSIONS: OwnKey = connections(
         default: DEFAULT_MAXIMUM_DIMENSIONS,
     },
 );
+/// Ours: seconds a connection name goes without a connection before its
+/// dimensions are retired (obsolete in Netdata, their slot under `maximum
+/// dimensions` free again, their counts forgotten); 0: never. The
+/// original never retired one, so a host whose peers change filled its
+/// slots with names long gone and charted every new one as "other".
+pub const RETIRE_DIMENSIONS_AFTER: OwnKey = connections(
+    "retire dimensions after",
+    OwnKind::Number {
+        min: 0,
+        max: u32::MAX,
+        default: DEFAULT_RETIRE_AFTER_SECONDS,
+    },
+);
+const DEFAULT_RETIRE_AFTER_SECONDS: u32 = 300;
 pub const RESOLVE_HOSTNAMES: OwnKey =
     connections("resolve hostnames", OwnKind::Bool { default: false });
 pub const RESOLVE_SERVICE_NAMES: OwnKey =
@@ -655,6 +670,8 @@ pub struct NetworkSelectors {
     /// Sockets charted per direction, the "other" slot included:
     /// `maximum dimensions` / 2, at least 1.
     pub per_direction: u32,
+    /// `retire dimensions after`; `None`: never.
+    pub retire_after: Option<Duration>,
     pub resolve_hostnames: bool,
     pub resolve_service_names: bool,
     pub ports: Ports,
@@ -700,8 +717,13 @@ impl NetworkSelectors {
                 .entry(port)
                 .or_insert_with(|| "Netdata".to_owned());
         }
+        let retire_after = match settings.own(&RETIRE_DIMENSIONS_AFTER) {
+            OwnValue::Number(seconds) => seconds,
+            _ => DEFAULT_RETIRE_AFTER_SECONDS,
+        };
         NetworkSelectors {
             per_direction: (maximum / 2).max(1),
+            retire_after: (retire_after > 0).then(|| Duration::from_secs(retire_after.into())),
             resolve_hostnames,
             resolve_service_names: flag(&RESOLVE_SERVICE_NAMES),
             ports,
@@ -1285,6 +1307,7 @@ mod tests {
     fn selectors_by_default() {
         let s = NetworkSelectors::new(&socket_settings(&[]), None);
         assert_eq!(s.per_direction, 25);
+        assert_eq!(s.retire_after, Some(Duration::from_secs(300)));
         assert!(!s.resolve_hostnames);
         assert!(!s.resolve_service_names);
         assert_eq!(s.ports, Ports::default());
@@ -1311,6 +1334,17 @@ mod tests {
                 NetworkSelectors::new(&settings, None).per_direction,
                 per_direction,
                 "{maximum}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_retired_after_the_seconds_given_or_never_at_zero() {
+        for (seconds, retire_after) in [(0, None), (1, Some(Duration::from_secs(1)))] {
+            let settings = socket_settings(&[(RETIRE_DIMENSIONS_AFTER, OwnValue::Number(seconds))]);
+            assert_eq!(
+                NetworkSelectors::new(&settings, None).retire_after,
+                retire_after
             );
         }
     }

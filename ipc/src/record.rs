@@ -69,6 +69,10 @@ pub enum Message {
     /// Bytes `8 * part ..` of the name of `key`, NUL-padded; a name of
     /// zeroes only: the key is gone.
     KeyName { key: u64, part: u32, bytes: [u8; 8] },
+    /// `key` is gone for good: its name and counters are forgotten, and a
+    /// key of that number later is a new one, counting from zero (the
+    /// network viewer's retired names).
+    KeyGone { key: u64 },
     /// The worker holds process `tgid` from now on (`renamed`: it held it
     /// already, and it has a new name since, by exec or a rename: its group
     /// may change): its parent and cgroup id in the unified hierarchy (0:
@@ -149,6 +153,8 @@ pub enum RecordError {
     TableStat(u32),
     #[error("a program record of id {0}")]
     Program(u64),
+    #[error("a key-gone record with index {index} and value {value}")]
+    KeyGone { index: u32, value: u64 },
 }
 
 const COUNTER: u32 = 1;
@@ -163,6 +169,7 @@ const KEY_NAME: u32 = 9;
 const PROCESS_START: u32 = 10;
 const V1_CGROUP: u32 = 11;
 const PROGRAM: u32 = 12;
+const KEY_GONE: u32 = 13;
 
 fn tgid(kind: &'static str, key: u64) -> Result<u32, RecordError> {
     if key == 0 || key > u64::from(PID_MAX_LIMIT) {
@@ -200,6 +207,13 @@ impl TryFrom<Record> for Message {
                 part: r.index,
                 bytes,
             },
+            KEY_GONE if r.index != 0 || r.value != 0 => {
+                return Err(RecordError::KeyGone {
+                    index: r.index,
+                    value: r.value,
+                })
+            }
+            KEY_GONE => Message::KeyGone { key: key(r.key)? },
             BORN | RENAMED => {
                 let tgid = tgid("born", r.key)?;
                 if r.index > PID_MAX_LIMIT {
@@ -279,6 +293,7 @@ impl From<Message> for Record {
             Message::KeyName { key, part, bytes } => {
                 record(KEY_NAME, part, key, u64::from_ne_bytes(bytes))
             }
+            Message::KeyGone { key } => record(KEY_GONE, 0, key, 0),
             Message::Born {
                 tgid,
                 parent,
@@ -336,7 +351,7 @@ mod tests {
         /// back to the same record, or it is refused.
         #[test]
         fn decoding_is_exact_or_refuses(
-            kind in 0u32..14,
+            kind in 0u32..15,
             index in prop_oneof![0u32..10, any::<u32>()],
             key in prop_oneof![Just(0u64), 1u64..=u64::from(PID_MAX_LIMIT), any::<u64>()],
             value in any::<u64>(),
@@ -381,6 +396,10 @@ mod tests {
         );
         assert_eq!(bad(EXIT, 0, 5), Err(RecordError::ExitValue(1)));
         assert_eq!(bad(PROGRAM, 0, 5), Err(RecordError::Program(5)));
+        assert_eq!(
+            bad(KEY_GONE, 0, 5),
+            Err(RecordError::KeyGone { index: 0, value: 1 })
+        );
     }
 
     #[test]

@@ -286,9 +286,27 @@ impl ChartSet {
             if !changed.is_empty() {
                 output.define(&changed)?;
             }
+            for chart in &changed {
+                let left = self.left_dims(chart);
+                if !left.is_empty() {
+                    output.retire_dims(chart, &left)?;
+                }
+            }
         }
         self.take(charts);
         Ok(())
+    }
+
+    /// The dimensions the current version of `chart` has and it has not (a
+    /// retired connection name, a service gone).
+    fn left_dims(&self, chart: &Chart) -> Vec<Dim> {
+        self.charts
+            .iter()
+            .filter(|old| old.id == chart.id)
+            .flat_map(|old| &old.dims)
+            .filter(|dim| !chart.dims.iter().any(|new| new.id == dim.id))
+            .cloned()
+            .collect()
     }
 
     /// Takes `charts`, to be defined all again with the next update (their

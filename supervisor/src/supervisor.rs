@@ -213,6 +213,10 @@ impl Slot {
             self.totals.new_keys = false;
             let charts = self.layout(grouping);
             self.charts.relayout(charts, output)?;
+            let gone = self.totals.take_gone_keys();
+            if !gone.is_empty() {
+                self.charts.forget_retired(|key| !gone.contains(&key));
+            }
         }
         self.charts.update(&self.totals, output)?;
         Ok(true)

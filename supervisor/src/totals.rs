@@ -218,6 +218,9 @@ pub struct Totals {
     pub fresh: bool,
     /// A key appeared or was named since the layout was last computed.
     pub new_keys: bool,
+    /// Keys forgotten since the layout was last computed
+    /// ([`Message::KeyGone`]): what their dimensions read goes too.
+    gone_keys: Vec<u64>,
 }
 
 impl Totals {
@@ -247,6 +250,7 @@ impl Totals {
             coming: None,
             fresh: false,
             new_keys: false,
+            gone_keys: Vec::new(),
         }
     }
 
@@ -295,6 +299,8 @@ impl Totals {
         per_process: Option<&PerProcess>,
     ) -> Result<(), Garbage> {
         let (mut new_keys, mut new_names, mut new_programs) = (0, 0, 0);
+        // Keys forgotten earlier in this frame count from zero again.
+        let mut gone: Vec<u64> = Vec::new();
         let mut processes = ProcessCheck::default();
         for message in messages {
             match *message {
@@ -316,17 +322,27 @@ impl Totals {
                         });
                     }
                     let counter = (index, key);
-                    if !self.base.keyed.contains_key(&counter)
-                        && !self.current.keyed.contains_key(&counter)
+                    let forgotten = gone.contains(&key);
+                    if forgotten
+                        || !self.base.keyed.contains_key(&counter)
+                            && !self.current.keyed.contains_key(&counter)
                     {
                         new_keys += 1;
                     }
-                    let before = self.current.keyed.get(&counter).copied().unwrap_or(0);
+                    let before = if forgotten {
+                        0
+                    } else {
+                        self.current.keyed.get(&counter).copied().unwrap_or(0)
+                    };
                     self.forward(&format!("slot {index}"), key, before, total)?;
                 }
                 Message::KeyName { .. } if self.slots.is_none() => {
                     return Err(Garbage::NotKeyed("key name"));
                 }
+                Message::KeyGone { .. } if self.slots.is_none() => {
+                    return Err(Garbage::NotKeyed("key gone"));
+                }
+                Message::KeyGone { key } => gone.push(key),
                 Message::KeyName { key, part, .. } => {
                     new_names += usize::from(part == 0 && !self.key_names.contains_key(&key));
                 }
@@ -466,6 +482,12 @@ impl Totals {
                     let (_, raw) = key_name.get_or_insert_with(|| (key, Vec::new()));
                     raw.extend(bytes.iter().take_while(|&&b| b != 0));
                 }
+                (Message::KeyGone { key }, _) => {
+                    if let Some((named, raw)) = key_name.take() {
+                        self.name_key(named, &raw);
+                    }
+                    self.forget_key(key);
+                }
                 (Message::TableStat { stat, total }, _) => {
                     self.current.table[stat as usize] = total
                 }
@@ -557,6 +579,22 @@ impl Totals {
             self.key_names.insert(key, name);
             self.new_keys = true;
         }
+    }
+
+    /// `key` and its counters, of every generation, are forgotten: a key
+    /// of that number later counts from zero.
+    fn forget_key(&mut self, key: u64) {
+        self.key_names.remove(&key);
+        for generation in [&mut self.base, &mut self.current] {
+            generation.keyed.retain(|&(_, of), _| of != key);
+        }
+        self.gone_keys.push(key);
+        self.new_keys = true;
+    }
+
+    /// The keys forgotten since the last call.
+    pub fn take_gone_keys(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.gone_keys)
     }
 
     /// The names of keys, as their workers last gave them (empty: gone).
@@ -973,6 +1011,33 @@ mod tests {
         drain(&mut totals, hardirq, 2, &[&key_name(7, "")]).unwrap();
         assert!(totals.new_keys);
         assert_eq!(totals.key_names()[&7], "");
+    }
+
+    #[test]
+    fn a_key_gone_is_forgotten_in_every_generation_and_counts_from_zero_again() {
+        let socket = thread(ThreadName::Socket);
+        let mut totals = Totals::new(socket);
+        let mut first = key_name(7, "80:TCP:10.0.0.1");
+        first.extend([keyed(0, 7, 500), keyed(0, 9, 1)]);
+        drain(&mut totals, socket, 1, &[&first]).unwrap();
+        totals.next_generation();
+        drain(&mut totals, socket, 2, &[&[keyed(0, 7, 20)]]).unwrap();
+        totals.new_keys = false;
+        // Gone, then back from zero in the same frame: not backwards.
+        let frame = [Message::KeyGone { key: 7 }, keyed(0, 7, 3)];
+        drain(&mut totals, socket, 2, &[&frame]).unwrap();
+        assert!(totals.new_keys);
+        assert_eq!((totals.get(0, 7), totals.get(0, 9)), (3, 1));
+        assert_eq!(totals.take_gone_keys(), [7]);
+        assert!(totals.take_gone_keys().is_empty());
+        drain(&mut totals, socket, 2, &[&[Message::KeyGone { key: 7 }]]).unwrap();
+        assert_eq!(totals.get(0, 7), 0);
+        assert!(!totals.key_names().contains_key(&7));
+        let sync = thread(ThreadName::Sync);
+        assert_eq!(
+            Totals::new(sync).check(sync, &[Message::KeyGone { key: 7 }], None),
+            Err(Garbage::NotKeyed("key gone"))
+        );
     }
 
     #[test]

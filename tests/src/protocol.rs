@@ -18,6 +18,8 @@ pub struct DimInfo {
     pub divisor: i64,
     /// Every value SET, in order.
     pub values: Vec<i64>,
+    /// Its last DIMENSION line had the `obsolete` option: no more SETs.
+    pub obsolete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +287,9 @@ impl Stream {
                         "SET of unknown dimension `{dim}` of {chart} (Netdata disables the plugin)"
                     )
                 })?;
+                if dim.obsolete {
+                    return Err(format!("SET of obsolete dimension of {chart}"));
+                }
                 dim.values.push(value);
                 Ok(())
             }
@@ -445,6 +450,7 @@ impl Stream {
                 multiplier,
                 divisor,
                 values,
+                obsolete: w.get(6).is_some_and(|options| options.contains("obsolete")),
             },
         );
         Ok(())

@@ -827,6 +827,51 @@ impl FakeParent {
     }
 }
 
+/// The plugin with socket's network viewer on, every port and address
+/// selected and `more` network.conf `[network connections]` lines,
+/// counting `pid` and what it starts: its plugin directory and the
+/// netdata.conf lines that run it.
+struct ViewerPlugin {
+    plugins: TempDir,
+    conf: String,
+    _config: TempDir,
+}
+
+impl ViewerPlugin {
+    fn new(more: &str, pid: u32) -> ViewerPlugin {
+        let config = TempDir::new("viewer-config");
+        std::fs::create_dir_all(config.0.join("ebpf.d")).unwrap();
+        std::fs::write(
+            config.0.join("ebpf.d.conf"),
+            "[ebpf programs]\n    network connections = yes\n",
+        )
+        .unwrap();
+        std::fs::write(
+            config.0.join("ebpf.d/network.conf"),
+            format!("[network connections]\n    ports = *\n    ips = *\n{more}"),
+        )
+        .unwrap();
+        let plugins = TempDir::new("viewer-plugins");
+        let plugin = plugins.0.join("ebpf-collector.plugin");
+        std::fs::write(
+            &plugin,
+            format!("#!/bin/sh\nexec '{}' \"$@\"\n", collector_bin().display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = format!(
+            "[plugin:ebpf-collector]\n    command options = --socket --pid {pid} --config-dir {}{}\n",
+            config.0.display(),
+            tests::forced_variant().map_or(String::new(), |v| format!(" --variant {v}"))
+        );
+        ViewerPlugin {
+            plugins,
+            conf,
+            _config: config,
+        }
+    }
+}
+
 /// The `network-connections` Function through a real Netdata 1.37.1,
 /// asked as a parent asks its child: while the workload holds its N
 /// connections each way on 127.0.0.1 and on ::1 open, the table has
@@ -844,36 +889,10 @@ fn the_network_connections_function_lists_every_live_connection() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut workload = Workload::spawn("connections", CONNECTIONS as usize);
     let pid = workload.pid();
-    let config = TempDir::new("function-config");
-    std::fs::create_dir_all(config.0.join("ebpf.d")).unwrap();
-    std::fs::write(
-        config.0.join("ebpf.d.conf"),
-        "[ebpf programs]\n    network connections = yes\n",
-    )
-    .unwrap();
-    std::fs::write(
-        config.0.join("ebpf.d/network.conf"),
-        "[network connections]\n    ports = *\n    ips = *\n",
-    )
-    .unwrap();
-    let plugins = TempDir::new("function-plugins");
-    let plugin = plugins.0.join("ebpf-collector.plugin");
-    std::fs::write(
-        &plugin,
-        format!("#!/bin/sh\nexec '{}' \"$@\"\n", collector_bin().display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let viewer = ViewerPlugin::new("", pid);
     let mut parent = FakeParent::new();
-    let netdata = NetdataHost::start_streaming(
-        &plugins.0,
-        &format!(
-            "[plugin:ebpf-collector]\n    command options = --socket --pid {pid} --config-dir {}{}\n",
-            config.0.display(),
-            tests::forced_variant().map_or(String::new(), |v| format!(" --variant {v}"))
-        ),
-        &parent.stream_conf(),
-    );
+    let netdata =
+        NetdataHost::start_streaming(&viewer.plugins.0, &viewer.conf, &parent.stream_conf());
     assert!(
         netdata.wait_chart("ip.tcp_functions", Duration::from_secs(60)),
         "the socket thread never sent data; netdata's log:\n{}",
@@ -986,4 +1005,53 @@ fn the_network_connections_function_lists_every_live_connection() {
     assert_eq!(status, 400, "{bad}");
     assert!(bad.contains("Invalid parameter 'nonsense'"), "{bad}");
     workload.exit();
+}
+
+/// The network viewer's retired names in the real agent, one name a
+/// direction (`maximum dimensions = 4`) and `retire dimensions after = 2`:
+/// the socket scenario's IPv4 connections are named, its IPv6 ones
+/// "other"; once they ended, Netdata lists the chart without the name's
+/// dimensions (`DIMENSION … obsolete`) but with "other"'s, and the plugin
+/// runs on.
+#[test]
+fn netdata_drops_the_network_viewers_retired_dimensions() {
+    if !require_root("network viewer in netdata") || !require_netdata("network viewer") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut workload = Workload::spawn("socket", CONNECTIONS as usize);
+    let more = "    maximum dimensions = 4\n    retire dimensions after = 2\n";
+    let viewer = ViewerPlugin::new(more, workload.pid());
+    let netdata = NetdataHost::start(&viewer.plugins.0, &viewer.conf);
+    assert!(
+        netdata.wait_chart("ip.tcp_functions", Duration::from_secs(60)),
+        "the socket thread never sent data; netdata's log:\n{}",
+        netdata.log()
+    );
+    workload.work();
+    workload.exit();
+    let dims = |nd: &NetdataHost| -> Vec<String> {
+        nd.chart("ebpf.outbound_bytes")
+            .and_then(|chart| chart["dimensions"].as_object().cloned())
+            .map_or(Vec::new(), |dims| dims.keys().cloned().collect())
+    };
+    let named = |nd: &NetdataHost| dims(nd).iter().any(|d| d.contains("127.0.0.1"));
+    let other = |nd: &NetdataHost| dims(nd).iter().any(|d| d.starts_with("other"));
+    assert!(
+        netdata.wait_until(Duration::from_secs(30), |nd| named(nd) && other(nd)),
+        "the connections were never charted: {:?}\nnetdata's log:\n{}",
+        dims(&netdata),
+        netdata.log()
+    );
+    assert!(
+        netdata.wait_until(Duration::from_secs(30), |nd| !named(nd) && other(nd)),
+        "the name was not retired: {:?}\nnetdata's log:\n{}",
+        dims(&netdata),
+        netdata.log()
+    );
+    assert!(
+        netdata.wait_chart("ip.tcp_functions", Duration::from_secs(10)),
+        "the plugin stopped; netdata's log:\n{}",
+        netdata.log()
+    );
 }

@@ -397,9 +397,9 @@ fn chart_sums(stream: &Stream) -> BTreeMap<String, i64> {
     sums
 }
 
-/// The socket worker SIGKILLed between two runs of the scenario: the
-/// restarted worker names the second run's connections (their listeners'
-/// ports differ) and the supervisor carries each name's counts on from the
+/// The socket worker SIGKILLed between two runs of the scenario (one
+/// workload, paused between them): the restarted worker names the second
+/// run's connections (their listeners' ports differ) and the supervisor carries each name's counts on from the
 /// dead worker's. Each chart adds up to what the two runs made, no name
 /// counted twice: a name's key is made of the name, so the second run's
 /// names take no key that held the first run's counts.
@@ -411,8 +411,8 @@ fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
     if refused_without_length_tracepoints(&["--socket"]) {
         return;
     }
-    // The test's own process: both runs are its children.
-    let collector = viewer_collector("    ports = *\n    ips = *\n", std::process::id());
+    let mut workload = Workload::spawn("socket,pause,socket", N as usize);
+    let collector = viewer_collector("    ports = *\n    ips = *\n", workload.pid());
     let expected = |runs: i64| {
         let mut sums = BTreeMap::new();
         for direction in ["outbound", "inbound"] {
@@ -426,10 +426,7 @@ fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
         }
         sums
     };
-    let run = |runs: i64| {
-        let mut workload = Workload::spawn("socket", N as usize);
-        workload.work();
-        workload.exit();
+    let check = |runs: i64| {
         let reached =
             collector.wait_until(Duration::from_secs(30), |s| chart_sums(s) == expected(runs));
         std::thread::sleep(Duration::from_millis(2500));
@@ -441,7 +438,8 @@ fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
             collector.stderr()
         );
     };
-    run(1);
+    workload.work();
+    check(1);
     let worker = workers_of(collector.pid(), "socket").next().unwrap();
     kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
     let last = |s: &Stream, chart: &str| s.chart(chart).and_then(|c| c.last("socket"));
@@ -449,7 +447,95 @@ fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
         last(s, "netdata.ebpf_restarts") == Some(1) && last(s, "netdata.ebpf_threads") == Some(1)
     });
     assert!(back, "socket's worker not back:\n{}", collector.stderr());
-    run(2);
+    workload.resume();
+    check(2);
+    workload.exit();
+    assert_eq!(collector.stream().errors, Vec::<String>::new());
+    collector.terminate();
+}
+
+/// The outbound names ever charted but "other", retired ones included.
+fn outbound_names(stream: &Stream) -> Vec<String> {
+    let Some(chart) = stream.chart("ebpf.outbound_bytes") else {
+        return Vec::new();
+    };
+    chart
+        .dims
+        .keys()
+        .filter_map(|id| id.strip_suffix("_sent"))
+        .filter(|name| !name.starts_with("other:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `retire dimensions after = 2` and one name a direction (`maximum
+/// dimensions = 4`): the first run's IPv4 connections are named, its IPv6
+/// ones "other"; two seconds after they ended, their name is retired
+/// (DIMENSION … obsolete, no more SETs) and its slot is free, so the
+/// second run's IPv4 connections are named again, not "other", and count
+/// from zero.
+#[test]
+fn the_network_viewer_retires_names_without_connections() {
+    if !require_root("socket network viewer retirement") {
+        return;
+    }
+    if refused_without_length_tracepoints(&["--socket"]) {
+        return;
+    }
+    let selectors =
+        "    maximum dimensions = 4\n    retire dimensions after = 2\n    ports = *\n    ips = *\n";
+    let mut workload = Workload::spawn("socket,pause,socket", N as usize);
+    let collector = viewer_collector(selectors, workload.pid());
+    let sent = |s: &Stream, name: &str| s.total("ebpf.outbound_bytes", &format!("{name}_sent"));
+    let report = || {
+        format!(
+            "{:?}\nstderr:\n{}",
+            collector.stream().chart("ebpf.outbound_bytes"),
+            collector.stderr()
+        )
+    };
+    workload.work();
+    let first = |s: &Stream| {
+        let names = outbound_names(s);
+        (names.len() == 1
+            && sent(s, &names[0]) == Some(N * SOCKET_BYTES)
+            && sent(s, "other:ALL:other") == Some(N * SOCKET_BYTES))
+        .then(|| names[0].clone())
+    };
+    assert!(
+        collector.wait_until(Duration::from_secs(30), |s| first(s).is_some()),
+        "the first run not charted: {}",
+        report()
+    );
+    let first_name = first(&collector.stream()).unwrap();
+    let retired = |s: &Stream| {
+        let dims = &s.charts["ebpf.outbound_bytes"].dims;
+        ["_sent", "_recv"]
+            .iter()
+            .all(|way| dims[&format!("{first_name}{way}")].obsolete)
+    };
+    assert!(
+        collector.wait_until(Duration::from_secs(30), retired),
+        "{first_name} not retired: {}",
+        report()
+    );
+    workload.resume();
+    // A name like the first (its listener's port alike) would come back
+    // from zero, its dimension showing both runs.
+    let second = |s: &Stream| {
+        let names = outbound_names(s);
+        let charted = match names.iter().find(|name| **name != first_name) {
+            Some(name) => sent(s, name) == Some(N * SOCKET_BYTES),
+            None => sent(s, &first_name) == Some(2 * N * SOCKET_BYTES),
+        };
+        charted && sent(s, "other:ALL:other") == Some(2 * N * SOCKET_BYTES)
+    };
+    assert!(
+        collector.wait_until(Duration::from_secs(30), second),
+        "the second run not charted under a name of its own: {}",
+        report()
+    );
+    workload.exit();
     assert_eq!(collector.stream().errors, Vec::<String>::new());
     collector.terminate();
 }

@@ -605,6 +605,7 @@ const KEYS: &[OwnKey] = &[
     network::TABLE_SIZES[2],
     network::TABLE_SIZES[3],
     network::MAXIMUM_DIMENSIONS,
+    network::RETIRE_DIMENSIONS_AFTER,
     network::RESOLVE_HOSTNAMES,
     network::RESOLVE_SERVICE_NAMES,
     network::PORTS,

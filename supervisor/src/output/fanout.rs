@@ -5,7 +5,7 @@ use std::io;
 
 use crate::function::Reply;
 
-use super::{Chart, Delivery, Output, Sample, Status};
+use super::{Chart, Delivery, Dim, Output, Sample, Status};
 
 pub struct Fanout(pub Vec<Box<dyn Output>>);
 
@@ -34,6 +34,10 @@ impl Output for Fanout {
 
     fn obsolete(&mut self, charts: &[Chart]) -> io::Result<()> {
         self.each(|o| o.obsolete(charts))
+    }
+
+    fn retire_dims(&mut self, chart: &Chart, dims: &[Dim]) -> io::Result<()> {
+        self.each(|o| o.retire_dims(chart, dims))
     }
 
     fn status(&mut self, status: &Status) -> io::Result<()> {

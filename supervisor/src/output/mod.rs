@@ -11,7 +11,7 @@ mod tui;
 use std::io::{self, BufWriter};
 use std::path::Path;
 
-pub use crate::charts::{Chart, Sample};
+pub use crate::charts::{Chart, Dim, Sample};
 use crate::cost::Cost;
 use crate::function::Reply;
 use conf::{StatsdSettings, ThreadName};
@@ -89,6 +89,11 @@ pub trait Output {
     /// These charts will get no more data (their thread was disabled).
     /// Outputs without a chart lifecycle ignore it.
     fn obsolete(&mut self, _charts: &[Chart]) -> io::Result<()> {
+        Ok(())
+    }
+    /// `chart`, just defined again, no longer has `dims`: they will get no
+    /// more data. Outputs that take each definition whole ignore it.
+    fn retire_dims(&mut self, _chart: &Chart, _dims: &[Dim]) -> io::Result<()> {
         Ok(())
     }
     /// The supervisor's own state, once per global update interval: the

@@ -293,6 +293,13 @@ impl Ids {
         }
     }
 
+    /// Dimension `dim` of `chart` is obsolete: its id is free again.
+    pub fn forget_dim(&mut self, chart: &str, dim: &str) {
+        if let Some(dims) = self.dims.get_mut(chart) {
+            dims.remove(dim);
+        }
+    }
+
     /// `chart` is obsolete: its ids are free again (a chart defined again
     /// later gets them anew; without this, every cgroup that ever existed
     /// would stay here).

@@ -8,7 +8,7 @@ use tracing::warn;
 use workers::{ChartDef, ChartKind, ChartMode, DimDef, DimValue, Look, VariantKind};
 
 use super::names::{self, Ids};
-use super::{Chart, Output, Sample, Status, ThreadState, ThreadStatus};
+use super::{Chart, Dim, Output, Sample, Status, ThreadState, ThreadStatus};
 use crate::function::Reply;
 
 pub struct Netdata<W: Write> {
@@ -350,6 +350,26 @@ impl<W: Write> Netdata<W> {
             chart.update_every,
         )
     }
+
+    /// `dim` of `chart`, with Netdata's `options` (each after a space).
+    fn dimension_line(&mut self, chart: &Chart, dim: &Dim, options: &str) -> io::Result<()> {
+        let id = self.ids.dim(&chart.id, &dim.id);
+        // An empty name is `''`: Netdata then shows the id; or the text the
+        // id was cleaned from, when it was.
+        let name = if dim.name.is_empty() && id != dim.id.as_str() {
+            &dim.id
+        } else {
+            &dim.name
+        };
+        writeln!(
+            self.out,
+            "DIMENSION {id} {} {} {} {}{options}",
+            names::name_word(name),
+            dim.value.algorithm().as_str(),
+            dim.multiplier,
+            dim.divisor,
+        )
+    }
 }
 
 impl<W: Write> Output for Netdata<W> {
@@ -361,24 +381,24 @@ impl<W: Write> Output for Netdata<W> {
             let module = names::name(chart.module);
             self.chart_line(chart, &format!("'' 'ebpf.plugin' '{module}'"))?;
             for dim in &chart.dims {
-                let id = self.ids.dim(&chart.id, &dim.id);
-                // An empty name is `''`: Netdata then shows the id; or the
-                // text the id was cleaned from, when it was.
-                let name = if dim.name.is_empty() && id != dim.id.as_str() {
-                    &dim.id
-                } else {
-                    &dim.name
-                };
-                writeln!(
-                    self.out,
-                    "DIMENSION {id} {} {} {} {}{}",
-                    names::name_word(name),
-                    dim.value.algorithm().as_str(),
-                    dim.multiplier,
-                    dim.divisor,
-                    if dim.hidden { " hidden" } else { "" }
-                )?;
+                self.dimension_line(chart, dim, if dim.hidden { " hidden" } else { "" })?;
             }
+        }
+        Ok(())
+    }
+
+    fn retire_dims(&mut self, chart: &Chart, dims: &[Dim]) -> io::Result<()> {
+        // DIMENSION applies to the chart of the last CHART line.
+        let module = names::name(chart.module);
+        self.chart_line(chart, &format!("'' 'ebpf.plugin' '{module}'"))?;
+        for dim in dims {
+            let options = if dim.hidden {
+                " obsolete hidden"
+            } else {
+                " obsolete"
+            };
+            self.dimension_line(chart, dim, options)?;
+            self.ids.forget_dim(&chart.id, &dim.id);
         }
         Ok(())
     }
@@ -511,6 +531,41 @@ mod tests {
              END\n\
              EXIT\n"
         );
+    }
+
+    /// A dimension that leaves a chart still drawn is sent obsolete, gets
+    /// no more SETs, and is defined again, not obsolete, when it comes back.
+    #[test]
+    fn a_dimension_that_leaves_is_obsolete_until_it_comes_back() {
+        let process = registry::find(conf::ThreadName::Process).unwrap();
+        let view = &process.per_process.unwrap().charts[0].apps;
+        let dims = |names: &[&str]| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), String::new()))
+                .collect()
+        };
+        let chart = |names: &[&str]| drawn("apps.x".into(), view, "apps", &dims(names));
+        let mut set = crate::charts::ChartSet::default();
+        let mut stream = ::tests::protocol::Stream::new();
+        let totals = crate::totals::Totals::new(process);
+        for names in [&["a", "b"][..], &["a"], &["a", "b"]] {
+            let mut out = Netdata::new(Vec::new()).without_self_charts();
+            set.relayout(vec![chart(names)], &mut out).unwrap();
+            set.update(&totals, &mut out).unwrap();
+            let text = String::from_utf8(out.into_inner()).unwrap();
+            text.lines().for_each(|line| stream.feed(line));
+            if names.len() == 1 {
+                // Still hidden (`drawn` hides key 1).
+                assert!(
+                    text.contains("DIMENSION b '' incremental 1 1 obsolete hidden\n"),
+                    "{text}"
+                );
+            }
+            let b = &stream.chart("apps.x").unwrap().dims["b"];
+            assert_eq!(b.obsolete, names.len() == 1, "{text}");
+        }
+        assert_eq!(stream.errors, Vec::<String>::new());
     }
 
     /// A chart the way the supervisor draws a per-process view, a cgroup's

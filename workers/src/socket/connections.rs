@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CStr;
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::Instant;
 
 use aya::maps::MapData;
 use crossbeam_channel::{Receiver, Sender};
@@ -173,6 +174,7 @@ struct Connections {
 
 impl KeyReader for Connections {
     fn collect(&mut self, out: &mut Vec<Message>) -> Result<(), CollectError> {
+        let now = Instant::now();
         let mut ended = Vec::new();
         let mut connections = self.walk()?;
         // The first made is the first named (the limit of names).
@@ -189,6 +191,7 @@ impl KeyReader for Connections {
                 seen.place = self.namer.place(&connection, inbound, out);
             }
             if let Place::Key(key) = seen.place {
+                self.namer.direction(key).live.insert(key, now);
                 let totals = self.totals.entry(key).or_default();
                 let now = connection.counters.iter().zip(&seen.counters);
                 for (total, (now, before)) in totals.iter_mut().zip(now) {
@@ -210,6 +213,12 @@ impl KeyReader for Connections {
         for (key, id) in ended {
             self.map.remove(key);
             self.seen.remove(&id);
+        }
+        if let Some(after) = self.namer.selectors.retire_after {
+            // A key gone counts from zero if its name comes back.
+            for key in self.namer.retire(now.checked_sub(after), out) {
+                self.totals.remove(&key);
+            }
         }
         for (&key, totals) in &self.totals {
             for (index, &total) in (0u32..).zip(totals).filter(|(_, t)| **t > 0) {
@@ -319,6 +328,8 @@ struct Namer {
 /// order, must give each the key it had.
 struct Direction {
     keys: HashMap<String, u64>,
+    /// When each key last had a connection (read on a walk).
+    live: HashMap<u64, Instant>,
     /// The direction's keys, first and last.
     range: (u64, u64),
     other: &'static str,
@@ -328,9 +339,28 @@ impl Direction {
     fn new(range: (u64, u64), other: &'static str) -> Direction {
         Direction {
             keys: HashMap::new(),
+            live: HashMap::new(),
             range,
             other,
         }
+    }
+
+    /// Names without a connection since `before` are retired: their keys
+    /// are gone (returned, and said in `out`), their slots free; "other"
+    /// stays.
+    fn retire(&mut self, before: Instant, out: &mut Vec<Message>) -> Vec<u64> {
+        let other = self.range.1;
+        let mut gone = Vec::new();
+        self.live.retain(|&key, &mut last| {
+            let stale = key != other && last < before;
+            if stale {
+                gone.push(key);
+            }
+            !stale
+        });
+        self.keys.retain(|_, key| !gone.contains(key));
+        out.extend(gone.iter().map(|&key| Message::KeyGone { key }));
+        gone
     }
 
     /// The key of `name`, or of "other" when `limit` names have keys: a
@@ -339,7 +369,9 @@ impl Direction {
         if let Some(&key) = self.keys.get(&name) {
             return key;
         }
-        let name = if self.keys.len() + 1 >= limit {
+        // "other" takes a slot of `limit` but counts no name.
+        let named = self.keys.len() - usize::from(self.keys.contains_key(self.other));
+        let name = if named + 1 >= limit {
             self.other.to_owned()
         } else {
             name
@@ -362,6 +394,7 @@ impl Direction {
         };
         send_name(key, &name, out);
         self.keys.insert(name, key);
+        self.live.insert(key, Instant::now());
         key
     }
 }
@@ -388,6 +421,27 @@ impl Namer {
             inbound: Direction::new(INBOUND_KEYS, "other:ALL"),
             hostnames: None,
         }
+    }
+
+    /// The direction of `key`.
+    fn direction(&mut self, key: u64) -> &mut Direction {
+        if key >= INBOUND_KEYS.0 {
+            &mut self.inbound
+        } else {
+            &mut self.outbound
+        }
+    }
+
+    /// Retires the names of both directions without a connection since
+    /// `before` (`None`: the machine has not been up that long); the keys
+    /// gone.
+    fn retire(&mut self, before: Option<Instant>, out: &mut Vec<Message>) -> Vec<u64> {
+        let Some(before) = before else {
+            return Vec::new();
+        };
+        let mut gone = self.outbound.retire(before, out);
+        gone.extend(self.inbound.retire(before, out));
+        gone
     }
 
     fn place(&mut self, connection: &Connection, inbound: bool, out: &mut Vec<Message>) -> Place {
@@ -574,6 +628,23 @@ mod tests {
         assert_eq!(got[1..3], [INBOUND_KEYS.1, INBOUND_KEYS.1]);
         assert_eq!(got[3], got[0]);
         assert_ne!(got[0], INBOUND_KEYS.1);
+    }
+
+    #[test]
+    fn a_name_without_connections_is_retired_and_frees_its_slot() {
+        let mut outbound = Direction::new(OUTBOUND_KEYS, "other:ALL:other");
+        let first = keys(&mut outbound, &["80:TCP:10.0.0.1", "443:TCP:10.0.0.2"], 2);
+        assert_eq!(first[1], OUTBOUND_KEYS.1, "the limit: one name and other");
+        let later = Instant::now() + std::time::Duration::from_secs(1);
+        let mut out = Vec::new();
+        assert_eq!(outbound.retire(later, &mut out), [first[0]]);
+        assert_eq!(out, [Message::KeyGone { key: first[0] }]);
+        // Its slot is free: the next name is charted, not "other"; the
+        // retired name comes back under its key.
+        let next = keys(&mut outbound, &["22:TCP:10.0.0.3"], 2);
+        assert_ne!(next[0], OUTBOUND_KEYS.1);
+        outbound.retire(later + std::time::Duration::from_secs(1), &mut out);
+        assert_eq!(keys(&mut outbound, &["80:TCP:10.0.0.1"], 2), [first[0]]);
     }
 
     #[test]
