@@ -10,7 +10,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tests::expected::{socket_totals, SOCKET_BYTES};
 use tests::protocol::Stream;
-use tests::{forced_variant, kernel_btf_has, require_root, workers_of, Collector, Workload};
+use tests::{
+    forced_variant, kernel_btf_has, require_root, scaled, workers_of, Collector, Workload,
+};
 
 const N: i64 = 5;
 
@@ -427,8 +429,9 @@ fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
         sums
     };
     let check = |runs: i64| {
-        let reached =
-            collector.wait_until(Duration::from_secs(30), |s| chart_sums(s) == expected(runs));
+        let reached = collector.wait_until(scaled(Duration::from_secs(30)), |s| {
+            chart_sums(s) == expected(runs)
+        });
         std::thread::sleep(Duration::from_millis(2500));
         let sums = chart_sums(&collector.stream());
         assert!(
@@ -443,7 +446,7 @@ fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
     let worker = workers_of(collector.pid(), "socket").next().unwrap();
     kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
     let last = |s: &Stream, chart: &str| s.chart(chart).and_then(|c| c.last("socket"));
-    let back = collector.wait_until(Duration::from_secs(30), |s| {
+    let back = collector.wait_until(scaled(Duration::from_secs(30)), |s| {
         last(s, "netdata.ebpf_restarts") == Some(1) && last(s, "netdata.ebpf_threads") == Some(1)
     });
     assert!(back, "socket's worker not back:\n{}", collector.stderr());
@@ -503,7 +506,7 @@ fn the_network_viewer_retires_names_without_connections() {
         .then(|| names[0].clone())
     };
     assert!(
-        collector.wait_until(Duration::from_secs(30), |s| first(s).is_some()),
+        collector.wait_until(scaled(Duration::from_secs(30)), |s| first(s).is_some()),
         "the first run not charted: {}",
         report()
     );
@@ -515,7 +518,7 @@ fn the_network_viewer_retires_names_without_connections() {
             .all(|way| dims[&format!("{first_name}{way}")].obsolete)
     };
     assert!(
-        collector.wait_until(Duration::from_secs(30), retired),
+        collector.wait_until(scaled(Duration::from_secs(30)), retired),
         "{first_name} not retired: {}",
         report()
     );
@@ -531,7 +534,7 @@ fn the_network_viewer_retires_names_without_connections() {
         charted && sent(s, "other:ALL:other") == Some(2 * N * SOCKET_BYTES)
     };
     assert!(
-        collector.wait_until(Duration::from_secs(30), second),
+        collector.wait_until(scaled(Duration::from_secs(30)), second),
         "the second run not charted under a name of its own: {}",
         report()
     );
