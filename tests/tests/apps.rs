@@ -1008,16 +1008,16 @@ fn a_renamed_process_is_regrouped_return_mode() {
     }
 }
 
-/// A PID the kernel hands out again at once, while the collector still
-/// holds the first process (its grace period, its unread entry): the two
-/// processes, of the same name, in two cgroups, are never merged. The
-/// kernel's start time tells them apart.
 /// Held while a test plays with `ns_last_pid`, which is the whole
 /// machine's: two such tests at once can take each other's PIDs. (CI,
 /// 2026-12-07: the entry mode's test failed while the return mode's ran,
 /// its second cgroup with two exits for one; not explained further.)
 static PID_GAME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A PID the kernel hands out again at once, while the collector still
+/// holds the first process (its grace period, its unread entry): the two
+/// processes, of the same name, in two cgroups, are never merged. The
+/// kernel's start time tells them apart.
 fn a_reused_pid_never_merges_two_processes(tag: &str, return_mode: bool) {
     let _alone = PID_GAME.lock().unwrap_or_else(|e| e.into_inner());
     let (first_cgroup, second_cgroup) = (

@@ -35,6 +35,12 @@ fn snmp(pid: u32) -> BTreeMap<String, i64> {
     counters
 }
 
+/// Whether test `what` runs: as root, and socket can run here (else its
+/// refusal was asserted).
+fn socket_runs(what: &str) -> bool {
+    require_root(what) && !refused_without_length_tracepoints(&["--socket"])
+}
+
 /// With the tracepoint variant forced on a kernel without the length
 /// tracepoints (before 6.3), the thread cannot run: the collector must say
 /// so and why. True when that is the case (and was asserted).
@@ -113,10 +119,7 @@ fn counts_every_connection_message_and_failure_exactly_return_mode() {
 /// they run in a timer; the rest of the connection is counted as usual.
 #[test]
 fn a_lost_segment_is_retransmitted_and_counted_for_its_process() {
-    if !require_root("socket retransmissions") {
-        return;
-    }
-    if refused_without_length_tracepoints(&["--socket"]) {
+    if !socket_runs("socket retransmissions") {
         return;
     }
     let comm = format!("rt{}", std::process::id());
@@ -407,10 +410,7 @@ fn chart_sums(stream: &Stream) -> BTreeMap<String, i64> {
 /// names take no key that held the first run's counts.
 #[test]
 fn the_network_viewer_keeps_each_names_counts_across_a_worker_restart() {
-    if !require_root("socket network viewer restart") {
-        return;
-    }
-    if refused_without_length_tracepoints(&["--socket"]) {
+    if !socket_runs("socket network viewer restart") {
         return;
     }
     let mut workload = Workload::spawn("socket,pause,socket", N as usize);
@@ -479,10 +479,7 @@ fn outbound_names(stream: &Stream) -> Vec<String> {
 /// from zero.
 #[test]
 fn the_network_viewer_retires_names_without_connections() {
-    if !require_root("socket network viewer retirement") {
-        return;
-    }
-    if refused_without_length_tracepoints(&["--socket"]) {
+    if !socket_runs("socket network viewer retirement") {
         return;
     }
     let selectors =

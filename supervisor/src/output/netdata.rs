@@ -351,6 +351,12 @@ impl<W: Write> Netdata<W> {
         )
     }
 
+    /// The CHART line that defines `chart`, with the plugin and module.
+    fn definition_line(&mut self, chart: &Chart) -> io::Result<()> {
+        let module = names::name(chart.module);
+        self.chart_line(chart, &format!("'' 'ebpf.plugin' '{module}'"))
+    }
+
     /// `dim` of `chart`, with Netdata's `options` (each after a space).
     fn dimension_line(&mut self, chart: &Chart, dim: &Dim, options: &str) -> io::Result<()> {
         let id = self.ids.dim(&chart.id, &dim.id);
@@ -378,8 +384,7 @@ impl<W: Write> Output for Netdata<W> {
             for collision in self.ids.define(chart) {
                 warn!("{collision}");
             }
-            let module = names::name(chart.module);
-            self.chart_line(chart, &format!("'' 'ebpf.plugin' '{module}'"))?;
+            self.definition_line(chart)?;
             for dim in &chart.dims {
                 self.dimension_line(chart, dim, if dim.hidden { " hidden" } else { "" })?;
             }
@@ -389,8 +394,7 @@ impl<W: Write> Output for Netdata<W> {
 
     fn retire_dims(&mut self, chart: &Chart, dims: &[Dim]) -> io::Result<()> {
         // DIMENSION applies to the chart of the last CHART line.
-        let module = names::name(chart.module);
-        self.chart_line(chart, &format!("'' 'ebpf.plugin' '{module}'"))?;
+        self.definition_line(chart)?;
         for dim in dims {
             let options = if dim.hidden {
                 " obsolete hidden"

@@ -328,7 +328,8 @@ struct Namer {
 /// order, must give each the key it had.
 struct Direction {
     keys: HashMap<String, u64>,
-    /// When each key last had a connection (read on a walk).
+    /// When each key last had a connection (read on a walk): every key
+    /// of `keys` has one.
     live: HashMap<u64, Instant>,
     /// The direction's keys, first and last.
     range: (u64, u64),
@@ -387,7 +388,7 @@ impl Direction {
             // with 500 names): the later takes the next free key, which
             // a restarted worker may give the other.
             let mut key = first + fnv1a(name.as_bytes()) % (last - first);
-            while self.keys.values().any(|&k| k == key) {
+            while self.live.contains_key(&key) {
                 key = if key + 1 == last { first } else { key + 1 };
             }
             key
