@@ -16,7 +16,7 @@ use tests::expected::{cachestat_totals, swap_totals, SOCKET_BYTES};
 use tests::no_tracepoints::{refused_here, wait_attached};
 use tests::provoke::{oom_cgroup, oom_cgroup_at, oom_cgroup_v1_only, oom_kill};
 use tests::swap::Swap;
-use tests::{cannot_run, require_root, Collector, Workload};
+use tests::{cannot_run, require_root, scaled, Collector, Workload};
 
 const N: i64 = 10;
 
@@ -879,7 +879,8 @@ enum Newcomer {
     /// A process of an apps group that had no process yet.
     Group,
     /// A process in a cgroup made after the collector started, before the
-    /// next cgroup scan (a minute away).
+    /// next cgroup scan (a minute away), of an apps group already shown
+    /// (nothing but the new cgroup changes the charts).
     Cgroup,
     /// The same for a systemd service's cgroup.
     Service,
@@ -902,6 +903,22 @@ fn a_newcomers_burst_is_counted_whole(newcomer: Newcomer, tag: &str, return_mode
             ("services".to_owned(), Some(service), Some(cgroup))
         }
     };
+    if cgroup.is_some() {
+        // The group is shown first, outside the cgroup: its showing must
+        // not be what brings the new cgroup's charts (it did, and hid that
+        // a cgroup found between scans changed no chart).
+        Workload::spawn_named(&scenarios(MIX), 1, Some(&comm(tag))).run();
+        let shown = |s: &tests::protocol::Stream| {
+            s.charts
+                .iter()
+                .any(|(id, chart)| id.starts_with("apps.") && chart.dims.contains_key(&group(tag)))
+        };
+        assert!(
+            collector.wait_until(scaled(Duration::from_secs(10)), shown),
+            "apps group {} never shown",
+            group(tag)
+        );
+    }
     let before = collector.stream();
     let unseen = |s: &tests::protocol::Stream| {
         s.charts.iter().all(|(id, chart)| {

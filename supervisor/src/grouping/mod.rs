@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use conf::{AppsGroups, CgroupSettings, ThreadName};
 use ipc::alive;
 use ipc::tgid::TgidMap;
+use tracing::debug;
 
 use cgroups::Cgroups;
 pub use cgroups::V1Cgroup;
@@ -122,6 +123,8 @@ pub struct Grouping {
     /// the original, a group once shown stays.
     exposed: Vec<bool>,
     cgroups: Option<Cgroups>,
+    /// The cgroups' version the charts follow so far.
+    cgroups_version: u64,
     /// Bumped whenever the per-process charts change (a group shown, the
     /// cgroups changed, the configuration reloaded).
     pub version: u64,
@@ -148,6 +151,7 @@ impl Grouping {
             reused: TgidMap::default(),
             known: Vec::new(),
             cgroups: cgroups.and_then(Cgroups::new),
+            cgroups_version: 0,
             version: 0,
             held: [0; 16],
             next_sweep: Instant::now() + SWEEP_PERIOD,
@@ -192,6 +196,7 @@ impl Grouping {
         let want = cgroups.is_some();
         if want != self.cgroups.is_some() {
             self.cgroups = cgroups.and_then(Cgroups::new);
+            self.cgroups_version = self.cgroups.as_ref().map_or(0, |c| c.version);
             self.targets.clear();
             self.version += 1;
         }
@@ -374,7 +379,6 @@ impl Grouping {
     /// changed), and forgetting processes nobody holds.
     pub fn tick(&mut self, now: Instant) {
         if let Some(cgroups) = &mut self.cgroups {
-            let version = cgroups.version;
             if cgroups.refresh(now) {
                 let live: Vec<u32> = cgroups.all().iter().map(|c| c.serial).collect();
                 for (pid, target) in &mut self.targets {
@@ -384,9 +388,14 @@ impl Grouping {
                         target.cgroup = member;
                     }
                 }
-                if cgroups.version != version {
-                    self.version += 1;
-                }
+            }
+            // A scan, or a cgroup found between scans when a process named
+            // it: the charts follow either (before, only a scan's change
+            // did, and a new cgroup's charts waited for the next scan, or
+            // for an apps group's showing).
+            if cgroups.version != self.cgroups_version {
+                self.cgroups_version = cgroups.version;
+                self.version += 1;
             }
         }
         if now >= self.next_sweep {
@@ -478,6 +487,10 @@ impl Grouping {
             Some(None) => None,
         };
         let target = Target { group, cgroup };
+        debug!(
+            "grouping: {tgid} `{name}` (parent {ppid}, cgroup ids {} and {:?}, found {found:?}): group {group}, cgroup {cgroup:?}",
+            known.cgroup, known.v1_cgroup
+        );
         mark_known(&mut self.known, tgid, true);
         let process = self.processes.entry(tgid).or_insert_with(Process::new);
         self.targets.insert(tgid, target);
