@@ -663,6 +663,16 @@ pub fn listen_port(value: &str) -> Option<u16> {
     value.trim().parse::<u16>().ok().filter(|&port| port > 0)
 }
 
+/// `retire dimensions after` of a thread's settings holding the keys
+/// above; `None`: never.
+pub fn retire_after(settings: &ThreadSettings) -> Option<Duration> {
+    let seconds = match settings.own(&RETIRE_DIMENSIONS_AFTER) {
+        OwnValue::Number(seconds) => seconds,
+        _ => DEFAULT_RETIRE_AFTER_SECONDS,
+    };
+    (seconds > 0).then(|| Duration::from_secs(seconds.into()))
+}
+
 /// What `[network connections]` and `[service name]` decide, for the
 /// socket thread, from a thread's settings holding the keys above.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -717,13 +727,9 @@ impl NetworkSelectors {
                 .entry(port)
                 .or_insert_with(|| "Netdata".to_owned());
         }
-        let retire_after = match settings.own(&RETIRE_DIMENSIONS_AFTER) {
-            OwnValue::Number(seconds) => seconds,
-            _ => DEFAULT_RETIRE_AFTER_SECONDS,
-        };
         NetworkSelectors {
             per_direction: (maximum / 2).max(1),
-            retire_after: (retire_after > 0).then(|| Duration::from_secs(retire_after.into())),
+            retire_after: retire_after(settings),
             resolve_hostnames,
             resolve_service_names: flag(&RESOLVE_SERVICE_NAMES),
             ports,

@@ -151,6 +151,8 @@ impl Slot {
         if self.life.watch(now, policy) {
             self.end_generation(now, grouping);
         }
+        self.totals
+            .retire_unclaimed(now, self.thread.key_retirement(&self.config));
     }
 
     /// The next worker counts from zero again, and holds no process.

@@ -3,11 +3,12 @@
 //! generations; per-process deltas added to their group's and cgroup's
 //! totals; the names its worker gave its keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use ipc::tgid::TgidSet;
 use ipc::{Garbled, Message, RingReader, TableStat, FRAME_CONTINUATION, KEY_LIMIT};
+use workers::keyed::Retire;
 use workers::Thread;
 
 use crate::grouping::{Birth, Grouping, Target, V1Cgroup};
@@ -221,6 +222,10 @@ pub struct Totals {
     /// Keys forgotten since the layout was last computed
     /// ([`Message::KeyGone`]): what their dimensions read goes too.
     gone_keys: Vec<u64>,
+    /// Keys an earlier generation named that the current one has not, and
+    /// since when (the first look after that generation ended).
+    unclaimed: BTreeSet<u64>,
+    unclaimed_since: Option<Instant>,
 }
 
 impl Totals {
@@ -251,6 +256,8 @@ impl Totals {
             fresh: false,
             new_keys: false,
             gone_keys: Vec::new(),
+            unclaimed: BTreeSet::new(),
+            unclaimed_since: None,
         }
     }
 
@@ -574,6 +581,7 @@ impl Totals {
 
     /// `key` is named `raw` (empty: it is gone).
     fn name_key(&mut self, key: u64, raw: &[u8]) {
+        self.unclaimed.remove(&key);
         let name = String::from_utf8_lossy(raw).into_owned();
         if self.key_names.get(&key) != Some(&name) {
             self.key_names.insert(key, name);
@@ -590,6 +598,24 @@ impl Totals {
         }
         self.gone_keys.push(key);
         self.new_keys = true;
+    }
+
+    /// Forgets the keys of dead generations that the current one has not
+    /// named `retire.after` after the last generation ended (its worker
+    /// would have retired them had it known them), but `retire.kept`.
+    pub fn retire_unclaimed(&mut self, now: Instant, retire: Option<Retire>) {
+        let Some(retire) = retire.filter(|_| !self.unclaimed.is_empty()) else {
+            return;
+        };
+        let since = *self.unclaimed_since.get_or_insert(now);
+        if now.duration_since(since) < retire.after {
+            return;
+        }
+        for key in std::mem::take(&mut self.unclaimed) {
+            if !(retire.kept)(key) {
+                self.forget_key(key);
+            }
+        }
     }
 
     /// The keys forgotten since the last call.
@@ -641,6 +667,13 @@ impl Totals {
     pub fn next_generation(&mut self) {
         self.coming = None;
         self.programs.clear();
+        self.unclaimed = self
+            .key_names
+            .iter()
+            .filter(|(_, name)| !name.is_empty())
+            .map(|(&key, _)| key)
+            .collect();
+        self.unclaimed_since = None;
         let current = std::mem::take(&mut self.current);
         for (base, current) in self.base.table.iter_mut().zip(current.table) {
             *base += current;
@@ -684,6 +717,7 @@ struct ProcessCheck {
 mod tests {
     use std::fs::File;
     use std::os::unix::fs::FileExt;
+    use std::time::Duration;
 
     use ::tests::protocol::Stream;
     use conf::{Config, ThreadName};
@@ -1038,6 +1072,45 @@ mod tests {
             Totals::new(sync).check(sync, &[Message::KeyGone { key: 7 }], None),
             Err(Garbage::NotKeyed("key gone"))
         );
+    }
+
+    /// A restarted worker retires only the keys it met: those its
+    /// predecessor named and it does not name again within the retirement
+    /// time go in the supervisor, but the kept ones ("other").
+    #[test]
+    fn keys_a_dead_worker_named_retire_unless_its_successor_names_them() {
+        let socket = thread(ThreadName::Socket);
+        let retire = Some(Retire {
+            after: Duration::from_secs(300),
+            kept: |key| key == 9,
+        });
+        let mut totals = Totals::new(socket);
+        let mut first = key_name(7, "80:TCP:10.0.0.1");
+        first.extend(key_name(8, "443:TCP:10.0.0.2"));
+        first.extend(key_name(9, "ALL:other"));
+        first.extend([keyed(0, 7, 5), keyed(0, 8, 6), keyed(0, 9, 7)]);
+        drain(&mut totals, socket, 1, &[&first]).unwrap();
+        let start = Instant::now();
+        // A living worker's keys are its own to retire.
+        totals.retire_unclaimed(start + Duration::from_secs(1000), retire);
+        assert!(totals.take_gone_keys().is_empty());
+        totals.next_generation();
+        totals.retire_unclaimed(start, retire);
+        drain(&mut totals, socket, 2, &[&key_name(8, "443:TCP:10.0.0.2")]).unwrap();
+        totals.retire_unclaimed(start + Duration::from_secs(299), retire);
+        assert!(totals.take_gone_keys().is_empty());
+        totals.retire_unclaimed(start + Duration::from_secs(300), retire);
+        assert_eq!(totals.take_gone_keys(), [7]);
+        assert_eq!(
+            (totals.get(0, 7), totals.get(0, 8), totals.get(0, 9)),
+            (0, 6, 7)
+        );
+        assert!(!totals.key_names().contains_key(&7));
+        // Without retirement (the viewer's `retire dimensions after = 0`),
+        // nothing goes.
+        totals.next_generation();
+        totals.retire_unclaimed(start + Duration::from_secs(10_000), None);
+        assert!(totals.take_gone_keys().is_empty());
     }
 
     #[test]

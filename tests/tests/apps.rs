@@ -547,6 +547,36 @@ fn sighup_regroups_by_the_new_apps_groups() {
     let mut both = in_a;
     both.extend(expected(&collector, &FD, false, "apps", Some(&b)));
     assert_totals(&collector, &both);
+
+    // A group gone from the rules leaves every chart it had a dimension
+    // in: DIMENSION ... obsolete, and B stays.
+    std::fs::write(
+        collector.config_dir().join("apps_groups.conf"),
+        apps_groups(&format!("{b}: {}", comm(tag))),
+    )
+    .unwrap();
+    kill(Pid::from_raw(collector.pid() as i32), Signal::SIGHUP).unwrap();
+    let charts: Vec<String> = both.iter().map(|(chart, ..)| chart.clone()).collect();
+    let obsolete = |s: &tests::protocol::Stream, group: &str| {
+        charts.iter().all(|chart| {
+            s.chart(chart)
+                .and_then(|c| c.dims.get(group))
+                .is_some_and(|dim| dim.obsolete)
+        })
+    };
+    let dropped = collector.wait_until(Duration::from_secs(10), |s| obsolete(s, &a));
+    assert!(
+        dropped,
+        "{a} not sent obsolete in {charts:?}; stderr:\n{}",
+        collector.stderr()
+    );
+    let stream = collector.stream();
+    assert!(
+        charts
+            .iter()
+            .all(|chart| !stream.charts[chart].dims[&b].obsolete),
+        "{b} sent obsolete"
+    );
     stop_cleanly(collector);
 }
 

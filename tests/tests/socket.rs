@@ -539,3 +539,69 @@ fn the_network_viewer_retires_names_without_connections() {
     assert_eq!(collector.stream().errors, Vec::<String>::new());
     collector.terminate();
 }
+
+/// A worker retires only the names it met: names of a SIGKILLed worker
+/// that its successor never meets are retired by the supervisor
+/// `retire dimensions after` seconds after the restart, "other" never.
+/// The kill comes well before the dead worker would have retired them.
+#[test]
+fn the_network_viewer_retires_a_dead_workers_names() {
+    if !socket_runs("socket network viewer retirement after a restart") {
+        return;
+    }
+    let retire_after = scaled(Duration::from_secs(10)).as_secs();
+    let selectors = format!(
+        "    maximum dimensions = 4\n    retire dimensions after = {retire_after}\n    ports = *\n    ips = *\n"
+    );
+    let mut workload = Workload::spawn("socket", N as usize);
+    let collector = viewer_collector(&selectors, workload.pid());
+    let report = || {
+        format!(
+            "{:?}\nstderr:\n{}",
+            collector.stream().chart("ebpf.outbound_bytes"),
+            collector.stderr()
+        )
+    };
+    workload.work();
+    assert!(
+        collector.wait_until(scaled(Duration::from_secs(30)), |s| {
+            outbound_names(s).len() == 1
+        }),
+        "the run not charted: {}",
+        report()
+    );
+    let name = outbound_names(&collector.stream()).remove(0);
+    let worker = workers_of(collector.pid(), "socket").next().unwrap();
+    kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
+    let obsolete = |s: &Stream, name: &str| {
+        let dims = &s.charts["ebpf.outbound_bytes"].dims;
+        ["_sent", "_recv"]
+            .iter()
+            .all(|way| dims[&format!("{name}{way}")].obsolete)
+    };
+    assert!(
+        !obsolete(&collector.stream(), &name),
+        "{name} retired before its worker was killed: {}",
+        report()
+    );
+    let retired = collector.wait_until(
+        scaled(Duration::from_secs(30)) + Duration::from_secs(retire_after),
+        |s| obsolete(s, &name),
+    );
+    assert!(
+        retired,
+        "{name} not retired after the restart: {}",
+        report()
+    );
+    let stream = collector.stream();
+    assert_eq!(
+        stream
+            .chart("netdata.ebpf_restarts")
+            .and_then(|c| c.last("socket")),
+        Some(1)
+    );
+    assert!(!obsolete(&stream, "other:ALL:other"), "{}", report());
+    workload.exit();
+    assert_eq!(collector.stream().errors, Vec::<String>::new());
+    collector.terminate();
+}

@@ -5,6 +5,7 @@
 //! table and what the worker sent, and reads nothing of the system itself.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aya::maps::MapData;
 use aya::Ebpf;
@@ -36,10 +37,23 @@ pub enum KeySource {
     /// keys it names). `entries`: the map's size under this configuration,
     /// 0 when off; the loader sizes the map and sets the object's
     /// `const volatile __u32 keyed_on` (bpf::KEYED_ON) from it.
+    /// `retire`: when the thread's worker retires keys, the supervisor
+    /// retires those of a dead worker that its successor never names.
     Reader {
         entries: fn(&WorkerConfig) -> u32,
         open: fn(MapData, &WorkerConfig) -> Box<dyn KeyReader>,
+        retire: fn(&WorkerConfig) -> Option<Retire>,
     },
+}
+
+/// Keys a worker retires after `after` without use, but for the `kept`
+/// ones: the supervisor retires the keys an earlier worker named that the
+/// current one has not named within `after` of its predecessor's end, as
+/// that worker would have (it knows only the keys it met itself).
+#[derive(Debug, Clone, Copy)]
+pub struct Retire {
+    pub after: Duration,
+    pub kept: fn(u64) -> bool,
 }
 
 /// A thread's own reader of its keyed map (see [`KeySource::Reader`]).

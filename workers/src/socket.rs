@@ -196,6 +196,7 @@ const KEYED: Keyed = Keyed {
     source: KeySource::Reader {
         entries: connections::entries,
         open: connections::open,
+        retire: connections::retirement,
     },
     charts: KeyedCharts::Dims(&{
         use connection_counter::*;

@@ -7,7 +7,7 @@ use conf::{Config, LoadMode, OwnKey, OwnKind, OwnValue, ThreadName, ThreadSettin
 use serde::{Deserialize, Serialize};
 
 use crate::chart::ChartDef;
-use crate::keyed::{KeySource, Keyed};
+use crate::keyed::{KeySource, Keyed, Retire};
 use crate::per_process::PerProcess;
 
 /// How a variant hooks the kernel. Each thread lists its variants in the
@@ -418,6 +418,17 @@ impl Thread {
                 source: KeySource::Reader { entries, .. },
                 ..
             }) => Some((map, entries(cfg))).filter(|(_, entries)| *entries > 0),
+            _ => None,
+        }
+    }
+
+    /// How its worker retires keys under `cfg`, if it does.
+    pub fn key_retirement(&self, cfg: &WorkerConfig) -> Option<Retire> {
+        match self.keyed {
+            Some(Keyed {
+                source: KeySource::Reader { retire, .. },
+                ..
+            }) => retire(cfg),
             _ => None,
         }
     }

@@ -30,7 +30,7 @@ use conf::network::{self, NetworkSelectors, Services};
 use conf::OwnValue;
 use ipc::{ConnectionRow, Message};
 
-use crate::keyed::{send_name, KeyReader};
+use crate::keyed::{send_name, KeyReader, Retire};
 use crate::loader::CollectError;
 use crate::maps::HashReader;
 use crate::thread::WorkerConfig;
@@ -134,6 +134,23 @@ pub fn entries(cfg: &WorkerConfig) -> u32 {
         })
         .fold(0u32, u32::saturating_add)
         .max(1)
+}
+
+/// Names retire after `retire dimensions after` without a connection;
+/// "other" never does.
+pub fn retirement(cfg: &WorkerConfig) -> Option<Retire> {
+    if entries(cfg) == 0 {
+        return None;
+    }
+    Some(Retire {
+        after: network::retire_after(cfg.settings())?,
+        kept: is_other,
+    })
+}
+
+/// Whether `key` is a direction's "other" (its last key).
+fn is_other(key: u64) -> bool {
+    key == OUTBOUND_KEYS.1 || key == INBOUND_KEYS.1
 }
 
 pub fn open(map: MapData, cfg: &WorkerConfig) -> Box<dyn KeyReader> {
@@ -350,10 +367,9 @@ impl Direction {
     /// are gone (returned, and said in `out`), their slots free; "other"
     /// stays.
     fn retire(&mut self, before: Instant, out: &mut Vec<Message>) -> Vec<u64> {
-        let other = self.range.1;
         let mut gone = Vec::new();
         self.live.retain(|&key, &mut last| {
-            let stale = key != other && last < before;
+            let stale = !is_other(key) && last < before;
             if stale {
                 gone.push(key);
             }
