@@ -471,6 +471,23 @@ fn outbound_names(stream: &Stream) -> Vec<String> {
         .collect()
 }
 
+/// The outbound bytes chart and the collector's stderr, for a failure.
+fn outbound_report(collector: &Collector) -> String {
+    format!(
+        "{:?}\nstderr:\n{}",
+        collector.stream().chart("ebpf.outbound_bytes"),
+        collector.stderr()
+    )
+}
+
+/// Whether outbound `name`'s dimensions were sent obsolete.
+fn outbound_retired(stream: &Stream, name: &str) -> bool {
+    let dims = &stream.charts["ebpf.outbound_bytes"].dims;
+    ["_sent", "_recv"]
+        .iter()
+        .all(|way| dims[&format!("{name}{way}")].obsolete)
+}
+
 /// `retire dimensions after = 2` and one name a direction (`maximum
 /// dimensions = 4`): the first run's IPv4 connections are named, its IPv6
 /// ones "other"; two seconds after they ended, their name is retired
@@ -487,13 +504,7 @@ fn the_network_viewer_retires_names_without_connections() {
     let mut workload = Workload::spawn("socket,pause,socket", N as usize);
     let collector = viewer_collector(selectors, workload.pid());
     let sent = |s: &Stream, name: &str| s.total("ebpf.outbound_bytes", &format!("{name}_sent"));
-    let report = || {
-        format!(
-            "{:?}\nstderr:\n{}",
-            collector.stream().chart("ebpf.outbound_bytes"),
-            collector.stderr()
-        )
-    };
+    let report = || outbound_report(&collector);
     workload.work();
     let first = |s: &Stream| {
         let names = outbound_names(s);
@@ -508,14 +519,10 @@ fn the_network_viewer_retires_names_without_connections() {
         report()
     );
     let first_name = first(&collector.stream()).unwrap();
-    let retired = |s: &Stream| {
-        let dims = &s.charts["ebpf.outbound_bytes"].dims;
-        ["_sent", "_recv"]
-            .iter()
-            .all(|way| dims[&format!("{first_name}{way}")].obsolete)
-    };
     assert!(
-        collector.wait_until(scaled(Duration::from_secs(30)), retired),
+        collector.wait_until(scaled(Duration::from_secs(30)), |s| {
+            outbound_retired(s, &first_name)
+        }),
         "{first_name} not retired: {}",
         report()
     );
@@ -555,13 +562,7 @@ fn the_network_viewer_retires_a_dead_workers_names() {
     );
     let mut workload = Workload::spawn("socket", N as usize);
     let collector = viewer_collector(&selectors, workload.pid());
-    let report = || {
-        format!(
-            "{:?}\nstderr:\n{}",
-            collector.stream().chart("ebpf.outbound_bytes"),
-            collector.stderr()
-        )
-    };
+    let report = || outbound_report(&collector);
     workload.work();
     assert!(
         collector.wait_until(scaled(Duration::from_secs(30)), |s| {
@@ -573,20 +574,14 @@ fn the_network_viewer_retires_a_dead_workers_names() {
     let name = outbound_names(&collector.stream()).remove(0);
     let worker = workers_of(collector.pid(), "socket").next().unwrap();
     kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
-    let obsolete = |s: &Stream, name: &str| {
-        let dims = &s.charts["ebpf.outbound_bytes"].dims;
-        ["_sent", "_recv"]
-            .iter()
-            .all(|way| dims[&format!("{name}{way}")].obsolete)
-    };
     assert!(
-        !obsolete(&collector.stream(), &name),
+        !outbound_retired(&collector.stream(), &name),
         "{name} retired before its worker was killed: {}",
         report()
     );
     let retired = collector.wait_until(
         scaled(Duration::from_secs(30)) + Duration::from_secs(retire_after),
-        |s| obsolete(s, &name),
+        |s| outbound_retired(s, &name),
     );
     assert!(
         retired,
@@ -600,7 +595,11 @@ fn the_network_viewer_retires_a_dead_workers_names() {
             .and_then(|c| c.last("socket")),
         Some(1)
     );
-    assert!(!obsolete(&stream, "other:ALL:other"), "{}", report());
+    assert!(
+        !outbound_retired(&stream, "other:ALL:other"),
+        "{}",
+        report()
+    );
     workload.exit();
     assert_eq!(collector.stream().errors, Vec::<String>::new());
     collector.terminate();
