@@ -151,8 +151,9 @@ impl Slot {
         if self.life.watch(now, policy) {
             self.end_generation(now, grouping);
         }
+        let (thread, config) = (self.thread, &self.config);
         self.totals
-            .retire_unclaimed(now, self.thread.key_retirement(&self.config));
+            .retire_unclaimed(now, || thread.key_retirement(config));
     }
 
     /// The next worker counts from zero again, and holds no process.

@@ -603,8 +603,12 @@ impl Totals {
     /// Forgets the keys of dead generations that the current one has not
     /// named `retire.after` after the last generation ended (its worker
     /// would have retired them had it known them), but `retire.kept`.
-    pub fn retire_unclaimed(&mut self, now: Instant, retire: Option<Retire>) {
-        let Some(retire) = retire.filter(|_| !self.unclaimed.is_empty()) else {
+    /// `retire` is asked only while such keys wait.
+    pub fn retire_unclaimed(&mut self, now: Instant, retire: impl FnOnce() -> Option<Retire>) {
+        if self.unclaimed.is_empty() {
+            return;
+        }
+        let Some(retire) = retire() else {
             return;
         };
         let since = *self.unclaimed_since.get_or_insert(now);
@@ -1092,14 +1096,14 @@ mod tests {
         drain(&mut totals, socket, 1, &[&first]).unwrap();
         let start = Instant::now();
         // A living worker's keys are its own to retire.
-        totals.retire_unclaimed(start + Duration::from_secs(1000), retire);
+        totals.retire_unclaimed(start + Duration::from_secs(1000), || retire);
         assert!(totals.take_gone_keys().is_empty());
         totals.next_generation();
-        totals.retire_unclaimed(start, retire);
+        totals.retire_unclaimed(start, || retire);
         drain(&mut totals, socket, 2, &[&key_name(8, "443:TCP:10.0.0.2")]).unwrap();
-        totals.retire_unclaimed(start + Duration::from_secs(299), retire);
+        totals.retire_unclaimed(start + Duration::from_secs(299), || retire);
         assert!(totals.take_gone_keys().is_empty());
-        totals.retire_unclaimed(start + Duration::from_secs(300), retire);
+        totals.retire_unclaimed(start + Duration::from_secs(300), || retire);
         assert_eq!(totals.take_gone_keys(), [7]);
         assert_eq!(
             (totals.get(0, 7), totals.get(0, 8), totals.get(0, 9)),
@@ -1109,7 +1113,7 @@ mod tests {
         // Without retirement (the viewer's `retire dimensions after = 0`),
         // nothing goes.
         totals.next_generation();
-        totals.retire_unclaimed(start + Duration::from_secs(10_000), None);
+        totals.retire_unclaimed(start + Duration::from_secs(10_000), || None);
         assert!(totals.take_gone_keys().is_empty());
     }
 

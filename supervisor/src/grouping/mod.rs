@@ -390,9 +390,8 @@ impl Grouping {
                 }
             }
             // A scan, or a cgroup found between scans when a process named
-            // it: the charts follow either (before, only a scan's change
-            // did, and a new cgroup's charts waited for the next scan, or
-            // for an apps group's showing).
+            // it: the charts follow either, or a new cgroup's charts would
+            // wait for the next scan.
             if cgroups.version != self.cgroups_version {
                 self.cgroups_version = cgroups.version;
                 self.version += 1;
