@@ -84,15 +84,31 @@ fn main() {
         let contract = contract::Contract::read(&bytes)
             .unwrap_or_else(|e| fail(&format!("src/{stem}.bpf.c: {e}")));
         // Objects with a per-process table, again with it allocated on
-        // demand (common.bpf.h TGID_VALUES_MAP_FLAGS).
-        let on_demand = contract.per_process.is_some();
-        if on_demand {
-            compile(
-                &format!("{stem}.on-demand.bpf.o"),
-                Some("-DTGID_VALUES_MAP_FLAGS=BPF_F_NO_PREALLOC"),
-            );
+        // demand (common.bpf.h TGID_VALUES_MAP_FLAGS); objects with task
+        // storage, again without it for kernels before 5.11. The loader
+        // picks one of them, so an object has at most one such second form.
+        let seconds: Vec<(String, &str)> = [
+            (
+                contract.on_demand_object(&stem),
+                "-DTGID_VALUES_MAP_FLAGS=BPF_F_NO_PREALLOC",
+            ),
+            (
+                contract.without_task_storage_object(&stem),
+                "-DNO_TASK_STORAGE",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(file, define)| Some((file?, define)))
+        .collect();
+        if seconds.len() > 1 {
+            fail(&format!(
+                "src/{stem}.bpf.c: a per-process table and task storage in one object (the loader has no object for both kernel choices)"
+            ));
         }
-        contract::module(&stem, &contract, on_demand, &mut modules);
+        for (file, define) in seconds {
+            compile(&file, Some(define));
+        }
+        contract::module(&stem, &contract, &mut modules);
         contracts.push((stem, contract));
     }
     let shared = contract::shared(&contracts).unwrap_or_else(|e| fail(&e));

@@ -26,6 +26,9 @@ pub struct Map {
     pub max_entries: u32,
 }
 
+/// `enum bpf_map_type`'s BPF_MAP_TYPE_TASK_STORAGE (kernel 5.11+).
+const TASK_STORAGE: u32 = 29;
+
 /// An enum naming the slots of a map: its name, and each slot's name
 /// without the enumerators' common prefix, in order. The last enumerator
 /// (the count) is left out.
@@ -48,6 +51,29 @@ pub struct Contract {
     /// by an enum (`__type(slots, enum …)`: socket's connections): read by
     /// the worker, which checks its own copy of each against this layout.
     pub records: Vec<Record>,
+}
+
+impl Contract {
+    /// Whether a map is task-local storage, which kernels before 5.11 cannot
+    /// create: such an object is compiled again with `NO_TASK_STORAGE`.
+    pub fn uses_task_storage(&self) -> bool {
+        self.maps.iter().any(|map| map.map_type == TASK_STORAGE)
+    }
+
+    /// The file of the object compiled with its per-process table allocated
+    /// on demand (common.bpf.h `TGID_VALUES_MAP_FLAGS`), if it has one.
+    pub fn on_demand_object(&self, stem: &str) -> Option<String> {
+        self.per_process
+            .is_some()
+            .then(|| format!("{stem}.on-demand.bpf.o"))
+    }
+
+    /// The file of the object compiled with `NO_TASK_STORAGE`, if it uses
+    /// task-local storage.
+    pub fn without_task_storage_object(&self, stem: &str) -> Option<String> {
+        self.uses_task_storage()
+            .then(|| format!("{stem}.no-task-storage.bpf.o"))
+    }
 }
 
 /// A struct's name, its members' byte offsets and its size.
@@ -316,7 +342,7 @@ fn common_prefix<'a>(mut names: impl Iterator<Item = &'a str>) -> usize {
 }
 
 /// Rust for one object: `pub mod <stem> { OBJECT, counter }`.
-pub fn module(stem: &str, contract: &Contract, on_demand: bool, out: &mut String) {
+pub fn module(stem: &str, contract: &Contract, out: &mut String) {
     let ident = stem.replace('-', "_");
     let _ = writeln!(out, "/// `src/{stem}.bpf.c`, compiled.");
     let _ = writeln!(out, "pub mod {ident} {{");
@@ -331,14 +357,21 @@ pub fn module(stem: &str, contract: &Contract, on_demand: bool, out: &mut String
         "        bytes: crate::object!({:?}),",
         format!("{stem}.bpf.o")
     );
-    if on_demand {
-        let _ = writeln!(
-            out,
-            "        on_demand: Some(crate::object!({:?})),",
-            format!("{stem}.on-demand.bpf.o")
-        );
-    } else {
-        let _ = writeln!(out, "        on_demand: None,");
+    for (field, object) in [
+        ("on_demand", contract.on_demand_object(stem)),
+        (
+            "without_task_storage",
+            contract.without_task_storage_object(stem),
+        ),
+    ] {
+        match object {
+            Some(file) => {
+                let _ = writeln!(out, "        {field}: Some(crate::object!({file:?})),");
+            }
+            None => {
+                let _ = writeln!(out, "        {field}: None,");
+            }
+        }
     }
     match &contract.counters {
         Some((map, slots)) => {

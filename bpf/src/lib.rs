@@ -59,6 +59,9 @@ pub struct Object {
     /// The same compiled with its per-process table allocated on demand
     /// (common.bpf.h `TGID_VALUES_MAP_FLAGS`), when it has one.
     pub on_demand: Option<&'static [u8]>,
+    /// The same compiled without task-local storage (`NO_TASK_STORAGE`),
+    /// for kernels before 5.11, when it uses it.
+    pub without_task_storage: Option<&'static [u8]>,
     /// The per-CPU `u64` array of the thread's counters (`COUNTER_ARRAY`).
     pub counter_map: Option<&'static str>,
     /// Their names, by index: the enumerators of its enum in lower case,
@@ -174,5 +177,9 @@ mod tests {
         );
         assert_eq!(fd::OBJECT.per_process, fd::counter::COUNT);
         assert!(fd::OBJECT.on_demand.is_some() && sync::OBJECT.on_demand.is_none());
+        assert!(
+            filesystem::OBJECT.without_task_storage.is_some()
+                && fd::OBJECT.without_task_storage.is_none()
+        );
     }
 }

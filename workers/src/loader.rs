@@ -90,6 +90,12 @@ fn allocates_in_tracing(btf: &Btf) -> bool {
         .is_ok()
 }
 
+/// Whether the kernel has task-local storage (5.11+).
+fn has_task_storage(btf: &Btf) -> bool {
+    btf.id_by_type_name_kind("bpf_task_storage_get", BtfKind::Func)
+        .is_ok()
+}
+
 /// Loads `variant` and attaches every program this configuration needs.
 pub fn attach(
     thread: &Thread,
@@ -106,6 +112,8 @@ pub fn attach(
     let keyed_on = u32::from(keyed_entries.is_some());
     let mut loader = EbpfLoader::new();
     loader
+        // aya 0.14 has no type for task storage; the kernel does.
+        .allow_unsupported_maps()
         .btf(Some(btf))
         .override_global("filter_tgid", &filter_tgid, true)
         .override_global(bpf::TGID_VALUES_ON, &tgid_values_on, false)
@@ -130,6 +138,15 @@ pub fn attach(
     // are: their memory is what their live entries need.
     if (per_process.is_some() || keyed_entries.is_some()) && allocates_in_tracing(btf) {
         object = thread.object.on_demand.unwrap_or(object);
+    }
+    if let Some(without) = thread.object.without_task_storage {
+        if !has_task_storage(btf) {
+            debug!(
+                "{}: the kernel has no task-local storage: its object built without it",
+                thread.name
+            );
+            object = without;
+        }
     }
     for &(map, entries, needed) in variant.maps {
         if cfg.needs(thread, needed) {

@@ -185,6 +185,59 @@ fn the_maps_a_thread_reads_are_there_as_it_reads_them() {
     }
 }
 
+/// An object's second form (its per-process table on demand, or no task
+/// storage for kernels before 5.11) is the loader's drop-in: the same
+/// programs in the same sections and the same maps, of the same value
+/// sizes; a map's type, flags and key may differ (task storage is keyed by
+/// the task, the older kernels' hash by thread id).
+#[test]
+fn an_objects_second_form_has_its_programs_and_maps() {
+    const TASK_STORAGE: u32 = 29;
+    for thread in registry::all() {
+        let object = parsed(thread);
+        let programs = |object: &Object| -> BTreeSet<(String, String)> {
+            object
+                .programs
+                .iter()
+                .map(|(name, p)| (name.clone(), format!("{:?}", p.section)))
+                .collect()
+        };
+        let maps = |object: &Object| -> BTreeSet<(String, u32)> {
+            object
+                .maps
+                .iter()
+                .map(|(name, m)| (name.clone(), m.value_size()))
+                .collect()
+        };
+        let task_storage = object
+            .maps
+            .values()
+            .any(|map| map.map_type() == TASK_STORAGE);
+        assert_eq!(
+            task_storage,
+            thread.object.without_task_storage.is_some(),
+            "{}: a form without task storage iff it uses it",
+            thread.name
+        );
+        for second in [thread.object.on_demand, thread.object.without_task_storage]
+            .into_iter()
+            .flatten()
+        {
+            let second = Object::parse(second).unwrap_or_else(|e| panic!("{}: {e}", thread.name));
+            assert_eq!(programs(&second), programs(&object), "{}", thread.name);
+            assert_eq!(maps(&second), maps(&object), "{}", thread.name);
+        }
+        if let Some(old) = thread.object.without_task_storage {
+            let old = Object::parse(old).unwrap();
+            assert!(
+                old.maps.values().all(|map| map.map_type() != TASK_STORAGE),
+                "{}",
+                thread.name
+            );
+        }
+    }
+}
+
 /// The highest counter index a dimension reads, plain or keyed.
 fn counters_of(value: DimValue) -> Vec<u32> {
     value.counters().collect()
