@@ -83,30 +83,20 @@ fn main() {
         let bytes = std::fs::read(&object).unwrap();
         let contract = contract::Contract::read(&bytes)
             .unwrap_or_else(|e| fail(&format!("src/{stem}.bpf.c: {e}")));
-        // Objects with a per-process table, again with it allocated on
-        // demand (common.bpf.h TGID_VALUES_MAP_FLAGS); objects with task
-        // storage, again without it for kernels before 5.11. The loader
-        // picks one of them, so an object has at most one such second form.
-        let seconds: Vec<(String, &str)> = [
-            (
-                contract.on_demand_object(&stem),
-                "-DTGID_VALUES_MAP_FLAGS=BPF_F_NO_PREALLOC",
-            ),
-            (
-                contract.without_task_storage_object(&stem),
-                "-DNO_TASK_STORAGE",
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(file, define)| Some((file?, define)))
-        .collect();
-        if seconds.len() > 1 {
+        // The loader picks one build per kernel, so an object has at most
+        // one second form.
+        let seconds: Vec<_> = contract
+            .second_forms(&stem)
+            .into_iter()
+            .filter_map(|(field, form)| Some((field, form?)))
+            .collect();
+        if let [(first, _), (second, _), ..] = &seconds[..] {
             fail(&format!(
-                "src/{stem}.bpf.c: a per-process table and task storage in one object (the loader has no object for both kernel choices)"
+                "src/{stem}.bpf.c: needs two second builds, `{first}` and `{second}`: the loader has no object for both kernel choices"
             ));
         }
-        for (file, define) in seconds {
-            compile(&file, Some(define));
+        for (_, form) in seconds {
+            compile(&form.file, Some(form.define));
         }
         contract::module(&stem, &contract, &mut modules);
         contracts.push((stem, contract));

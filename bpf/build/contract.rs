@@ -53,26 +53,37 @@ pub struct Contract {
     pub records: Vec<Record>,
 }
 
+/// A second build of an object, which the loader takes instead of the
+/// first on some kernels: its file, and the define it is compiled with.
+pub struct SecondForm {
+    pub file: String,
+    pub define: &'static str,
+}
+
 impl Contract {
-    /// Whether a map is task-local storage, which kernels before 5.11 cannot
-    /// create: such an object is compiled again with `NO_TASK_STORAGE`.
-    pub fn uses_task_storage(&self) -> bool {
-        self.maps.iter().any(|map| map.map_type == TASK_STORAGE)
-    }
-
-    /// The file of the object compiled with its per-process table allocated
-    /// on demand (common.bpf.h `TGID_VALUES_MAP_FLAGS`), if it has one.
-    pub fn on_demand_object(&self, stem: &str) -> Option<String> {
-        self.per_process
-            .is_some()
-            .then(|| format!("{stem}.on-demand.bpf.o"))
-    }
-
-    /// The file of the object compiled with `NO_TASK_STORAGE`, if it uses
-    /// task-local storage.
-    pub fn without_task_storage_object(&self, stem: &str) -> Option<String> {
-        self.uses_task_storage()
-            .then(|| format!("{stem}.no-task-storage.bpf.o"))
+    /// Its possible second builds, by `bpf::Object` field: with its
+    /// per-process table allocated on demand (common.bpf.h
+    /// `TGID_VALUES_MAP_FLAGS`), if it has one; without task-local storage
+    /// (`NO_TASK_STORAGE`), which kernels before 5.11 cannot create, if it
+    /// uses it.
+    pub fn second_forms(&self, stem: &str) -> [(&'static str, Option<SecondForm>); 2] {
+        let form = |suffix, define| SecondForm {
+            file: format!("{stem}.{suffix}.bpf.o"),
+            define,
+        };
+        let task_storage = self.maps.iter().any(|map| map.map_type == TASK_STORAGE);
+        [
+            (
+                "on_demand",
+                self.per_process
+                    .is_some()
+                    .then(|| form("on-demand", "-DTGID_VALUES_MAP_FLAGS=BPF_F_NO_PREALLOC")),
+            ),
+            (
+                "without_task_storage",
+                task_storage.then(|| form("no-task-storage", "-DNO_TASK_STORAGE")),
+            ),
+        ]
     }
 }
 
@@ -357,16 +368,14 @@ pub fn module(stem: &str, contract: &Contract, out: &mut String) {
         "        bytes: crate::object!({:?}),",
         format!("{stem}.bpf.o")
     );
-    for (field, object) in [
-        ("on_demand", contract.on_demand_object(stem)),
-        (
-            "without_task_storage",
-            contract.without_task_storage_object(stem),
-        ),
-    ] {
-        match object {
-            Some(file) => {
-                let _ = writeln!(out, "        {field}: Some(crate::object!({file:?})),");
+    for (field, form) in contract.second_forms(stem) {
+        match form {
+            Some(form) => {
+                let _ = writeln!(
+                    out,
+                    "        {field}: Some(crate::object!({:?})),",
+                    form.file
+                );
             }
             None => {
                 let _ = writeln!(out, "        {field}: None,");
