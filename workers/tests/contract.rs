@@ -21,6 +21,7 @@ use workers::thread::{Hook, Thread, VariantKind};
 const HASH: u32 = 1;
 const PERCPU_HASH: u32 = 5;
 const PERCPU_ARRAY: u32 = 6;
+const TASK_STORAGE: u32 = 29;
 
 fn parsed(thread: &Thread) -> Object {
     Object::parse(thread.object.bytes).unwrap_or_else(|e| panic!("{}: {e}", thread.object.name))
@@ -192,48 +193,43 @@ fn the_maps_a_thread_reads_are_there_as_it_reads_them() {
 /// the task, the older kernels' hash by thread id).
 #[test]
 fn an_objects_second_form_has_its_programs_and_maps() {
-    const TASK_STORAGE: u32 = 29;
-    for thread in registry::all() {
-        let object = parsed(thread);
-        let programs = |object: &Object| -> BTreeSet<(String, String)> {
-            object
-                .programs
-                .iter()
-                .map(|(name, p)| (name.clone(), format!("{:?}", p.section)))
-                .collect()
-        };
-        let maps = |object: &Object| -> BTreeSet<(String, u32)> {
-            object
-                .maps
-                .iter()
-                .map(|(name, m)| (name.clone(), m.value_size()))
-                .collect()
-        };
-        let task_storage = object
+    let programs = |object: &Object| -> BTreeSet<(String, String)> {
+        object
+            .programs
+            .iter()
+            .map(|(name, p)| (name.clone(), format!("{:?}", p.section)))
+            .collect()
+    };
+    let maps = |object: &Object| -> BTreeSet<(String, u32)> {
+        object
+            .maps
+            .iter()
+            .map(|(name, m)| (name.clone(), m.value_size()))
+            .collect()
+    };
+    let uses_task_storage = |object: &Object| {
+        object
             .maps
             .values()
-            .any(|map| map.map_type() == TASK_STORAGE);
+            .any(|map| map.map_type() == TASK_STORAGE)
+    };
+    for thread in registry::all() {
+        let object = parsed(thread);
         assert_eq!(
-            task_storage,
+            uses_task_storage(&object),
             thread.object.without_task_storage.is_some(),
             "{}: a form without task storage iff it uses it",
             thread.name
         );
-        for second in [thread.object.on_demand, thread.object.without_task_storage]
-            .into_iter()
-            .flatten()
-        {
+        for (second, task_storage) in [
+            (thread.object.on_demand, uses_task_storage(&object)),
+            (thread.object.without_task_storage, false),
+        ] {
+            let Some(second) = second else { continue };
             let second = Object::parse(second).unwrap_or_else(|e| panic!("{}: {e}", thread.name));
             assert_eq!(programs(&second), programs(&object), "{}", thread.name);
             assert_eq!(maps(&second), maps(&object), "{}", thread.name);
-        }
-        if let Some(old) = thread.object.without_task_storage {
-            let old = Object::parse(old).unwrap();
-            assert!(
-                old.maps.values().all(|map| map.map_type() != TASK_STORAGE),
-                "{}",
-                thread.name
-            );
+            assert_eq!(uses_task_storage(&second), task_storage, "{}", thread.name);
         }
     }
 }
