@@ -27,7 +27,7 @@ pub struct Keyed {
 /// How the worker reads keyed counters.
 #[derive(Debug, Clone, Copy)]
 pub enum KeySource {
-    /// The map is a hash from a `u32` key to `u64` slots, read by
+    /// The map is a hash or an array from a `u32` key to `u64` slots, read by
     /// [`KeyedReader`]; `names` names its keys as charts show them, in the
     /// worker (`None`: the key is gone, its chart becomes obsolete).
     Counters {
@@ -137,11 +137,12 @@ pub struct KeyChart {
 /// a disk may have gone (the original drops its chart after 10 updates).
 const RENAME_UPDATES: u32 = 10;
 
-/// `enum bpf_map_type`.
+/// `enum bpf_map_type`: the per-CPU ones.
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 
-/// The worker's reader of a [`KeySource::Counters`] map: a hash from a
-/// `u32` key to `u64` slots; slot `i` of key `k` is its keyed counter `i`
+/// The worker's reader of a [`KeySource::Counters`] map: a hash or an
+/// array from a `u32` key to `u64` slots; slot `i` of key `k` is its keyed counter `i`
 /// of key `k + 1` (key 0 is the plain counters'). One copy for all CPUs
 /// (atomic adds) where events are rare enough (a disk's completions, an
 /// IRQ, an md flush): per-CPU copies would grow the kernel's memory with
@@ -172,7 +173,8 @@ impl KeyedReader {
             map: map_name,
             detail: "missing from the object".into(),
         })?;
-        let cpus = if def.map_type == BPF_MAP_TYPE_PERCPU_HASH {
+        let per_cpu = [BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY];
+        let cpus = if per_cpu.contains(&def.map_type) {
             aya::util::nr_cpus().map_err(|(path, e)| AttachError::Map {
                 map: map_name,
                 detail: format!("reading {path}: {e}"),
@@ -209,6 +211,11 @@ impl KeyedReader {
                     for (total, value) in totals.iter_mut().zip(copy) {
                         *total += value;
                     }
+                }
+                // A key is there from its first event on, as a hash's
+                // entry is: an array has every key from the start.
+                if totals.iter().all(|&total| total == 0) {
+                    return;
                 }
                 keys.push(key);
                 for (index, &total) in totals.iter().enumerate().filter(|(_, t)| **t > 0) {

@@ -432,13 +432,14 @@ where
     })
 }
 
-/// Takes the hash map `name` out of `ebpf`, for a raw reader.
+/// Takes the hash map (or per-CPU array) `name` out of `ebpf`, for a raw
+/// reader.
 pub fn take_map_data(ebpf: &mut Ebpf, name: &'static str) -> Result<MapData, AttachError> {
     match ebpf.take_map(name) {
-        Some(Map::HashMap(map) | Map::PerCpuHashMap(map)) => Ok(map),
+        Some(Map::HashMap(map) | Map::PerCpuHashMap(map) | Map::PerCpuArray(map)) => Ok(map),
         Some(_) => Err(AttachError::Map {
             map: name,
-            detail: "not a hash map".into(),
+            detail: "not a hash map or a per-CPU array".into(),
         }),
         None => Err(AttachError::Map {
             map: name,

@@ -101,14 +101,17 @@ pub fn run(thread_name: &str) -> i32 {
     // `scripts/bench-apps`). glibc keeps freed memory unless told.
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe { libc::malloc_trim(0) };
-    match drop_privileges(&mut collector) {
-        Ok(kept) => debug!("attached; capabilities kept: {kept}"),
+    let first = match drop_privileges(&mut collector) {
+        Ok((kept, first)) => {
+            debug!("attached; capabilities kept: {kept}");
+            first
+        }
         Err(e) => {
             error!("cannot drop capabilities after attaching: {e}");
             return exit::FAILED;
         }
-    }
-    collect_loop(&cfg, ring, variant, collector, (&stop, &alarm))
+    };
+    collect_loop(&cfg, ring, variant, (collector, first), (&stop, &alarm))
 }
 
 /// Sleeps that SIGTERM (stop) and the supervisor's request signal cut
@@ -230,21 +233,27 @@ fn attach(thread: &Thread, cfg: &WorkerConfig) -> Option<(u32, Collector)> {
 
 /// Once attached, a worker only reads its maps, which needs at most the
 /// capability guarding `bpf()`; it keeps nothing else, and no exec can give
-/// anything back.
-fn drop_privileges(collector: &mut Collector) -> std::io::Result<CapSet> {
+/// anything back. Also the reading that showed it (the first update's: a
+/// reader sends a key's name only once, so this reading must not be lost).
+fn drop_privileges(collector: &mut Collector) -> std::io::Result<(CapSet, Option<Vec<Message>>)> {
     let bpf = privileges::bpf_cap();
     privileges::keep_only(CapSet::of(&[bpf]), false)?;
     privileges::forbid_new_privileges()?;
-    let mut probe = Vec::new();
-    privileges::drop_if_unneeded(bpf, || collector.collect(&mut probe).is_ok())?;
-    Ok(privileges::current()?.1)
+    let mut first = None;
+    privileges::drop_if_unneeded(bpf, || {
+        let mut reading = Vec::new();
+        let read = collector.collect(&mut reading).is_ok();
+        first = read.then_some(reading);
+        read
+    })?;
+    Ok((privileges::current()?.1, first))
 }
 
 fn collect_loop(
     cfg: &WorkerConfig,
     mut ring: RingWriter,
     variant: u32,
-    mut collector: Collector,
+    (mut collector, mut first): (Collector, Option<Vec<Message>>),
     (stop, alarm): (&AtomicBool, &Alarm),
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());
@@ -260,7 +269,8 @@ fn collect_loop(
     while !stop.load(Ordering::Relaxed) {
         ring.beat();
         let tick = Instant::now() >= next_tick;
-        let pending = match send(&mut ring, variant, &mut collector, &mut messages, tick) {
+        let reading = (tick, &mut first);
+        let pending = match send(&mut ring, variant, &mut collector, &mut messages, reading) {
             Ok(pending) => pending,
             Err(e) => {
                 error!("{e}");
@@ -296,7 +306,8 @@ fn collect_loop(
     exit::STOPPED
 }
 
-/// On a tick, the update's frame: the counters, then per-process messages
+/// On a tick, the update's frame (the reading `first` if one was taken
+/// already, see [`drop_privileges`]): the counters, then per-process messages
 /// as far as the ring has room. Between ticks, the per-process messages
 /// that did not fit, in continuation frames. Whether some still wait.
 fn send(
@@ -304,11 +315,14 @@ fn send(
     variant: u32,
     collector: &mut Collector,
     messages: &mut Vec<Message>,
-    tick: bool,
+    (tick, first): (bool, &mut Option<Vec<Message>>),
 ) -> Result<bool, RunError> {
     messages.clear();
     if tick {
-        collector.collect(messages)?;
+        match first.take() {
+            Some(reading) => *messages = reading,
+            None => collector.collect(messages)?,
+        }
     }
     let mut flags = 0;
     if let Some(table) = collector.pid_table() {

@@ -132,10 +132,12 @@ fn the_maps_a_thread_reads_are_there_as_it_reads_them() {
         }
         if let Some(keyed) = thread.keyed {
             let (kind, key, value) = map(keyed.map);
-            // A thread's own reader checks its key's layout at build time.
+            // A thread's own reader checks its key's layout at build time;
+            // keyed.rs's reads u32 keys of a hash or a per-CPU array.
             let u32_keys = matches!(keyed.source, KeySource::Counters { .. });
+            let array = u32_keys && kind == PERCPU_ARRAY;
             assert!(
-                (kind == HASH || kind == PERCPU_HASH) && (key == 4 || !u32_keys),
+                (kind == HASH || kind == PERCPU_HASH || array) && (key == 4 || !u32_keys),
                 "{}: {}",
                 thread.name,
                 keyed.map
