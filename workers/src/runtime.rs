@@ -253,14 +253,18 @@ fn collect_loop(
     cfg: &WorkerConfig,
     mut ring: RingWriter,
     variant: u32,
-    (mut collector, mut first): (Collector, Option<Vec<Message>>),
+    (mut collector, first): (Collector, Option<Vec<Message>>),
     (stop, alarm): (&AtomicBool, &Alarm),
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());
     let heartbeat = ipc::heartbeat_period(Duration::from_millis(
         cfg.config.supervisor.heartbeat_timeout_ms.into(),
     ));
-    let mut messages = Vec::new();
+    let mut sender = Sender {
+        messages: Vec::new(),
+        first,
+        undelivered: Vec::new(),
+    };
     let mut rows = Vec::new();
     let mut answered = 0;
     // The first reading at once (a restarted thread's data comes soon),
@@ -269,8 +273,7 @@ fn collect_loop(
     while !stop.load(Ordering::Relaxed) {
         ring.beat();
         let tick = Instant::now() >= next_tick;
-        let reading = (tick, &mut first);
-        let pending = match send(&mut ring, variant, &mut collector, &mut messages, reading) {
+        let pending = match sender.send(&mut ring, variant, &mut collector, tick) {
             Ok(pending) => pending,
             Err(e) => {
                 error!("{e}");
@@ -306,45 +309,72 @@ fn collect_loop(
     exit::STOPPED
 }
 
-/// On a tick, the update's frame (the reading `first` if one was taken
-/// already, see [`drop_privileges`]): the counters, then per-process messages
-/// as far as the ring has room. Between ticks, the per-process messages
-/// that did not fit, in continuation frames. Whether some still wait.
-fn send(
-    ring: &mut RingWriter,
-    variant: u32,
-    collector: &mut Collector,
-    messages: &mut Vec<Message>,
-    (tick, first): (bool, &mut Option<Vec<Message>>),
-) -> Result<bool, RunError> {
-    messages.clear();
-    if tick {
-        match first.take() {
-            Some(reading) => *messages = reading,
-            None => collector.collect(messages)?,
+/// A worker's frames.
+struct Sender {
+    messages: Vec<Message>,
+    /// The reading taken before the first update (see [`drop_privileges`]).
+    first: Option<Vec<Message>>,
+    /// What an update dropped on a full ring said only once (names, a
+    /// key's end), for the next one; its counters come again anyway.
+    undelivered: Vec<Message>,
+}
+
+impl Sender {
+    /// On a tick, the update's frame: the counters, then per-process
+    /// messages as far as the ring has room. Between ticks, the
+    /// per-process messages that did not fit, in continuation frames.
+    /// Whether some still wait.
+    fn send(
+        &mut self,
+        ring: &mut RingWriter,
+        variant: u32,
+        collector: &mut Collector,
+        tick: bool,
+    ) -> Result<bool, RunError> {
+        let messages = &mut self.messages;
+        messages.clear();
+        if tick {
+            messages.append(&mut self.undelivered);
+            match self.first.take() {
+                Some(mut reading) => messages.append(&mut reading),
+                None => collector.collect(messages)?,
+            }
         }
-    }
-    let mut flags = 0;
-    if let Some(table) = collector.pid_table() {
-        if !tick && !table.pending() {
+        let mut flags = 0;
+        if let Some(table) = collector.pid_table() {
+            if !tick && !table.pending() {
+                return Ok(false);
+            }
+            let budget = ring.free_records().saturating_sub(messages.len());
+            table.fill(messages, budget, tick);
+            if !tick {
+                flags = ipc::FRAME_CONTINUATION;
+            }
+        } else if !tick {
             return Ok(false);
         }
-        let budget = ring.free_records().saturating_sub(messages.len());
-        table.fill(messages, budget, tick);
-        if !tick {
-            flags = ipc::FRAME_CONTINUATION;
+        // Only an update can be dropped (the ring was full); per-process
+        // messages are made only as far as the ring has room.
+        if ring.push_flagged(variant, flags, messages)? == Pushed::Dropped {
+            self.undelivered = undelivered(messages);
         }
-    } else if !tick {
-        return Ok(false);
+        let pending = collector.pid_table().is_some_and(|table| table.pending());
+        // After the frame: the supervisor comes back for the rest soon.
+        ring.backlog(pending);
+        Ok(pending)
     }
-    // Only an update can be dropped (the ring was full): its counters are
-    // cumulative and come again; per-process messages are made only as far
-    // as the ring has room.
-    let (Pushed::Written | Pushed::Dropped) = ring.push_flagged(variant, flags, messages)?;
-    let pending = collector.pid_table().is_some_and(|table| table.pending());
-    // After the frame: the supervisor comes back for the rest soon.
-    ring.backlog(pending);
-    Ok(pending)
+}
+
+/// What of a dropped update the next one must carry: the keys' names and
+/// ends, which no update says again. Not per-process messages: made only
+/// as far as the ring has room, they are not in a dropped frame, and sent
+/// late they would come after later ones (an exit before its deltas).
+fn undelivered(dropped: &[Message]) -> Vec<Message> {
+    dropped
+        .iter()
+        .filter(|message| matches!(message, Message::KeyName { .. } | Message::KeyGone { .. }))
+        .copied()
+        .collect()
 }
 
 /// Releases every link of the forgotten collector, beating the heartbeat
@@ -379,4 +409,31 @@ fn close_links(ring: &RingWriter) {
             ring.beat();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_update_leaves_its_keys_names_and_ends_to_the_next() {
+        let name = Message::KeyName {
+            key: 1,
+            part: 0,
+            bytes: *b"ext4\0\0\0\0",
+        };
+        let dropped = [
+            Message::Counter { index: 0, total: 5 },
+            name,
+            Message::Keyed {
+                index: 0,
+                key: 1,
+                total: 9,
+            },
+            Message::KeyGone { key: 2 },
+            Message::Program { id: 7 },
+            Message::Exit { tgid: 42 },
+        ];
+        assert_eq!(undelivered(&dropped), [name, Message::KeyGone { key: 2 }]);
+    }
 }
