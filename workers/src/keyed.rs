@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aya::maps::MapData;
 use aya::Ebpf;
+use aya_obj::generated::bpf_map_type;
 use ipc::{name_parts, Message, KEY_NAME_PARTS};
 
 use crate::chart::{DimDef, DimValue, Look};
@@ -137,10 +138,6 @@ pub struct KeyChart {
 /// a disk may have gone (the original drops its chart after 10 updates).
 const RENAME_UPDATES: u32 = 10;
 
-/// `enum bpf_map_type`: the per-CPU ones.
-const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
-const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-
 /// The worker's reader of a [`KeySource::Counters`] map: a hash or an
 /// array from a `u32` key to `u64` slots; slot `i` of key `k` is its keyed counter `i`
 /// of key `k + 1` (key 0 is the plain counters'). One copy for all CPUs
@@ -173,8 +170,11 @@ impl KeyedReader {
             map: map_name,
             detail: "missing from the object".into(),
         })?;
-        let per_cpu = [BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY];
-        let cpus = if per_cpu.contains(&def.map_type) {
+        let per_cpu = [
+            bpf_map_type::BPF_MAP_TYPE_PERCPU_HASH,
+            bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY,
+        ];
+        let cpus = if per_cpu.iter().any(|&kind| kind as u32 == def.map_type) {
             aya::util::nr_cpus().map_err(|(path, e)| AttachError::Map {
                 map: map_name,
                 detail: format!("reading {path}: {e}"),

@@ -101,17 +101,23 @@ pub fn run(thread_name: &str) -> i32 {
     // `scripts/bench-apps`). glibc keeps freed memory unless told.
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe { libc::malloc_trim(0) };
-    let first = match drop_privileges(&mut collector) {
-        Ok((kept, first)) => {
+    let undelivered = match drop_privileges(&mut collector) {
+        Ok((kept, undelivered)) => {
             debug!("attached; capabilities kept: {kept}");
-            first
+            undelivered
         }
         Err(e) => {
             error!("cannot drop capabilities after attaching: {e}");
             return exit::FAILED;
         }
     };
-    collect_loop(&cfg, ring, variant, (collector, first), (&stop, &alarm))
+    collect_loop(
+        &cfg,
+        ring,
+        variant,
+        (collector, undelivered),
+        (&stop, &alarm),
+    )
 }
 
 /// Sleeps that SIGTERM (stop) and the supervisor's request signal cut
@@ -233,27 +239,22 @@ fn attach(thread: &Thread, cfg: &WorkerConfig) -> Option<(u32, Collector)> {
 
 /// Once attached, a worker only reads its maps, which needs at most the
 /// capability guarding `bpf()`; it keeps nothing else, and no exec can give
-/// anything back. Also the reading that showed it (the first update's: a
-/// reader sends a key's name only once, so this reading must not be lost).
-fn drop_privileges(collector: &mut Collector) -> std::io::Result<(CapSet, Option<Vec<Message>>)> {
+/// anything back. Also what the reading that showed it said only once (a
+/// key's name or end), for the first update: that reading is not sent.
+fn drop_privileges(collector: &mut Collector) -> std::io::Result<(CapSet, Vec<Message>)> {
     let bpf = privileges::bpf_cap();
     privileges::keep_only(CapSet::of(&[bpf]), false)?;
     privileges::forbid_new_privileges()?;
-    let mut first = None;
-    privileges::drop_if_unneeded(bpf, || {
-        let mut reading = Vec::new();
-        let read = collector.collect(&mut reading).is_ok();
-        first = read.then_some(reading);
-        read
-    })?;
-    Ok((privileges::current()?.1, first))
+    let mut reading = Vec::new();
+    privileges::drop_if_unneeded(bpf, || collector.collect(&mut reading).is_ok())?;
+    Ok((privileges::current()?.1, undelivered(&reading)))
 }
 
 fn collect_loop(
     cfg: &WorkerConfig,
     mut ring: RingWriter,
     variant: u32,
-    (mut collector, first): (Collector, Option<Vec<Message>>),
+    (mut collector, undelivered): (Collector, Vec<Message>),
     (stop, alarm): (&AtomicBool, &Alarm),
 ) -> i32 {
     let period = Duration::from_secs(cfg.settings().update_every.into());
@@ -262,8 +263,7 @@ fn collect_loop(
     ));
     let mut sender = Sender {
         messages: Vec::new(),
-        first,
-        undelivered: Vec::new(),
+        undelivered,
     };
     let mut rows = Vec::new();
     let mut answered = 0;
@@ -312,10 +312,9 @@ fn collect_loop(
 /// A worker's frames.
 struct Sender {
     messages: Vec<Message>,
-    /// The reading taken before the first update (see [`drop_privileges`]).
-    first: Option<Vec<Message>>,
-    /// What an update dropped on a full ring said only once (names, a
-    /// key's end), for the next one; its counters come again anyway.
+    /// What a reading not sent said only once (names, a key's end), for
+    /// the next update: one dropped on a full ring, or the reading before
+    /// the first (see [`drop_privileges`]); its counters come again anyway.
     undelivered: Vec<Message>,
 }
 
@@ -335,10 +334,7 @@ impl Sender {
         messages.clear();
         if tick {
             messages.append(&mut self.undelivered);
-            match self.first.take() {
-                Some(mut reading) => messages.append(&mut reading),
-                None => collector.collect(messages)?,
-            }
+            collector.collect(messages)?;
         }
         let mut flags = 0;
         if let Some(table) = collector.pid_table() {
