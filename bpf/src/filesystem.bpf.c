@@ -41,7 +41,8 @@ enum fs_op {
 
 /* Calls of a filesystem that could not be timed: no room for the call in
  * flight (the thread's storage not allocated, or, before kernel 5.11, the
- * hash of calls full). The conf switches (`ext4dist`, ...) name these. */
+ * hash of calls full); charted as `filesystem.untimed_calls`. The conf
+ * switches (`ext4dist`, ...) name these. */
 COUNTER_ARRAY(fs_untimed, enum fs_type, FS_TYPES);
 
 PID_FILTER_PROGRAMS

@@ -182,12 +182,15 @@ fn assert_calls(collector: &Collector, expected: &[(String, i64)]) {
     assert_eq!(stream.errors, Vec::<String>::new(), "protocol errors");
 }
 
-/// The filesystem charts the stream has, not obsolete.
+/// Ours: per filesystem, the calls that could not be timed.
+const UNTIMED: &str = "filesystem.untimed_calls";
+
+/// The filesystems' histogram charts the stream has, not obsolete.
 fn live_charts(stream: &Stream) -> Vec<String> {
     let mut ids: Vec<String> = stream
         .charts
         .iter()
-        .filter(|(id, chart)| id.starts_with("filesystem.") && !chart.obsolete)
+        .filter(|(id, chart)| id.starts_with("filesystem.") && *id != UNTIMED && !chart.obsolete)
         .map(|(id, _)| id.clone())
         .collect();
     ids.sort();
@@ -222,6 +225,28 @@ fn each_call_on_each_filesystem_lands_in_its_histogram_exactly() {
     let mut ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
     ids.sort();
     assert_eq!(live_charts(&stream), ids, "charts of other filesystems");
+    // Each call had room to be timed: none untimed, on the thread's one
+    // chart of all filesystems (the five, none switched off).
+    let untimed = stream.chart(UNTIMED).expect(UNTIMED);
+    assert_eq!(
+        untimed.header(),
+        (
+            "Calls not timed: no room for the call in flight",
+            "calls/s",
+            "untimed calls",
+            "",
+            "line",
+            2180,
+            1,
+            "ebpf.plugin",
+            "filesystem"
+        )
+    );
+    let names: Vec<&str> = untimed.dimensions().iter().map(|d| d.1).collect();
+    assert_eq!(names, ["ext4", "xfs", "nfs", "zfs", "btrfs"]);
+    for kind in &kinds {
+        assert_eq!(untimed.total(kind), Some(0), "{UNTIMED} {kind}");
+    }
     for (id, _) in &expected {
         // A bucket k > 0 starts at 2^(k-1) µs: none can be slower than
         // the whole run.
@@ -320,7 +345,12 @@ fn a_filesystem_switched_off_in_filesystem_conf_gets_no_chart() {
     assert_calls(&collector, &expected);
     let mut ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
     ids.sort();
-    assert_eq!(live_charts(&collector.stream()), ids);
+    let stream = collector.stream();
+    assert_eq!(live_charts(&stream), ids);
+    // Nor a dimension of the untimed calls.
+    let untimed = stream.chart(UNTIMED).expect(UNTIMED);
+    let names: Vec<&str> = untimed.dimensions().iter().map(|d| d.1).collect();
+    assert_eq!(names, ["ext4", "nfs", "zfs", "btrfs"]);
     collector.terminate();
     drop(mounted);
 }

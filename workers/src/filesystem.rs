@@ -23,12 +23,16 @@
 //! not at its mount, and become obsolete once no filesystem of its type is
 //! mounted (checked every 10 updates); their priorities are fixed per
 //! filesystem, not growing with every re-creation (B-30).
+//!
+//! Ours alone: `filesystem.untimed_calls`, per filesystem, the calls that
+//! could not be timed (no room for the call in flight), which the
+//! histograms therefore miss: counted, never silently.
 
 use bpf::filesystem::counter::*;
 use bpf::filesystem::OBJECT;
 use conf::{OwnKey, ThreadName};
 
-use crate::chart::{ChartKind, DimDef, Look};
+use crate::chart::{ChartDef, ChartKind, Defaults, DimDef, Look};
 use crate::disk::{bucket_dims, BUCKETS};
 use crate::keyed::{KeyChart, KeySource, Keyed, KeyedCharts};
 use crate::thread::{Hook, Needed, Thread, Variant, VariantKind};
@@ -68,6 +72,33 @@ const fn chart(
         dims,
     }
 }
+
+/// A filesystem's dimension of the untimed calls, id and name its
+/// counter's (its name).
+const fn untimed(counter: u32) -> DimDef {
+    let name = OBJECT.counters[counter as usize];
+    DimDef::total(name, name, counter)
+}
+
+/// The thread's counters: calls of each filesystem that were not timed.
+/// After the twenty histograms' priorities (2160 + 4 per filesystem).
+const CHARTS: &[ChartDef] = &[Defaults {
+    units: "calls/s",
+    family: "untimed calls",
+    module: "filesystem",
+}
+.chart(
+    "filesystem.untimed_calls",
+    "Calls not timed: no room for the call in flight",
+    2180,
+    &[
+        untimed(EXT4),
+        untimed(XFS),
+        untimed(NFS),
+        untimed(ZFS),
+        untimed(BTRFS),
+    ],
+)];
 
 /// `filesystem.<fs>_read_latency`, ... per filesystem type.
 const KEYED: Keyed = Keyed {
@@ -210,7 +241,7 @@ const fn enter(name: &'static str, names: &'static [&'static str]) -> (&'static 
 pub static THREAD: Thread = Thread {
     name: ThreadName::Filesystem,
     object: OBJECT,
-    charts: &[],
+    charts: CHARTS,
     keyed: Some(KEYED),
     per_process: None,
     calls: &[],
