@@ -216,6 +216,13 @@ impl DimDef {
     pub const fn total(id: &'static str, name: &'static str, counter: u32) -> DimDef {
         DimDef::new(id, name, DimValue::Total(counter))
     }
+
+    /// A running total of `object`'s counter `counter`, id and name the
+    /// counter's.
+    pub const fn named_total(object: &bpf::Object, counter: u32) -> DimDef {
+        let name = object.counters[counter as usize];
+        DimDef::total(name, name, counter)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,14 +73,8 @@ const fn chart(
     }
 }
 
-/// A filesystem's dimension of the untimed calls, id and name its
-/// counter's (its name).
-const fn untimed(counter: u32) -> DimDef {
-    let name = OBJECT.counters[counter as usize];
-    DimDef::total(name, name, counter)
-}
-
-/// The thread's counters: calls of each filesystem that were not timed.
+/// The thread's counters: calls of each filesystem that were not timed
+/// (each dimension named as its filesystem).
 /// After the twenty histograms' priorities (2160 + 4 per filesystem).
 const CHARTS: &[ChartDef] = &[Defaults {
     units: "calls/s",
@@ -92,11 +86,11 @@ const CHARTS: &[ChartDef] = &[Defaults {
     "Calls not timed: no room for the call in flight",
     2180,
     &[
-        untimed(EXT4),
-        untimed(XFS),
-        untimed(NFS),
-        untimed(ZFS),
-        untimed(BTRFS),
+        DimDef::named_total(&OBJECT, EXT4),
+        DimDef::named_total(&OBJECT, XFS),
+        DimDef::named_total(&OBJECT, NFS),
+        DimDef::named_total(&OBJECT, ZFS),
+        DimDef::named_total(&OBJECT, BTRFS),
     ],
 )];
 

@@ -27,8 +27,7 @@ const DEFAULTS: Defaults = Defaults {
 
 /// A syscall's dimension, id and name its counter's.
 const fn dim(counter: u32) -> DimDef {
-    let name = OBJECT.counters[counter as usize];
-    DimDef::total(name, name, counter)
+    DimDef::named_total(&OBJECT, counter)
 }
 
 const CHARTS: &[ChartDef] = &[
