@@ -708,6 +708,8 @@ struct FakeParent {
     listener: std::net::TcpListener,
     child: Option<std::net::TcpStream>,
     received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Set once the child's stream ended (closed, or an error).
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// `STREAM_CAP_VCAPS | HLABELS | CLAIM | CLABELS | FUNCTIONS` of 1.37.1's
@@ -720,6 +722,7 @@ impl FakeParent {
             listener: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
             child: None,
             received: Default::default(),
+            ended: Default::default(),
         }
     }
 
@@ -775,15 +778,13 @@ impl FakeParent {
         .unwrap();
         let mut reader = child.try_clone().unwrap();
         reader.set_read_timeout(None).unwrap();
-        let received = self.received.clone();
+        let (received, ended) = (self.received.clone(), self.ended.clone());
         std::thread::spawn(move || {
             let mut buffer = [0u8; 65536];
-            while let Ok(n) = reader.read(&mut buffer) {
-                if n == 0 {
-                    return;
-                }
+            while let Ok(n @ 1..) = reader.read(&mut buffer) {
                 received.lock().unwrap().extend_from_slice(&buffer[..n]);
             }
+            ended.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         self.child = Some(child);
         // A request must not reach the child with the handshake's answer:
@@ -800,7 +801,12 @@ impl FakeParent {
 
     /// Calls `function` on the child: the status, content type and body
     /// of its `FUNCTION_RESULT_BEGIN … FUNCTION_RESULT_END`.
-    fn call(&mut self, transaction: &str, function: &str) -> (u16, String, String) {
+    fn call(
+        &mut self,
+        netdata: &NetdataHost,
+        transaction: &str,
+        function: &str,
+    ) -> (u16, String, String) {
         use std::io::Write;
 
         let child = self.child.as_mut().unwrap();
@@ -812,7 +818,17 @@ impl FakeParent {
             let text = String::from_utf8_lossy(&received);
             text.find(&begin).is_some_and(|at| text[at..].contains(end))
         });
-        assert!(found, "no answer to {function}");
+        assert!(
+            found,
+            "no answer to {function} in 20 s; the child's stream {} ({} bytes from it); netdata's log, newest first:\n{}",
+            if self.ended.load(std::sync::atomic::Ordering::SeqCst) {
+                "ended"
+            } else {
+                "still open"
+            },
+            self.received.lock().unwrap().len(),
+            netdata_log_tail(netdata)
+        );
         let received = self.received.lock().unwrap();
         let text = String::from_utf8_lossy(&received);
         let at = text.find(&begin).unwrap() + begin.len();
@@ -901,7 +917,8 @@ fn the_network_connections_function_lists_every_live_connection() {
     parent.accept(&netdata);
     workload.work();
 
-    let (status, content_type, body) = parent.call("t-connections", "network-connections");
+    let (status, content_type, body) =
+        parent.call(&netdata, "t-connections", "network-connections");
     assert_eq!(
         (status, content_type.as_str()),
         (200, "application/json"),
@@ -994,14 +1011,14 @@ fn the_network_connections_function_lists_every_live_connection() {
     };
     assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
 
-    let (status, content_type, help) = parent.call("t-help", "network-connections help");
+    let (status, content_type, help) = parent.call(&netdata, "t-help", "network-connections help");
     assert_eq!(
         (status, content_type.as_str()),
         (200, "text/plain"),
         "{help}"
     );
     assert!(help.contains("network-connections"), "{help}");
-    let (status, _, bad) = parent.call("t-bad", "network-connections nonsense");
+    let (status, _, bad) = parent.call(&netdata, "t-bad", "network-connections nonsense");
     assert_eq!(status, 400, "{bad}");
     assert!(bad.contains("Invalid parameter 'nonsense'"), "{bad}");
     workload.exit();
