@@ -771,11 +771,12 @@ impl FakeParent {
             "{}",
             String::from_utf8_lossy(&request)
         );
-        write!(
-            child,
-            "Hit me baby, push them over with the version={PARENT_CAPABILITIES}"
-        )
-        .unwrap();
+        // In one write: `write!` would send the text and the number apart,
+        // and a child that reads only the first part takes the number for
+        // the start of the next command (seen: "unknown command over
+        // connection: 3008FUNCTION", a Function never answered).
+        let answer = format!("Hit me baby, push them over with the version={PARENT_CAPABILITIES}");
+        child.write_all(answer.as_bytes()).unwrap();
         let mut reader = child.try_clone().unwrap();
         reader.set_read_timeout(None).unwrap();
         let (received, ended) = (self.received.clone(), self.ended.clone());
