@@ -463,21 +463,26 @@ static __always_inline void tgid_extra_init(struct tgid_extra *extra, struct tas
                                                                                        \
 	/* The counters of the process of `task`, not the current one, if it has  \
 	 * an entry (and the table is on): its own, even when a new process took  \
-	 * its TGID (its releases may come that late). */                        \
+	 * its TGID (its releases may come that late). Told apart by the task's   \
+	 * own start, not its leader's: a thread's free (an RCU callback) may run \
+	 * after its leader's task was freed and its memory reused (seen: 2 of   \
+	 * 21 releases lost). A process's leader started no later than any of    \
+	 * its tasks, and one that took the TGID since started after them all.   \
+	 * The entry in `tgid_values` is the newer one: it is looked at first. */ \
 	static __always_inline __attribute__((unused)) __u64 *tgid_counters_of(      \
 		struct task_struct *task)                                              \
 	{                                                                              \
 		__u32 tgid = BPF_CORE_READ(task, tgid);                                \
-		__u64 start = BPF_CORE_READ(task, group_leader, start_time);           \
+		__u64 born = BPF_CORE_READ(task, start_time);                          \
 		struct tgid_values *values;                                            \
                                                                                        \
 		if (!tgid_values_on)                                                   \
 			return NULL;                                                   \
 		values = bpf_map_lookup_elem(&tgid_values, &tgid);                     \
-		if (values && values->extra.start == start)                            \
+		if (values && values->extra.start <= born)                             \
 			return values->counters;                                       \
 		values = bpf_map_lookup_elem(&tgid_replaced, &tgid);                   \
-		return values && values->extra.start == start ? values->counters : NULL; \
+		return values && values->extra.start <= born ? values->counters : NULL; \
 	}                                                                              \
                                                                                        \
 	/* Whether the current process's events count (--pid), and where its own   \
