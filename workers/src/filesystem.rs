@@ -66,16 +66,19 @@ const fn chart(
             family: "_latency",
             context,
             kind: ChartKind::Stacked,
-            priority: 2160,
+            priority: HISTOGRAMS_PRIORITY,
             module: "filesystem",
         },
         dims,
     }
 }
 
+/// The first histogram chart's priority; filesystem `k`'s chart `n` is
+/// at `k * OPERATIONS.len() + n` after it.
+const HISTOGRAMS_PRIORITY: u32 = 2160;
+
 /// The thread's counters: calls of each filesystem that were not timed
-/// (each dimension named as its filesystem).
-/// After the twenty histograms' priorities (2160 + 4 per filesystem).
+/// (each dimension named as its filesystem), after every histogram.
 const CHARTS: &[ChartDef] = &[Defaults {
     units: "calls/s",
     family: "untimed calls",
@@ -84,7 +87,7 @@ const CHARTS: &[ChartDef] = &[Defaults {
 .chart(
     "filesystem.untimed_calls",
     "Calls not timed: no room for the call in flight",
-    2180,
+    HISTOGRAMS_PRIORITY + (FILESYSTEMS.len() * OPERATIONS.len()) as u32,
     &[
         DimDef::named_total(&OBJECT, EXT4),
         DimDef::named_total(&OBJECT, XFS),
